@@ -1,6 +1,7 @@
 """The `shuniu` command line."""
 
 from shuniu.cli._app import app
+from shuniu.cli import bench_cmd, nodes_cmd, stack_cmd, topology_cmd  # noqa: F401  (registers commands)
 
 
 def main() -> None:

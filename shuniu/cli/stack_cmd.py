@@ -1,0 +1,150 @@
+"""`shuniu control-plane` (one process) and `shuniu up` (the whole local stack)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from collections import Counter
+
+import grpc
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+
+from shuniu.cli._app import app, console, err_console, fail, stack_file, state_dir
+from shuniu.client import Client
+from shuniu.nodes import topology
+from shuniu.nodes.simulator import parse_mix
+from shuniu.scheduler.control_plane import ControlPlaneConfig, LivenessConfig, serve
+from shuniu.stack import LocalRedis, ManagedProcess, free_port
+
+
+@app.command("control-plane")
+def control_plane(
+    listen: str = typer.Option("127.0.0.1:7070", help="host:port to serve gRPC on."),
+    redis_url: str = typer.Option(None, envvar="REDIS_URL", help="Redis holding the state (system of record)."),
+    interval: float = typer.Option(5.0, help="Heartbeat interval nodes are asked to keep, s."),
+    suspect_after: float = typer.Option(15.0, help="Silence after which a node is SUSPECT, s."),
+    down_after: float = typer.Option(30.0, help="Silence after which a node is DOWN (grace period), s."),
+    restart_grace: float = typer.Option(30.0, help="After a restart, how long known nodes get to reconnect, s."),
+    tiers: str = typer.Option("T1=1,T2=3,T3=5,T4=20", help="Latency tier bounds in ms."),
+) -> None:
+    """Runs the control plane (gRPC, health, reflection) until SIGTERM or Ctrl-C."""
+    if not redis_url:
+        fail("no Redis given; pass --redis-url or set REDIS_URL (or run the whole stack with `shuniu up`)")
+    try:
+        config = ControlPlaneConfig(
+            listen=listen, redis_url=redis_url, tiers=topology.TierBounds.parse(tiers),
+            liveness=LivenessConfig(interval, suspect_after, down_after, restart_grace),
+        )
+    except ValueError as err:
+        fail(str(err))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(serve(config))
+
+
+def _summary(client: Client, anchor: str, started: float) -> Group:
+    nodes = list(client.list_nodes())
+    by_site: dict[str, Counter] = {}
+    for node in nodes:
+        by_site.setdefault(node.site, Counter())[node.state] += 1
+    fleet = Table(title=f"fleet: {len(nodes)} nodes, up {time.monotonic() - started:.0f} s", header_style="bold",
+                  title_justify="left")
+    for column in ("site", "ready", "suspect", "down"):
+        fleet.add_column(column, justify="left" if column == "site" else "right")
+    for site in sorted(by_site, key=lambda s: -sum(by_site[s].values()))[:12]:
+        c = by_site[site]
+        fleet.add_row(site, str(c[1]), f"[yellow]{c[2]}[/]" if c[2] else "0", f"[red]{c[3]}[/]" if c[3] else "0")
+    pools = Table(title=f"pools around {anchor}", header_style="bold", title_justify="left")
+    for column in ("tier", "bound ms", "sites", "ready nodes", "cores free/total", "GPUs free/total"):
+        pools.add_column(column, justify="right")
+    for pool in client.pools(anchor):
+        pools.add_row(topology.tier_name(pool.tier), f"{pool.bound_ms:g}", str(len(pool.sites)), str(pool.nodes_ready),
+                      f"{pool.free.cpu_milli / 1000:,.0f}/{pool.capacity.cpu_milli / 1000:,.0f}",
+                      f"{pool.free.gpu}/{pool.capacity.gpu}")
+    return Group(fleet, pools)
+
+
+@app.command("up")
+def up(
+    nodes: int = typer.Option(60, min=0, max=50_000, help="Simulated node agents to start."),
+    mix: str = typer.Option("general=70,ai=20,hpc=10", help="Compute class weights of the simulated fleet."),
+    port: int = typer.Option(7070, help="Control plane port on 127.0.0.1 (0: any free port)."),
+    interval: float = typer.Option(5.0, help="Heartbeat interval, s."),
+    anchor: str = typer.Option("zhengzhou", help="Anchor site of the pools shown live."),
+    duration: float = typer.Option(0.0, help="Stop after this many seconds (0: run until Ctrl-C)."),
+    seed: int = typer.Option(7, help="Seed of the simulated fleet's layout."),
+) -> None:
+    """Starts Redis (unless REDIS_URL is set), the control plane and a simulated fleet; Ctrl-C stops all."""
+    try:
+        parse_mix(mix)
+    except ValueError as err:
+        fail(str(err))
+    if anchor not in topology.site_ids():
+        fail(f"anchor {anchor!r} unknown; expected one of {', '.join(sorted(topology.site_ids()))}")
+    root = state_dir()
+    logs = root / "logs"
+    redis_server = None
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        redis_server = LocalRedis(root / "redis")
+        try:
+            redis_server.start()
+        except RuntimeError as err:
+            fail(str(err))
+        redis_url = redis_server.url
+    port = port or free_port()
+    address = f"127.0.0.1:{port}"
+    procs: list[ManagedProcess] = []
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    try:
+        plane = ManagedProcess("control-plane", ["control-plane", "--listen", address, "--interval", str(interval),
+                                                 "--suspect-after", str(interval * 3), "--down-after", str(interval * 6),
+                                                 "--restart-grace", str(interval * 6)],
+                               logs, env={"REDIS_URL": redis_url}).start()
+        procs.append(plane)
+        with Client(address, timeout_s=3) as client:
+            plane.wait_for(lambda: _ready(client), what="serving")
+            stack_file().write_text(json.dumps({"address": address, "redis_url": redis_url, "pid": os.getpid()}))
+            if nodes:
+                procs.append(ManagedProcess("fleet", ["node", "simulate", "--count", str(nodes), "--mix", mix,
+                                                      "--seed", str(seed), "--addr", address], logs).start())
+            err_console.print(f"stack up: control plane {address}, Redis {redis_url}, logs in {logs}; Ctrl-C stops")
+            started = time.monotonic()
+            with Live(console=console, refresh_per_second=2, transient=False) as live:
+                while not stop["now"] and (not duration or time.monotonic() - started < duration):
+                    for proc in procs:
+                        if not proc.running:
+                            raise RuntimeError(f"{proc.name} exited:\n{proc.log_tail()}")
+                    try:
+                        live.update(_summary(client, anchor, started))
+                    except grpc.RpcError as err:
+                        live.update(f"control plane: {err.code().name}")
+                    time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as err:
+        err_console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1)
+    finally:
+        err_console.print("stopping the stack …")
+        for proc in reversed(procs):
+            proc.stop()
+        if redis_server is not None:
+            redis_server.stop()
+        stack_file().unlink(missing_ok=True)
+        err_console.print("stack stopped")
+
+
+def _ready(client: Client) -> bool:
+    try:
+        client.topology()
+        return True
+    except grpc.RpcError:
+        return False
