@@ -48,6 +48,7 @@ class Backoff:
 @dataclass
 class AgentStats:
     registrations: int = 0
+    heartbeats_sent: int = 0
     heartbeats_acked: int = 0
     reconnects: int = 0
     epoch: int = 0
@@ -67,6 +68,7 @@ class NodeAgent:
         probe: RttProbe | None = None,
         rtt_every_s: float = 60.0,
         interval_s: float | None = None,
+        ack_every: int = 6,
         backoff: Backoff = Backoff(),
         rng: random.Random | None = None,
     ) -> None:
@@ -77,6 +79,7 @@ class NodeAgent:
         self.rtt_every_s = rtt_every_s
         self.interval_override_s = interval_s
         self.backoff = backoff
+        self.ack_every = max(1, ack_every)
         self.rng = rng or random.Random()
         self.stats = AgentStats()
         self.registered = asyncio.Event()
@@ -162,26 +165,55 @@ class NodeAgent:
         return hb
 
     async def _stream(self, stop: asyncio.Event) -> bool:
-        """Holds one heartbeat stream open; returns True when the node must register again."""
+        """Holds one heartbeat stream open; returns True when the node must register again.
+
+        The first heartbeat of a stream and every `ack_every`-th one ask for an acknowledgement;
+        the control plane also speaks up whenever the node's state or drain flag changes.
+        """
         call = self.stub.Heartbeat()
+        reader = asyncio.create_task(self._read_acks(call))
+        stopping = asyncio.create_task(stop.wait())
         try:
-            while not stop.is_set():
+            sent = 0
+            while not stop.is_set() and not reader.done():
                 started = time.monotonic()
-                await call.write(await self._heartbeat())
-                ack = await call.read()
-                if ack is grpc.aio.EOF:
-                    await call  # raises the stream's status
-                    return False
-                self.stats.heartbeats_acked += 1
-                self.stats.state = ack.state
-                if ack.state == nodes_pb2.NODE_STATE_DOWN:
-                    log.info("node %s was marked DOWN; registering again", self.spec.node_id)
-                    return True
+                hb = await self._heartbeat()
+                hb.ack_requested = sent % self.ack_every == 0
                 try:
-                    await asyncio.wait_for(stop.wait(), max(0.0, self._interval_s - (time.monotonic() - started)))
-                except asyncio.TimeoutError:
-                    pass
-            await call.done_writing()
-            return False
+                    await call.write(hb)
+                except asyncio.InvalidStateError:
+                    break  # the stream ended; the reader knows why
+                sent += 1
+                self.stats.heartbeats_sent += 1
+                await asyncio.wait({reader, stopping}, timeout=max(0.0, self._interval_s - (time.monotonic() - started)),
+                                   return_when=asyncio.FIRST_COMPLETED)
+            if not reader.done():
+                await call.done_writing()
+                if stop.is_set():
+                    return False
+            return await reader
         finally:
+            reader.cancel()
+            stopping.cancel()
             call.cancel()
+
+    async def _read_acks(self, call: grpc.aio.StreamStreamCall) -> bool:
+        """Reads answers until the stream ends; True when the node was marked DOWN."""
+        while True:
+            ack = await call.read()
+            if ack is grpc.aio.EOF:
+                await _raise_status(call)
+                return False
+            self.stats.heartbeats_acked += 1
+            self.stats.state = ack.state
+            if ack.state == nodes_pb2.NODE_STATE_DOWN:
+                log.info("node %s was marked DOWN; registering again", self.spec.node_id)
+                return True
+
+
+async def _raise_status(call: grpc.aio.StreamStreamCall) -> None:
+    """Raises the ended stream's status as AioRpcError, unless it ended OK."""
+    code = await call.code()
+    if code != grpc.StatusCode.OK:
+        raise grpc.aio.AioRpcError(code, grpc.aio.Metadata(), await call.trailing_metadata() or grpc.aio.Metadata(),
+                                   await call.details())

@@ -24,21 +24,31 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shuniu/v1/common.proto\x12\tshuniu.v1\"=\n\x08\x43\x61pacity\x12\x11\n\tcpu_milli\x18\x01 \x01(\x03\x12\x11\n\tmemory_mb\x18\x02 \x01(\x03\x12\x0b\n\x03gpu\x18\x03 \x01(\x05\"L\n\rTimeOfUseBand\x12\x12\n\nstart_hour\x18\x01 \x01(\x05\x12\x10\n\x08\x65nd_hour\x18\x02 \x01(\x05\x12\x15\n\rmultiplier_bp\x18\x03 \x01(\x05\"\x81\x01\n\tPriceCard\x12\x19\n\x11\x63pu_core_hour_fen\x18\x01 \x01(\x03\x12\x1a\n\x12memory_gb_hour_fen\x18\x02 \x01(\x03\x12\x14\n\x0cgpu_hour_fen\x18\x03 \x01(\x03\x12\'\n\x05\x62\x61nds\x18\x04 \x03(\x0b\x32\x18.shuniu.v1.TimeOfUseBand*u\n\x0c\x43omputeClass\x12\x1d\n\x19\x43OMPUTE_CLASS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43OMPUTE_CLASS_GENERAL\x10\x01\x12\x14\n\x10\x43OMPUTE_CLASS_AI\x10\x02\x12\x15\n\x11\x43OMPUTE_CLASS_HPC\x10\x03*P\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\x0b\n\x07TIER_T1\x10\x01\x12\x0b\n\x07TIER_T2\x10\x02\x12\x0b\n\x07TIER_T3\x10\x03\x12\x0b\n\x07TIER_T4\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shuniu/v1/common.proto\x12\tshuniu.v1\"=\n\x08\x43\x61pacity\x12\x11\n\tcpu_milli\x18\x01 \x01(\x03\x12\x11\n\tmemory_mb\x18\x02 \x01(\x03\x12\x0b\n\x03gpu\x18\x03 \x01(\x05\"L\n\rTimeOfUseBand\x12\x12\n\nstart_hour\x18\x01 \x01(\x05\x12\x10\n\x08\x65nd_hour\x18\x02 \x01(\x05\x12\x15\n\rmultiplier_bp\x18\x03 \x01(\x05\"\x81\x01\n\tPriceCard\x12\x19\n\x11\x63pu_core_hour_fen\x18\x01 \x01(\x03\x12\x1a\n\x12memory_gb_hour_fen\x18\x02 \x01(\x03\x12\x14\n\x0cgpu_hour_fen\x18\x03 \x01(\x03\x12\'\n\x05\x62\x61nds\x18\x04 \x03(\x0b\x32\x18.shuniu.v1.TimeOfUseBand\"5\n\x0eProductColumns\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63olumns\x18\x02 \x03(\t\"@\n\x13ProductPriceVersion\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x15\n\rprice_version\x18\x02 \x01(\x03*u\n\x0c\x43omputeClass\x12\x1d\n\x19\x43OMPUTE_CLASS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43OMPUTE_CLASS_GENERAL\x10\x01\x12\x14\n\x10\x43OMPUTE_CLASS_AI\x10\x02\x12\x15\n\x11\x43OMPUTE_CLASS_HPC\x10\x03*P\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\x0b\n\x07TIER_T1\x10\x01\x12\x0b\n\x07TIER_T2\x10\x02\x12\x0b\n\x07TIER_T3\x10\x03\x12\x0b\n\x07TIER_T4\x10\x04*y\n\x07JobKind\x12\x18\n\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12JOB_KIND_AGGREGATE\x10\x01\x12\x13\n\x0fJOB_KIND_VERIFY\x10\x02\x12\x12\n\x0eJOB_KIND_MODEL\x10\x03\x12\x13\n\x0fJOB_KIND_CUSTOM\x10\x04*\xc2\x01\n\x13\x43lassificationGrade\x12$\n CLASSIFICATION_GRADE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43LASSIFICATION_GRADE_PUBLIC\x10\x01\x12!\n\x1d\x43LASSIFICATION_GRADE_INTERNAL\x10\x02\x12\"\n\x1e\x43LASSIFICATION_GRADE_SENSITIVE\x10\x03\x12\x1d\n\x19\x43LASSIFICATION_GRADE_CORE\x10\x04*\xa2\x01\n\x0fPurposeCategory\x12 \n\x1cPURPOSE_CATEGORY_UNSPECIFIED\x10\x00\x12&\n\"PURPOSE_CATEGORY_PUBLIC_GOVERNANCE\x10\x01\x12$\n PURPOSE_CATEGORY_PUBLIC_INTEREST\x10\x02\x12\x1f\n\x1bPURPOSE_CATEGORY_COMMERCIAL\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shuniu.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COMPUTECLASS']._serialized_start=310
-  _globals['_COMPUTECLASS']._serialized_end=427
-  _globals['_TIER']._serialized_start=429
-  _globals['_TIER']._serialized_end=509
+  _globals['_COMPUTECLASS']._serialized_start=431
+  _globals['_COMPUTECLASS']._serialized_end=548
+  _globals['_TIER']._serialized_start=550
+  _globals['_TIER']._serialized_end=630
+  _globals['_JOBKIND']._serialized_start=632
+  _globals['_JOBKIND']._serialized_end=753
+  _globals['_CLASSIFICATIONGRADE']._serialized_start=756
+  _globals['_CLASSIFICATIONGRADE']._serialized_end=950
+  _globals['_PURPOSECATEGORY']._serialized_start=953
+  _globals['_PURPOSECATEGORY']._serialized_end=1115
   _globals['_CAPACITY']._serialized_start=37
   _globals['_CAPACITY']._serialized_end=98
   _globals['_TIMEOFUSEBAND']._serialized_start=100
   _globals['_TIMEOFUSEBAND']._serialized_end=176
   _globals['_PRICECARD']._serialized_start=179
   _globals['_PRICECARD']._serialized_end=308
+  _globals['_PRODUCTCOLUMNS']._serialized_start=310
+  _globals['_PRODUCTCOLUMNS']._serialized_end=363
+  _globals['_PRODUCTPRICEVERSION']._serialized_start=365
+  _globals['_PRODUCTPRICEVERSION']._serialized_end=429
 # @@protoc_insertion_point(module_scope)

@@ -21,6 +21,29 @@ class Tier(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TIER_T2: _ClassVar[Tier]
     TIER_T3: _ClassVar[Tier]
     TIER_T4: _ClassVar[Tier]
+
+class JobKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_KIND_UNSPECIFIED: _ClassVar[JobKind]
+    JOB_KIND_AGGREGATE: _ClassVar[JobKind]
+    JOB_KIND_VERIFY: _ClassVar[JobKind]
+    JOB_KIND_MODEL: _ClassVar[JobKind]
+    JOB_KIND_CUSTOM: _ClassVar[JobKind]
+
+class ClassificationGrade(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CLASSIFICATION_GRADE_UNSPECIFIED: _ClassVar[ClassificationGrade]
+    CLASSIFICATION_GRADE_PUBLIC: _ClassVar[ClassificationGrade]
+    CLASSIFICATION_GRADE_INTERNAL: _ClassVar[ClassificationGrade]
+    CLASSIFICATION_GRADE_SENSITIVE: _ClassVar[ClassificationGrade]
+    CLASSIFICATION_GRADE_CORE: _ClassVar[ClassificationGrade]
+
+class PurposeCategory(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PURPOSE_CATEGORY_UNSPECIFIED: _ClassVar[PurposeCategory]
+    PURPOSE_CATEGORY_PUBLIC_GOVERNANCE: _ClassVar[PurposeCategory]
+    PURPOSE_CATEGORY_PUBLIC_INTEREST: _ClassVar[PurposeCategory]
+    PURPOSE_CATEGORY_COMMERCIAL: _ClassVar[PurposeCategory]
 COMPUTE_CLASS_UNSPECIFIED: ComputeClass
 COMPUTE_CLASS_GENERAL: ComputeClass
 COMPUTE_CLASS_AI: ComputeClass
@@ -30,6 +53,20 @@ TIER_T1: Tier
 TIER_T2: Tier
 TIER_T3: Tier
 TIER_T4: Tier
+JOB_KIND_UNSPECIFIED: JobKind
+JOB_KIND_AGGREGATE: JobKind
+JOB_KIND_VERIFY: JobKind
+JOB_KIND_MODEL: JobKind
+JOB_KIND_CUSTOM: JobKind
+CLASSIFICATION_GRADE_UNSPECIFIED: ClassificationGrade
+CLASSIFICATION_GRADE_PUBLIC: ClassificationGrade
+CLASSIFICATION_GRADE_INTERNAL: ClassificationGrade
+CLASSIFICATION_GRADE_SENSITIVE: ClassificationGrade
+CLASSIFICATION_GRADE_CORE: ClassificationGrade
+PURPOSE_CATEGORY_UNSPECIFIED: PurposeCategory
+PURPOSE_CATEGORY_PUBLIC_GOVERNANCE: PurposeCategory
+PURPOSE_CATEGORY_PUBLIC_INTEREST: PurposeCategory
+PURPOSE_CATEGORY_COMMERCIAL: PurposeCategory
 
 class Capacity(_message.Message):
     __slots__ = ("cpu_milli", "memory_mb", "gpu")
@@ -62,3 +99,19 @@ class PriceCard(_message.Message):
     gpu_hour_fen: int
     bands: _containers.RepeatedCompositeFieldContainer[TimeOfUseBand]
     def __init__(self, cpu_core_hour_fen: _Optional[int] = ..., memory_gb_hour_fen: _Optional[int] = ..., gpu_hour_fen: _Optional[int] = ..., bands: _Optional[_Iterable[_Union[TimeOfUseBand, _Mapping]]] = ...) -> None: ...
+
+class ProductColumns(_message.Message):
+    __slots__ = ("product_id", "columns")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, product_id: _Optional[str] = ..., columns: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ProductPriceVersion(_message.Message):
+    __slots__ = ("product_id", "price_version")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    PRICE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    price_version: int
+    def __init__(self, product_id: _Optional[str] = ..., price_version: _Optional[int] = ...) -> None: ...

@@ -110,7 +110,7 @@ class RttSample(_message.Message):
     def __init__(self, site: _Optional[str] = ..., rtt_ms: _Optional[float] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
-    __slots__ = ("node_id", "epoch", "seq", "sent_unix_ms", "free", "load", "running_jobs", "rtts")
+    __slots__ = ("node_id", "epoch", "seq", "sent_unix_ms", "free", "load", "running_jobs", "rtts", "ack_requested")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +119,7 @@ class HeartbeatRequest(_message.Message):
     LOAD_FIELD_NUMBER: _ClassVar[int]
     RUNNING_JOBS_FIELD_NUMBER: _ClassVar[int]
     RTTS_FIELD_NUMBER: _ClassVar[int]
+    ACK_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     epoch: int
     seq: int
@@ -127,7 +128,8 @@ class HeartbeatRequest(_message.Message):
     load: float
     running_jobs: int
     rtts: _containers.RepeatedCompositeFieldContainer[RttSample]
-    def __init__(self, node_id: _Optional[str] = ..., epoch: _Optional[int] = ..., seq: _Optional[int] = ..., sent_unix_ms: _Optional[int] = ..., free: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., load: _Optional[float] = ..., running_jobs: _Optional[int] = ..., rtts: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ...) -> None: ...
+    ack_requested: bool
+    def __init__(self, node_id: _Optional[str] = ..., epoch: _Optional[int] = ..., seq: _Optional[int] = ..., sent_unix_ms: _Optional[int] = ..., free: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., load: _Optional[float] = ..., running_jobs: _Optional[int] = ..., rtts: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., ack_requested: _Optional[bool] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
     __slots__ = ("seq", "state", "draining", "server_unix_ms", "heartbeat_interval_ms")

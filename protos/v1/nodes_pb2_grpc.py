@@ -99,7 +99,8 @@ class NodeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Heartbeat(self, request_iterator, context):
-        """One long-lived stream per node: the agent sends heartbeats, the control plane acknowledges each.
+        """One long-lived stream per node: the agent sends heartbeats; the control plane answers those that
+        ask for an acknowledgement and tells the agent when the node's state or drain flag changes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -208,6 +208,7 @@ class NodeService(nodes_pb2_grpc.NodeServiceServicer):
         self, request_iterator: AsyncIterator[nodes_pb2.HeartbeatRequest], context
     ) -> AsyncIterator[nodes_pb2.HeartbeatResponse]:
         bound_to: str | None = None
+        told: tuple[int, bool] | None = None  # (state, draining) last sent on this stream
         async for hb in request_iterator:
             try:
                 if bound_to is not None and hb.node_id != bound_to:
@@ -219,7 +220,11 @@ class NodeService(nodes_pb2_grpc.NodeServiceServicer):
                 await context.abort(err.code, err.message)
                 return
             bound_to = hb.node_id
-            yield response
+            # Answering every heartbeat would double the per-message cost of the stream; the
+            # agent asks for an acknowledgement now and then, and hears of every change.
+            if hb.ack_requested or told != (response.state, response.draining) or response.state == DOWN:
+                told = (response.state, response.draining)
+                yield response
             if response.state == DOWN:
                 # A DOWN node rejoins only by registering again (a new epoch).
                 return

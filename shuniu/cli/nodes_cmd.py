@@ -110,7 +110,7 @@ async def _join(spec: NodeSpec, address: str, targets: dict, interval: float | N
         finally:
             if probe_server is not None:
                 probe_server.close()
-    err_console.print(f"node {spec.node_id} stopped after {agent.stats.heartbeats_acked} heartbeats", highlight=False)
+    err_console.print(f"node {spec.node_id} stopped after {agent.stats.heartbeats_sent} heartbeats", highlight=False)
 
 
 @node_app.command("simulate")

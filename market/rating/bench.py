@@ -1,0 +1,156 @@
+"""Rating benchmark: records/s of the Numba kernels, the pyarrow.compute baseline and the plain twin.
+
+All three rate the same synthetic records with the same tables and must produce the same
+fen (checked on every run). The kernels and the baseline start from prepared inputs
+(price-card and product indexes already resolved), so the figure is the rating itself;
+resolving a real usage batch's strings (`prepare_batch`, shared by every path) is measured
+apart on up to one million records.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from shuniu.market.rating.arrow_compute import rate_inputs_arrow
+from shuniu.market.rating.batch import RatedBatch, RatingInputs, prepare_batch, rate_inputs, rate_inputs_twin
+from shuniu.market.rating.tables import RateTables, build_rate_tables
+from shuniu.protos.usage_schema import USAGE_SCHEMA
+
+__all__ = ["run_rating_bench", "synthetic_inputs", "synthetic_tables"]
+
+TWIN_SAMPLE_RECORDS = 20_000
+PREPARE_SAMPLE_RECORDS = 1_000_000
+_START_MS = 1_793_462_400_000  # 2026-11-01 00:00 CST
+_MONTH_MS = 30 * 86_400_000
+
+
+def run_rating_bench(records: int, repeats: int = 3, seed: int = 6) -> dict[str, Any]:
+    """Rate `records` synthetic records each way; return records/s per way and the speed-up."""
+    if records < 1:
+        raise ValueError(f"records must be >= 1, got {records}")
+    tables = synthetic_tables(seed)
+    inputs = synthetic_inputs(records, tables, seed)
+    before = np.random.default_rng(seed).integers(0, 2_000_000, len(tables.data.product_ids))
+    rate_inputs(synthetic_inputs(100, tables, seed + 1), tables, before)  # compile or load the kernels first
+
+    numba_s, rated = _best_of(repeats, lambda: rate_inputs(inputs, tables, before))
+    arrow_s, rated_arrow = _best_of(repeats, lambda: rate_inputs_arrow(inputs, tables, before))
+    _assert_same(rated, rated_arrow, "pyarrow.compute")
+
+    sample = min(records, TWIN_SAMPLE_RECORDS)
+    sample_inputs = _head(inputs, sample)
+    twin_s, rated_twin = _best_of(1, lambda: rate_inputs_twin(sample_inputs, tables, before))
+    _assert_same(rate_inputs(sample_inputs, tables, before), rated_twin, "python twin")
+
+    prepare_n = min(records, PREPARE_SAMPLE_RECORDS)
+    batch = synthetic_batch(_head(inputs, prepare_n), tables)
+    prepare_s, _ = _best_of(1, lambda: prepare_batch(batch, tables))
+
+    numba_rps, arrow_rps = records / numba_s, records / arrow_s
+    return {
+        "records": records,
+        "numba_records_per_s": numba_rps,
+        "pyarrow_compute_records_per_s": arrow_rps,
+        "python_twin_records_per_s": sample / twin_s,
+        "python_twin_sample_records": sample,
+        "numba_vs_pyarrow_compute": numba_rps / arrow_rps,
+        "prepare_records_per_s": prepare_n / prepare_s,
+        "prepare_sample_records": prepare_n,
+        "total_fen": rated.total_fen,
+        "cap_reduction_fen": int(rated.cap_reduction_fen.sum()),
+    }
+
+
+def synthetic_tables(seed: int = 6, nodes: int = 300, products: int = 200) -> RateTables:
+    """Rate tables of a made-up province: nodes with one to three price cards, products in volume tiers."""
+    rng = np.random.default_rng(seed)
+    peak = [{"start_hour": 0, "end_hour": 8, "multiplier_bp": 6000}, {"start_hour": 8, "end_hour": 11, "multiplier_bp": 12000},
+            {"start_hour": 18, "end_hour": 22, "multiplier_bp": 13000}]  # fmt: skip
+    cards = []
+    for n in range(nodes):
+        for cls in range(1, int(rng.integers(1, 4)) + 1):
+            cards.append({
+                "node_id": f"node-{n:05d}", "compute_class": cls, "cpu_core_hour_fen": int(rng.integers(5, 60)),
+                "memory_gb_hour_fen": int(rng.integers(1, 10)), "gpu_hour_fen": int(rng.integers(300, 3000)) if cls == 2 else 0,
+                "bands": peak if n % 2 else [],
+            })  # fmt: skip
+    priced = {}
+    for p in range(products):
+        depth = int(rng.integers(1, 4))
+        froms = [0, *sorted(int(x) for x in rng.choice(np.arange(1, 50) * 1_000_000, depth - 1, replace=False))]
+        priced[f"prod-{p:04d}"] = {
+            "unit": ("row", "call", "query")[p % 3], "grade": ("public", "internal", "sensitive")[p % 3],
+            "tiers": [{"from_units": f, "price_millifen": int(rng.integers(1, 2000)) // (k + 1)} for k, f in enumerate(froms)],
+            "guided_cap_millifen": int(rng.integers(1, 1500)) if p % 2 else None,
+        }  # fmt: skip
+    return build_rate_tables(1, cards, {1: 10_000, 2: 10_500, 3: 11_000, 4: 12_000}, priced, {"public_health", "education"})
+
+
+def synthetic_inputs(records: int, tables: RateTables, seed: int = 6) -> RatingInputs:
+    """Prepared inputs for `records` made-up records, about a fifth of them compute-only."""
+    rng = np.random.default_rng(seed)
+    valid_cards = np.flatnonzero(tables.compute.card_index.ravel() >= 0)
+    cards = tables.compute.card_index.ravel()[rng.choice(valid_cards, records)]
+    products = rng.integers(-len(tables.data.product_ids) // 4, len(tables.data.product_ids), records).astype(np.int32)
+    products[products < 0] = -1
+    is_public = np.append(tables.data.is_public, False)[products]
+    return RatingInputs(
+        card_index=cards.astype(np.int32),
+        tier=rng.integers(1, 5, records).astype(np.int8),
+        start_unix_ms=rng.integers(_START_MS, _START_MS + _MONTH_MS, records),
+        cpu_ms=rng.integers(0, 16 * 3_600_000, records),
+        memory_mb_s=rng.integers(0, 64 * 1024 * 3600, records),
+        gpu_ms=np.where(tables.compute.gpu_hour_fen[cards] > 0, rng.integers(0, 3_600_000, records), 0),
+        product_index=products,
+        free=is_public & (rng.random(records) < 0.5),
+        rows=rng.integers(0, 200_000, records),
+        calls=rng.integers(0, 1_000, records),
+        queries=rng.integers(0, 1_000, records),
+    )
+
+
+def synthetic_batch(inputs: RatingInputs, tables: RateTables) -> pa.RecordBatch:
+    """A usage batch in USAGE_SCHEMA that prepares back into `inputs` (up to which purpose makes a record free)."""
+    n = len(inputs)
+    node_of_card = np.zeros(len(tables.compute.cpu_core_hour_fen), dtype=np.int64)
+    cls_of_card = np.zeros_like(node_of_card)
+    node_rows, classes = np.nonzero(tables.compute.card_index >= 0)
+    node_of_card[tables.compute.card_index[node_rows, classes]] = node_rows
+    cls_of_card[tables.compute.card_index[node_rows, classes]] = classes
+    pick = lambda names, index: pa.array(names, pa.string()).take(pa.array(index))  # noqa: E731
+    product_names = (*tables.data.product_ids, "")
+    ids = pa.array(np.char.add("r", np.arange(n).astype(str)))
+    columns = {
+        "record_id": ids, "batch_id": pa.array(["bench"] * n), "job_id": ids, "grant_id": pick(["g1"], np.zeros(n, int)),
+        "buyer": pick(["buyer-1", "buyer-2"], np.arange(n) % 2), "node_id": pick(tables.compute.node_ids, node_of_card[inputs.card_index]),
+        "compute_center": pick(["cc"], np.zeros(n, int)), "product_id": pick(product_names, np.where(inputs.product_index < 0, len(product_names) - 1, inputs.product_index)),
+        "site": pick(["zhengzhou"], np.zeros(n, int)), "tier": inputs.tier, "compute_class": cls_of_card[inputs.card_index].astype(np.int8),
+        "start_unix_ms": inputs.start_unix_ms, "end_unix_ms": inputs.start_unix_ms + 60_000, "cpu_ms": inputs.cpu_ms,
+        "memory_mb_s": inputs.memory_mb_s, "gpu_ms": inputs.gpu_ms, "rows": inputs.rows, "bytes": inputs.rows * 100,
+        "calls": inputs.calls, "queries": inputs.queries, "kind": pick(["aggregate"], np.zeros(n, int)),
+        "purpose": pick(["marketing", "public_health"], inputs.free.astype(int)), "price_version": np.full(n, tables.price_version),
+    }  # fmt: skip
+    return pa.RecordBatch.from_arrays([pa.array(columns[f.name], f.type) for f in USAGE_SCHEMA], schema=USAGE_SCHEMA)
+
+
+def _head(inputs: RatingInputs, n: int) -> RatingInputs:
+    return RatingInputs(**{name: getattr(inputs, name)[:n] for name in inputs.__dataclass_fields__})
+
+
+def _best_of(repeats: int, run: Any) -> tuple[float, RatedBatch]:
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def _assert_same(a: RatedBatch, b: RatedBatch, what: str) -> None:
+    for name in ("compute_fen", "data_fen", "cap_reduction_fen", "units_after"):
+        if not np.array_equal(getattr(a, name), getattr(b, name)):
+            raise AssertionError(f"{what} disagrees with the Numba kernels on {name}")

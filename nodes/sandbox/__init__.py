@@ -1,0 +1,39 @@
+"""Sandboxed jobs on a node: bubblewrap-confined children fed Arrow IPC, and the egress policy."""
+
+from shuniu.nodes.sandbox._launch import require_sandbox, sandbox_available
+from shuniu.nodes.sandbox.egress import EgressPolicy, EgressVerdict, InputProfile, check_egress, profile_input
+from shuniu.nodes.sandbox.pool import SandboxPool
+from shuniu.nodes.sandbox.runner import SandboxRunner, read_granted_columns
+from shuniu.nodes.sandbox.types import (
+    SandboxJob,
+    SandboxLimits,
+    SandboxMetrics,
+    SandboxOutcome,
+    SandboxStatus,
+    SandboxUnavailableError,
+    aggregate_job,
+    custom_job,
+    verify_job,
+)
+
+__all__ = [
+    "EgressPolicy",
+    "EgressVerdict",
+    "InputProfile",
+    "SandboxJob",
+    "SandboxLimits",
+    "SandboxMetrics",
+    "SandboxOutcome",
+    "SandboxPool",
+    "SandboxRunner",
+    "SandboxStatus",
+    "SandboxUnavailableError",
+    "aggregate_job",
+    "check_egress",
+    "custom_job",
+    "profile_input",
+    "read_granted_columns",
+    "require_sandbox",
+    "sandbox_available",
+    "verify_job",
+]

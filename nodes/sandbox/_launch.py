@@ -1,0 +1,182 @@
+"""Build the bubblewrap command line for one child, probe that it works, and spawn it."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import threading
+
+from shuniu.nodes.sandbox import seccomp
+from shuniu.nodes.sandbox.types import SandboxLimits, SandboxUnavailableError
+
+SANDBOX_SITE_DIR = "/opt/sandbox/site"
+SANDBOX_UID = 65534
+# Packages the child may import; each is bound read-only on its own, never the whole venv.
+SANDBOX_PACKAGES = ("pyarrow", "numpy")
+_CHILD_SOURCE = (pathlib.Path(__file__).with_name("_child.py")).read_text()
+_PROBE_TIMEOUT_S = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """The host paths a child needs, all bound read-only."""
+
+    python_prefix: str
+    python_executable: str
+    package_dirs: tuple[tuple[str, str], ...]  # (host dir, name under SANDBOX_SITE_DIR)
+    prlimit: str
+    bwrap: str
+
+
+def _package_dirs(packages: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    found: list[tuple[str, str]] = []
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise SandboxUnavailableError(f"package {name!r} for the sandbox is not installed")
+        package_dir = pathlib.Path(list(spec.submodule_search_locations)[0])
+        found.append((str(package_dir), name))
+        vendored = package_dir.parent / f"{name}.libs"  # shared libraries of manylinux wheels
+        if vendored.is_dir():
+            found.append((str(vendored), vendored.name))
+    return tuple(found)
+
+
+@functools.cache
+def host_runtime(packages: tuple[str, ...] = SANDBOX_PACKAGES) -> Runtime:
+    """Locate the interpreter, the packages and the two binaries; raise if one is missing."""
+    prefix = os.path.realpath(sys.base_prefix)
+    executable = os.path.join(prefix, "bin", f"python{sys.version_info.major}.{sys.version_info.minor}")
+    if not os.access(executable, os.X_OK):
+        raise SandboxUnavailableError(f"no interpreter at {executable}")
+    tools = {name: shutil.which(name) for name in ("bwrap", "prlimit")}
+    missing = [name for name, path in tools.items() if path is None]
+    if missing:
+        raise SandboxUnavailableError(f"{', '.join(missing)} not found on PATH; install bubblewrap and util-linux")
+    return Runtime(prefix, executable, _package_dirs(packages), tools["prlimit"], tools["bwrap"])
+
+
+def _prlimit_argv(runtime: Runtime, limits: SandboxLimits) -> list[str]:
+    # The child runs as pid 1 of its namespace, which ignores SIGXCPU: soft = hard means SIGKILL.
+    return [
+        runtime.prlimit,
+        f"--cpu={limits.cpu_s}:{limits.cpu_s}",
+        f"--as={limits.memory_bytes}",
+        f"--nproc={limits.nproc}",
+        f"--nofile={limits.nofile}",
+        f"--fsize={limits.fsize_bytes}",
+        "--core=0",
+        "--",
+    ]
+
+
+def _bwrap_argv(runtime: Runtime, limits: SandboxLimits, seccomp_fd: int | None) -> list[str]:
+    argv = [
+        runtime.bwrap,
+        "--unshare-all", "--unshare-user", "--disable-userns",
+        # pid 1 is the child itself, so bwrap wait4s it and its rusage reaches us.
+        "--as-pid-1",
+        "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
+        "--clearenv",
+        "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8", "--setenv", "HOME", "/tmp",
+        "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "OMP_NUM_THREADS", "1",
+        "--ro-bind", "/usr", "/usr",
+        "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+        "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache",
+        "--ro-bind", runtime.python_prefix, runtime.python_prefix,
+    ]  # fmt: skip
+    for host_dir, name in runtime.package_dirs:
+        argv += ["--ro-bind", host_dir, f"{SANDBOX_SITE_DIR}/{name}"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp"]
+    argv += ["--remount-ro", "/", "--chdir", "/tmp"]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    return argv
+
+
+def sandbox_argv(runtime: Runtime, limits: SandboxLimits, label: str, seccomp_fd: int | None) -> list[str]:
+    """The whole command: rlimits, then bubblewrap, then the child program with its arguments."""
+    child = [runtime.python_executable, "-I", "-S", "-c", _CHILD_SOURCE]
+    child += [SANDBOX_SITE_DIR, label, str(limits.max_header_bytes)]
+    return _prlimit_argv(runtime, limits) + _bwrap_argv(runtime, limits, seccomp_fd) + child
+
+
+def _seccomp_pipe() -> int | None:
+    program = seccomp.build_filter()
+    if program is None:
+        return None
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, program)  # a few hundred bytes: far below the pipe buffer
+    finally:
+        os.close(write_fd)
+    return read_fd
+
+
+def spawn(limits: SandboxLimits, label: str) -> subprocess.Popen:
+    """Start one confined child; it imports pyarrow and then waits on stdin."""
+    runtime = host_runtime()
+    seccomp_fd = _seccomp_pipe()
+    pass_fds = () if seccomp_fd is None else (seccomp_fd,)
+    try:
+        return subprocess.Popen(
+            sandbox_argv(runtime, limits, label, seccomp_fd),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={},  # bubblewrap itself sees no variable of ours, so /proc/1/environ inside is empty
+            cwd="/",
+            close_fds=True,
+            pass_fds=pass_fds,
+            start_new_session=True,
+            bufsize=0,
+        )
+    finally:
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
+
+
+_probe_lock = threading.Lock()
+_probe_result: str | None = None  # "" when the probe passed, else why it failed
+
+
+def _probe() -> str:
+    try:
+        runtime = host_runtime()
+    except SandboxUnavailableError as exc:
+        return str(exc)
+    argv = [runtime.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session"]
+    argv += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib"]
+    argv += ["--symlink", "usr/lib64", "/lib64", "--cap-drop", "ALL", "/usr/bin/true"]
+    try:
+        done = subprocess.run(argv, env={}, cwd="/", capture_output=True, timeout=_PROBE_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap did not run: {exc}"
+    if done.returncode != 0:
+        return f"bwrap exited {done.returncode}: {done.stderr.decode(errors='replace').strip()[:500]}"
+    return ""
+
+
+def require_sandbox() -> None:
+    """Raise SandboxUnavailableError unless bubblewrap can confine a child here (probed once)."""
+    global _probe_result
+    with _probe_lock:
+        if _probe_result is None:
+            _probe_result = _probe()
+    if _probe_result:
+        raise SandboxUnavailableError(f"sandbox unavailable, refusing to run job code unconfined: {_probe_result}")
+
+
+def sandbox_available() -> bool:
+    try:
+        require_sandbox()
+    except SandboxUnavailableError:
+        return False
+    return True

@@ -1,0 +1,150 @@
+"""The trusted side of a sandboxed job: granted columns in, checked output out."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.ipc as ipc
+
+from shuniu.nodes.sandbox import _launch
+from shuniu.nodes.sandbox._process import Exchange, SandboxProcess
+from shuniu.nodes.sandbox.egress import EgressPolicy, InputProfile, check_egress, profile_input
+from shuniu.nodes.sandbox.types import (
+    SandboxJob,
+    SandboxLimits,
+    SandboxMetrics,
+    SandboxOutcome,
+    SandboxStatus,
+)
+
+# Exit codes of the child program (see _child.py), as messages that hold no data.
+CHILD_EXIT_REASONS = {
+    10: "bad_header: the job header was not valid JSON with a kind",
+    11: "bad_input: the input was not an Arrow IPC stream",
+    12: "no_run: custom code does not define run(table)",
+    13: "user_error: custom code raised an exception",
+    14: "bad_result: run(table) did not return a pyarrow.Table",
+    15: "memory_limit: the job ran out of its memory limit",
+    16: "job_error: the job's arguments do not fit the input (unknown column or type)",
+}
+_SIGNAL_BASE = 128  # bwrap exits 128 + n when the child died of signal n
+_SIGXCPU = 24
+_SIGKILL = 9
+_SIGSEGV = 11
+_labels = itertools.count()
+
+
+def read_granted_columns(paths: Sequence[str | os.PathLike], columns: Sequence[str], max_rows: int) -> pa.Table:
+    """Read Parquet files projecting only `columns`, at most `max_rows` rows; unknown columns raise."""
+    if max_rows < 0:
+        raise ValueError(f"max_rows must be >= 0, got {max_rows}")
+    dataset = ds.dataset([os.fspath(p) for p in paths], format="parquet")
+    unknown = [c for c in columns if c not in dataset.schema.names]
+    if unknown:
+        raise ValueError(f"column(s) {unknown} not in the data; expected some of {dataset.schema.names}")
+    return dataset.head(max_rows, columns=list(columns)) if max_rows else dataset.schema.empty_table().select(list(columns))
+
+
+def new_label() -> str:
+    """A tag on the child's command line, so that tests and operators can find its processes."""
+    return f"shuniu-sandbox-{os.getpid()}-{next(_labels)}"
+
+
+def _failure(exchange: Exchange) -> tuple[SandboxStatus, str] | None:
+    if exchange.killed_for == "timeout":
+        return SandboxStatus.TIMEOUT, "wall_timeout: the job ran past its wall-clock limit"
+    if exchange.killed_for == "oversize":
+        return SandboxStatus.OVERSIZE, "oversize: the output passed max_output_bytes"
+    code = exchange.exit_code
+    if code == 0:
+        return None
+    if code in CHILD_EXIT_REASONS:
+        status = SandboxStatus.KILLED if code == 15 else SandboxStatus.ERROR
+        return status, CHILD_EXIT_REASONS[code]
+    if code in (_SIGNAL_BASE + _SIGXCPU, _SIGNAL_BASE + _SIGKILL):
+        return SandboxStatus.KILLED, f"cpu_limit: the child was killed (exit {code}), most likely at its CPU time limit"
+    if code == _SIGNAL_BASE + _SIGSEGV:
+        return SandboxStatus.KILLED, "memory_limit: the child crashed (SIGSEGV), most likely out of memory"
+    return SandboxStatus.ERROR, f"child_exit: the child exited with code {code}"
+
+
+class SandboxRunner:
+    """Runs jobs in single-use bubblewrap sandboxes and releases only what egress allows.
+
+    With a `SandboxPool` the child comes pre-started; without one it is started per job.
+    """
+
+    def __init__(self, limits: SandboxLimits | None = None, pool=None) -> None:
+        _launch.require_sandbox()
+        self.limits = pool.limits if pool is not None else (limits or SandboxLimits())
+        if pool is not None and limits is not None and limits != pool.limits:
+            raise ValueError("limits differ from the pool's; children are started with the pool's limits")
+        self.pool = pool
+
+    def _start(self) -> SandboxProcess:
+        if self.pool is not None:
+            return self.pool.acquire()
+        return SandboxProcess(self.limits, new_label())
+
+    def run(
+        self,
+        job: SandboxJob,
+        table: pa.Table,
+        policy: EgressPolicy,
+        profile: InputProfile | None = None,
+        sensitive_columns: Iterable[str] = (),
+        identifier_columns: Iterable[str] = (),
+    ) -> SandboxOutcome:
+        """Run `job` over `table` (granted columns only) and check its output against `policy`."""
+        if profile is None:
+            profile = profile_input(table, sensitive_columns, identifier_columns, policy.min_leak_chars)
+        header = (json.dumps(job.header()) + "\n").encode()
+        if len(header) > self.limits.max_header_bytes:
+            raise ValueError(f"job header is {len(header)} bytes; the cap is {self.limits.max_header_bytes}")
+        requested = time.perf_counter()
+        child = self._start()
+        deadline = requested + self.limits.wall_timeout_s
+        try:
+            ready = child.wait_ready(deadline - time.perf_counter())
+            startup_s = time.perf_counter() - requested
+            if not ready:
+                child.discard()
+                metrics = SandboxMetrics(startup_s=startup_s, wall_s=time.perf_counter() - requested)
+                return SandboxOutcome(SandboxStatus.ERROR, "startup: the sandbox did not become ready", metrics)
+            exchange = child.exchange(header, table, deadline)
+        except BaseException:
+            child.discard()
+            raise
+        return self._finish(exchange, startup_s, profile, policy)
+
+    def _finish(
+        self, exchange: Exchange, startup_s: float, profile: InputProfile, policy: EgressPolicy
+    ) -> SandboxOutcome:
+        metrics = SandboxMetrics(
+            rows_in=exchange.rows_in,
+            bytes_in=exchange.bytes_in,
+            bytes_out=len(exchange.output),
+            cpu_s=exchange.cpu_s,
+            startup_cpu_s=exchange.startup_cpu_s,
+            peak_memory_bytes=exchange.peak_memory_bytes,
+            wall_s=exchange.wall_s,
+            startup_s=startup_s,
+        )
+        failure = _failure(exchange)
+        if failure is not None:
+            return SandboxOutcome(failure[0], failure[1], metrics, exit_code=exchange.exit_code)
+        try:
+            output = ipc.open_stream(pa.py_buffer(exchange.output)).read_all()
+        except pa.ArrowException:
+            return SandboxOutcome(SandboxStatus.ERROR, "bad_output: the child's stdout is not an Arrow IPC stream", metrics, exit_code=0)
+        metrics = SandboxMetrics(**{**metrics.__dict__, "rows_out": output.num_rows})
+        verdict = check_egress(output, profile, policy)
+        if not verdict.allowed:
+            return SandboxOutcome(SandboxStatus.EGRESS_DENIED, f"{verdict.code}: {verdict.message}", metrics, verdict=verdict, exit_code=0)
+        return SandboxOutcome(SandboxStatus.OK, verdict.message, metrics, table=verdict.table, verdict=verdict, exit_code=0)

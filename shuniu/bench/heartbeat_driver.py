@@ -1,0 +1,167 @@
+"""The load side of `shuniu bench heartbeats`: runs in driver processes, one slice of the fleet each.
+
+Every phase starts at a wall-clock instant shared by all drivers, warms up, then counts
+only heartbeats sent inside the measured window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+
+from shuniu.protos.v1 import common_pb2, nodes_pb2, nodes_pb2_grpc
+
+# As the node agent does: every sixth heartbeat of a stream asks for an acknowledgement.
+ACK_EVERY = 6
+_NODES_PER_CHANNEL = 1000
+# Each channel gets its own connection; otherwise gRPC shares one between identical channels.
+CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
+
+
+@dataclass(frozen=True)
+class Phase:
+    address: str
+    nodes: list[tuple[str, int]]  # (node id, epoch)
+    streaming: bool
+    saturated: bool
+    interval_s: float
+    start_unix_s: float
+    warmup_s: float
+    duration_s: float
+
+
+@dataclass
+class Tally:
+    """Heartbeats known processed (acknowledged, directly or by a later ack on the same stream)."""
+
+    sent: int = 0
+    confirmed: int = 0
+    errors: int = 0
+    latencies_ms: np.ndarray | None = None
+
+
+def _heartbeat(node_id: str, epoch: int, seq: int, ack: bool) -> nodes_pb2.HeartbeatRequest:
+    return nodes_pb2.HeartbeatRequest(node_id=node_id, epoch=epoch, seq=seq, load=0.3, ack_requested=ack,
+                                      free=common_pb2.Capacity(cpu_milli=16000, memory_mb=65536))
+
+
+class _Window:
+    def __init__(self, phase: Phase) -> None:
+        self.start = time.perf_counter() + (phase.start_unix_s - time.time())
+        self.measure_from = self.start + phase.warmup_s
+        self.end = self.measure_from + phase.duration_s
+        self.tally = Tally()
+        self.latencies: list[float] = []
+
+    def inside(self, t: float) -> bool:
+        return self.measure_from <= t < self.end
+
+    def confirm(self, sent_at: float, count: int, ok: bool) -> None:
+        self.tally.sent += count
+        if ok:
+            self.tally.confirmed += count
+            self.latencies.append((time.perf_counter() - sent_at) * 1000.0)
+        else:
+            self.tally.errors += 1
+
+
+async def _stream_paced(w: _Window, phase: Phase, stub, i: int, node_id: str, epoch: int) -> None:
+    due = w.start + phase.interval_s * i / len(phase.nodes)
+    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+    call = stub.Heartbeat()  # opened right before its first message, as an agent does
+    seq, pending, first_at = 0, 0, None
+    try:
+        while due < w.end:
+            sent_at = time.perf_counter()
+            ask = seq % ACK_EVERY == 0 or due + phase.interval_s >= w.end
+            await call.write(_heartbeat(node_id, epoch, seq, ask))
+            if w.inside(sent_at):
+                pending += 1
+                first_at = first_at or sent_at
+            if ask:
+                ack = await call.read()
+                if pending:
+                    # In-order delivery: this answer confirms every earlier heartbeat of the stream.
+                    w.confirm(sent_at, pending, ack is not grpc.aio.EOF and ack.seq == seq)
+                pending, first_at = 0, None
+            seq += 1
+            due += phase.interval_s
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        await call.done_writing()
+    except grpc.aio.AioRpcError:
+        w.tally.errors += 1
+    finally:
+        call.cancel()
+
+
+async def _unary_paced(w: _Window, phase: Phase, stub, i: int, node_id: str, epoch: int) -> None:
+    due = w.start + phase.interval_s * i / len(phase.nodes)
+    seq = 0
+    while due < w.end:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        sent_at = time.perf_counter()
+        try:
+            await stub.HeartbeatOnce(nodes_pb2.HeartbeatOnceRequest(heartbeat=_heartbeat(node_id, epoch, seq, True)),
+                                     timeout=30)
+            ok = True
+        except grpc.aio.AioRpcError:
+            ok = False
+        if w.inside(sent_at):
+            w.confirm(sent_at, 1, ok)
+        seq += 1
+        due += phase.interval_s
+
+
+async def _stream_saturated(w: _Window, phase: Phase, stub, i: int, node_id: str, epoch: int) -> None:
+    await asyncio.sleep(max(0.0, w.start - time.perf_counter()))
+    call = stub.Heartbeat()
+    seq = 0
+    while time.perf_counter() < w.end:
+        sent_at = time.perf_counter()
+        for k in range(ACK_EVERY):
+            await call.write(_heartbeat(node_id, epoch, seq, k == ACK_EVERY - 1))
+            seq += 1
+        ack = await call.read()
+        if w.inside(sent_at):
+            w.confirm(sent_at, ACK_EVERY, ack is not grpc.aio.EOF)
+    await call.done_writing()
+    call.cancel()
+
+
+async def _unary_saturated(w: _Window, phase: Phase, stub, i: int, node_id: str, epoch: int) -> None:
+    await asyncio.sleep(max(0.0, w.start - time.perf_counter()))
+    seq = 0
+    while time.perf_counter() < w.end:
+        sent_at = time.perf_counter()
+        await stub.HeartbeatOnce(nodes_pb2.HeartbeatOnceRequest(heartbeat=_heartbeat(node_id, epoch, seq, True)),
+                                 timeout=30)
+        if w.inside(sent_at):
+            w.confirm(sent_at, 1, True)
+        seq += 1
+
+
+async def _run(phase: Phase) -> Tally:
+    w = _Window(phase)
+    channels = [grpc.aio.insecure_channel(phase.address, options=CHANNEL_OPTIONS)
+                for _ in range(max(1, -(-len(phase.nodes) // _NODES_PER_CHANNEL)))]
+    runner = {(True, False): _stream_paced, (False, False): _unary_paced,
+              (True, True): _stream_saturated, (False, True): _unary_saturated}[(phase.streaming, phase.saturated)]
+    try:
+        await asyncio.gather(*(
+            runner(w, phase, nodes_pb2_grpc.NodeServiceStub(channels[i % len(channels)]), i, node_id, epoch)
+            for i, (node_id, epoch) in enumerate(phase.nodes)
+        ))
+    finally:
+        for channel in channels:
+            await channel.close()
+    w.tally.latencies_ms = np.array(w.latencies)
+    return w.tally
+
+
+def run_phase(phase: Phase) -> Tally:
+    """Entry point of a driver process."""
+    return asyncio.run(_run(phase))

@@ -1,0 +1,176 @@
+"""`shuniu bench heartbeats`: streaming heartbeats against the baseline of one unary RPC each.
+
+The bench starts its own Redis and control plane processes, registers N simulated nodes
+and drives them from driver processes over real gRPC on loopback. It measures, for the same
+fleet and interval, the streaming path and the unary baseline (rate held, ack latency,
+control-plane CPU), then the saturated throughput of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+import pathlib
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+
+from shuniu.bench.heartbeat_driver import CHANNEL_OPTIONS, Phase, Tally, run_phase
+from shuniu.bench.report import Report
+from shuniu.nodes.simulator import FleetPlan
+from shuniu.protos.v1 import nodes_pb2, nodes_pb2_grpc
+from shuniu.stack import LocalRedis, ManagedProcess, free_port
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+# Driver processes need a moment to start and import before a phase begins.
+_LEAD_S = 4.0
+
+
+@dataclass
+class PhaseResult:
+    tally: Tally
+    seconds: float
+    server_cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.tally.confirmed / self.seconds
+
+    def percentile_ms(self, q: float) -> float:
+        lat = self.tally.latencies_ms
+        return float(np.percentile(lat, q)) if lat is not None and len(lat) else float("nan")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+async def _register_all(address: str, specs, concurrency: int = 64) -> list[tuple[str, int]]:
+    queue = list(enumerate(specs))
+    out: list[tuple[str, int]] = [("", 0)] * len(specs)
+    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        stub = nodes_pb2_grpc.NodeServiceStub(channel)
+
+        async def worker() -> None:
+            while queue:
+                i, spec = queue.pop()
+                response = await stub.Register(nodes_pb2.RegisterRequest(
+                    request_id=f"bench-{spec.node_id}-{time.time_ns()}", node_id=spec.node_id, site=spec.site,
+                    compute_class=spec.compute_class, capacity=spec.capacity, price_card=spec.price_card), timeout=60)
+                out[i] = (spec.node_id, response.epoch)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return out
+
+
+def _run_phase(pool, server_pid: int, address: str, nodes, drivers: int, streaming: bool, saturated: bool,
+               interval_s: float, warmup_s: float, duration_s: float) -> PhaseResult:
+    """Runs one phase across the driver processes and samples the control plane's CPU over the window."""
+    start = time.time() + _LEAD_S
+    slices = [nodes[k::drivers] for k in range(drivers)]
+    phases = [Phase(address, s, streaming, saturated, interval_s, start, warmup_s, duration_s) for s in slices if s]
+    futures = [pool.submit(run_phase, p) for p in phases]
+    time.sleep(max(0.0, start + warmup_s - time.time()))
+    cpu_start = _cpu_seconds(server_pid)
+    time.sleep(duration_s)
+    cpu_end = _cpu_seconds(server_pid)
+    tallies = [f.result() for f in futures]
+    total = Tally(sum(t.sent for t in tallies), sum(t.confirmed for t in tallies), sum(t.errors for t in tallies),
+                  np.concatenate([t.latencies_ms for t in tallies if t.latencies_ms is not None]))
+    return PhaseResult(total, duration_s, cpu_end - cpu_start)
+
+
+def _drive(address: str, server_pid: int, nodes: int, interval_s: float, duration_s: float, senders: int,
+           drivers: int, step: Callable[[str], None]) -> dict[str, PhaseResult]:
+    specs = FleetPlan(count=nodes, mix={1: 70, 2: 20, 3: 10}, seed=11, prefix="bench").specs()
+    step(f"registering {nodes} nodes")
+    registered = asyncio.run(_register_all(address, specs))
+    sample = random.Random(3).sample(registered, min(senders, len(registered)))
+    saturate_s = min(duration_s, 10.0)
+    # Opening a stream costs the control plane about as much as a unary call: let the fleet
+    # connect (as it would over minutes in a real province) before the window opens.
+    warmup_s = 2 * interval_s + nodes / 1000
+    results = {}
+    # Spawned, not forked: a forked child must not inherit gRPC's state.
+    with concurrent.futures.ProcessPoolExecutor(drivers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        step("streaming heartbeats at the target rate")
+        results["stream"] = _run_phase(pool, server_pid, address, registered, drivers, True, False,
+                                       interval_s, warmup_s, duration_s)
+        step("unary heartbeats at the target rate (baseline)")
+        results["unary"] = _run_phase(pool, server_pid, address, registered, drivers, False, False,
+                                      interval_s, warmup_s, duration_s)
+        step("saturated streaming")
+        results["stream_max"] = _run_phase(pool, server_pid, address, sample, drivers, True, True,
+                                           interval_s, 1.0, saturate_s)
+        step("saturated unary (baseline)")
+        results["unary_max"] = _run_phase(pool, server_pid, address, sample, drivers, False, True,
+                                          interval_s, 1.0, saturate_s)
+    return results
+
+
+def run_heartbeat_bench(nodes: int, interval_s: float, duration_s: float, senders: int, drivers: int = 2,
+                        step: Callable[[str], None] = lambda _: None) -> Report:
+    """Starts Redis and a control plane, drives the fleet, and returns the report."""
+    with tempfile.TemporaryDirectory(prefix="shuniu-bench-") as tmp:
+        root = pathlib.Path(tmp)
+        redis_server = LocalRedis(root / "redis").start()
+        address = f"127.0.0.1:{free_port()}"
+        # Liveness far beyond the run so that a slow baseline does not turn nodes SUSPECT mid-measurement.
+        plane = ManagedProcess("control-plane", [
+            "control-plane", "--listen", address, "--redis-url", redis_server.url, "--interval", str(interval_s),
+            "--suspect-after", str(interval_s * 60), "--down-after", str(interval_s * 120)], root)
+        try:
+            step("starting Redis and the control plane")
+            plane.start()
+            _wait_serving(plane, address)
+            assert plane.proc is not None
+            results = _drive(address, plane.proc.pid, nodes, interval_s, duration_s, senders, drivers, step)
+        finally:
+            plane.stop()
+            redis_server.stop()
+    return _report(results, nodes, interval_s, duration_s, senders, drivers)
+
+
+def _wait_serving(plane: ManagedProcess, address: str) -> None:
+    with grpc.insecure_channel(address) as channel:
+        stub = nodes_pb2_grpc.NodeServiceStub(channel)
+        plane.wait_for(lambda: _ready(stub), timeout_s=30, what="serving")
+
+
+def _ready(stub: nodes_pb2_grpc.NodeServiceStub) -> bool:
+    try:
+        stub.GetTopology(nodes_pb2.GetTopologyRequest(), timeout=1)
+        return True
+    except grpc.RpcError:
+        return False
+
+
+def _report(results: dict[str, PhaseResult], nodes: int, interval_s: float, duration_s: float, senders: int,
+            drivers: int) -> Report:
+    stream, unary = results["stream"], results["unary"]
+    target = nodes / interval_s
+    report = Report("heartbeats", "one unary HeartbeatOnce RPC per heartbeat",
+                    {"nodes": nodes, "interval_s": interval_s, "duration_s": duration_s, "saturation_senders": senders,
+                     "driver_processes": drivers, "ack_every": 6})
+    report.add("heartbeats/s held at target", stream.rate, "hb/s", unary.rate,
+               f"≥ {0.99 * target:,.0f} hb/s ({nodes} nodes / {interval_s:g} s)", stream.rate >= 0.99 * target)
+    report.add("ack latency p50 (stream: acked heartbeats)", stream.percentile_ms(50), "ms", unary.percentile_ms(50))
+    report.add("ack latency p99 (stream: acked heartbeats)", stream.percentile_ms(99), "ms", unary.percentile_ms(99), "< 50 ms",
+               stream.percentile_ms(99) < 50)
+    report.add("control-plane CPU at target", 100 * stream.server_cpu_s / stream.seconds, "% of a core",
+               100 * unary.server_cpu_s / unary.seconds)
+    report.add("errors at target", stream.tally.errors, "calls", unary.tally.errors, "0", stream.tally.errors == 0)
+    smax, umax = results["stream_max"], results["unary_max"]
+    report.add("saturated throughput", smax.rate, "hb/s", umax.rate, "≥ 5× baseline",
+               umax.rate > 0 and smax.rate / umax.rate >= 5)
+    report.add("control-plane CPU per 1k heartbeats (saturated)", 1000 * smax.server_cpu_s / max(1, smax.tally.confirmed), "CPU-s",
+               1000 * umax.server_cpu_s / max(1, umax.tally.confirmed))
+    return report

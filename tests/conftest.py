@@ -1,0 +1,108 @@
+"""Fixtures that start the real parts once and clean up after: Redis, the control plane."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+import redis
+
+from shuniu.client import Client
+from shuniu.stack import LocalRedis, ManagedProcess, free_port
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedis]:
+    server = LocalRedis(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: LocalRedis) -> Iterator[str]:
+    """A clean database for each test, emptied again after it."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield redis_server.url
+    client.flushall()
+    client.close()
+
+
+class ControlPlaneProcess:
+    """A real `shuniu control-plane` process on a loopback port."""
+
+    def __init__(self, redis_url: str, log_dir: pathlib.Path, **liveness: float) -> None:
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.redis_url = redis_url
+        self.log_dir = log_dir
+        self.liveness = {"interval": 0.2, "suspect_after": 1.0, "down_after": 2.0, "restart_grace": 2.0, **liveness}
+        self.proc: ManagedProcess | None = None
+
+    def start(self) -> "ControlPlaneProcess":
+        args = ["control-plane", "--listen", self.address, "--redis-url", self.redis_url]
+        for name, value in self.liveness.items():
+            args += [f"--{name.replace('_', '-')}", str(value)]
+        self.proc = ManagedProcess(f"control-plane-{self.port}", args, self.log_dir).start()
+        with Client(self.address, timeout_s=2) as client:
+            self.proc.wait_for(lambda: _serving(client), timeout_s=30, what="serving")
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+    def client(self) -> Client:
+        return Client(self.address, timeout_s=5)
+
+
+def _serving(client: Client) -> bool:
+    try:
+        client.topology()
+        return True
+    except grpc.RpcError:
+        return False
+
+
+@pytest.fixture
+def control_plane_factory(redis_url: str, tmp_path: pathlib.Path) -> Iterator:
+    """Starts control planes on demand; every one is stopped after the test."""
+    started: list[ControlPlaneProcess] = []
+
+    def start(redis_url: str = redis_url, **liveness: float) -> ControlPlaneProcess:
+        plane = ControlPlaneProcess(redis_url, tmp_path / "logs", **liveness).start()
+        started.append(plane)
+        return plane
+
+    yield start
+    for plane in started:
+        plane.stop()
+
+
+@pytest.fixture
+def control_plane(control_plane_factory) -> ControlPlaneProcess:
+    return control_plane_factory()
+
+
+def _eventually(predicate, timeout_s: float = 10.0, interval_s: float = 0.05, what: str = "condition"):
+    """Polls until `predicate()` returns a truthy value, which it returns."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout_s} s")
+        time.sleep(interval_s)
+
+
+@pytest.fixture
+def eventually():
+    return _eventually

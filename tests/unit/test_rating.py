@@ -1,0 +1,273 @@
+"""Rating: worked examples in fen, validation messages, and kernel == twin == pyarrow.compute."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shuniu.market.rating import RatingInputError, RatingInputs, build_rate_tables, prepare_batch, rate_batch, rate_inputs, rate_inputs_twin
+from shuniu.market.rating.arrow_compute import rate_inputs_arrow
+from shuniu.market.rating.bench import run_rating_bench, synthetic_batch, synthetic_inputs, synthetic_tables
+from shuniu.protos.usage_schema import USAGE_SCHEMA, UsageSchemaError, validate_usage_batch
+
+HOUR_MS = 3_600_000
+CST_MIDNIGHT_MS = 1_793_462_400_000  # 2026-11-01 00:00 in China Standard Time
+FLAT = [{"node_id": "zz-01", "compute_class": 1, "cpu_core_hour_fen": 12, "memory_gb_hour_fen": 5, "gpu_hour_fen": 0}]
+BANDED = [{
+    "node_id": "ly-01", "compute_class": 2, "cpu_core_hour_fen": 10, "memory_gb_hour_fen": 0, "gpu_hour_fen": 900,
+    "bands": [{"start_hour": 0, "end_hour": 8, "multiplier_bp": 5000}, {"start_hour": 8, "end_hour": 22, "multiplier_bp": 15000}],
+}]  # fmt: skip
+TIER_BP = {1: 10_000, 2: 10_500, 3: 11_000, 4: 12_000}
+PRODUCTS = {
+    # 50 milli-fen a row for the first 1,000 rows of the period, 30 after; guided cap 40.
+    "traffic": {"unit": "row", "grade": "public", "tiers": [{"from_units": 0, "price_millifen": 50}, {"from_units": 1000, "price_millifen": 30}], "guided_cap_millifen": 40},
+    "credit": {"unit": "call", "grade": "sensitive", "tiers": [{"from_units": 0, "price_millifen": 2500}]},
+}  # fmt: skip
+TABLES = build_rate_tables(7, FLAT + BANDED, TIER_BP, PRODUCTS, {"public_health"})
+TRAFFIC, CREDIT = TABLES.data.product_ids.index("traffic"), TABLES.data.product_ids.index("credit")
+ZZ_CARD = int(TABLES.compute.card_index[TABLES.compute.node_ids.index("zz-01"), 1])
+LY_CARD = int(TABLES.compute.card_index[TABLES.compute.node_ids.index("ly-01"), 2])
+
+
+def _inputs(records: list[dict]) -> RatingInputs:
+    """Kernel inputs from records that name only what differs from an idle compute-only record."""
+    default = {"card_index": ZZ_CARD, "tier": 1, "start_unix_ms": CST_MIDNIGHT_MS, "cpu_ms": 0, "memory_mb_s": 0, "gpu_ms": 0,
+               "product_index": -1, "free": False, "rows": 0, "calls": 0, "queries": 0}  # fmt: skip
+    dtypes = {"card_index": np.int32, "tier": np.int8, "product_index": np.int32, "free": np.bool_}
+    rows = [{**default, **r} for r in records]
+    return RatingInputs(**{k: np.array([r[k] for r in rows], dtype=dtypes.get(k, np.int64)) for k in default})
+
+
+COMPUTE_CASES = [
+    ("one_core_hour_flat", {"cpu_ms": HOUR_MS}, 12),
+    ("zero_usage_costs_nothing", {}, 0),
+    ("one_gb_hour_is_1024_mb_for_3600_s", {"memory_mb_s": 1024 * 3600}, 5),
+    ("tier_t4_factor_12000bp", {"cpu_ms": HOUR_MS, "tier": 4}, 14),  # 14.4
+    ("tier_t2_factor_10500bp", {"cpu_ms": 5 * HOUR_MS, "tier": 2}, 63),  # 60 x 1.05
+    ("half_fen_rounds_to_even_down", {"cpu_ms": HOUR_MS // 24}, 0),  # 0.5
+    ("three_halves_fen_rounds_to_even_up", {"cpu_ms": HOUR_MS // 8}, 2),  # 1.5
+    ("just_over_half_fen_rounds_up", {"cpu_ms": HOUR_MS // 24 + 1}, 1),
+    ("gpu_hour_in_valley_band", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_unix_ms": CST_MIDNIGHT_MS + 7 * HOUR_MS}, 450),
+    ("last_ms_before_peak_is_valley", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_unix_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS - 1}, 450),
+    ("exact_peak_start_is_peak", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_unix_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS}, 1350),
+    ("hour_without_band_is_flat", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_unix_ms": CST_MIDNIGHT_MS + 22 * HOUR_MS}, 900),
+    ("band_and_tier_multiply_before_rounding", {"card_index": LY_CARD, "cpu_ms": HOUR_MS, "tier": 2, "start_unix_ms": CST_MIDNIGHT_MS + 9 * HOUR_MS}, 16),  # 15.75
+    ("utc_midnight_is_cst_eight", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_unix_ms": 0}, 1350),
+]
+
+
+@pytest.mark.parametrize(("record", "expected_fen"), [c[1:] for c in COMPUTE_CASES], ids=[c[0] for c in COMPUTE_CASES])
+def test_compute_charge_worked_examples(record, expected_fen):
+    inputs = _inputs([record])
+    assert rate_inputs(inputs, TABLES).compute_fen.tolist() == [expected_fen]
+    assert rate_inputs_twin(inputs, TABLES).compute_fen.tolist() == [expected_fen]
+
+
+DATA_CASES = [
+    # (id, records, units before per product, expected data fen, expected cap reduction fen, traffic units after)
+    ("cap_lowers_first_tier", [{"product_index": TRAFFIC, "rows": 600}], 0, [24], [6], 600),
+    ("tier_boundary_crossed_inside_a_record", [{"product_index": TRAFFIC, "rows": 1400}], 0, [52], [10], 1400),
+    ("tier_boundary_crossed_between_records", [{"product_index": TRAFFIC, "rows": 600}] * 2, 0, [24, 22], [6, 4], 1200),
+    ("tiers_continue_from_earlier_batches", [{"product_index": TRAFFIC, "rows": 500}], 800, [17], [2], 1300),
+    ("record_starting_exactly_on_boundary_pays_next_tier", [{"product_index": TRAFFIC, "rows": 100}], 1000, [3], [0], 1100),
+    ("public_interest_use_is_free_and_not_counted", [{"product_index": TRAFFIC, "rows": 600, "free": True}], 0, [0], [0], 0),
+    ("zero_rows_cost_nothing", [{"product_index": TRAFFIC}], 0, [0], [0], 0),
+    ("compute_only_record_has_no_data_charge", [{"rows": 999}], 0, [0], [0], 0),
+    ("per_call_without_cap", [{"product_index": CREDIT, "calls": 3, "rows": 10**6}], 0, [8], [0], 0),  # 7.5 -> 8
+    ("half_fen_line_rounds_to_even", [{"product_index": CREDIT, "calls": 1}], 0, [2], [0], 0),  # 2.5 -> 2
+]
+
+
+@pytest.mark.parametrize(("records", "before", "data_fen", "cap_fen", "after"), [c[1:] for c in DATA_CASES], ids=[c[0] for c in DATA_CASES])
+def test_data_charge_worked_examples(records, before, data_fen, cap_fen, after):
+    units_before = np.zeros(len(TABLES.data.product_ids), dtype=np.int64)
+    units_before[TRAFFIC] = before
+    for rate in (rate_inputs, rate_inputs_twin, rate_inputs_arrow):
+        rated = rate(_inputs(records), TABLES, units_before)
+        assert (rated.data_fen.tolist(), rated.cap_reduction_fen.tolist(), int(rated.units_after[TRAFFIC])) == (data_fen, cap_fen, after), rate.__name__
+    assert units_before[TRAFFIC] == before  # the caller's array is not changed
+
+
+def _record(i: int, **changes) -> dict:
+    record = {"record_id": f"r{i}", "batch_id": "b-1", "job_id": "j-1", "grant_id": "g-1", "buyer": "buyer-1", "node_id": "zz-01",
+              "compute_center": "cc-zz", "product_id": "traffic", "site": "zhengzhou", "tier": 1, "compute_class": 1,
+              "start_unix_ms": CST_MIDNIGHT_MS, "end_unix_ms": CST_MIDNIGHT_MS + 1000, "cpu_ms": HOUR_MS, "memory_mb_s": 0,
+              "gpu_ms": 0, "rows": 600, "bytes": 6000, "calls": 0, "queries": 0, "kind": "aggregate", "purpose": "marketing",
+              "price_version": 7}  # fmt: skip
+    return {**record, **changes}
+
+
+def _batch(*records: dict) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist(list(records), schema=USAGE_SCHEMA)
+
+
+def test_batch_is_rated_from_arrow_with_public_interest_and_compute_only_records():
+    batch = _batch(_record(0), _record(1, purpose="public_health"), _record(2, product_id=""), _record(3, rows=600))
+    rated = rate_batch(batch, TABLES)
+    assert rated.compute_fen.tolist() == [12, 12, 12, 12]
+    assert rated.data_fen.tolist() == [24, 0, 0, 22]
+    assert rated.cap_reduction_fen.tolist() == [6, 0, 0, 4]
+    assert rated.total_fen == 48 + 46
+    assert rated.units_after[TRAFFIC] == 1200
+
+
+def test_prepared_columns_are_views_of_the_arrow_buffers():
+    batch = _batch(_record(0), _record(1))
+    inputs = prepare_batch(batch, TABLES)
+    assert not inputs.cpu_ms.flags.owndata and not inputs.cpu_ms.flags.writeable
+    assert inputs.cpu_ms.ctypes.data == batch.column("cpu_ms").buffers()[1].address
+
+
+REJECTED = [
+    ("unknown_node", _record(0, node_id="nowhere-9"), "unknown node 'nowhere-9'"),
+    ("no_card_for_class", _record(0, compute_class=3), "no price card for compute class 3"),
+    ("unknown_product", _record(0, product_id="ghost"), "unknown product 'ghost'"),
+    ("other_price_version", _record(0, price_version=6), "priced under version 6; these rate tables are version 7"),
+    ("over_the_per_record_limit", _record(0, rows=2**37), "rows 137438953472 is over the per-record limit"),
+]
+
+
+@pytest.mark.parametrize(("record", "message"), [c[1:] for c in REJECTED], ids=[c[0] for c in REJECTED])
+def test_batch_that_cannot_be_rated_names_the_record_and_reason(record, message):
+    with pytest.raises(RatingInputError, match=message) as error:
+        rate_batch(_batch(record), TABLES)
+    assert error.value.record_id == "r0"
+
+
+SCHEMA_ERRORS = [
+    ("missing_column", lambda b: b.drop_columns(["queries"]), "missing columns \\['queries'\\]"),
+    ("wrong_type", lambda b: b.set_column(9, pa.field("tier", pa.int64()), pa.array([1], pa.int64())), "'tier' has type int64; expected int8"),
+    ("tier_out_of_range", lambda b: _batch(_record(0, tier=5)), "'tier' is outside 1..4 in 1 records, first 'r0'"),
+    ("negative_quantity", lambda b: _batch(_record(0, cpu_ms=-1)), "'cpu_ms' is negative"),
+    ("end_before_start", lambda b: _batch(_record(0, end_unix_ms=0)), "end_unix_ms is before start_unix_ms"),
+    ("repeated_record_id", lambda b: _batch(_record(0), _record(0)), "record_id values repeat"),
+    ("empty_node_id", lambda b: _batch(_record(0, node_id="")), "'node_id' is empty"),
+    ("two_batch_ids", lambda b: _batch(_record(0), _record(1, batch_id="b-2")), "one batch_id; found 2"),
+]
+
+
+@pytest.mark.parametrize(("corrupt", "message"), [c[1:] for c in SCHEMA_ERRORS], ids=[c[0] for c in SCHEMA_ERRORS])
+def test_bad_usage_batch_is_rejected_with_a_clear_reason(corrupt, message):
+    batch = corrupt(pa.Table.from_batches([_batch(_record(0))]))
+    with pytest.raises(UsageSchemaError, match=message):
+        validate_usage_batch(batch)
+
+
+def test_valid_usage_batch_passes():
+    validate_usage_batch(_batch(_record(0), _record(1)))
+
+
+BUILDER_ERRORS = [
+    ("unknown_class", dict(price_cards=[{**FLAT[0], "compute_class": 4}]), "compute_class 4 unknown"),
+    ("duplicate_card", dict(price_cards=FLAT * 2), "two price cards for node 'zz-01' compute class 1"),
+    ("negative_price", dict(price_cards=[{**FLAT[0], "cpu_core_hour_fen": -1}]), "cpu_core_hour_fen is -1; expected 0..131072"),
+    ("float_price", dict(price_cards=[{**FLAT[0], "gpu_hour_fen": 1.5}]), "gpu_hour_fen must be an integer"),
+    ("overlapping_bands", dict(price_cards=[{**FLAT[0], "bands": [{"start_hour": 0, "end_hour": 9, "multiplier_bp": 1}, {"start_hour": 8, "end_hour": 10, "multiplier_bp": 1}]}]), "overlaps"),
+    ("wrapping_band", dict(price_cards=[{**FLAT[0], "bands": [{"start_hour": 22, "end_hour": 6, "multiplier_bp": 1}]}]), "do not wrap midnight"),
+    ("missing_tier_factor", dict(tier_factor_bp={1: 10_000}), "must map every tier 1..4"),
+    ("unknown_unit", dict(products={"x": {**PRODUCTS["credit"], "unit": "byte"}}), "unit 'byte' unknown; expected one of row, call, query"),
+    ("unknown_grade", dict(products={"x": {**PRODUCTS["credit"], "grade": "secret"}}), "grade 'secret' unknown"),
+    ("tiers_not_from_zero", dict(products={"x": {**PRODUCTS["credit"], "tiers": [{"from_units": 5, "price_millifen": 1}]}}), "must start at from_units 0"),
+    ("tiers_not_increasing", dict(products={"x": {**PRODUCTS["credit"], "tiers": [{"from_units": 0, "price_millifen": 1}, {"from_units": 0, "price_millifen": 1}]}}), "increase strictly"),
+    ("typo_in_key", dict(products={"x": {**PRODUCTS["credit"], "guided_cap": 3}}), "unknown keys \\['guided_cap'\\]"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "message"), [c[1:] for c in BUILDER_ERRORS], ids=[c[0] for c in BUILDER_ERRORS])
+def test_rate_table_builder_rejects_bad_input(change, message):
+    args = {"price_version": 1, "price_cards": FLAT, "tier_factor_bp": TIER_BP, "products": PRODUCTS, "public_interest_purposes": ["public_health"], **change}
+    with pytest.raises(ValueError, match=message):
+        build_rate_tables(**args)
+
+
+# Property tests: random tables and batches, kernels against the twin and pyarrow.compute.
+
+_hours = st.lists(st.integers(1, 23), unique=True, max_size=4).map(sorted)
+
+
+@st.composite
+def tables_and_inputs(draw):
+    cards = []
+    for n in range(draw(st.integers(1, 3))):
+        cuts = [0, *draw(_hours), 24]
+        bands = [{"start_hour": a, "end_hour": b, "multiplier_bp": draw(st.sampled_from([0, 5000, 10_000, 12_345, 30_000]))} for a, b in zip(cuts, cuts[1:]) if draw(st.booleans())]
+        price = st.one_of(st.just(0), st.just(2**17), st.integers(0, 2**17))
+        cards.append({"node_id": f"n{n}", "compute_class": draw(st.integers(1, 3)), "cpu_core_hour_fen": draw(price),
+                      "memory_gb_hour_fen": draw(price), "gpu_hour_fen": draw(price), "bands": bands})  # fmt: skip
+    products = {}
+    for p in range(draw(st.integers(1, 3))):
+        froms = sorted(draw(st.lists(st.integers(1, 3000), unique=True, max_size=3)))
+        price = st.one_of(st.just(0), st.just(2**20), st.integers(0, 3000))
+        products[f"p{p}"] = {"unit": draw(st.sampled_from(["row", "call", "query"])), "grade": draw(st.sampled_from(["public", "core"])),
+                             "tiers": [{"from_units": f, "price_millifen": draw(price)} for f in [0, *froms]],
+                             "guided_cap_millifen": draw(st.one_of(st.none(), st.integers(0, 3000)))}  # fmt: skip
+    tier_bp = {t: draw(st.sampled_from([0, 10_000, 10_500, 12_000, 30_000])) for t in (1, 2, 3, 4)}
+    tables = build_rate_tables(1, cards, tier_bp, products, ["public_health"])
+    n = draw(st.integers(0, 30))
+    quantity = st.one_of(st.just(0), st.just(2**35), st.integers(0, 2**35), st.integers(0, 10 * HOUR_MS))
+    units = st.one_of(st.just(0), st.integers(0, 1500), st.integers(0, 2**36))
+    start = st.one_of(st.integers(0, 2**42), st.integers(0, 400_000).map(lambda h: h * HOUR_MS), st.integers(1, 400_000).map(lambda h: h * HOUR_MS - 1))
+    ints = lambda s, dtype: np.array(draw(st.lists(s, min_size=n, max_size=n)), dtype=dtype)  # noqa: E731
+    inputs = RatingInputs(
+        card_index=ints(st.integers(0, len(cards) - 1), np.int32), tier=ints(st.integers(1, 4), np.int8), start_unix_ms=ints(start, np.int64),
+        cpu_ms=ints(quantity, np.int64), memory_mb_s=ints(quantity, np.int64), gpu_ms=ints(quantity, np.int64),
+        product_index=ints(st.integers(-1, len(products) - 1), np.int32), free=ints(st.booleans(), np.bool_),
+        rows=ints(units, np.int64), calls=ints(units, np.int64), queries=ints(units, np.int64),
+    )  # fmt: skip
+    before = np.array(draw(st.lists(st.one_of(st.integers(0, 3000), st.integers(0, 2**61)), min_size=len(products), max_size=len(products))), dtype=np.int64)
+    return tables, inputs, before
+
+
+_PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_FIELDS = ("compute_fen", "data_fen", "cap_reduction_fen", "units_after")
+
+
+@_PROPERTY
+@given(tables_and_inputs())
+def test_kernels_equal_their_plain_twins(case):
+    tables, inputs, before = case
+    kernel, twin = rate_inputs(inputs, tables, before), rate_inputs_twin(inputs, tables, before)
+    for name in _FIELDS:
+        assert getattr(kernel, name).tolist() == getattr(twin, name).tolist(), name
+
+
+@_PROPERTY
+@given(tables_and_inputs())
+def test_pyarrow_compute_baseline_equals_kernels(case):
+    tables, inputs, before = case
+    kernel, arrow = rate_inputs(inputs, tables, before), rate_inputs_arrow(inputs, tables, before)
+    for name in _FIELDS:
+        assert getattr(kernel, name).tolist() == getattr(arrow, name).tolist(), name
+
+
+@_PROPERTY
+@given(tables_and_inputs(), st.integers(0, 30))
+def test_volume_tiers_continue_across_batches(case, cut):
+    tables, inputs, before = case
+    head = RatingInputs(**{k: getattr(inputs, k)[:cut] for k in inputs.__dataclass_fields__})
+    tail = RatingInputs(**{k: getattr(inputs, k)[cut:] for k in inputs.__dataclass_fields__})
+    whole = rate_inputs(inputs, tables, before)
+    first = rate_inputs(head, tables, before)
+    second = rate_inputs(tail, tables, first.units_after)
+    assert np.concatenate([first.data_fen, second.data_fen]).tolist() == whole.data_fen.tolist()
+    assert second.units_after.tolist() == whole.units_after.tolist()
+
+
+def test_synthetic_batch_prepares_into_its_inputs_and_all_ways_agree():
+    tables = synthetic_tables(seed=3)
+    inputs = synthetic_inputs(3000, tables, seed=3)
+    prepared = prepare_batch(synthetic_batch(inputs, tables), tables)
+    for name in inputs.__dataclass_fields__:
+        assert np.array_equal(getattr(prepared, name), getattr(inputs, name)), name
+    kernel, arrow, twin = (rate(prepared, tables) for rate in (rate_inputs, rate_inputs_arrow, rate_inputs_twin))
+    for name in _FIELDS:
+        assert getattr(kernel, name).tolist() == getattr(arrow, name).tolist() == getattr(twin, name).tolist(), name
+
+
+def test_rating_bench_reports_records_per_second_for_each_way():
+    report = run_rating_bench(5000, repeats=1)
+    for key in ("numba_records_per_s", "pyarrow_compute_records_per_s", "python_twin_records_per_s", "numba_vs_pyarrow_compute"):
+        assert report[key] > 0, key
