@@ -7,6 +7,7 @@ only heartbeats sent inside the measured window.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from shuniu.protos.v1 import common_pb2, nodes_pb2, nodes_pb2_grpc
 # As the node agent does: every sixth heartbeat of a stream asks for an acknowledgement.
 ACK_EVERY = 6
 _NODES_PER_CHANNEL = 1000
+# Acknowledged groups a saturating stream may have in flight.
+_WINDOW = 8
 # Each channel gets its own connection; otherwise gRPC shares one between identical channels.
 CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
 
@@ -117,18 +120,33 @@ async def _unary_paced(w: _Window, phase: Phase, stub, i: int, node_id: str, epo
 
 
 async def _stream_saturated(w: _Window, phase: Phase, stub, i: int, node_id: str, epoch: int) -> None:
+    """Writes as fast as flow control allows, with up to `_WINDOW` acknowledgements outstanding."""
     await asyncio.sleep(max(0.0, w.start - time.perf_counter()))
     call = stub.Heartbeat()
+    outstanding: collections.deque[float] = collections.deque()
+    window = asyncio.Semaphore(_WINDOW)
+
+    async def read_acks() -> None:
+        while True:
+            ack = await call.read()
+            if ack is grpc.aio.EOF:
+                return
+            sent_at = outstanding.popleft()
+            if w.inside(sent_at):
+                w.confirm(sent_at, ACK_EVERY, True)
+            window.release()
+
+    reader = asyncio.create_task(read_acks())
     seq = 0
     while time.perf_counter() < w.end:
-        sent_at = time.perf_counter()
+        await window.acquire()
         for k in range(ACK_EVERY):
+            if k == ACK_EVERY - 1:
+                outstanding.append(time.perf_counter())
             await call.write(_heartbeat(node_id, epoch, seq, k == ACK_EVERY - 1))
             seq += 1
-        ack = await call.read()
-        if w.inside(sent_at):
-            w.confirm(sent_at, ACK_EVERY, ack is not grpc.aio.EOF)
     await call.done_writing()
+    await reader
     call.cancel()
 
 
