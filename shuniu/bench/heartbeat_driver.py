@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -45,6 +46,11 @@ class Tally:
     confirmed: int = 0
     errors: int = 0
     latencies_ms: np.ndarray | None = None
+    error_codes: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def error(self, code: str) -> None:
+        self.errors += 1
+        self.error_codes[code] = self.error_codes.get(code, 0) + 1
 
 
 def _heartbeat(node_id: str, epoch: int, seq: int, ack: bool) -> nodes_pb2.HeartbeatRequest:
@@ -69,7 +75,7 @@ class _Window:
             self.tally.confirmed += count
             self.latencies.append((time.perf_counter() - sent_at) * 1000.0)
         else:
-            self.tally.errors += 1
+            self.tally.error("no answer")
 
 
 async def _stream_paced(w: _Window, phase: Phase, stub, i: int, node_id: str, epoch: int) -> None:
@@ -95,8 +101,10 @@ async def _stream_paced(w: _Window, phase: Phase, stub, i: int, node_id: str, ep
             due += phase.interval_s
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
         await call.done_writing()
-    except grpc.aio.AioRpcError:
-        w.tally.errors += 1
+    except grpc.aio.AioRpcError as err:
+        w.tally.error(err.code().name)
+    except asyncio.InvalidStateError:
+        w.tally.error("stream ended")
     finally:
         call.cancel()
 
@@ -111,8 +119,9 @@ async def _unary_paced(w: _Window, phase: Phase, stub, i: int, node_id: str, epo
             await stub.HeartbeatOnce(nodes_pb2.HeartbeatOnceRequest(heartbeat=_heartbeat(node_id, epoch, seq, True)),
                                      timeout=30)
             ok = True
-        except grpc.aio.AioRpcError:
+        except grpc.aio.AioRpcError as err:
             ok = False
+            w.tally.error_codes[err.code().name] = w.tally.error_codes.get(err.code().name, 0) + 1
         if w.inside(sent_at):
             w.confirm(sent_at, 1, ok)
         seq += 1
@@ -123,7 +132,7 @@ async def _stream_saturated(w: _Window, phase: Phase, stub, i: int, node_id: str
     """Writes as fast as flow control allows, with up to `_WINDOW` acknowledgements outstanding."""
     await asyncio.sleep(max(0.0, w.start - time.perf_counter()))
     call = stub.Heartbeat()
-    outstanding: collections.deque[float] = collections.deque()
+    outstanding: dict[int, float] = {}  # seq of an acknowledged heartbeat -> when it was sent
     window = asyncio.Semaphore(_WINDOW)
 
     async def read_acks() -> None:
@@ -131,7 +140,9 @@ async def _stream_saturated(w: _Window, phase: Phase, stub, i: int, node_id: str
             ack = await call.read()
             if ack is grpc.aio.EOF:
                 return
-            sent_at = outstanding.popleft()
+            sent_at = outstanding.pop(ack.seq, None)
+            if sent_at is None:
+                continue  # the control plane telling the node its state, not an acknowledgement
             if w.inside(sent_at):
                 w.confirm(sent_at, ACK_EVERY, True)
             window.release()
@@ -142,7 +153,7 @@ async def _stream_saturated(w: _Window, phase: Phase, stub, i: int, node_id: str
         await window.acquire()
         for k in range(ACK_EVERY):
             if k == ACK_EVERY - 1:
-                outstanding.append(time.perf_counter())
+                outstanding[seq] = time.perf_counter()
             await call.write(_heartbeat(node_id, epoch, seq, k == ACK_EVERY - 1))
             seq += 1
     await call.done_writing()

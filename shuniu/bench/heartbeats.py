@@ -83,8 +83,12 @@ def _run_phase(pool, server_pid: int, address: str, nodes, drivers: int, streami
     time.sleep(duration_s)
     cpu_end = _cpu_seconds(server_pid)
     tallies = [f.result() for f in futures]
+    codes: dict[str, int] = {}
+    for t in tallies:
+        for code, count in t.error_codes.items():
+            codes[code] = codes.get(code, 0) + count
     total = Tally(sum(t.sent for t in tallies), sum(t.confirmed for t in tallies), sum(t.errors for t in tallies),
-                  np.concatenate([t.latencies_ms for t in tallies if t.latencies_ms is not None]))
+                  np.concatenate([t.latencies_ms for t in tallies if t.latencies_ms is not None]), codes)
     return PhaseResult(total, duration_s, cpu_end - cpu_start)
 
 
@@ -159,7 +163,8 @@ def _report(results: dict[str, PhaseResult], nodes: int, interval_s: float, dura
     target = nodes / interval_s
     report = Report("heartbeats", "one unary HeartbeatOnce RPC per heartbeat",
                     {"nodes": nodes, "interval_s": interval_s, "duration_s": duration_s, "saturation_senders": senders,
-                     "driver_processes": drivers, "ack_every": 6})
+                     "driver_processes": drivers, "ack_every": 6,
+                     "errors_by_code": {name: r.tally.error_codes for name, r in results.items()}})
     report.add("heartbeats/s held at target", stream.rate, "hb/s", unary.rate,
                f"≥ {0.99 * target:,.0f} hb/s ({nodes} nodes / {interval_s:g} s)", stream.rate >= 0.99 * target)
     report.add("ack latency p50 (stream: acked heartbeats)", stream.percentile_ms(50), "ms", unary.percentile_ms(50))

@@ -114,7 +114,8 @@ def up(
             stack_file().write_text(json.dumps({"address": address, "redis_url": redis_url, "pid": os.getpid()}))
             if nodes:
                 procs.append(ManagedProcess("fleet", ["node", "simulate", "--count", str(nodes), "--mix", mix,
-                                                      "--seed", str(seed), "--addr", address], logs).start())
+                                                      "--seed", str(seed), "--interval", str(interval),
+                                                      "--addr", address], logs).start())
             err_console.print(f"stack up: control plane {address}, Redis {redis_url}, logs in {logs}; Ctrl-C stops")
             started = time.monotonic()
             with Live(console=console, refresh_per_second=2, transient=False) as live:
