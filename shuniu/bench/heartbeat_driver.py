@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import random
 import time
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ class Phase:
     start_unix_s: float
     warmup_s: float
     duration_s: float
+    open_spread_s: float
 
 
 @dataclass
@@ -48,8 +50,9 @@ class Tally:
     latencies_ms: np.ndarray | None = None
     error_codes: dict[str, int] = dataclasses.field(default_factory=dict)
 
-    def error(self, code: str) -> None:
-        self.errors += 1
+    def error(self, code: str, in_window: bool = True) -> None:
+        """Counts a failure; `errors` holds only those inside the measured window, the codes all."""
+        self.errors += in_window
         self.error_codes[code] = self.error_codes.get(code, 0) + 1
 
 
@@ -78,39 +81,49 @@ class _Window:
             self.tally.error("no answer")
 
 
+def _first_due(w: _Window, phase: Phase, i: int) -> float:
+    """Nodes join spread over `open_spread_s`, as a fleet connects, then keep their own cadence."""
+    return w.start + phase.open_spread_s * i / len(phase.nodes)
+
+
 async def _stream_paced(w: _Window, phase: Phase, stub, i: int, node_id: str, epoch: int) -> None:
-    due = w.start + phase.interval_s * i / len(phase.nodes)
-    await asyncio.sleep(max(0.0, due - time.perf_counter()))
-    call = stub.Heartbeat()  # opened right before its first message, as an agent does
-    seq, pending, first_at = 0, 0, None
-    try:
-        while due < w.end:
-            sent_at = time.perf_counter()
-            ask = seq % ACK_EVERY == 0 or due + phase.interval_s >= w.end
-            await call.write(_heartbeat(node_id, epoch, seq, ask))
-            if w.inside(sent_at):
-                pending += 1
-                first_at = first_at or sent_at
-            if ask:
-                ack = await call.read()
-                if pending:
-                    # In-order delivery: this answer confirms every earlier heartbeat of the stream.
-                    w.confirm(sent_at, pending, ack is not grpc.aio.EOF and ack.seq == seq)
-                pending, first_at = 0, None
-            seq += 1
-            due += phase.interval_s
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        await call.done_writing()
-    except grpc.aio.AioRpcError as err:
-        w.tally.error(err.code().name)
-    except asyncio.InvalidStateError:
-        w.tally.error("stream ended")
-    finally:
-        call.cancel()
+    due = _first_due(w, phase, i)
+    seq = 0
+    rng = random.Random(i)
+    while due < w.end:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        call = stub.Heartbeat()  # opened right before its first message, as an agent does
+        pending, fresh = 0, True
+        try:
+            while due < w.end:
+                sent_at = time.perf_counter()
+                ask = fresh or seq % ACK_EVERY == 0 or due + phase.interval_s >= w.end
+                fresh = False
+                await call.write(_heartbeat(node_id, epoch, seq, ask))
+                pending += w.inside(sent_at)
+                if ask:
+                    ack = await call.read()
+                    if pending:
+                        # In-order delivery: this answer confirms every earlier heartbeat of the stream.
+                        w.confirm(sent_at, pending, ack is not grpc.aio.EOF and ack.seq == seq)
+                    pending = 0
+                seq += 1
+                due += phase.interval_s
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            await call.done_writing()
+        except grpc.aio.AioRpcError as err:
+            w.tally.error(err.code().name, w.inside(time.perf_counter()))
+        except asyncio.InvalidStateError:
+            w.tally.error("stream ended", w.inside(time.perf_counter()))
+        finally:
+            call.cancel()
+        # Unconfirmed heartbeats of a broken stream count as lost; the agent reopens after a backoff.
+        w.tally.sent += pending
+        due = max(due, time.perf_counter() + rng.uniform(0.1, 1.0))
 
 
 async def _unary_paced(w: _Window, phase: Phase, stub, i: int, node_id: str, epoch: int) -> None:
-    due = w.start + phase.interval_s * i / len(phase.nodes)
+    due = _first_due(w, phase, i)
     seq = 0
     while due < w.end:
         await asyncio.sleep(max(0.0, due - time.perf_counter()))

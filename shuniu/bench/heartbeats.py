@@ -72,11 +72,12 @@ async def _register_all(address: str, specs, concurrency: int = 64) -> list[tupl
 
 
 def _run_phase(pool, server_pid: int, address: str, nodes, drivers: int, streaming: bool, saturated: bool,
-               interval_s: float, warmup_s: float, duration_s: float) -> PhaseResult:
+               interval_s: float, warmup_s: float, duration_s: float, open_spread_s: float = 0.0) -> PhaseResult:
     """Runs one phase across the driver processes and samples the control plane's CPU over the window."""
     start = time.time() + _LEAD_S
     slices = [nodes[k::drivers] for k in range(drivers)]
-    phases = [Phase(address, s, streaming, saturated, interval_s, start, warmup_s, duration_s) for s in slices if s]
+    phases = [Phase(address, s, streaming, saturated, interval_s, start, warmup_s, duration_s, open_spread_s)
+              for s in slices if s]
     futures = [pool.submit(run_phase, p) for p in phases]
     time.sleep(max(0.0, start + warmup_s - time.time()))
     cpu_start = _cpu_seconds(server_pid)
@@ -99,18 +100,19 @@ def _drive(address: str, server_pid: int, nodes: int, interval_s: float, duratio
     registered = asyncio.run(_register_all(address, specs))
     sample = random.Random(3).sample(registered, min(senders, len(registered)))
     saturate_s = min(duration_s, 10.0)
-    # Opening a stream costs the control plane about as much as a unary call: let the fleet
-    # connect (as it would over minutes in a real province) before the window opens.
-    warmup_s = 2 * interval_s + nodes / 1000
+    # Opening a stream costs the control plane about as much as a unary call: the fleet joins
+    # at about 1,000 nodes/s (a real province connects over minutes) before the window opens.
+    open_spread_s = max(interval_s, nodes / 1000)
+    warmup_s = open_spread_s + 2 * interval_s
     results = {}
     # Spawned, not forked: a forked child must not inherit gRPC's state.
     with concurrent.futures.ProcessPoolExecutor(drivers, mp_context=multiprocessing.get_context("spawn")) as pool:
         step("streaming heartbeats at the target rate")
         results["stream"] = _run_phase(pool, server_pid, address, registered, drivers, True, False,
-                                       interval_s, warmup_s, duration_s)
+                                       interval_s, warmup_s, duration_s, open_spread_s)
         step("unary heartbeats at the target rate (baseline)")
         results["unary"] = _run_phase(pool, server_pid, address, registered, drivers, False, False,
-                                      interval_s, warmup_s, duration_s)
+                                      interval_s, warmup_s, duration_s, open_spread_s)
         step("saturated streaming")
         results["stream_max"] = _run_phase(pool, server_pid, address, sample, drivers, True, True,
                                            interval_s, 1.0, saturate_s)
