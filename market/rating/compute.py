@@ -18,7 +18,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from shuniu.market.rating._money import round_half_even_split
 
@@ -66,7 +66,9 @@ def compute_charge_twin(
     return out
 
 
-@njit(cache=True, nogil=True)
+# Records are independent: the loop runs on every core (the data kernel cannot, its volume
+# tiers carry a running total from record to record).
+@njit(cache=True, nogil=True, parallel=True)
 def compute_charge_kernel(
     card_index,
     tier,
@@ -83,7 +85,7 @@ def compute_charge_kernel(
     """Compute charge in fen per record (int64), equal to compute_charge_twin."""
     n = card_index.shape[0]
     out = np.empty(n, dtype=np.int64)
-    for i in range(n):
+    for i in prange(n):
         c = card_index[i]
         # Numerator over _QUANTITY_DEN; < 3 · 2^35 · 2^17 · 2^7 < 2^61 inside the limits.
         base = (
