@@ -102,7 +102,9 @@ def up(
     address = f"127.0.0.1:{port}"
     procs: list[ManagedProcess] = []
     stop = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Set explicitly: a stack started in the background inherits SIGINT ignored.
+        signal.signal(sig, lambda *_: stop.update(now=True))
     try:
         plane = ManagedProcess("control-plane", ["control-plane", "--listen", address, "--interval", str(interval),
                                                  "--suspect-after", str(interval * 3), "--down-after", str(interval * 6),
