@@ -1,7 +1,9 @@
 """`shuniu bench heartbeats`: streaming heartbeats against the baseline of one unary RPC each.
 
 The bench starts its own Redis and control plane processes, registers N simulated nodes
-and drives them from driver processes over real gRPC on loopback. It measures, for the same
+and drives them from driver processes over real gRPC on loopback: by default grpc-js agents
+(tools/bench/heartbeat-driver.mjs), which cost the shared 2 cores far less than Python
+grpc.aio agents (`--driver python`), so that the figures are the control plane's. It measures, for the same
 fleet and interval, the streaming path and the unary baseline (rate held, ack latency,
 control-plane CPU), then the saturated throughput of each.
 """
@@ -10,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import multiprocessing
 import os
 import pathlib
 import random
+import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
-from shuniu.bench.heartbeat_driver import CHANNEL_OPTIONS, Phase, Tally, run_phase
+from shuniu.bench.heartbeat_driver import ACK_EVERY, CHANNEL_OPTIONS, Phase, Tally, run_phase
 from shuniu.bench.report import Report
 from shuniu.nodes.simulator import FleetPlan
 from shuniu.protos.v1 import nodes_pb2, nodes_pb2_grpc
@@ -71,19 +76,71 @@ async def _register_all(address: str, specs, concurrency: int = 64) -> list[tupl
     return out
 
 
-def _run_phase(pool, server_pid: int, address: str, nodes, drivers: int, streaming: bool, saturated: bool,
+_NODE_DRIVER = pathlib.Path(__file__).resolve().parents[2] / "tools" / "bench" / "heartbeat-driver.mjs"
+
+
+def node_driver_available() -> bool:
+    """grpc-js agents need node and the packages `./dev` installs from package.json."""
+    modules = _NODE_DRIVER.parents[2] / "node_modules" / "@grpc" / "grpc-js"
+    return shutil.which("node") is not None and _NODE_DRIVER.exists() and modules.exists()
+
+
+class _Drivers:
+    """Runs phases in driver processes: grpc-js (`node`) or Python grpc.aio (`python`)."""
+
+    def __init__(self, kind: str, count: int, tmp: pathlib.Path) -> None:
+        self.kind, self.count, self.tmp = kind, count, tmp
+        self.pool = None
+        if kind == "python":
+            # Spawned, not forked: a forked child must not inherit gRPC's state.
+            self.pool = concurrent.futures.ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"))
+
+    def start(self, phases: list[Phase]) -> Callable[[], list[Tally]]:
+        if self.pool is not None:
+            futures = [self.pool.submit(run_phase, p) for p in phases]
+            return lambda: [f.result() for f in futures]
+        procs = []
+        for k, p in enumerate(phases):
+            spec = self.tmp / f"phase-{k}.json"
+            spec.write_text(json.dumps({
+                "address": p.address, "nodes": p.nodes, "start_unix_ms": int(p.start_unix_s * 1000),
+                "warmup_s": p.warmup_s, "duration_s": p.duration_s, "interval_s": p.interval_s,
+                "open_spread_s": p.open_spread_s, "ack_every": ACK_EVERY,
+                "mode": f"{'stream' if p.streaming else 'unary'}-{'saturated' if p.saturated else 'paced'}",
+            }))
+            procs.append(subprocess.Popen(["node", str(_NODE_DRIVER), str(spec)], stdout=subprocess.PIPE, text=True))
+
+        def results() -> list[Tally]:
+            out = []
+            for proc in procs:
+                stdout, _ = proc.communicate(timeout=600)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"heartbeat driver exited with {proc.returncode}")
+                raw = json.loads(stdout)
+                out.append(Tally(raw["sent"], raw["confirmed"], raw["errors"], np.array(raw["latencies_ms"]),
+                                 raw["error_codes"]))
+            return out
+
+        return results
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def _run_phase(drivers: _Drivers, server_pid: int, address: str, nodes, streaming: bool, saturated: bool,
                interval_s: float, warmup_s: float, duration_s: float, open_spread_s: float = 0.0) -> PhaseResult:
     """Runs one phase across the driver processes and samples the control plane's CPU over the window."""
-    start = time.time() + _LEAD_S
-    slices = [nodes[k::drivers] for k in range(drivers)]
+    start = time.time() + (_LEAD_S if drivers.kind == "python" else 1.5)
+    slices = [nodes[k::drivers.count] for k in range(drivers.count)]
     phases = [Phase(address, s, streaming, saturated, interval_s, start, warmup_s, duration_s, open_spread_s)
               for s in slices if s]
-    futures = [pool.submit(run_phase, p) for p in phases]
+    results = drivers.start(phases)
     time.sleep(max(0.0, start + warmup_s - time.time()))
     cpu_start = _cpu_seconds(server_pid)
     time.sleep(duration_s)
     cpu_end = _cpu_seconds(server_pid)
-    tallies = [f.result() for f in futures]
+    tallies = results()
     codes: dict[str, int] = {}
     for t in tallies:
         for code, count in t.error_codes.items():
@@ -94,7 +151,7 @@ def _run_phase(pool, server_pid: int, address: str, nodes, drivers: int, streami
 
 
 def _drive(address: str, server_pid: int, nodes: int, interval_s: float, duration_s: float, senders: int,
-           drivers: int, step: Callable[[str], None]) -> dict[str, PhaseResult]:
+           drivers: _Drivers, step: Callable[[str], None]) -> dict[str, PhaseResult]:
     specs = FleetPlan(count=nodes, mix={1: 70, 2: 20, 3: 10}, seed=11, prefix="bench").specs()
     step(f"registering {nodes} nodes")
     registered = asyncio.run(_register_all(address, specs))
@@ -105,25 +162,21 @@ def _drive(address: str, server_pid: int, nodes: int, interval_s: float, duratio
     open_spread_s = max(interval_s, nodes / 1000)
     warmup_s = open_spread_s + 2 * interval_s
     results = {}
-    # Spawned, not forked: a forked child must not inherit gRPC's state.
-    with concurrent.futures.ProcessPoolExecutor(drivers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        step("streaming heartbeats at the target rate")
-        results["stream"] = _run_phase(pool, server_pid, address, registered, drivers, True, False,
-                                       interval_s, warmup_s, duration_s, open_spread_s)
-        step("unary heartbeats at the target rate (baseline)")
-        results["unary"] = _run_phase(pool, server_pid, address, registered, drivers, False, False,
-                                      interval_s, warmup_s, duration_s, open_spread_s)
-        step("saturated streaming")
-        results["stream_max"] = _run_phase(pool, server_pid, address, sample, drivers, True, True,
-                                           interval_s, 1.0, saturate_s)
-        step("saturated unary (baseline)")
-        results["unary_max"] = _run_phase(pool, server_pid, address, sample, drivers, False, True,
-                                          interval_s, 1.0, saturate_s)
+    step("streaming heartbeats at the target rate")
+    results["stream"] = _run_phase(drivers, server_pid, address, registered, True, False,
+                                   interval_s, warmup_s, duration_s, open_spread_s)
+    step("unary heartbeats at the target rate (baseline)")
+    results["unary"] = _run_phase(drivers, server_pid, address, registered, False, False,
+                                  interval_s, warmup_s, duration_s, open_spread_s)
+    step("saturated streaming")
+    results["stream_max"] = _run_phase(drivers, server_pid, address, sample, True, True, interval_s, 1.0, saturate_s)
+    step("saturated unary (baseline)")
+    results["unary_max"] = _run_phase(drivers, server_pid, address, sample, False, True, interval_s, 1.0, saturate_s)
     return results
 
 
-def run_heartbeat_bench(nodes: int, interval_s: float, duration_s: float, senders: int, drivers: int = 2,
-                        step: Callable[[str], None] = lambda _: None) -> Report:
+def run_heartbeat_bench(nodes: int, interval_s: float, duration_s: float, senders: int, drivers: int = 1,
+                        driver: str = "node", step: Callable[[str], None] = lambda _: None) -> Report:
     """Starts Redis and a control plane, drives the fleet, and returns the report."""
     with tempfile.TemporaryDirectory(prefix="shuniu-bench-") as tmp:
         root = pathlib.Path(tmp)
@@ -138,11 +191,15 @@ def run_heartbeat_bench(nodes: int, interval_s: float, duration_s: float, sender
             plane.start()
             _wait_serving(plane, address)
             assert plane.proc is not None
-            results = _drive(address, plane.proc.pid, nodes, interval_s, duration_s, senders, drivers, step)
+            pool = _Drivers(driver, drivers, root)
+            try:
+                results = _drive(address, plane.proc.pid, nodes, interval_s, duration_s, senders, pool, step)
+            finally:
+                pool.close()
         finally:
             plane.stop()
             redis_server.stop()
-    return _report(results, nodes, interval_s, duration_s, senders, drivers)
+    return _report(results, nodes, interval_s, duration_s, senders, drivers, driver)
 
 
 def _wait_serving(plane: ManagedProcess, address: str) -> None:
@@ -160,12 +217,12 @@ def _ready(stub: nodes_pb2_grpc.NodeServiceStub) -> bool:
 
 
 def _report(results: dict[str, PhaseResult], nodes: int, interval_s: float, duration_s: float, senders: int,
-            drivers: int) -> Report:
+            drivers: int, driver: str) -> Report:
     stream, unary = results["stream"], results["unary"]
     target = nodes / interval_s
     report = Report("heartbeats", "one unary HeartbeatOnce RPC per heartbeat",
                     {"nodes": nodes, "interval_s": interval_s, "duration_s": duration_s, "saturation_senders": senders,
-                     "driver_processes": drivers, "ack_every": 6,
+                     "driver_processes": drivers, "driver": driver, "ack_every": ACK_EVERY,
                      "errors_by_code": {name: r.tally.error_codes for name, r in results.items()}})
     report.add("heartbeats/s held at target", stream.rate, "hb/s", unary.rate,
                f"≥ {0.99 * target:,.0f} hb/s ({nodes} nodes / {interval_s:g} s)", stream.rate >= 0.99 * target)

@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from shuniu.cli._app import JsonOption, app, console, err_console
+from shuniu.cli._app import JsonOption, app, console, err_console, fail
 
 bench_app = typer.Typer(help="Benchmarks, each against a baseline in the same run.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -19,16 +19,22 @@ def bench_heartbeats(
     interval: float = typer.Option(5.0, min=0.05, help="Heartbeat interval of each node, s."),
     duration: float = typer.Option(30.0, min=1.0, help="Measured window of each phase, s."),
     senders: int = typer.Option(200, min=1, help="Concurrent senders of the saturation phases."),
-    drivers: int = typer.Option(2, min=1, max=16, help="Driver processes that play the simulated agents."),
+    driver: str = typer.Option("node", help="Who plays the agents: node (grpc-js, light) or python (grpc.aio)."),
+    drivers: int = typer.Option(1, min=1, max=16, help="Driver processes that play the simulated agents."),
     as_json: bool = JsonOption,
 ) -> None:
     """Streaming heartbeats vs one unary RPC per heartbeat: rate held, latency, CPU, ceiling."""
-    from shuniu.bench.heartbeats import run_heartbeat_bench
+    from shuniu.bench.heartbeats import node_driver_available, run_heartbeat_bench
 
+    if driver not in ("node", "python"):
+        fail(f"driver {driver!r} unknown; expected node or python")
+    if driver == "node" and not node_driver_available():
+        fail("the grpc-js driver needs node and the npm packages of package.json: run `./dev bench heartbeats` "
+             "(it installs them), or pass --driver python")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err_console, transient=True) as progress:
         task = progress.add_task("starting", total=None)
-        report = run_heartbeat_bench(nodes, interval, duration, senders, drivers,
+        report = run_heartbeat_bench(nodes, interval, duration, senders, drivers, driver,
                                      step=lambda text: progress.update(task, description=text))
     _emit(report, as_json)
 
