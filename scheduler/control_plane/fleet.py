@@ -26,6 +26,13 @@ class Transition:
     new_state: int
 
 
+# Layout of one node's live status as stored in Redis: packed in bulk, without a Python loop.
+LIVE_DTYPE = np.dtype([
+    ("last_heartbeat_unix_ms", "<i8"), ("free_cpu_milli", "<i8"), ("free_memory_mb", "<i8"), ("free_gpu", "<i8"),
+    ("load", "<f8"), ("running_jobs", "<i8"),
+])
+
+
 @dataclass(frozen=True)
 class LiveStatus:
     """What the latest heartbeat said; written to Redis in batches."""
@@ -151,9 +158,19 @@ class Fleet:
         transitions += [self.set_state(int(s), SUSPECT) for s in to_suspect]
         return transitions
 
-    def live_status(self, slot: int) -> LiveStatus:
-        cpu, mem, gpu = (int(v) for v in self.free[slot])
-        return LiveStatus(int(self.last_heartbeat_ms[slot]), cpu, mem, gpu, float(self.load[slot]), int(self.running[slot]))
+    def take_dirty_live(self) -> tuple[list[str], np.ndarray]:
+        """Node ids and packed live statuses (LIVE_DTYPE rows) of nodes that heartbeated since the last call."""
+        slots = np.fromiter(self.dirty, dtype=np.int64, count=len(self.dirty))
+        self.dirty = set()
+        slots = slots[self.used[slots]]
+        rows = np.empty(len(slots), dtype=LIVE_DTYPE)
+        rows["last_heartbeat_unix_ms"] = self.last_heartbeat_ms[slots]
+        rows["free_cpu_milli"] = self.free[slots, 0]
+        rows["free_memory_mb"] = self.free[slots, 1]
+        rows["free_gpu"] = self.free[slots, 2]
+        rows["load"] = self.load[slots]
+        rows["running_jobs"] = self.running[slots]
+        return [self.records[s].node_id for s in slots.tolist()], rows  # type: ignore[union-attr]
 
     def snapshot(self, slot: int) -> nodes_pb2.Node:
         """The stored record merged with the live columns, as clients see it."""

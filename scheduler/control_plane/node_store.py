@@ -13,19 +13,18 @@ Keys (prefix `shuniu:`):
 from __future__ import annotations
 
 import hashlib
-import struct
 from collections.abc import Awaitable, Callable, Iterable
 
 import grpc
+import numpy as np
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from shuniu.protos.v1 import nodes_pb2
 from shuniu.scheduler.control_plane.errors import RequestError
-from shuniu.scheduler.control_plane.fleet import LiveStatus, Transition
+from shuniu.scheduler.control_plane.fleet import LIVE_DTYPE, LiveStatus, Transition
 
 _P = "shuniu:"
-_LIVE = struct.Struct("<qqqqdq")
 _EVENTS_MAXLEN = 100_000
 
 
@@ -122,12 +121,14 @@ class NodeStore:
                 )
             await pipe.execute()
 
-    async def save_live(self, statuses: dict[str, LiveStatus], rtts: dict[str, float]) -> None:
-        if not statuses and not rtts:
+    async def save_live(self, node_ids: list[str], rows: np.ndarray, rtts: dict[str, float]) -> None:
+        """Writes live statuses (LIVE_DTYPE rows, one per node id) and measured RTT medians."""
+        if not node_ids and not rtts:
             return
+        raw, size = rows.tobytes(), LIVE_DTYPE.itemsize
         async with self.redis.pipeline(transaction=False) as pipe:
-            if statuses:
-                pipe.hset(f"{_P}nodes:live", mapping={k: _pack_live(v) for k, v in statuses.items()})
+            if node_ids:
+                pipe.hset(f"{_P}nodes:live", mapping={n: raw[i * size:(i + 1) * size] for i, n in enumerate(node_ids)})
             if rtts:
                 pipe.hset(f"{_P}rtt", mapping={k: repr(v) for k, v in rtts.items()})
             await pipe.execute()
@@ -150,13 +151,9 @@ def queue_event(pipe: aioredis.client.Pipeline, node_id: str, event: str, now_ms
               maxlen=_EVENTS_MAXLEN, approximate=True)
 
 
-def _pack_live(s: LiveStatus) -> bytes:
-    return _LIVE.pack(s.last_heartbeat_unix_ms, s.free_cpu_milli, s.free_memory_mb, s.free_gpu, s.load, s.running_jobs)
-
-
 def _unpack_live(raw: bytes) -> LiveStatus:
-    ms, cpu, mem, gpu, load, running = _LIVE.unpack(raw)
-    return LiveStatus(ms, cpu, mem, gpu, load, running)
+    row = np.frombuffer(raw, dtype=LIVE_DTYPE)[0]
+    return LiveStatus(*(row[name].item() for name in LIVE_DTYPE.names))
 
 
 def _apply_live(node: nodes_pb2.Node, s: LiveStatus) -> None:

@@ -22,6 +22,7 @@ from shuniu.scheduler.control_plane.node_service import NodeService, _now_ms
 from shuniu.scheduler.control_plane.node_store import NodeStore
 
 log = logging.getLogger("shuniu.control_plane")
+_LIVE_WRITE_SLICE = 500
 
 _SERVER_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -96,17 +97,23 @@ class ControlPlane:
         for t in transitions:
             log.info("node %s %s -> %s", t.node_id, nodes_pb2.NodeState.Name(t.old_state),
                      nodes_pb2.NodeState.Name(t.new_state))
-        dirty, self.fleet.dirty = self.fleet.dirty, set()
-        statuses = {self.fleet.records[s].node_id: self.fleet.live_status(s)  # type: ignore[union-attr]
-                    for s in dirty if self.fleet.used[s]}
+        node_ids, rows = self.fleet.take_dirty_live()
         rtt_pairs, service.dirty_rtts = service.dirty_rtts, set()
         rtts = {f"{a}|{b}": self.matrix.rtt_ms(a, b) for a, b in rtt_pairs}
-        try:
-            await self.store.save_live(statuses, rtts)
-        except redis.exceptions.RedisError:
-            self.fleet.dirty |= dirty
-            service.dirty_rtts |= rtt_pairs
-            raise
+        # In slices, so that encoding a large write never holds the event loop (and every
+        # heartbeat stream) for long.
+        for start in range(0, max(1, len(node_ids)), _LIVE_WRITE_SLICE):
+            end = start + _LIVE_WRITE_SLICE
+            try:
+                await self.store.save_live(node_ids[start:end], rows[start:end], rtts if start == 0 else {})
+            except redis.exceptions.RedisError:
+                for node_id in node_ids[start:]:
+                    slot = self.fleet.slots.get(node_id)
+                    if slot is not None:
+                        self.fleet.dirty.add(slot)
+                if start == 0:
+                    service.dirty_rtts |= rtt_pairs
+                raise
 
     async def _liveness_loop(self) -> None:
         while True:

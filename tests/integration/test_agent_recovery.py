@@ -5,7 +5,11 @@ from __future__ import annotations
 import pathlib
 from shuniu.protos.v1 import nodes_pb2
 from shuniu.stack import LocalRedis, ManagedProcess
-from test_node_service import register_request
+import grpc
+import redis
+
+from shuniu.protos.v1 import common_pb2, nodes_pb2_grpc
+from test_node_service import heartbeat, register_request
 
 READY = nodes_pb2.NODE_STATE_READY
 
@@ -69,6 +73,14 @@ def test_redis_restart_with_aof_keeps_every_node(tmp_path, control_plane_factory
             for i in range(50):
                 client.register(register_request(node_id=f"n-{i:02d}", request_id=f"r-{i}"))
             client.drain("n-07", request_id="drain-7")
+        channel = grpc.insecure_channel(plane.address)
+        with channel:
+            beat = heartbeat("n-03", 1, load=0.75, free=common_pb2.Capacity(cpu_milli=1234, memory_mb=5678))
+            nodes_pb2_grpc.NodeServiceStub(channel).HeartbeatOnce(nodes_pb2.HeartbeatOnceRequest(heartbeat=beat), timeout=5)
+        # Live data reaches Redis with the next batch (every 0.5 s).
+        live = redis.Redis.from_url(redis_server.url)
+        eventually(lambda: live.hexists("shuniu:nodes:live", "n-03"), 5, what="live status written")
+        live.close()
         redis_server.kill()  # SIGKILL: no shutdown save, only the append-only file
         plane.kill()
         redis_server.start()
@@ -78,5 +90,7 @@ def test_redis_restart_with_aof_keeps_every_node(tmp_path, control_plane_factory
         assert len(nodes) == 50
         assert nodes["n-07"].draining and not nodes["n-08"].draining
         assert all(n.epoch == 1 for n in nodes.values())
+        assert (nodes["n-03"].free.cpu_milli, nodes["n-03"].free.memory_mb) == (1234, 5678)
+        assert nodes["n-03"].load == 0.75
     finally:
         redis_server.stop()
