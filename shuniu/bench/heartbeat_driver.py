@@ -7,7 +7,6 @@ only heartbeats sent inside the measured window.
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import gc
 import random

@@ -1,11 +1,11 @@
 """`shuniu bench heartbeats`: streaming heartbeats against the baseline of one unary RPC each.
 
 The bench starts its own Redis and control plane processes, registers N simulated nodes
-and drives them from driver processes over real gRPC on loopback: by default grpc-js agents
-(tools/bench/heartbeat-driver.mjs), which cost the shared 2 cores far less than Python
-grpc.aio agents (`--driver python`), so that the figures are the control plane's. It measures, for the same
-fleet and interval, the streaming path and the unary baseline (rate held, ack latency,
-control-plane CPU), then the saturated throughput of each.
+and drives them from driver processes over real gRPC on loopback. By default grpc-js plays
+the agents (tools/bench/heartbeat-driver.mjs): it costs the shared 2 cores far less than
+Python grpc.aio agents (`--driver python`), so the figures are the control plane's. For the
+same fleet and interval it measures the streaming path and the unary baseline (rate held,
+ack latency, control-plane CPU), then the saturated throughput of each.
 """
 
 from __future__ import annotations
