@@ -23,6 +23,6 @@ def test_heartbeat_bench_reports_figures_beside_the_unary_baseline():
     figures = {f["name"]: f for f in report["figures"]}
     held = figures["heartbeats/s held at target"]
     assert held["unit"] == "hb/s" and held["baseline"] > 0 and held["goal"]
-    assert held["value"] == pytest.approx(40 / 0.25, rel=0.1)
+    assert held["value"] == pytest.approx(40 / 0.25, rel=0.2)
     assert figures["saturated throughput"]["ratio"] > 1, "a stream carries more heartbeats than unary calls"
     assert report["params"]["driver"] == "node"
