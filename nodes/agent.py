@@ -54,6 +54,8 @@ class AgentStats:
     epoch: int = 0
     state: int = 0
     last_error: str = ""
+    # Why the control plane told this agent to stop for good (fenced, deregistered, refused).
+    stopped_for: str = ""
 
 
 class NodeAgent:
@@ -82,7 +84,6 @@ class NodeAgent:
         self.ack_every = max(1, ack_every)
         self.rng = rng or random.Random()
         self.stats = AgentStats()
-        self.registered = asyncio.Event()
         self._interval_s = interval_s or 5.0
         self._seq = 0
         self._last_rtt_s = -1e18
@@ -144,7 +145,6 @@ class NodeAgent:
         self.stats.state = response.node.state
         if self.interval_override_s is None:
             self._interval_s = response.heartbeat_interval_ms / 1000.0
-        self.registered.set()
         log.info("node %s registered at %s, epoch %d", spec.node_id, spec.site, response.epoch)
 
     async def _heartbeat(self) -> nodes_pb2.HeartbeatRequest:

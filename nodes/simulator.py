@@ -102,7 +102,7 @@ async def run_fleet(address: str, plan: FleetPlan, stop: asyncio.Event, interval
         try:
             await agent.run(stop)
         except AgentStopped as err:
-            agent.stats.last_error = str(err)
+            agent.stats.stopped_for = str(err)
 
     try:
         await asyncio.gather(*(_one(i, a) for i, a in enumerate(agents)))

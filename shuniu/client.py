@@ -32,8 +32,13 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def wait_ready(self, timeout_s: float = 10.0) -> None:
-        grpc.channel_ready_future(self.channel).result(timeout=timeout_s)
+    def serving(self) -> bool:
+        """Whether the control plane answers right now (used while waiting for it to start)."""
+        try:
+            self.nodes.GetTopology(nodes_pb2.GetTopologyRequest(), timeout=min(self.timeout_s, 1.0))
+            return True
+        except grpc.RpcError:
+            return False
 
     def register(self, request: nodes_pb2.RegisterRequest) -> nodes_pb2.RegisterResponse:
         return self.nodes.Register(request, timeout=self.timeout_s)

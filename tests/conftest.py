@@ -6,7 +6,6 @@ import pathlib
 import time
 from collections.abc import Iterator
 
-import grpc
 import pytest
 import redis
 
@@ -48,7 +47,7 @@ class ControlPlaneProcess:
             args += [f"--{name.replace('_', '-')}", str(value)]
         self.proc = ManagedProcess(f"control-plane-{self.port}", args, self.log_dir).start()
         with Client(self.address, timeout_s=2) as client:
-            self.proc.wait_for(lambda: _serving(client), timeout_s=30, what="serving")
+            self.proc.wait_for(client.serving, timeout_s=30, what="serving")
         return self
 
     def kill(self) -> None:
@@ -61,14 +60,6 @@ class ControlPlaneProcess:
 
     def client(self) -> Client:
         return Client(self.address, timeout_s=5)
-
-
-def _serving(client: Client) -> bool:
-    try:
-        client.topology()
-        return True
-    except grpc.RpcError:
-        return False
 
 
 @pytest.fixture

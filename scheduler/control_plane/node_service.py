@@ -96,7 +96,7 @@ class NodeService(nodes_pb2_grpc.NodeServiceServicer):
                 self.changed.discard(node_id)
         return response
 
-    async def _set_draining(self, rpc: str, request, draining: bool) -> nodes_pb2.Node:
+    async def _set_draining(self, rpc: str, request, draining: bool, event: str) -> nodes_pb2.Node:
         validate.request_id(request.request_id)
         validate.node_id(request.node_id)
         now_ms = _now_ms()
@@ -105,8 +105,6 @@ class NodeService(nodes_pb2_grpc.NodeServiceServicer):
             slot = self._slot(request.node_id)
             node = self.fleet.snapshot(slot)
             node.draining = draining
-            event = f"drained: {request.reason}" if draining and getattr(request, "reason", "") else (
-                "drained" if draining else "undrained")
 
             def writes(p):
                 queue_node_write(p, node)
@@ -130,11 +128,12 @@ class NodeService(nodes_pb2_grpc.NodeServiceServicer):
 
     @refusals
     async def Drain(self, request: nodes_pb2.DrainRequest, context) -> nodes_pb2.DrainResponse:
-        return nodes_pb2.DrainResponse(node=await self._set_draining("Drain", request, True))
+        return nodes_pb2.DrainResponse(node=await self._set_draining(
+            "Drain", request, True, f"drained: {request.reason}" if request.reason else "drained"))
 
     @refusals
     async def Undrain(self, request: nodes_pb2.UndrainRequest, context) -> nodes_pb2.UndrainResponse:
-        return nodes_pb2.UndrainResponse(node=await self._set_draining("Undrain", request, False))
+        return nodes_pb2.UndrainResponse(node=await self._set_draining("Undrain", request, False, "undrained"))
 
     @refusals
     async def Deregister(self, request: nodes_pb2.DeregisterRequest, context) -> nodes_pb2.DeregisterResponse:

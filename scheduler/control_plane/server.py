@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from shuniu.nodes import topology
 from shuniu.protos.v1 import nodes_pb2, nodes_pb2_grpc
 from shuniu.scheduler.control_plane.config import ControlPlaneConfig
-from shuniu.scheduler.control_plane.fleet import DOWN, Fleet
+from shuniu.scheduler.control_plane.fleet import Fleet
 from shuniu.scheduler.control_plane.node_service import NodeService, _now_ms
 from shuniu.scheduler.control_plane.node_store import NodeStore
 
@@ -122,9 +122,6 @@ class ControlPlane:
                 await self.flush()
             except redis.exceptions.RedisError as err:
                 log.warning("flush to Redis failed, will retry: %s", err)
-
-    def down_nodes(self) -> int:
-        return int(((self.fleet.state == DOWN) & self.fleet.used).sum())
 
     async def stop(self, grace_s: float = 2.0) -> None:
         if self._loop_task is not None:

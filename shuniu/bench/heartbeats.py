@@ -29,6 +29,7 @@ import numpy as np
 
 from shuniu.bench.heartbeat_driver import ACK_EVERY, CHANNEL_OPTIONS, Phase, Tally, run_phase
 from shuniu.bench.report import Report
+from shuniu.client import Client
 from shuniu.nodes.simulator import FleetPlan
 from shuniu.protos.v1 import nodes_pb2, nodes_pb2_grpc
 from shuniu.stack import LocalRedis, ManagedProcess, free_port
@@ -203,17 +204,8 @@ def run_heartbeat_bench(nodes: int, interval_s: float, duration_s: float, sender
 
 
 def _wait_serving(plane: ManagedProcess, address: str) -> None:
-    with grpc.insecure_channel(address) as channel:
-        stub = nodes_pb2_grpc.NodeServiceStub(channel)
-        plane.wait_for(lambda: _ready(stub), timeout_s=30, what="serving")
-
-
-def _ready(stub: nodes_pb2_grpc.NodeServiceStub) -> bool:
-    try:
-        stub.GetTopology(nodes_pb2.GetTopologyRequest(), timeout=1)
-        return True
-    except grpc.RpcError:
-        return False
+    with Client(address) as client:
+        plane.wait_for(client.serving, timeout_s=30, what="serving")
 
 
 def _report(results: dict[str, PhaseResult], nodes: int, interval_s: float, duration_s: float, senders: int,

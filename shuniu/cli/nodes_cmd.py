@@ -134,7 +134,7 @@ def simulate(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         agents = await run_fleet(resolve_address(address), plan, stop, interval_s=interval)
-        stopped = [a for a in agents if a.stats.last_error.startswith("node ")]
+        stopped = [a for a in agents if a.stats.stopped_for]
         err_console.print(f"fleet stopped: {len(agents)} agents, {len(stopped)} stopped by the control plane")
 
     logging.basicConfig(level=logging.WARNING)

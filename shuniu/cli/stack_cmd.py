@@ -11,6 +11,7 @@ import time
 from collections import Counter
 
 import grpc
+import redis.exceptions
 import typer
 from rich.console import Group
 from rich.live import Live
@@ -45,7 +46,12 @@ def control_plane(
     except ValueError as err:
         fail(str(err))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except redis.exceptions.ConnectionError as err:
+        fail(f"Redis at {redis_url} unreachable: {err}")
+    except RuntimeError as err:
+        fail(str(err))
 
 
 def _summary(client: Client, anchor: str, started: float) -> Group:
@@ -112,7 +118,7 @@ def up(
                                logs, env={"REDIS_URL": redis_url}).start()
         procs.append(plane)
         with Client(address, timeout_s=3) as client:
-            plane.wait_for(lambda: _ready(client), what="serving")
+            plane.wait_for(client.serving, what="serving")
             stack_file().write_text(json.dumps({"address": address, "redis_url": redis_url, "pid": os.getpid()}))
             if nodes:
                 procs.append(ManagedProcess("fleet", ["node", "simulate", "--count", str(nodes), "--mix", mix,
@@ -143,11 +149,3 @@ def up(
             redis_server.stop()
         stack_file().unlink(missing_ok=True)
         err_console.print("stack stopped")
-
-
-def _ready(client: Client) -> bool:
-    try:
-        client.topology()
-        return True
-    except grpc.RpcError:
-        return False
