@@ -20,6 +20,7 @@ from shuniu.scheduler.control_plane.config import ControlPlaneConfig
 from shuniu.scheduler.control_plane.fleet import Fleet
 from shuniu.scheduler.control_plane.node_service import NodeService, _now_ms
 from shuniu.scheduler.control_plane.node_store import NodeStore
+from shuniu.scheduler.control_plane.services import bindings
 
 log = logging.getLogger("shuniu.control_plane")
 _LIVE_WRITE_SLICE = 500
@@ -53,14 +54,18 @@ class ControlPlane:
         self.server = grpc.aio.server(options=_SERVER_OPTIONS)
         nodes_pb2_grpc.add_NodeServiceServicer_to_server(self.service, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        extra = bindings(self)
+        for binding in extra:
+            binding.add(binding.servicer, self.server)
         names = (nodes_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name,
-                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME,
+                 *(b.full_name for b in extra))
         reflection.enable_server_reflection(names, self.server)
         self.port = self.server.add_insecure_port(self.config.listen)
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {self.config.listen}")
         await self.server.start()
-        for name in ("", names[0]):
+        for name in ("", names[0], *(b.full_name for b in extra)):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._loop_task = asyncio.create_task(self._liveness_loop(), name="liveness")
         log.info("control plane serving on port %d with %d nodes", self.port, len(self.fleet))
