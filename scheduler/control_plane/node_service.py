@@ -17,8 +17,9 @@ from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.config import ControlPlaneConfig
 from shuniu.scheduler.control_plane.errors import RequestError, exhausted, failed_precondition, not_found
 from shuniu.scheduler.control_plane.fleet import DOWN, READY, Fleet, Transition
+from shuniu.scheduler.control_plane.idempotency import fingerprint
 from shuniu.scheduler.control_plane.node_store import (
-    NodeStore, epoch_key, fingerprint, node_key, queue_event, queue_node_delete, queue_node_write,
+    NodeStore, epoch_key, node_key, queue_event, queue_node_delete, queue_node_write,
 )
 from shuniu.scheduler.control_plane.pools import pools_response, topology_response
 

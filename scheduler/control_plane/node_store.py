@@ -12,17 +12,14 @@ Keys (prefix `shuniu:`):
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
-import grpc
 import numpy as np
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
 
 from shuniu.protos.v1 import nodes_pb2
-from shuniu.scheduler.control_plane.errors import RequestError
 from shuniu.scheduler.control_plane.fleet import LIVE_DTYPE, LiveStatus, Transition
+from shuniu.scheduler.control_plane.idempotency import Plan, run_idempotent
 
 _P = "shuniu:"
 _EVENTS_MAXLEN = 100_000
@@ -36,53 +33,14 @@ def epoch_key(node_id: str) -> str:
     return f"{_P}node-epoch:{node_id}"
 
 
-def _request_key(request_id: str) -> str:
-    return f"{_P}req:{request_id}"
-
-
-def fingerprint(rpc: str, request_bytes: bytes) -> bytes:
-    return hashlib.sha256(rpc.encode() + b"\0" + request_bytes).digest()
-
-
-# A mutation plan reads inside WATCH and returns the writes to queue plus the response bytes.
-Plan = Callable[[aioredis.client.Pipeline], Awaitable[tuple[Callable[[aioredis.client.Pipeline], None], bytes]]]
-
-
 class NodeStore:
     def __init__(self, client: aioredis.Redis, request_id_ttl_s: int) -> None:
         self.redis = client
         self.request_id_ttl_s = request_id_ttl_s
 
     async def idempotent(self, request_id: str, fp: bytes, watch: Iterable[str], plan: Plan) -> tuple[bytes, bool]:
-        """Runs `plan` once per request id, atomically with its idempotency record.
-
-        Returns (response bytes, replayed). A replay with a different request body is refused,
-        so one id can never stand for two different changes.
-        """
-        req_key = _request_key(request_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(req_key, *watch)
-                    prior = await pipe.hmget(req_key, "fp", "resp")
-                    if prior[0] is not None:
-                        await pipe.unwatch()
-                        if prior[0] != fp:
-                            raise RequestError(
-                                grpc.StatusCode.INVALID_ARGUMENT,
-                                f"request_id {request_id!r} was already used for a different request; "
-                                "use a new request_id for a new change",
-                            )
-                        return prior[1], True
-                    queue_writes, response = await plan(pipe)
-                    pipe.multi()
-                    queue_writes(pipe)
-                    pipe.hset(req_key, mapping={"fp": fp, "resp": response})
-                    pipe.expire(req_key, self.request_id_ttl_s)
-                    await pipe.execute()
-                    return response, False
-                except WatchError:
-                    continue
+        """Runs `plan` once per request id (see `idempotency.run_idempotent`)."""
+        return await run_idempotent(self.redis, request_id, fp, watch, plan, self.request_id_ttl_s)
 
     async def load_all(self) -> tuple[list[nodes_pb2.Node], dict[str, float]]:
         """Every registered node with its last live status, and the measured RTT medians."""
