@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
+import tempfile
 import time
 from collections.abc import Iterator
 
 import pytest
 import redis
 
-from shuniu.client import Client
-from shuniu.stack import LocalRedis, ManagedProcess, free_port
+from shuniu.stack.ray_cluster import ray_env
+
+# Ray reads its environment when it is imported: loopback only, token auth with the token in
+# a directory of this session's, never under the home directory.
+_RAY_ROOT = pathlib.Path(tempfile.mkdtemp(prefix="shuniu-ray-"))
+os.environ.update(ray_env(_RAY_ROOT))
+
+from shuniu.client import Client  # noqa: E402
+from shuniu.stack import LocalRedis, ManagedProcess, free_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +106,41 @@ def _eventually(predicate, timeout_s: float = 10.0, interval_s: float = 0.05, wh
 @pytest.fixture
 def eventually():
     return _eventually
+
+
+class RayTestCluster:
+    """A head and a second raylet on loopback, each hosting two Shuniu nodes, with this process as driver."""
+
+    HOSTED = {"head": ("ray-n1", "ray-n2"), "raylet": ("ray-n3", "ray-n4")}
+
+    def __init__(self) -> None:
+        from ray.cluster_utils import Cluster
+
+        from shuniu.nodes.ray_node import UNITS_PER_NODE, node_resource
+
+        def resources(node_ids):
+            return {node_resource(n): UNITS_PER_NODE for n in node_ids}
+
+        self.cluster = Cluster(initialize_head=True, head_node_args={
+            "node_ip_address": "127.0.0.1", "num_cpus": 2, "include_dashboard": False,
+            "resources": resources(self.HOSTED["head"])})
+        raylet = self.cluster.add_node(node_ip_address="127.0.0.1", num_cpus=2,
+                                       resources=resources(self.HOSTED["raylet"]))
+        self.cluster.wait_for_nodes()
+        self.address = self.cluster.address
+        self.ray_node_ids = {"head": self.cluster.head_node.node_id, "raylet": raylet.node_id}
+
+    def shutdown(self) -> None:
+        self.cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayTestCluster]:
+    """Started once per session, on first use; the test process connects as a driver."""
+    import ray
+
+    cluster = RayTestCluster()
+    ray.init(address=cluster.address, namespace="shuniu", log_to_driver=False, logging_level="warning")
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()

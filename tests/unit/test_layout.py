@@ -16,8 +16,8 @@ ALLOWED = {
     "nodes": {"shuniu.protos", "shuniu.monitoring"},
     "market": {"shuniu.protos", "shuniu.monitoring"},
     "scheduler": {"shuniu.protos", "shuniu.market", "shuniu.monitoring",
-                  # nodes: types and pure topology only, never the agent or the sandbox
-                  "shuniu.nodes.topology", "shuniu.nodes.sites"},
+                  # nodes: types, pure topology and the Ray naming of nodes; never the agent or the sandbox
+                  "shuniu.nodes.topology", "shuniu.nodes.sites", "shuniu.nodes.ray_node"},
 }
 
 
