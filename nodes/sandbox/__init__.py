@@ -1,9 +1,10 @@
 """Sandboxed jobs on a node: bubblewrap-confined children fed Arrow IPC, and the egress policy."""
 
 from shuniu.nodes.sandbox._launch import require_sandbox, sandbox_available
-from shuniu.nodes.sandbox.egress import EgressPolicy, EgressVerdict, InputProfile, check_egress, profile_input
+from shuniu.nodes.sandbox.egress import EgressPolicy, EgressVerdict, check_egress
+from shuniu.nodes.sandbox.profile import InputProfile, profile_input
 from shuniu.nodes.sandbox.pool import SandboxPool
-from shuniu.nodes.sandbox.runner import SandboxRunner, read_granted_columns
+from shuniu.nodes.sandbox.runner import SandboxRunner, read_granted_columns, sandbox_pids, wait_sandboxes_gone
 from shuniu.nodes.sandbox.types import (
     SandboxJob,
     SandboxLimits,
@@ -13,6 +14,7 @@ from shuniu.nodes.sandbox.types import (
     SandboxUnavailableError,
     aggregate_job,
     custom_job,
+    model_job,
     verify_job,
 )
 
@@ -31,9 +33,12 @@ __all__ = [
     "aggregate_job",
     "check_egress",
     "custom_job",
+    "model_job",
     "profile_input",
     "read_granted_columns",
     "require_sandbox",
     "sandbox_available",
+    "sandbox_pids",
     "verify_job",
+    "wait_sandboxes_gone",
 ]

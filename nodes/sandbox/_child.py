@@ -1,4 +1,4 @@
-"""The program that runs inside the sandbox (standalone: stdlib and pyarrow only).
+"""The program that runs inside the sandbox (standalone: stdlib, pyarrow and numpy only).
 
 Started as `python -I -S -c <this source> <site-dir> <label>`. It imports pyarrow, writes
 one ready byte, then waits on stdin for a JSON header line and an Arrow IPC stream, runs
@@ -21,15 +21,31 @@ EXIT_JOB_ERROR = 16
 
 GROUP_ROWS_COLUMN = "__group_rows"
 READY_BYTE = b"R"
+TDIGEST_DELTA = 500  # centroids kept per group: percentiles within ~0.2% of exact on 1M gamma-distributed rows
 _OPS = {"==": "equal", "!=": "not_equal", "<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal"}
 
 
 def _aggregate(pa, pc, table, args):
     keys = list(args["keys"])
-    pairs = [(column, "count" if fn == "count" else fn) for column, fn in args["aggregations"]]
-    grouped = table.group_by(keys).aggregate(pairs + [([], "count_all")])
-    grouped = grouped.rename_columns([GROUP_ROWS_COLUMN if n == "count_all" else n for n in grouped.column_names])
-    return grouped.select(keys + [f"{c}_{fn}" for c, fn in pairs] + [GROUP_ROWS_COLUMN])
+    wanted = [(column, fn) for column, fn in args["aggregations"]]
+    plain = [(column, fn) for column, fn in wanted if not fn.startswith("p")]
+    percentiles = {}  # column -> [function, ...]: one t-digest per column serves all its percentiles
+    for column, fn in wanted:
+        if fn.startswith("p"):
+            percentiles.setdefault(column, []).append(fn)
+    specs = list(plain)
+    for column, fns in percentiles.items():
+        options = pc.TDigestOptions(q=[int(fn[1:]) / 100.0 for fn in fns], delta=TDIGEST_DELTA)
+        specs.append((column, "tdigest", options))
+    grouped = table.group_by(keys).aggregate(specs + [([], "count_all")])
+    columns = {name: grouped.column(name) for name in grouped.column_names}
+    for column, fns in percentiles.items():
+        digest = columns.pop(f"{column}_tdigest")
+        for index, fn in enumerate(fns):
+            columns[f"{column}_{fn}"] = pc.list_element(digest, index)
+    columns[GROUP_ROWS_COLUMN] = columns.pop("count_all")
+    names = keys + [f"{column}_{fn}" for column, fn in wanted] + [GROUP_ROWS_COLUMN]
+    return pa.table({name: columns[name] for name in names})
 
 
 def _verify(pa, pc, table, args):
@@ -42,6 +58,70 @@ def _verify(pa, pc, table, args):
             mask = test if mask is None else pc.and_(mask, test)
         answers.append(bool(pc.any(mask).as_py()) if len(table) else False)
     return pa.table({"holds": pa.array(answers, pa.bool_())})
+
+
+def _design(np, pc, table, features, target):
+    """The design matrix (intercept first) and target over rows where no used column is null."""
+    used = [table.column(name) for name in features + [target]]
+    valid = None
+    for column in used:
+        ok = pc.is_valid(column)
+        valid = ok if valid is None else pc.and_(valid, ok)
+    table = table.filter(valid)
+    as_float = lambda name: table.column(name).to_numpy().astype(np.float64)  # noqa: E731
+    x = np.column_stack([np.ones(table.num_rows)] + [as_float(name) for name in features])
+    return x, as_float(target)
+
+
+def _fit_logistic(np, x, y, max_iterations, l2):
+    """Newton-Raphson (IRLS) on the log-likelihood with an optional L2 penalty on the slopes."""
+    beta = np.zeros(x.shape[1])
+    penalty = np.full(x.shape[1], l2)
+    penalty[0] = 0.0
+    for _ in range(max_iterations):
+        p = 1.0 / (1.0 + np.exp(-(x @ beta)))
+        gradient = x.T @ (y - p) - penalty * beta
+        hessian = (x * (p * (1.0 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
+        step = np.linalg.solve(hessian, gradient)
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return beta
+
+
+def _model(pa, pc, table, args):
+    import numpy as np
+
+    features, target = list(args["features"]), args["target"]
+    x, y = _design(np, pc, table, features, target)
+    n = len(y)
+    if args["model"] == "linear":
+        beta = np.linalg.lstsq(x, y, rcond=None)[0]
+        residual = y - x @ beta
+        total = float(np.sum((y - y.mean()) ** 2)) if n else 0.0
+        r2 = 1.0 - float(residual @ residual) / total if total > 0 else 0.0
+        metrics = {"n": float(n), "r2": r2, "rmse": float(np.sqrt(np.mean(residual**2))) if n else 0.0}
+    else:
+        if not np.all((y == 0.0) | (y == 1.0)):
+            raise ValueError("a logistic target must be 0 or 1")
+        beta = _fit_logistic(np, x, y, int(args["max_iterations"]), float(args["l2"]))
+        p = np.clip(1.0 / (1.0 + np.exp(-(x @ beta))), 1e-15, 1.0 - 1e-15)
+        log_loss = -float(np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))) if n else 0.0
+        accuracy = float(np.mean((p >= 0.5) == (y == 1.0))) if n else 0.0
+        metrics = {"n": float(n), "accuracy": accuracy, "log_loss": log_loss}
+    names = ["intercept"] + features + list(metrics)
+    roles = ["coefficient"] * len(beta) + ["metric"] * len(metrics)
+    values = [float(b) for b in beta] + list(metrics.values())
+    # Every row stands for the n rows the fit used, so egress holds the model to the grant's k.
+    return pa.table({
+        "name": pa.array(names, pa.string()),
+        "role": pa.array(roles, pa.string()),
+        "value": pa.array(values, pa.float64()),
+        GROUP_ROWS_COLUMN: pa.array([n] * len(names), pa.int64()),
+    })  # fmt: skip
+
+
+_BUILT_IN = {"aggregate": _aggregate, "verify": _verify, "model": _model}
 
 
 def _custom(pa, pc, table, code):
@@ -84,7 +164,7 @@ def _serve(pa, pc, ipc, out, max_header_bytes):
         result = _custom(pa, pc, table, header["code"])
     else:
         try:
-            result = (_aggregate if kind == "aggregate" else _verify)(pa, pc, table, header["args"])
+            result = _BUILT_IN[kind](pa, pc, table, header["args"])
         except MemoryError:
             raise
         except Exception as exc:  # our own code on trusted arguments: the type is safe to report

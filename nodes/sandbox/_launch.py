@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.util
+import itertools
 import os
 import pathlib
 import shutil
@@ -16,7 +17,12 @@ from shuniu.nodes.sandbox import seccomp
 from shuniu.nodes.sandbox.types import SandboxLimits, SandboxUnavailableError
 
 SANDBOX_SITE_DIR = "/opt/sandbox/site"
-SANDBOX_UID = 65534
+SANDBOX_UID = 65534  # the uid inside a user namespace, when the runner is not root
+# When the runner is root, each child runs under its own kernel uid, unused by any account:
+# RLIMIT_NPROC does not bind uid 0, and a uid per sandbox gives each its own process budget.
+SANDBOX_UID_BASE = 1_800_000_000
+_UIDS_PER_RUNNER = 1000
+_uid_serials = itertools.count()
 # Packages the child may import; each is bound read-only on its own, never the whole venv.
 SANDBOX_PACKAGES = ("pyarrow", "numpy")
 _CHILD_SOURCE = (pathlib.Path(__file__).with_name("_child.py")).read_text()
@@ -32,6 +38,7 @@ class Runtime:
     package_dirs: tuple[tuple[str, str], ...]  # (host dir, name under SANDBOX_SITE_DIR)
     prlimit: str
     bwrap: str
+    setpriv: str | None  # drops root to the sandbox's uid; needed only when the runner is root
 
 
 def _package_dirs(packages: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -55,11 +62,43 @@ def host_runtime(packages: tuple[str, ...] = SANDBOX_PACKAGES) -> Runtime:
     executable = os.path.join(prefix, "bin", f"python{sys.version_info.major}.{sys.version_info.minor}")
     if not os.access(executable, os.X_OK):
         raise SandboxUnavailableError(f"no interpreter at {executable}")
-    tools = {name: shutil.which(name) for name in ("bwrap", "prlimit")}
+    needed = ("bwrap", "prlimit", "setpriv") if os.geteuid() == 0 else ("bwrap", "prlimit")
+    tools = {name: shutil.which(name) for name in needed}
     missing = [name for name, path in tools.items() if path is None]
     if missing:
         raise SandboxUnavailableError(f"{', '.join(missing)} not found on PATH; install bubblewrap and util-linux")
-    return Runtime(prefix, executable, _package_dirs(packages), tools["prlimit"], tools["bwrap"])
+    return Runtime(prefix, executable, _package_dirs(packages), tools["prlimit"], tools["bwrap"], tools.get("setpriv"))
+
+
+def next_sandbox_uid() -> int:
+    """The kernel uid of the next child: its own when the runner is root, else the runner's."""
+    if os.geteuid() != 0:
+        return os.geteuid()
+    return SANDBOX_UID_BASE + (os.getpid() % 1_000_000) * _UIDS_PER_RUNNER + next(_uid_serials) % _UIDS_PER_RUNNER
+
+
+def _open_dirs(path: str) -> list[str]:
+    # bwrap creates the parents of a bind mount with the host's mode (0700 for /root):
+    # make each one traversable, or a child under an unprivileged uid could not reach the bind.
+    argv: list[str] = []
+    parts = pathlib.PurePosixPath(path).parts[1:-1]
+    for depth in range(1, len(parts) + 1):
+        argv += ["--perms", "0755", "--dir", "/" + "/".join(parts[:depth])]
+    return argv
+
+
+def _identity_argv(uid: int) -> tuple[list[str], list[str]]:
+    """bwrap options and the command prefix that make the child run as `uid`, with no capability."""
+    if os.geteuid() != 0:
+        # Unprivileged runner: a user namespace maps the child to the runner's own (non-zero) uid.
+        return ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
+                "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)], []  # fmt: skip
+    # Root runner: no user namespace (it would map the child back to kuid 0); setpriv keeps
+    # CAP_SETUID/SETGID only to switch uid, and the switch itself clears every capability.
+    namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    caps = ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    setpriv = [host_runtime().setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    return namespaces + caps, setpriv
 
 
 def _prlimit_argv(runtime: Runtime, limits: SandboxLimits) -> list[str]:
@@ -76,36 +115,38 @@ def _prlimit_argv(runtime: Runtime, limits: SandboxLimits) -> list[str]:
     ]
 
 
-def _bwrap_argv(runtime: Runtime, limits: SandboxLimits, seccomp_fd: int | None) -> list[str]:
+def _bwrap_argv(runtime: Runtime, limits: SandboxLimits, seccomp_fd: int | None, identity: list[str]) -> list[str]:
     argv = [
-        runtime.bwrap,
-        "--unshare-all", "--unshare-user", "--disable-userns",
-        # pid 1 is the child itself, so bwrap wait4s it and its rusage reaches us.
+        runtime.bwrap, *identity,
+        # pid 1 is the child itself, so bwrap wait4s it and its rusage reaches us; when it
+        # dies the kernel kills every other process of its pid namespace.
         "--as-pid-1",
-        "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-        "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
+        "--die-with-parent", "--new-session", "--hostname", "sandbox",
         "--clearenv",
         "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8", "--setenv", "HOME", "/tmp",
         "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "OMP_NUM_THREADS", "1",
         "--ro-bind", "/usr", "/usr",
         "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-        "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache",
-        "--ro-bind", runtime.python_prefix, runtime.python_prefix,
     ]  # fmt: skip
+    argv += _open_dirs("/etc/ld.so.cache") + ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    argv += _open_dirs(runtime.python_prefix) + ["--ro-bind", runtime.python_prefix, runtime.python_prefix]
+    argv += _open_dirs(SANDBOX_SITE_DIR) + ["--perms", "0755", "--dir", SANDBOX_SITE_DIR]
     for host_dir, name in runtime.package_dirs:
         argv += ["--ro-bind", host_dir, f"{SANDBOX_SITE_DIR}/{name}"]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp"]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--perms", "1777", "--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp"]
     argv += ["--remount-ro", "/", "--chdir", "/tmp"]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     return argv
 
 
-def sandbox_argv(runtime: Runtime, limits: SandboxLimits, label: str, seccomp_fd: int | None) -> list[str]:
-    """The whole command: rlimits, then bubblewrap, then the child program with its arguments."""
+def sandbox_argv(runtime: Runtime, limits: SandboxLimits, label: str, seccomp_fd: int | None, uid: int) -> list[str]:
+    """The whole command: rlimits, then bubblewrap, then (as `uid`) the child program with its arguments."""
+    identity, become = _identity_argv(uid)
     child = [runtime.python_executable, "-I", "-S", "-c", _CHILD_SOURCE]
     child += [SANDBOX_SITE_DIR, label, str(limits.max_header_bytes)]
-    return _prlimit_argv(runtime, limits) + _bwrap_argv(runtime, limits, seccomp_fd) + child
+    return _prlimit_argv(runtime, limits) + _bwrap_argv(runtime, limits, seccomp_fd, identity) + become + child
 
 
 def _seccomp_pipe() -> int | None:
@@ -120,14 +161,14 @@ def _seccomp_pipe() -> int | None:
     return read_fd
 
 
-def spawn(limits: SandboxLimits, label: str) -> subprocess.Popen:
-    """Start one confined child; it imports pyarrow and then waits on stdin."""
+def spawn(limits: SandboxLimits, label: str, uid: int) -> subprocess.Popen:
+    """Start one confined child under kernel uid `uid`; it imports pyarrow and then waits on stdin."""
     runtime = host_runtime()
     seccomp_fd = _seccomp_pipe()
     pass_fds = () if seccomp_fd is None else (seccomp_fd,)
     try:
         return subprocess.Popen(
-            sandbox_argv(runtime, limits, label, seccomp_fd),
+            sandbox_argv(runtime, limits, label, seccomp_fd, uid),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -152,9 +193,10 @@ def _probe() -> str:
         runtime = host_runtime()
     except SandboxUnavailableError as exc:
         return str(exc)
-    argv = [runtime.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session"]
+    identity, become = _identity_argv(next_sandbox_uid())
+    argv = [runtime.bwrap, *identity, "--die-with-parent", "--new-session"]
     argv += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib"]
-    argv += ["--symlink", "usr/lib64", "/lib64", "--cap-drop", "ALL", "/usr/bin/true"]
+    argv += ["--symlink", "usr/lib64", "/lib64", *become, "/usr/bin/true"]
     try:
         done = subprocess.run(argv, env={}, cwd="/", capture_output=True, timeout=_PROBE_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -63,7 +63,8 @@ class SandboxProcess:
         self.limits = limits
         self.label = label
         self.spawned_at = time.perf_counter()
-        self._popen: subprocess.Popen = _launch.spawn(limits, label)
+        self.uid = _launch.next_sandbox_uid()  # the kernel uid every process of this sandbox runs as
+        self._popen: subprocess.Popen = _launch.spawn(limits, label, self.uid)
         self.pid = self._popen.pid
         self._ready = False
         self._reaped = False

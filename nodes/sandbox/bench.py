@@ -1,23 +1,28 @@
-"""Sandbox benchmark: start-up cold vs warm, completed jobs/s, rows/s through the pipe."""
+"""Sandbox benchmark: start-up (warm pool vs cold), rows/s through the pipe, sandbox vs in-process, egress profile cost."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 
-from shuniu.nodes.sandbox.egress import EgressPolicy
+from shuniu.nodes.sandbox.egress import EgressPolicy, check_egress
 from shuniu.nodes.sandbox.pool import SandboxPool
+from shuniu.nodes.sandbox.profile import profile_input
 from shuniu.nodes.sandbox.runner import SandboxRunner
-from shuniu.nodes.sandbox.types import SandboxLimits, SandboxStatus, aggregate_job
+from shuniu.nodes.sandbox.types import SandboxLimits, SandboxStatus, aggregate_job, custom_job
 
 _POLICY = EgressPolicy(min_group_rows=1, max_rows=1_000_000)
-_STREAM_ROWS = 1_000_000
-_POOL_FILL_TIMEOUT_S = 30.0
+_POOL_FILL_TIMEOUT_S = 60.0
+_AGGREGATIONS = [("kwh", "sum"), ("kwh", "mean"), ("kwh", "p90")]
+# Reads the whole stream and answers one number: the job costs nothing beside the transfer.
+_COUNT_ROWS = "import pyarrow as pa\ndef run(table):\n    return pa.table({'rows': [float(table.num_rows) + 0.5]})\n"
 
 
-def _table(rows: int, seed: int = 7) -> pa.Table:
+def synthetic_table(rows: int, seed: int = 7) -> pa.Table:
+    """Electricity use by city: one string key, one float measure, one identifier."""
     rng = np.random.default_rng(seed)
     return pa.table({
         "city": pa.array(rng.integers(0, 18, rows)).cast(pa.string()),
@@ -30,52 +35,76 @@ def _quantiles_ms(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": round(float(np.percentile(values, 50)), 2), "p99_ms": round(float(np.percentile(values, 99)), 2)}
 
 
-def _run_checked(runner: SandboxRunner, table: pa.Table):
-    outcome = runner.run(aggregate_job(["city"], [("kwh", "sum"), ("kwh", "mean")]), table, _POLICY)
+def _run_checked(runner: SandboxRunner, job, table: pa.Table):
+    outcome = runner.run(job, table, _POLICY)
     assert outcome.status is SandboxStatus.OK, outcome.reason
     return outcome
 
 
-def run_sandbox_bench(jobs: int, pool_size: int) -> dict:
-    """Measure start-up p50/p99 cold and warm, completed jobs/s both ways, and pipe rows/s."""
-    if jobs < 1 or pool_size < 1:
-        raise ValueError(f"jobs and pool_size must be >= 1, got {jobs} and {pool_size}")
-    limits = SandboxLimits(wall_timeout_s=60.0)
-    small = _table(10_000)
+def _in_process_aggregate(table: pa.Table) -> float:
+    """The same aggregate and egress check with no sandbox: the baseline of the overhead figure."""
+    import pyarrow.compute as pc
 
+    started = time.perf_counter()
+    specs = [("kwh", "sum"), ("kwh", "mean"), ("kwh", "tdigest", pc.TDigestOptions(q=[0.9], delta=500)), ([], "count_all")]
+    grouped = table.group_by(["city"]).aggregate(specs).rename_columns(["city", "s", "m", "q", "__group_rows"])
+    check_egress(grouped, profile_input(table, [], []), _POLICY)
+    return time.perf_counter() - started
+
+
+def _profile_cost_s(values: int) -> float:
+    identifiers = pa.table({"id_number": np.arange(410102198001010000, 410102198001010000 + values, dtype=np.int64)})
+    started = time.perf_counter()
+    profile_input(identifiers, ["id_number"], [])
+    return time.perf_counter() - started
+
+
+def run_sandbox_bench(jobs: int, pool_size: int, stream_rows: int, step: Callable[[str], None] = lambda _: None) -> dict:
+    """Start-up p50/p99 cold and warm, rows/s into a sandbox, sandbox vs in-process aggregate, profile cost."""
+    if jobs < 1 or pool_size < 1 or stream_rows < 1:
+        raise ValueError(f"jobs, pool_size and stream_rows must be >= 1, got {jobs}, {pool_size}, {stream_rows}")
+    limits = SandboxLimits(wall_timeout_s=120.0, cpu_s=120, memory_bytes=4 << 30)
+    small, big = synthetic_table(10_000), synthetic_table(stream_rows)
+    aggregate = aggregate_job(["city"], _AGGREGATIONS)
+
+    step(f"{jobs} cold starts")
     cold = SandboxRunner(limits)
     started = time.perf_counter()
-    cold_startups = [_run_checked(cold, small).metrics.startup_s for _ in range(jobs)]
+    cold_startups = [_run_checked(cold, aggregate, small).metrics.startup_s for _ in range(jobs)]
     cold_jobs_per_s = jobs / (time.perf_counter() - started)
 
     with SandboxPool(pool_size, limits) as pool:
         warm = SandboxRunner(pool=pool)
+        step(f"{jobs} warm starts")
         warm_startups = []
         for _ in range(jobs):  # the pool refilled between jobs: start-up of a ready sandbox
             pool.wait_full(_POOL_FILL_TIMEOUT_S)
-            warm_startups.append(_run_checked(warm, small).metrics.startup_s)
+            warm_startups.append(_run_checked(warm, aggregate, small).metrics.startup_s)
         pool.wait_full(_POOL_FILL_TIMEOUT_S)
         started = time.perf_counter()
-        loaded_startups = [_run_checked(warm, small).metrics.startup_s for _ in range(jobs)]
+        for _ in range(jobs):
+            _run_checked(warm, aggregate, small)
         warm_jobs_per_s = jobs / (time.perf_counter() - started)
-        pool.wait_full(_POOL_FILL_TIMEOUT_S)
-        big = _table(_STREAM_ROWS)
-        streamed = _run_checked(warm, big).metrics
 
-    in_process_started = time.perf_counter()
-    big.group_by(["city"]).aggregate([("kwh", "sum"), ("kwh", "mean"), ([], "count_all")])
-    in_process_s = time.perf_counter() - in_process_started
+        step(f"streaming {stream_rows:,} rows")
+        pool.wait_full(_POOL_FILL_TIMEOUT_S)
+        streamed = _run_checked(warm, custom_job(_COUNT_ROWS), big).metrics
+        step("the same aggregate in a sandbox and in-process")
+        pool.wait_full(_POOL_FILL_TIMEOUT_S)
+        started = time.perf_counter()
+        _run_checked(warm, aggregate, big)
+        sandbox_aggregate_s = time.perf_counter() - started
+    in_process_s = min(_in_process_aggregate(big) for _ in range(3))
+    step("egress profile of 1,000,000 identifiers")
+    profile_s = min(_profile_cost_s(1_000_000) for _ in range(3))
     return {
-        "jobs": jobs,
-        "pool_size": pool_size,
         "cold_startup": _quantiles_ms(cold_startups),
         "warm_startup": _quantiles_ms(warm_startups),
-        "warm_startup_back_to_back": _quantiles_ms(loaded_startups),
         "cold_completed_jobs_per_s": round(cold_jobs_per_s, 1),
         "warm_completed_jobs_per_s": round(warm_jobs_per_s, 1),
-        "stream_rows": _STREAM_ROWS,
         "stream_rows_per_s": round(streamed.rows_in / streamed.wall_s),
-        "stream_bytes_in": streamed.bytes_in,
-        "stream_job_wall_s": round(streamed.wall_s, 3),
-        "in_process_aggregate_s": round(in_process_s, 3),
+        "stream_bytes_per_s": round(streamed.bytes_in / streamed.wall_s),
+        "sandbox_aggregate_s": round(sandbox_aggregate_s, 4),
+        "in_process_aggregate_s": round(in_process_s, 4),
+        "profile_1m_identifiers_s": round(profile_s, 4),
     }

@@ -1,20 +1,23 @@
 """Egress policy: what a sandbox's output must satisfy before anyone sees it.
 
 Pure functions over Arrow tables (数据可用不可见 — usable but not visible). Expected
-refusals are values (`EgressVerdict` with a reason code), never exceptions.
+refusals are values (`EgressVerdict` with a reason code), never exceptions. The checks
+compare keyed hashes (see profile.py): neither the profile nor a verdict holds a raw value.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# The `aggregate` kind adds this column: rows of input behind each output row. It is
-# checked against the minimum group size and stripped before release.
+from shuniu.nodes.sandbox.profile import InputProfile, KeyCounts, canonical_forms
+
+# Built-in kinds add this column: rows of input behind each output row. It is checked
+# against the minimum group size and stripped before release.
 GROUP_ROWS_COLUMN = "__group_rows"
 
 ALLOWED = "ALLOWED"
@@ -22,44 +25,43 @@ DENY_SMALL_GROUP = "SMALL_GROUP"
 DENY_SENSITIVE_COLUMN = "SENSITIVE_COLUMN"
 DENY_RAW_VALUE = "RAW_VALUE_LEAK"
 DENY_TOO_MANY_ROWS = "TOO_MANY_ROWS"
+DENY_TOO_LARGE = "TOO_LARGE"
 DENY_MISSING_GROUP_ROWS = "MISSING_GROUP_ROWS"
+DENY_NOT_BOOLEAN = "NOT_BOOLEAN"
 
-_INT64_LIMIT = 9.2e18
+_NO_BOUND = np.iinfo(np.int64).max
 
 
 @dataclasses.dataclass(frozen=True)
 class EgressPolicy:
     """Rules for one grant's outputs.
 
-    min_group_rows: every grouped output row must stand for at least this many input rows (k).
+    min_group_rows: every output row must stand for at least this many input rows (k).
     min_leak_chars: input values shorter than this (e.g. an age of 7) are too common to count as a leak.
-    dp_epsilon: when set, Laplace noise of scale sensitivity/epsilon is added to `dp_columns`.
+    dp_epsilon_milli: when set, the ε of one release in thousandths, split evenly over the
+      `dp_columns` present; each gets Laplace noise of scale sensitivity / its share of ε.
     """
 
     min_group_rows: int = 5
     max_rows: int = 10_000
+    max_bytes: int = 16 << 20
     require_group_rows: bool = False
     suppress_small_groups: bool = False
+    booleans_only: bool = False
     min_leak_chars: int = 4
-    dp_epsilon: float | None = None
+    dp_epsilon_milli: int | None = None
     dp_columns: tuple[str, ...] = ()
     dp_sensitivity: Mapping[str, float] = dataclasses.field(default_factory=dict)
     dp_seed: int | None = None
 
     def __post_init__(self) -> None:
-        if self.min_group_rows < 1 or self.max_rows < 0 or self.min_leak_chars < 1:
-            raise ValueError("min_group_rows and min_leak_chars must be >= 1, max_rows >= 0")
-        if self.dp_epsilon is not None and not self.dp_epsilon > 0:
-            raise ValueError(f"dp_epsilon must be > 0, got {self.dp_epsilon!r}")
-
-
-@dataclasses.dataclass(frozen=True)
-class InputProfile:
-    """What egress needs to know about the input, without the input itself."""
-
-    sensitive_columns: frozenset[str]
-    identifier_columns: frozenset[str]
-    leak_values: pa.Array  # canonical strings of sensitive and identifier values, unique
+        if self.min_group_rows < 1 or self.max_rows < 0 or self.max_bytes < 0 or self.min_leak_chars < 1:
+            raise ValueError("min_group_rows and min_leak_chars must be >= 1, max_rows and max_bytes >= 0")
+        if self.dp_epsilon_milli is not None and not (isinstance(self.dp_epsilon_milli, int) and self.dp_epsilon_milli > 0):
+            raise ValueError(f"dp_epsilon_milli must be an integer > 0 (thousandths of ε), got {self.dp_epsilon_milli!r}")
+        bad = {c: s for c, s in self.dp_sensitivity.items() if not s > 0}
+        if bad:
+            raise ValueError(f"dp_sensitivity must be > 0 for every column, got {bad}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,49 +70,47 @@ class EgressVerdict:
     code: str
     message: str
     table: pa.Table | None = None  # the releasable table when allowed
+    epsilon_spent_milli: int = 0  # thousandths of ε the release used, for the grant's DP budget
 
     @classmethod
     def deny(cls, code: str, message: str) -> EgressVerdict:
         return cls(False, code, message, None)
 
 
-def canonical_strings(array: pa.Array | pa.ChunkedArray) -> pa.Array | None:
-    """Values as strings such that 12345, 12345.0 and "12345" meet; None for types never compared."""
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    kind = array.type
-    if pa.types.is_dictionary(kind):
-        array, kind = array.dictionary_decode(), kind.value_type
-    if pa.types.is_boolean(kind) or pa.types.is_null(kind):
-        return None  # one bit is what a verify answer is; it is not a raw value
-    if pa.types.is_integer(kind):
-        return pc.cast(pc.cast(array, pa.int64()), pa.string())
-    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        floats = pc.cast(array, pa.float64())
-        integral = pc.and_(pc.equal(pc.floor(floats), floats), pc.less(pc.abs(floats), _INT64_LIMIT))
-        as_int = pc.cast(pc.cast(pc.if_else(integral, floats, 0.0), pa.int64()), pa.string())
-        return pc.if_else(integral, as_int, pc.cast(floats, pa.string()))
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return pc.utf8_trim_whitespace(pc.cast(array, pa.string()))
-    try:
-        return pc.cast(array, pa.string())
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-        return None
+def _member(hashes: np.ndarray, sorted_set: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(found mask, index into sorted_set) for each hash; sorted_set as profile.sorted_counts makes it."""
+    if len(sorted_set) == 0:
+        return np.zeros(len(hashes), dtype=bool), np.zeros(len(hashes), dtype=np.int64)
+    hashes = hashes.view(np.int64)
+    index = np.minimum(np.searchsorted(sorted_set, hashes), len(sorted_set) - 1)
+    return sorted_set[index] == hashes, index
 
 
-def profile_input(
-    table: pa.Table, sensitive_columns: Iterable[str], identifier_columns: Iterable[str], min_leak_chars: int = 4
-) -> InputProfile:
-    """Collect the distinct sensitive and identifier values of `table` that are long enough to matter."""
-    sensitive, identifiers = frozenset(sensitive_columns), frozenset(identifier_columns)
-    pieces = []
-    for name in sorted((sensitive | identifiers) & set(table.column_names)):
-        values = canonical_strings(table.column(name))
-        if values is not None:
-            values = values.filter(pc.greater_equal(pc.utf8_length(values), min_leak_chars))
-            pieces.append(values.drop_null())
-    leak = pc.unique(pa.concat_arrays(pieces)) if pieces else pa.array([], pa.string())
-    return InputProfile(sensitive, identifiers, leak)
+def _apply_group_threshold(output: pa.Table, policy: EgressPolicy) -> pa.Table | EgressVerdict:
+    if GROUP_ROWS_COLUMN not in output.column_names:
+        if policy.require_group_rows:
+            return EgressVerdict.deny(DENY_MISSING_GROUP_ROWS, f"grouped output lacks {GROUP_ROWS_COLUMN}")
+        return output
+    big_enough = pc.fill_null(pc.greater_equal(output.column(GROUP_ROWS_COLUMN), policy.min_group_rows), False)
+    small = len(output) - (pc.sum(pc.cast(big_enough, pa.int64())).as_py() or 0)
+    if small and not policy.suppress_small_groups:
+        return EgressVerdict.deny(
+            DENY_SMALL_GROUP, f"{small} group(s) aggregate fewer than {policy.min_group_rows} input rows"
+        )
+    kept = output.filter(big_enough) if small else output
+    return kept.drop_columns([GROUP_ROWS_COLUMN])
+
+
+def _check_caps(output: pa.Table, policy: EgressPolicy) -> EgressVerdict | None:
+    if len(output) > policy.max_rows:
+        return EgressVerdict.deny(DENY_TOO_MANY_ROWS, f"output has {len(output)} rows; the cap is {policy.max_rows}")
+    if output.nbytes > policy.max_bytes:
+        return EgressVerdict.deny(DENY_TOO_LARGE, f"output holds {output.nbytes} bytes; the cap is {policy.max_bytes}")
+    if policy.booleans_only:
+        others = [f.name for f in output.schema if not pa.types.is_boolean(f.type)]
+        if others:
+            return EgressVerdict.deny(DENY_NOT_BOOLEAN, f"only yes/no answers may leave; column(s) {others} are not boolean")
+    return None
 
 
 def _check_columns(output: pa.Table, profile: InputProfile) -> EgressVerdict | None:
@@ -121,53 +121,82 @@ def _check_columns(output: pa.Table, profile: InputProfile) -> EgressVerdict | N
     return None
 
 
+def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _key_matches(name: str, column, profile: InputProfile) -> list[tuple[KeyCounts, np.ndarray, np.ndarray]]:
+    """Input key columns this output column may be a group key of: same name, or (for text) all values found."""
+    forms = canonical_forms(column, profile.hash_key)
+    if not forms or len(column) == 0:
+        return []
+    hashes, valid = forms[0].hashes, forms[0].valid
+    same_name = profile.key_column(name)
+    candidates = [same_name] if same_name is not None else []
+    if _is_text(column.type) and valid.any():
+        for counts in profile.key_counts.values():
+            if counts is not same_name and _member(hashes[valid], counts.hashes)[0].all():
+                candidates.append(counts)
+    return [(counts, hashes, valid) for counts in candidates]
+
+
+def group_row_bounds(output: pa.Table, profile: InputProfile) -> np.ndarray:
+    """For each output row, the most input rows that share its key values (int64 max where no key matched)."""
+    bound = np.full(len(output), _NO_BOUND, dtype=np.int64)
+    for name in output.column_names:
+        for counts, hashes, valid in _key_matches(name, output.column(name), profile):
+            found, index = _member(hashes, counts.hashes)
+            bound = np.minimum(bound, np.where(found & valid, counts.rows[index], _NO_BOUND))
+    return bound
+
+
+def _check_group_bounds(output: pa.Table, profile: InputProfile, policy: EgressPolicy) -> pa.Table | EgressVerdict:
+    """Trusted k check: counted on the input, so output that lies about its group sizes is still caught."""
+    small = group_row_bounds(output, profile) < policy.min_group_rows
+    if not small.any():
+        return output
+    if policy.suppress_small_groups:
+        return output.filter(pa.array(~small))
+    return EgressVerdict.deny(
+        DENY_SMALL_GROUP,
+        f"{int(small.sum())} output row(s) are keyed by values that fewer than {policy.min_group_rows} input rows hold",
+    )
+
+
 def _check_raw_values(output: pa.Table, profile: InputProfile) -> EgressVerdict | None:
-    if len(profile.leak_values) == 0:
+    if len(profile.leak_hashes) == 0:
         return None
     for name in output.column_names:
-        values = canonical_strings(output.column(name))
-        if values is None:
-            continue
-        hits = pc.sum(pc.cast(pc.is_in(values, value_set=profile.leak_values), pa.int64())).as_py() or 0
-        if hits:
+        hit = np.zeros(len(output), dtype=bool)
+        for form in canonical_forms(output.column(name), profile.hash_key):
+            hit |= _member(form.hashes, profile.leak_hashes)[0] & form.valid
+        if hit.any():
             # The message names the column and count only: repeating the value would leak it.
             return EgressVerdict.deny(
-                DENY_RAW_VALUE, f"column {name!r} has {hits} cell(s) equal to input sensitive or identifier values"
+                DENY_RAW_VALUE, f"column {name!r} has {int(hit.sum())} cell(s) equal to input sensitive or identifier values"
             )
     return None
 
 
-def _apply_group_threshold(output: pa.Table, policy: EgressPolicy) -> pa.Table | EgressVerdict:
-    if GROUP_ROWS_COLUMN not in output.column_names:
-        if policy.require_group_rows:
-            return EgressVerdict.deny(DENY_MISSING_GROUP_ROWS, f"grouped output lacks {GROUP_ROWS_COLUMN}")
-        return output
-    big_enough = pc.greater_equal(output.column(GROUP_ROWS_COLUMN), policy.min_group_rows)
-    small = len(output) - (pc.sum(pc.cast(big_enough, pa.int64())).as_py() or 0)
-    if small and not policy.suppress_small_groups:
-        return EgressVerdict.deny(
-            DENY_SMALL_GROUP, f"{small} group(s) aggregate fewer than {policy.min_group_rows} input rows"
-        )
-    kept = output.filter(big_enough) if small else output
-    return kept.drop_columns([GROUP_ROWS_COLUMN])
-
-
-def add_laplace_noise(table: pa.Table, policy: EgressPolicy) -> pa.Table:
-    """Add Laplace(sensitivity / epsilon) noise to each of `policy.dp_columns` (seeded when dp_seed is set)."""
-    if policy.dp_epsilon is None or not policy.dp_columns:
-        return table
+def add_laplace_noise(table: pa.Table, policy: EgressPolicy) -> tuple[pa.Table, int]:
+    """Add Laplace noise to the `dp_columns` present; returns the table and the ε spent in thousandths."""
+    present = [name for name in policy.dp_columns if name in table.column_names]
+    if policy.dp_epsilon_milli is None or not present:
+        return table, 0
+    column_epsilon = policy.dp_epsilon_milli / 1000.0 / len(present)  # sequential composition over columns
     rng = np.random.default_rng(policy.dp_seed)
-    for name in policy.dp_columns:
-        if name not in table.column_names:
-            continue
+    for name in present:
         column = table.column(name)
         if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
             raise ValueError(f"dp column {name!r} is {column.type}; expected a numeric column")
-        scale = policy.dp_sensitivity.get(name, 1.0) / policy.dp_epsilon
-        values = column.to_numpy(zero_copy_only=False).astype(np.float64)
-        noised = pa.array(values + rng.laplace(0.0, scale, size=len(values)), mask=column.is_null().to_numpy(zero_copy_only=False))
+        scale = policy.dp_sensitivity.get(name, 1.0) / column_epsilon
+        values = column.to_numpy().astype(np.float64)
+        nulls = column.is_null().to_numpy(zero_copy_only=False)
+        noised = pa.array(values + rng.laplace(0.0, scale, size=len(values)), mask=nulls)
         table = table.set_column(table.column_names.index(name), name, noised)
-    return table
+    return table, policy.dp_epsilon_milli
 
 
 def check_egress(output: pa.Table, profile: InputProfile, policy: EgressPolicy) -> EgressVerdict:
@@ -175,11 +204,14 @@ def check_egress(output: pa.Table, profile: InputProfile, policy: EgressPolicy) 
     thresholded = _apply_group_threshold(output, policy)
     if isinstance(thresholded, EgressVerdict):
         return thresholded
-    if len(thresholded) > policy.max_rows:
-        return EgressVerdict.deny(DENY_TOO_MANY_ROWS, f"output has {len(thresholded)} rows; the cap is {policy.max_rows}")
-    for check in (_check_columns, _check_raw_values):
-        verdict = check(thresholded, profile)
-        if verdict is not None:
-            return verdict
-    released = add_laplace_noise(thresholded, policy)
-    return EgressVerdict(True, ALLOWED, f"{len(released)} row(s) released", released)
+    verdict = _check_caps(thresholded, policy) or _check_columns(thresholded, profile)
+    if verdict is not None:
+        return verdict
+    verdict = _check_raw_values(thresholded, profile)
+    if verdict is not None:
+        return verdict
+    bounded = _check_group_bounds(thresholded, profile, policy)
+    if isinstance(bounded, EgressVerdict):
+        return bounded
+    released, spent_milli = add_laplace_noise(bounded, policy)
+    return EgressVerdict(True, ALLOWED, f"{len(released)} row(s) released", released, spent_milli)

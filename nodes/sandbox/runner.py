@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -14,7 +15,8 @@ import pyarrow.ipc as ipc
 
 from shuniu.nodes.sandbox import _launch
 from shuniu.nodes.sandbox._process import Exchange, SandboxProcess
-from shuniu.nodes.sandbox.egress import EgressPolicy, InputProfile, check_egress, profile_input
+from shuniu.nodes.sandbox.egress import EgressPolicy, check_egress
+from shuniu.nodes.sandbox.profile import InputProfile, profile_input
 from shuniu.nodes.sandbox.types import (
     SandboxJob,
     SandboxLimits,
@@ -56,6 +58,30 @@ def new_label() -> str:
     return f"shuniu-sandbox-{os.getpid()}-{next(_labels)}"
 
 
+def sandbox_pids(label_prefix: str = "shuniu-sandbox-") -> list[int]:
+    """Host pids of live processes whose command line carries a sandbox label starting with `label_prefix`."""
+    needle = label_prefix.encode()
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                if needle in handle.read():
+                    pids.append(int(entry.name))
+        except OSError:
+            continue  # exited while we looked
+    return pids
+
+
+def wait_sandboxes_gone(label_prefix: str, timeout_s: float) -> list[int]:
+    """Wait until no process carries a label starting with `label_prefix`; return those still alive."""
+    deadline = time.monotonic() + timeout_s
+    while (alive := sandbox_pids(label_prefix)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
 def _failure(exchange: Exchange) -> tuple[SandboxStatus, str] | None:
     if exchange.killed_for == "timeout":
         return SandboxStatus.TIMEOUT, "wall_timeout: the job ran past its wall-clock limit"
@@ -72,6 +98,17 @@ def _failure(exchange: Exchange) -> tuple[SandboxStatus, str] | None:
     if code == _SIGNAL_BASE + _SIGSEGV:
         return SandboxStatus.KILLED, "memory_limit: the child crashed (SIGSEGV), most likely out of memory"
     return SandboxStatus.ERROR, f"child_exit: the child exited with code {code}"
+
+
+def policy_for_kind(kind: str, policy: EgressPolicy) -> EgressPolicy:
+    """The grant's policy, tightened by what each kind may release."""
+    if kind == "aggregate":  # groups under k are dropped, the rest released
+        return dataclasses.replace(policy, require_group_rows=True, suppress_small_groups=True)
+    if kind == "model":  # a model fitted on fewer than k rows is withheld whole
+        return dataclasses.replace(policy, require_group_rows=True, suppress_small_groups=False)
+    if kind == "verify":  # 核验: yes or no, never the value
+        return dataclasses.replace(policy, booleans_only=True)
+    return policy
 
 
 class SandboxRunner:
@@ -102,6 +139,7 @@ class SandboxRunner:
         identifier_columns: Iterable[str] = (),
     ) -> SandboxOutcome:
         """Run `job` over `table` (granted columns only) and check its output against `policy`."""
+        policy = policy_for_kind(job.kind, policy)
         if profile is None:
             profile = profile_input(table, sensitive_columns, identifier_columns, policy.min_leak_chars)
         header = (json.dumps(job.header()) + "\n").encode()
@@ -143,8 +181,11 @@ class SandboxRunner:
             output = ipc.open_stream(pa.py_buffer(exchange.output)).read_all()
         except pa.ArrowException:
             return SandboxOutcome(SandboxStatus.ERROR, "bad_output: the child's stdout is not an Arrow IPC stream", metrics, exit_code=0)
-        metrics = SandboxMetrics(**{**metrics.__dict__, "rows_out": output.num_rows})
+        metrics = dataclasses.replace(metrics, rows_out=output.num_rows)
         verdict = check_egress(output, profile, policy)
         if not verdict.allowed:
             return SandboxOutcome(SandboxStatus.EGRESS_DENIED, f"{verdict.code}: {verdict.message}", metrics, verdict=verdict, exit_code=0)
+        metrics = dataclasses.replace(
+            metrics, rows_released=verdict.table.num_rows, epsilon_spent_milli=verdict.epsilon_spent_milli
+        )
         return SandboxOutcome(SandboxStatus.OK, verdict.message, metrics, table=verdict.table, verdict=verdict, exit_code=0)

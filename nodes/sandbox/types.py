@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,9 +12,12 @@ import pyarrow as pa
 
 from shuniu.nodes.sandbox.egress import EgressVerdict
 
-JOB_KINDS = ("aggregate", "verify", "custom")
+JOB_KINDS = ("aggregate", "verify", "model", "custom")
 AGGREGATE_FUNCTIONS = ("count", "sum", "mean", "min", "max")
+QUANTILE_FUNCTION = re.compile(r"^p([1-9][0-9]?)$")  # p50, p90, p99: the q-th percentile (t-digest)
 VERIFY_OPS = ("==", "!=", "<", "<=", ">", ">=")
+MODEL_TYPES = ("linear", "logistic")
+MAX_MODEL_ITERATIONS = 100
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -69,12 +73,20 @@ class SandboxJob:
 
 
 def aggregate_job(keys: Sequence[str], aggregations: Sequence[tuple[str, str]]) -> SandboxJob:
-    """Group by `keys` and compute (column, function) pairs, e.g. ("kwh", "sum")."""
+    """Group by `keys` and compute (column, function) pairs, e.g. ("kwh", "sum") or ("kwh", "p90").
+
+    Each output column is named `<column>_<function>`; groups under the grant's k are suppressed.
+    """
+    if not aggregations:
+        raise ValueError("an aggregate job needs at least one (column, function) pair")
     for column, function in aggregations:
-        if function not in AGGREGATE_FUNCTIONS:
+        if function not in AGGREGATE_FUNCTIONS and not QUANTILE_FUNCTION.match(function):
             raise ValueError(
-                f"aggregation {function!r} on {column!r} unknown; expected one of {', '.join(AGGREGATE_FUNCTIONS)}"
+                f"aggregation {function!r} on {column!r} unknown; expected one of "
+                f"{', '.join(AGGREGATE_FUNCTIONS)} or a percentile p1..p99"
             )
+    if len({(c, f) for c, f in aggregations}) != len(aggregations):
+        raise ValueError("each (column, function) pair may appear once")
     return SandboxJob("aggregate", {"keys": list(keys), "aggregations": [list(a) for a in aggregations]})
 
 
@@ -89,6 +101,18 @@ def verify_job(claims: Sequence[Sequence[tuple[str, str, Any]]]) -> SandboxJob:
     return SandboxJob("verify", {"claims": [[list(c) for c in claim] for claim in claims]})
 
 
+def model_job(model: str, features: Sequence[str], target: str, max_iterations: int = 25, l2: float = 0.0) -> SandboxJob:
+    """Fit a linear or logistic regression of `target` on `features`; only parameters and fit metrics leave."""
+    if model not in MODEL_TYPES:
+        raise ValueError(f"model {model!r} unknown; expected one of {', '.join(MODEL_TYPES)}")
+    if not features or target in features or len(set(features)) != len(features):
+        raise ValueError("features must be distinct, at least one, and must not include the target")
+    if not 1 <= max_iterations <= MAX_MODEL_ITERATIONS or l2 < 0:
+        raise ValueError(f"max_iterations must be 1..{MAX_MODEL_ITERATIONS} and l2 >= 0")
+    args = {"model": model, "features": list(features), "target": target, "max_iterations": max_iterations, "l2": l2}
+    return SandboxJob("model", args)
+
+
 def custom_job(code: str) -> SandboxJob:
     """The buyer's Python source, which must define `def run(table: pyarrow.Table) -> pyarrow.Table`."""
     return SandboxJob("custom", {}, code)
@@ -98,15 +122,17 @@ def custom_job(code: str) -> SandboxJob:
 class SandboxMetrics:
     """The usage record of one run, for metering."""
 
-    rows_in: int = 0
-    bytes_in: int = 0
-    rows_out: int = 0
-    bytes_out: int = 0
+    rows_in: int = 0  # rows delivered into the sandbox
+    bytes_in: int = 0  # bytes of header and Arrow IPC delivered
+    rows_out: int = 0  # rows the child returned, before egress
+    bytes_out: int = 0  # size of the child's output
+    rows_released: int = 0  # rows that passed egress
     cpu_s: float = 0.0  # the job's CPU time, after the child was handed the job
     startup_cpu_s: float = 0.0  # the child's CPU time before: interpreter start and imports
     peak_memory_bytes: int = 0
     wall_s: float = 0.0
     startup_s: float = 0.0
+    epsilon_spent_milli: int = 0  # thousandths of ε the release used, to charge the grant's DP budget
 
 
 @dataclasses.dataclass(frozen=True)
