@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from shuniu.nodes.probes import RttProbe
+from shuniu.nodes.product_verifier import ProductVerifier
 from shuniu.protos.v1 import common_pb2, nodes_pb2, nodes_pb2_grpc
 
 log = logging.getLogger("shuniu.agent")
@@ -73,6 +74,7 @@ class NodeAgent:
         ack_every: int = 6,
         backoff: Backoff = Backoff(),
         rng: random.Random | None = None,
+        verify_products_every_s: float | None = None,
     ) -> None:
         self.spec = spec
         self.stub = nodes_pb2_grpc.NodeServiceStub(channel)
@@ -87,8 +89,20 @@ class NodeAgent:
         self._interval_s = interval_s or 5.0
         self._seq = 0
         self._last_rtt_s = -1e18
+        # Optional: verify newly registered products whose files this node holds.
+        self.product_verifier = (ProductVerifier([spec.node_id], channel, interval_s=verify_products_every_s)
+                                 if verify_products_every_s else None)
 
     async def run(self, stop: asyncio.Event) -> None:
+        verifier = None if self.product_verifier is None else asyncio.create_task(self.product_verifier.run(stop))
+        try:
+            await self._run(stop)
+        finally:
+            if verifier is not None:
+                verifier.cancel()
+                await asyncio.gather(verifier, return_exceptions=True)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         attempt = 0
         need_register = True
         while not stop.is_set():

@@ -16,6 +16,7 @@ import grpc
 from shuniu.nodes import topology
 from shuniu.nodes.agent import AgentStopped, NodeAgent, NodeSpec
 from shuniu.nodes.probes import SimulatedLoad, SimulatedRttProbe
+from shuniu.nodes.product_verifier import ProductVerifier
 from shuniu.protos.v1 import common_pb2
 
 CLASS_BY_NAME = {"general": common_pb2.COMPUTE_CLASS_GENERAL, "ai": common_pb2.COMPUTE_CLASS_AI,
@@ -85,8 +86,12 @@ class FleetPlan:
 
 
 async def run_fleet(address: str, plan: FleetPlan, stop: asyncio.Event, interval_s: float | None = None,
-                    rtt_every_s: float = 60.0) -> list[NodeAgent]:
-    """Runs every agent of the plan until `stop` is set; staggers starts over one interval."""
+                    rtt_every_s: float = 60.0, verify_products_every_s: float | None = 5.0) -> list[NodeAgent]:
+    """Runs every agent of the plan until `stop` is set; staggers starts over one interval.
+
+    One product verifier speaks for the whole fleet (one catalog poll, not one per agent): it
+    verifies registered products whose files a simulated node holds on this machine.
+    """
     specs = plan.specs()
     channels = [grpc.aio.insecure_channel(address) for _ in range(max(1, -(-len(specs) // _AGENTS_PER_CHANNEL)))]
     agents = []
@@ -104,9 +109,15 @@ async def run_fleet(address: str, plan: FleetPlan, stop: asyncio.Event, interval
         except AgentStopped as err:
             agent.stats.stopped_for = str(err)
 
+    verifier = (asyncio.create_task(ProductVerifier([s.node_id for s in specs], channels[0],
+                                                    interval_s=verify_products_every_s).run(stop))
+                if verify_products_every_s else None)
     try:
         await asyncio.gather(*(_one(i, a) for i, a in enumerate(agents)))
     finally:
+        if verifier is not None:
+            verifier.cancel()
+            await asyncio.gather(verifier, return_exceptions=True)
         for channel in channels:
             await channel.close()
     return agents

@@ -1,0 +1,91 @@
+"""Pricing rules of a product: unit, prices, volume tiers, the guided cap and the stated price basis."""
+
+from __future__ import annotations
+
+from shuniu.market.catalog.errors import CatalogError
+from shuniu.protos.v1 import catalog_pb2, common_pb2
+
+UNIT_NAMES = {
+    catalog_pb2.PRICING_UNIT_PER_ROW: "per_row",
+    catalog_pb2.PRICING_UNIT_PER_CALL: "per_call",
+    catalog_pb2.PRICING_UNIT_PER_QUERY: "per_query",
+    catalog_pb2.PRICING_UNIT_PER_GIB: "per_gib",
+    catalog_pb2.PRICING_UNIT_PER_GRANT: "per_grant",
+    catalog_pb2.PRICING_UNIT_PER_PERIOD: "per_period",
+}
+BASIS_NAMES = ("cost", "revenue", "negotiated")
+# Keeps rated amounts (price × units) far from int64 overflow.
+MAX_PRICE_FEN = 10**12
+MAX_UNIT_SIZE = 10**9
+MAX_TIERS = 32
+
+
+def _amount(value: int, field: str) -> None:
+    if not 0 <= value <= MAX_PRICE_FEN:
+        raise CatalogError(f"{field} is {value}; expected 0 to {MAX_PRICE_FEN:,} fen")
+
+
+def check_pricing(pricing: catalog_pb2.Pricing, grade: int, field: str = "spec.pricing") -> None:
+    """Raises CatalogError naming the field when the pricing cannot be listed for a product of `grade`."""
+    if pricing.unit not in UNIT_NAMES:
+        accepted = ", ".join(f"{n} ({v})" for v, n in UNIT_NAMES.items())
+        raise CatalogError(f"{field}.unit {pricing.unit} unknown or unset; expected one of {accepted}")
+    _amount(pricing.unit_price_fen, f"{field}.unit_price_fen")
+    if not 0 <= pricing.unit_size <= MAX_UNIT_SIZE:
+        raise CatalogError(f"{field}.unit_size is {pricing.unit_size}; expected 0 (meaning 1) to {MAX_UNIT_SIZE:,}")
+    _check_tiers(pricing, f"{field}.volume_tiers")
+    _amount(pricing.guided_cap_fen, f"{field}.guided_cap_fen")
+    if pricing.guided_cap_fen:
+        prices = [(f"{field}.unit_price_fen", pricing.unit_price_fen)] + [
+            (f"{field}.volume_tiers[{i}].unit_price_fen", t.unit_price_fen) for i, t in enumerate(pricing.volume_tiers)]
+        for where, price in prices:
+            if price > pricing.guided_cap_fen:
+                raise CatalogError(f"{where} is {price} fen, above the guided cap (政府指导价) of "
+                                   f"{pricing.guided_cap_fen} fen; expected at most the cap")
+    if pricing.public_interest_free and grade != common_pb2.CLASSIFICATION_GRADE_PUBLIC:
+        raise CatalogError(f"{field}.public_interest_free is set on a product that is not public; "
+                           "expected it only for grade public (public data is free for public-interest use)")
+    check_basis(pricing.basis, f"{field}.basis")
+
+
+def _check_tiers(pricing: catalog_pb2.Pricing, field: str) -> None:
+    tiers = pricing.volume_tiers
+    if len(tiers) > MAX_TIERS:
+        raise CatalogError(f"{field}: {len(tiers)} tiers; expected at most {MAX_TIERS}")
+    previous = 0
+    for i, tier in enumerate(tiers):
+        if tier.from_units <= previous:
+            raise CatalogError(f"{field}[{i}].from_units is {tier.from_units}; expected tiers sorted by from_units, "
+                               f"each above the one before (> {previous})")
+        previous = tier.from_units
+        _amount(tier.unit_price_fen, f"{field}[{i}].unit_price_fen")
+
+
+def check_basis(basis: catalog_pb2.PriceBasis, field: str) -> None:
+    """Every price states how it was set: by cost, by revenue, or by negotiation."""
+    which = basis.WhichOneof("basis")
+    if which is None:
+        raise CatalogError(f"{field} is unset; expected one of {', '.join(BASIS_NAMES)} with its parameters")
+    if which == "cost":
+        cost = basis.cost
+        for name in ("collection_cost_fen", "processing_cost_fen", "operating_cost_fen"):
+            _amount(getattr(cost, name), f"{field}.cost.{name}")
+        if not 0 <= cost.markup_bp <= 100_000:
+            raise CatalogError(f"{field}.cost.markup_bp is {cost.markup_bp}; expected 0 to 100,000 bp")
+        if cost.expected_units <= 0:
+            raise CatalogError(f"{field}.cost.expected_units is {cost.expected_units}; expected the units "
+                               "the costs are recovered over (> 0)")
+    elif which == "revenue":
+        revenue = basis.revenue
+        _amount(revenue.expected_buyer_revenue_fen, f"{field}.revenue.expected_buyer_revenue_fen")
+        if not 0 < revenue.revenue_share_bp <= 10_000:
+            raise CatalogError(f"{field}.revenue.revenue_share_bp is {revenue.revenue_share_bp}; expected 1 to 10,000 bp")
+        if revenue.expected_units <= 0:
+            raise CatalogError(f"{field}.revenue.expected_units is {revenue.expected_units}; expected > 0")
+    else:
+        negotiated = basis.negotiated
+        if not negotiated.agreement_ref.strip():
+            raise CatalogError(f"{field}.negotiated.agreement_ref is empty; expected a reference to the agreement")
+        if len(negotiated.party_ids) < 2:
+            raise CatalogError(f"{field}.negotiated.party_ids has {len(negotiated.party_ids)}; "
+                               "expected the ids of the parties that agreed (at least 2)")
