@@ -1,64 +1,64 @@
 """The Arrow schema of usage records, shared by the node runner (writer) and the biller (reader).
 
 One record says what one job used on one node during one interval: compute (CPU-ms,
-memory MB·s, GPU-ms) and data (rows, bytes, calls, queries of one product). Records travel
-in Arrow IPC batches; every batch carries a fixed `batch_id` so that a resend is
-recognisable. Units are in the field names; `tier` and `compute_class` use the numbers of
-`shuniu.v1.Tier` and `shuniu.v1.ComputeClass`.
+memory MB·s, GPU-ms) and data (rows, bytes, calls, queries of one product). The schema is
+derived from `shuniu.v1.UsageRecord` (usage.proto), column for field in field-number
+order, so that the two cannot drift apart: strings stay strings, int64/int32 stay so, and
+enums (Tier, JobKind, PurposeCategory, ComputeClass) become int8 holding the enum numbers.
 
-This module is a leaf: it imports pyarrow and nothing else.
+Records travel in Arrow IPC streams, one batch per stream entry; the batch id is not a
+column but the entry's `batch_id` field (`UsageBatch.batch_id`), also written into the
+IPC schema metadata under BATCH_ID_METADATA by `batch_to_ipc`.
+
+This module is a leaf: it imports numpy, pyarrow and the generated usage_pb2, nothing else.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+from google.protobuf.descriptor import FieldDescriptor
+
+from shuniu.protos.v1 import usage_pb2
 
 __all__ = [
+    "BATCH_ID_METADATA",
+    "DEAD_LETTER_COUNTS",
+    "DEAD_LETTER_STREAM",
     "QUANTITY_COLUMNS",
     "USAGE_SCHEMA",
+    "USAGE_STREAM",
     "UsageSchemaError",
+    "batch_from_ipc",
+    "batch_to_ipc",
     "validate_usage_batch",
 ]
 
-USAGE_SCHEMA = pa.schema(
-    [
-        pa.field("record_id", pa.string(), nullable=False),
-        pa.field("batch_id", pa.string(), nullable=False),
-        pa.field("job_id", pa.string(), nullable=False),
-        pa.field("grant_id", pa.string(), nullable=False),
-        pa.field("buyer", pa.string(), nullable=False),
-        pa.field("node_id", pa.string(), nullable=False),
-        pa.field("compute_center", pa.string(), nullable=False),
-        # Empty for a compute-only record.
-        pa.field("product_id", pa.string(), nullable=False),
-        pa.field("site", pa.string(), nullable=False),
-        pa.field("tier", pa.int8(), nullable=False),
-        pa.field("compute_class", pa.int8(), nullable=False),
-        pa.field("start_unix_ms", pa.int64(), nullable=False),
-        pa.field("end_unix_ms", pa.int64(), nullable=False),
-        pa.field("cpu_ms", pa.int64(), nullable=False),
-        pa.field("memory_mb_s", pa.int64(), nullable=False),
-        pa.field("gpu_ms", pa.int64(), nullable=False),
-        pa.field("rows", pa.int64(), nullable=False),
-        pa.field("bytes", pa.int64(), nullable=False),
-        pa.field("calls", pa.int64(), nullable=False),
-        pa.field("queries", pa.int64(), nullable=False),
-        # aggregate, verify, model or custom: the kind of job that used the data.
-        pa.field("kind", pa.string(), nullable=False),
-        # The grant's declared purpose; decides, with the product's grade, public-interest use.
-        pa.field("purpose", pa.string(), nullable=False),
-        # The version of the price tables the record must be rated with.
-        pa.field("price_version", pa.int64(), nullable=False),
-    ]
-)
+BATCH_ID_METADATA = b"shuniu.batch_id"
+_SCALARS = {
+    FieldDescriptor.TYPE_STRING: pa.string(),
+    FieldDescriptor.TYPE_INT64: pa.int64(),
+    FieldDescriptor.TYPE_INT32: pa.int32(),
+    FieldDescriptor.TYPE_ENUM: pa.int8(),  # every enum of a record has fewer than 128 values
+}
 
-QUANTITY_COLUMNS = ("cpu_ms", "memory_mb_s", "gpu_ms", "rows", "bytes", "calls", "queries")
 
-# Ranges follow shuniu.v1.Tier (T1..T4) and shuniu.v1.ComputeClass (general, AI, HPC).
-_RANGES = {"tier": (1, 4), "compute_class": (1, 3)}
-_NON_EMPTY = ("record_id", "batch_id", "job_id", "grant_id", "buyer", "node_id", "compute_center", "site", "kind")
+def _schema_of(message) -> pa.Schema:
+    fields = sorted(message.DESCRIPTOR.fields, key=lambda f: f.number)
+    return pa.schema([pa.field(f.name, _SCALARS[f.type], nullable=False) for f in fields])
+
+
+USAGE_SCHEMA = _schema_of(usage_pb2.UsageRecord)
+
+QUANTITY_COLUMNS = ("cpu_ms", "memory_mb_s", "gpu_ms", "rows", "bytes", "calls", "queries", "peak_memory_mb", "output_bytes")
+
+# Ranges follow shuniu.v1.Tier (T1..T4), JobKind, PurposeCategory and ComputeClass (general, AI, HPC).
+_RANGES = {"tier": (1, 4), "kind": (1, 4), "purpose_category": (1, 3), "compute_class": (1, 3)}
+_NON_EMPTY = ("record_id", "job_id", "grant_id", "buyer_id", "node_id", "compute_center", "site")
 _MAX_ERRORS = 10  # a report names at most this many problems
+MAX_IPC_BYTES = 8 * 1024 * 1024  # UsageBatch.arrow_ipc: at most 8 MiB
 
 
 class UsageSchemaError(ValueError):
@@ -67,6 +67,29 @@ class UsageSchemaError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("usage batch rejected: " + "; ".join(problems))
+
+
+def batch_to_ipc(batch: pa.RecordBatch, batch_id: str) -> bytes:
+    """One usage batch as an Arrow IPC stream, its batch id in the schema metadata."""
+    schema = batch.schema.with_metadata({BATCH_ID_METADATA: batch_id.encode()})
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, schema) as writer:
+        writer.write_batch(batch.replace_schema_metadata(schema.metadata))
+    return sink.getvalue().to_pybytes()
+
+
+def batch_from_ipc(data: bytes) -> tuple[pa.RecordBatch, str]:
+    """(batch, batch id from the metadata or "") of an IPC stream; raise UsageSchemaError if unreadable."""
+    if len(data) > MAX_IPC_BYTES:
+        raise UsageSchemaError([f"Arrow IPC payload is {len(data):,} bytes; at most {MAX_IPC_BYTES:,} allowed"])
+    try:
+        table = ipc.open_stream(pa.py_buffer(data)).read_all()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as err:
+        raise UsageSchemaError([f"payload is not an Arrow IPC stream: {err}"]) from None
+    batch_id = (table.schema.metadata or {}).get(BATCH_ID_METADATA, b"").decode(errors="replace")
+    table = table.replace_schema_metadata(None)
+    batches = table.combine_chunks().to_batches()
+    return (batches[0] if batches else pa.RecordBatch.from_pylist([], table.schema)), batch_id
 
 
 def validate_usage_batch(batch: pa.RecordBatch | pa.Table) -> None:
@@ -103,39 +126,45 @@ def _schema_problems(schema: pa.Schema) -> list[str]:
 
 def _value_problems(batch: pa.RecordBatch | pa.Table) -> list[str]:
     problems = []
-    record_ids = batch.column("record_id")
     for name in USAGE_SCHEMA.names:
         nulls = batch.column(name).null_count
         if nulls:
             problems.append(f"column {name!r} has {nulls} null values; nulls are not allowed")
     if problems or batch.num_rows == 0:
         return problems
+    if isinstance(batch, pa.Table):
+        batch = batch.combine_chunks().to_batches()[0]
+    record_ids = batch.column("record_id")
+    numeric = {name: batch.column(name).to_numpy(zero_copy_only=True) for name in _NUMERIC_CHECKED}
 
-    def first_bad(mask: pa.Array | pa.ChunkedArray) -> str | None:
-        if not pc.any(mask).as_py():
-            return None
-        index = pc.index(mask, True).as_py()
-        return f"{pc.sum(mask).as_py()} records, first {record_ids[index].as_py()!r}"
+    def first_bad(mask: np.ndarray) -> str:
+        index = int(np.argmax(mask))
+        return f"{int(mask.sum())} records, first {record_ids[index].as_py()!r}"
 
+    # Fast checks over the Arrow buffers; the message is built only for a column that fails.
     for name in _NON_EMPTY:
-        where = first_bad(pc.equal(pc.binary_length(batch.column(name)), 0))
-        if where:
-            problems.append(f"column {name!r} is empty in {where}; it must be non-empty")
+        offsets = np.frombuffer(batch.column(name).buffers()[1], dtype=np.int32)[batch.column(name).offset:][: batch.num_rows + 1]
+        empty = np.diff(offsets) == 0
+        if empty.any():
+            problems.append(f"column {name!r} is empty in {first_bad(empty)}; it must be non-empty")
     for name, (lo, hi) in _RANGES.items():
-        column = batch.column(name)
-        where = first_bad(pc.or_(pc.less(column, lo), pc.greater(column, hi)))
-        if where:
-            problems.append(f"column {name!r} is outside {lo}..{hi} in {where}")
-    for name in (*QUANTITY_COLUMNS, "start_unix_ms", "price_version"):
-        where = first_bad(pc.less(batch.column(name), 0))
-        if where:
-            problems.append(f"column {name!r} is negative in {where}; expected >= 0")
-    where = first_bad(pc.less(batch.column("end_unix_ms"), batch.column("start_unix_ms")))
-    if where:
-        problems.append(f"end_unix_ms is before start_unix_ms in {where}")
+        column = numeric[name]
+        if column.min() < lo or column.max() > hi:
+            problems.append(f"column {name!r} is outside {lo}..{hi} in {first_bad((column < lo) | (column > hi))}")
+    for name in (*QUANTITY_COLUMNS, "start_unix_ms", "price_version", "attempt"):
+        if numeric[name].min() < 0:
+            problems.append(f"column {name!r} is negative in {first_bad(numeric[name] < 0)}; expected >= 0")
+    late = numeric["end_unix_ms"] < numeric["start_unix_ms"]
+    if late.any():
+        problems.append(f"end_unix_ms is before start_unix_ms in {first_bad(late)}")
     if pc.count_distinct(record_ids).as_py() != batch.num_rows:
         problems.append("record_id values repeat within the batch; each record needs its own id")
-    batch_ids = pc.unique(batch.column("batch_id"))
-    if len(batch_ids) != 1:
-        problems.append(f"a batch carries one batch_id; found {len(batch_ids)} distinct values")
     return problems
+
+
+_NUMERIC_CHECKED = (*_RANGES, *QUANTITY_COLUMNS, "start_unix_ms", "end_unix_ms", "price_version", "attempt")
+
+# Redis keys of the usage path, shared by the node's sender (writer) and the biller (reader).
+USAGE_STREAM = "shuniu:usage"  # one entry per batch: batch_id, node_id, arrow_ipc, record_count, created_unix_ms
+DEAD_LETTER_STREAM = "shuniu:usage:dead"  # batches the biller refused, with the reason
+DEAD_LETTER_COUNTS = "shuniu:usage:dead:counts"  # hash reason -> batches refused

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shuniu.market.rating.batch import RatedBatch, RatingInputs, _units_before
+from shuniu.market.rating.batch import RatedBatch, RatingInputs, _volume
 from shuniu.market.rating.compute import _BP2, _CPU_GPU_SCALE, _MEMORY_SCALE, _QUANTITY_DEN, CST_OFFSET_HOURS, MS_PER_HOUR
 from shuniu.market.rating.data import MILLIFEN_PER_FEN
 from shuniu.market.rating.tables import RateTables
@@ -22,11 +22,12 @@ __all__ = ["rate_inputs_arrow"]
 _NO_END = 2**62  # "end" of a product's last volume tier, and of padding tiers
 
 
-def rate_inputs_arrow(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray | None = None) -> RatedBatch:
+def rate_inputs_arrow(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray | None = None,
+                      volume_slot: np.ndarray | None = None) -> RatedBatch:
     """Rate prepared inputs with pyarrow.compute."""
-    before = _units_before(tables, units_before)
+    slots, before = _volume(inputs, tables, units_before, volume_slot)
     compute_fen = _compute_fen(inputs, tables)
-    data_fen, cap_fen, after = _data_fen(inputs, tables, before)
+    data_fen, cap_fen, after = _data_fen(inputs, tables, slots, before)
     return RatedBatch(compute_fen.to_numpy(), data_fen.to_numpy(), cap_fen.to_numpy(), after)
 
 
@@ -52,7 +53,8 @@ def _compute_fen(inputs: RatingInputs, tables: RateTables) -> pa.Array:
     return _round_half_even(q2, add(mul(r2, _QUANTITY_DEN), mul(r1, m)), _QUANTITY_DEN * _BP2)
 
 
-def _data_fen(inputs: RatingInputs, tables: RateTables, before: np.ndarray) -> tuple[pa.Array, pa.Array, np.ndarray]:
+def _data_fen(inputs: RatingInputs, tables: RateTables, volume_slot: np.ndarray,
+              before: np.ndarray) -> tuple[pa.Array, pa.Array, np.ndarray]:
     d = tables.data
     n_products = len(d.product_ids)
     product = pa.array(inputs.product_index)
@@ -65,15 +67,18 @@ def _data_fen(inputs: RatingInputs, tables: RateTables, before: np.ndarray) -> t
     )
     units = pc.if_else(billable, units, 0)
 
-    # Cumulative volume before each record: a running sum within each product, in record order.
-    order = pc.sort_indices(slot)  # stable: records keep their order within a product
-    sorted_slot = pc.take(slot, order)
+    # Cumulative volume before each record: a running sum within each volume slot, in record
+    # order. Records that move no volume point at an extra, empty slot.
+    n_slots = len(before)
+    vslot = pc.if_else(billable, pa.array(volume_slot.astype(np.int64)), n_slots)
+    order = pc.sort_indices(vslot)  # stable: records keep their order within a slot
+    sorted_slot = pc.take(vslot, order)
     sorted_units = pc.take(units, order)
     running = pc.subtract(pc.cumulative_sum(sorted_units), sorted_units)
-    totals = _sum_by_slot(slot, units, n_products + 1)
-    start_of_product = np.concatenate(([0], np.cumsum(totals)[:-1]))
+    totals = _sum_by_slot(vslot, units, n_slots + 1)
+    start_of_slot = np.concatenate(([0], np.cumsum(totals)[:-1]))
     sorted_first = pc.add(
-        pc.subtract(running, pc.take(pa.array(start_of_product), sorted_slot)),
+        pc.subtract(running, pc.take(pa.array(start_of_slot), sorted_slot)),
         pc.take(pa.array(np.append(before, 0)), sorted_slot),
     )
     first = pc.take(sorted_first, pc.sort_indices(order))
@@ -92,7 +97,7 @@ def _data_fen(inputs: RatingInputs, tables: RateTables, before: np.ndarray) -> t
     zero = pa.array(np.zeros(len(inputs), dtype=np.int64))
     data_fen = _round_half_even(zero, capped, MILLIFEN_PER_FEN)
     cap_fen = _round_half_even(zero, pc.subtract(gross, capped), MILLIFEN_PER_FEN)
-    after = before + totals[:n_products]
+    after = before + totals[:n_slots]
     return data_fen, cap_fen, after
 
 

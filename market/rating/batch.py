@@ -35,7 +35,7 @@ __all__ = [
 MAX_BATCH_RECORDS = 2**24
 MAX_COMPUTE_QUANTITY = 2**35  # cpu_ms, memory_mb_s, gpu_ms of one record
 MAX_DATA_UNITS = 2**36  # rows, calls, queries of one record
-MAX_UNITS_BEFORE = 2**61  # a product's cumulative volume carried into a batch
+MAX_UNITS_BEFORE = 2**62  # cumulative volume carried into a batch; + a batch's most 2^60 units stays in int64
 
 
 class RatingInputError(ValueError):
@@ -88,8 +88,8 @@ def rate_batch(batch: pa.RecordBatch, tables: RateTables, units_before: np.ndarr
 
 
 def _rate_with(compute_fn, data_fn, inputs: RatingInputs, tables: RateTables,
-               units_before: np.ndarray | None) -> RatedBatch:
-    before = _units_before(tables, units_before)
+               units_before: np.ndarray | None, volume_slot: np.ndarray | None) -> RatedBatch:
+    slots, before = _volume(inputs, tables, units_before, volume_slot)
     c, d = tables.compute, tables.data
     compute_fen = compute_fn(
         inputs.card_index, inputs.tier, inputs.start_unix_ms, inputs.cpu_ms, inputs.memory_mb_s, inputs.gpu_ms,
@@ -97,20 +97,25 @@ def _rate_with(compute_fn, data_fn, inputs: RatingInputs, tables: RateTables,
     )  # fmt: skip
     data_fen, cap_fen, after = data_fn(
         inputs.product_index, inputs.free, inputs.rows, inputs.calls, inputs.queries,
-        d.unit_kind, d.tier_offsets, d.tier_from_units, d.tier_price_millifen, d.guided_cap_millifen, before,
+        d.unit_kind, d.tier_offsets, d.tier_from_units, d.tier_price_millifen, d.guided_cap_millifen, before, slots,
     )  # fmt: skip
     as_array = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
     return RatedBatch(as_array(compute_fen), as_array(data_fen), as_array(cap_fen), as_array(after))
 
 
-def rate_inputs(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray | None = None) -> RatedBatch:
-    """Rate prepared inputs with the Numba kernels."""
-    return _rate_with(compute_charge_kernel, data_charge_kernel, inputs, tables, units_before)
+def rate_inputs(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray | None = None,
+                volume_slot: np.ndarray | None = None) -> RatedBatch:
+    """Rate prepared inputs with the Numba kernels.
+
+    Volume tiers count per product (units_before aligned with tables.data.product_ids), or,
+    with `volume_slot` (one int per record), per slot (units_before one per slot)."""
+    return _rate_with(compute_charge_kernel, data_charge_kernel, inputs, tables, units_before, volume_slot)
 
 
-def rate_inputs_twin(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray | None = None) -> RatedBatch:
+def rate_inputs_twin(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray | None = None,
+                     volume_slot: np.ndarray | None = None) -> RatedBatch:
     """Rate prepared inputs with the plain-Python twins (the reference rater; slow)."""
-    return _rate_with(compute_charge_twin, data_charge_twin, inputs, tables, units_before)
+    return _rate_with(compute_charge_twin, data_charge_twin, inputs, tables, units_before, volume_slot)
 
 
 def units_before_from_mapping(tables: RateTables, units: dict[str, int]) -> np.ndarray:
@@ -121,29 +126,25 @@ def units_before_from_mapping(tables: RateTables, units: dict[str, int]) -> np.n
     return np.array([units.get(p, 0) for p in tables.data.product_ids], dtype=np.int64)
 
 
-def prepare_batch(batch: pa.RecordBatch, tables: RateTables) -> RatingInputs:
-    """Validate a usage batch and resolve it into kernel inputs; raise UsageSchemaError or RatingInputError."""
+def prepare_batch(batch: pa.RecordBatch, tables: RateTables, validate: bool = True) -> RatingInputs:
+    """Validate a usage batch (unless the caller just did) and resolve it into kernel inputs;
+    raise UsageSchemaError or RatingInputError."""
     if isinstance(batch, pa.Table):
         batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else pa.RecordBatch.from_pylist([], batch.schema)
-    validate_usage_batch(batch)
+    if validate:
+        validate_usage_batch(batch)
     if batch.num_rows > MAX_BATCH_RECORDS:
         raise RatingInputError(f"batch has {batch.num_rows} records; at most {MAX_BATCH_RECORDS} are rated at once")
     ids = batch.column("record_id")
     view = {name: batch.column(name).to_numpy(zero_copy_only=True) for name in _NUMERIC}
 
-    versions = view["price_version"]
-    bad = np.flatnonzero(versions != tables.price_version)
-    if bad.size:
-        raise RatingInputError(
-            f"priced under version {versions[bad[0]]}; these rate tables are version {tables.price_version}", ids[bad[0]].as_py()
-        )
     for names, limit in ((("cpu_ms", "memory_mb_s", "gpu_ms"), MAX_COMPUTE_QUANTITY), (("rows", "calls", "queries"), MAX_DATA_UNITS)):
         for name in names:
             bad = np.flatnonzero(view[name] > limit)
             if bad.size:
                 raise RatingInputError(f"{name} {view[name][bad[0]]} is over the per-record limit {limit}", ids[bad[0]].as_py())
 
-    product_index = _product_index(batch, tables)
+    product_index = _product_index(batch, tables, view["price_version"])
     return RatingInputs(
         card_index=_card_index(batch, tables, view["compute_class"]),
         tier=view["tier"],
@@ -152,14 +153,17 @@ def prepare_batch(batch: pa.RecordBatch, tables: RateTables) -> RatingInputs:
         memory_mb_s=view["memory_mb_s"],
         gpu_ms=view["gpu_ms"],
         product_index=product_index,
-        free=_free(batch, tables, product_index),
+        free=_free(batch, tables, product_index, view["purpose_category"]),
         rows=view["rows"],
         calls=view["calls"],
         queries=view["queries"],
     )
 
 
-_NUMERIC = ("tier", "compute_class", "start_unix_ms", "cpu_ms", "memory_mb_s", "gpu_ms", "rows", "calls", "queries", "price_version")
+_NUMERIC = ("tier", "compute_class", "start_unix_ms", "cpu_ms", "memory_mb_s", "gpu_ms", "rows", "calls", "queries", "price_version",
+            "purpose_category")
+# shuniu.v1.PurposeCategory: public governance (公共治理) and public-interest use (公益).
+_PUBLIC_INTEREST_CATEGORIES = (1, 2)
 
 
 def _card_index(batch: pa.RecordBatch, tables: RateTables, compute_class: np.ndarray) -> np.ndarray:
@@ -178,31 +182,69 @@ def _card_index(batch: pa.RecordBatch, tables: RateTables, compute_class: np.nda
     return card
 
 
-def _product_index(batch: pa.RecordBatch, tables: RateTables) -> np.ndarray:
+def _product_index(batch: pa.RecordBatch, tables: RateTables, versions: np.ndarray) -> np.ndarray:
+    """Row of tables.data per record, found by (product_id, price_version); -1 for compute-only records."""
     product_ids = batch.column("product_id")
-    index = pc.index_in(product_ids, value_set=pa.array(tables.data.product_ids, pa.string()))
-    unknown = pc.and_(pc.is_null(index), pc.not_equal(product_ids, ""))
+    known = sorted(set(tables.data.product_ids))
+    code = pc.index_in(product_ids, value_set=pa.array(known, pa.string()))
+    unknown = pc.and_(pc.is_null(code), pc.not_equal(product_ids, ""))
     if pc.any(unknown).as_py():
         first = pc.index(unknown, True).as_py()
         raise RatingInputError(f"unknown product {product_ids[first].as_py()!r}", batch.column("record_id")[first].as_py())
-    return pc.fill_null(index, -1).to_numpy(zero_copy_only=False)
+    code = pc.fill_null(code, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    # Rows are sorted by (product id, version): a combined integer key finds them by binary search.
+    row_code = np.searchsorted(np.array(known, dtype=object), np.array(tables.data.product_ids, dtype=object))
+    row_keys = (row_code.astype(np.int64) << 40) | tables.data.price_versions
+    keys = (code << 40) | np.minimum(versions, 2**40 - 1)
+    found = np.minimum(np.searchsorted(row_keys, keys), max(len(row_keys) - 1, 0))
+    has_product = code >= 0
+    bad = np.flatnonzero(has_product & ((row_keys[found] if len(row_keys) else keys + 1) != keys))
+    if bad.size:
+        i = bad[0]
+        product = known[code[i]]
+        held = [int(v) for pid, v in zip(tables.data.product_ids, tables.data.price_versions) if pid == product]
+        raise RatingInputError(
+            f"product {product!r} priced under version {versions[i]}; these rate tables are version "
+            f"{', '.join(map(str, held))}", batch.column("record_id")[i].as_py()
+        )
+    return np.where(has_product, found, -1).astype(np.int32)
 
 
-def _free(batch: pa.RecordBatch, tables: RateTables, product_index: np.ndarray) -> np.ndarray:
+def _free(batch: pa.RecordBatch, tables: RateTables, product_index: np.ndarray, purpose_category: np.ndarray) -> np.ndarray:
     purposes = pa.array(sorted(tables.data.public_interest_purposes), pa.string())
     public_interest = pc.is_in(batch.column("purpose"), value_set=purposes).to_numpy(zero_copy_only=False)
+    public_interest |= np.isin(purpose_category, _PUBLIC_INTEREST_CATEGORIES)
     # Index -1 (no product) lands on the appended False.
     public_product = np.append(tables.data.is_public, False)[product_index]
     return public_interest & public_product
 
 
+def _volume(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray | None,
+            volume_slot: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(volume slot per record, cumulative units per slot), checked."""
+    if volume_slot is None:
+        # Records without a product never touch their slot; clip them onto slot 0.
+        return np.maximum(inputs.product_index, 0), _units_before(tables, units_before)
+    slots = np.ascontiguousarray(volume_slot)
+    if slots.shape != (len(inputs),) or slots.dtype.kind not in "iu":
+        raise ValueError(f"volume_slot must be {len(inputs)} integers, one per record, got shape {slots.shape} {slots.dtype}")
+    n_slots = 0 if units_before is None else len(units_before)
+    used = slots[inputs.product_index >= 0]  # records without a product never touch their slot
+    if len(used) and (used.min() < 0 or used.max() >= n_slots):
+        raise ValueError(f"volume_slot of a data record must be within 0..{n_slots - 1}, the slots of units_before")
+    return slots, _checked_before(units_before, n_slots, "volume slots")
+
+
 def _units_before(tables: RateTables, units_before: np.ndarray | None) -> np.ndarray:
-    n = len(tables.data.product_ids)
+    return _checked_before(units_before, len(tables.data.product_ids), "the rate tables' product_ids")
+
+
+def _checked_before(units_before: np.ndarray | None, n: int, aligned_with: str) -> np.ndarray:
     if units_before is None:
         return np.zeros(n, dtype=np.int64)
     before = np.asarray(units_before)
     if before.shape != (n,) or before.dtype.kind not in "iu":
-        raise ValueError(f"units_before must be {n} integers aligned with the rate tables' product_ids, got shape {before.shape} {before.dtype}")
+        raise ValueError(f"units_before must be {n} integers aligned with {aligned_with}, got shape {before.shape} {before.dtype}")
     if n and (before.min() < 0 or before.max() > MAX_UNITS_BEFORE):
         raise ValueError(f"units_before must be within 0..{MAX_UNITS_BEFORE}")
     return before.astype(np.int64, copy=False)

@@ -124,15 +124,19 @@ def synthetic_batch(inputs: RatingInputs, tables: RateTables) -> pa.RecordBatch:
     pick = lambda names, index: pa.array(names, pa.string()).take(pa.array(index))  # noqa: E731
     product_names = (*tables.data.product_ids, "")
     ids = pa.array(np.char.add("r", np.arange(n).astype(str)))
+    versions = np.append(tables.data.price_versions, 0)[inputs.product_index]
     columns = {
-        "record_id": ids, "batch_id": pa.array(["bench"] * n), "job_id": ids, "grant_id": pick(["g1"], np.zeros(n, int)),
-        "buyer": pick(["buyer-1", "buyer-2"], np.arange(n) % 2), "node_id": pick(tables.compute.node_ids, node_of_card[inputs.card_index]),
+        "record_id": ids, "job_id": ids, "grant_id": pick(["g1"], np.zeros(n, int)),
+        "buyer_id": pick(["buyer-1", "buyer-2"], np.arange(n) % 2), "node_id": pick(tables.compute.node_ids, node_of_card[inputs.card_index]),
         "compute_center": pick(["cc"], np.zeros(n, int)), "product_id": pick(product_names, np.where(inputs.product_index < 0, len(product_names) - 1, inputs.product_index)),
         "site": pick(["zhengzhou"], np.zeros(n, int)), "tier": inputs.tier, "compute_class": cls_of_card[inputs.card_index].astype(np.int8),
         "start_unix_ms": inputs.start_unix_ms, "end_unix_ms": inputs.start_unix_ms + 60_000, "cpu_ms": inputs.cpu_ms,
         "memory_mb_s": inputs.memory_mb_s, "gpu_ms": inputs.gpu_ms, "rows": inputs.rows, "bytes": inputs.rows * 100,
-        "calls": inputs.calls, "queries": inputs.queries, "kind": pick(["aggregate"], np.zeros(n, int)),
-        "purpose": pick(["marketing", "public_health"], inputs.free.astype(int)), "price_version": np.full(n, tables.price_version),
+        "calls": inputs.calls, "queries": inputs.queries, "kind": np.ones(n, np.int8),
+        "purpose": pick(["marketing", "public_health"], inputs.free.astype(int)), "price_version": versions,
+        # Commercial (3) unless free: then public interest (2), which public data is free for.
+        "purpose_category": np.where(inputs.free, 2, 3).astype(np.int8), "attempt": np.ones(n, np.int32),
+        "peak_memory_mb": inputs.memory_mb_s // 60, "output_bytes": np.full(n, 512),
     }  # fmt: skip
     return pa.RecordBatch.from_arrays([pa.array(columns[f.name], f.type) for f in USAGE_SCHEMA], schema=USAGE_SCHEMA)
 

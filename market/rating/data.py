@@ -1,11 +1,15 @@
 """Data charge: per row, call or query, with volume tiers that continue across batches.
 
+Volume is counted per volume slot: each record names the slot (`volume_slot`) whose
+cumulative units its tiers start from and move, e.g. one slot per (product, buyer, period)
+in the biller; passing the product index as the slot counts per product.
+
 Rules, per record in batch order:
 - A record without a product (index -1) or flagged free (public data used for a
   public-interest purpose, 公共数据公益使用) is charged 0 and does not move the product's
   cumulative volume: volume tiers price billable units only.
 - Otherwise its units (rows, calls or queries, by the product's unit kind) are laid over the
-  product's volume tiers starting at the product's cumulative volume so far in the period;
+  product's volume tiers starting at its volume slot's cumulative units so far;
   a record that crosses a tier boundary pays each part at its tier's price.
 - A product with a guided cap (政府指导价) pays min(tier price, cap) per unit; what the cap
   took off is reported on its own line.
@@ -43,8 +47,9 @@ def data_charge_twin(
     tier_price_millifen: np.ndarray,
     guided_cap_millifen: np.ndarray,
     units_before: np.ndarray,
+    volume_slot: np.ndarray,
 ) -> tuple[list[int], list[int], list[int]]:
-    """The specification: (charge fen per record, cap reduction fen per record, units after per product)."""
+    """The specification: (charge fen per record, cap reduction fen per record, units after per volume slot)."""
     cumulative = [int(u) for u in units_before]
     charge, reduction = [], []
     for i in range(len(product_index)):
@@ -58,13 +63,14 @@ def data_charge_twin(
         starts = [int(x) for x in tier_from_units[lo:hi]]
         ends = starts[1:] + [None]
         cap = int(guided_cap_millifen[p])
-        first, last = cumulative[p], cumulative[p] + units
+        v = int(volume_slot[i])
+        first, last = cumulative[v], cumulative[v] + units
         gross = capped = 0
         for start, end, price in zip(starts, ends, tier_price_millifen[lo:hi]):
             inside = max(0, (last if end is None else min(last, end)) - max(first, start))
             gross += inside * int(price)
             capped += inside * (int(price) if cap < 0 else min(int(price), cap))
-        cumulative[p] = last
+        cumulative[v] = last
         charge.append(_round_half_even(capped, MILLIFEN_PER_FEN))
         reduction.append(_round_half_even(gross - capped, MILLIFEN_PER_FEN))
     return charge, reduction, cumulative
@@ -87,8 +93,9 @@ def data_charge_kernel(
     tier_price_millifen,
     guided_cap_millifen,
     units_before,
+    volume_slot,
 ):
-    """(charge fen, cap reduction fen, units after per product); equal to data_charge_twin."""
+    """(charge fen, cap reduction fen, units after per volume slot); equal to data_charge_twin."""
     n = product_index.shape[0]
     charge = np.zeros(n, dtype=np.int64)
     reduction = np.zeros(n, dtype=np.int64)
@@ -106,7 +113,8 @@ def data_charge_kernel(
             remaining = np.int64(queries[i])
         if remaining == 0:
             continue
-        at = cumulative[p]
+        v = volume_slot[i]
+        at = cumulative[v]
         hi = tier_offsets[p + 1]
         j = tier_offsets[p]
         while j + 1 < hi and tier_from_units[j + 1] <= at:
@@ -124,7 +132,7 @@ def data_charge_kernel(
             at += take
             remaining -= take
             j += 1
-        cumulative[p] = at
+        cumulative[v] = at
         charge[i] = round_half_even_div(capped, MILLIFEN_PER_FEN)
         reduction[i] = round_half_even_div(gross - capped, MILLIFEN_PER_FEN)
     return charge, reduction, cumulative

@@ -38,6 +38,7 @@ MAX_MULTIPLIER_BP = 30_000  # ×3
 MAX_DATA_PRICE_MILLIFEN = 2**20  # per unit: 10.48 yuan
 MAX_TIERS_PER_PRODUCT = 16
 MAX_TIER_FROM_UNITS = 2**62
+MAX_PRICE_VERSION = 2**40 - 2  # batch.py packs (product, version) into one int64 key
 
 UNIT_KINDS = ("row", "call", "query")  # index = unit kind code used by the kernels
 GRADES = ("public", "internal", "sensitive", "core")  # 分类分级
@@ -62,11 +63,12 @@ class ComputeRates:
 
 @dataclass(frozen=True, eq=False)
 class DataRates:
-    """Per-product data pricing: unit, grade, volume tiers (CSR layout) and guided cap."""
+    """Data pricing per (product, price version) row: unit, grade, volume tiers (CSR layout) and guided cap."""
 
-    product_ids: tuple[str, ...]
+    product_ids: tuple[str, ...]  # sorted by (product id, price version); an id repeats once per version
+    price_versions: np.ndarray  # int64 [product row]
     unit_kind: np.ndarray  # int8 [product], index into UNIT_KINDS
-    is_public: np.ndarray  # bool [product], grade == public
+    is_public: np.ndarray  # bool [product], grade == public and free for public-interest use
     tier_offsets: np.ndarray  # int64 [product + 1]; product p's tiers are [off[p], off[p+1])
     tier_from_units: np.ndarray  # int64 [tier]: cumulative units at which the tier starts
     tier_price_millifen: np.ndarray  # int64 [tier]
@@ -91,11 +93,11 @@ def build_rate_tables(
     public_interest_purposes: Iterable[str],
 ) -> RateTables:
     """Validate plain data and build the rate tables; raise ValueError saying what is wrong."""
-    version = _int(price_version, "price_version", 0, 2**62)
+    version = _int(price_version, "price_version", 0, MAX_PRICE_VERSION)
     return RateTables(
         price_version=version,
         compute=build_compute_rates(price_cards, tier_factor_bp),
-        data=build_data_rates(products, public_interest_purposes),
+        data=build_data_rates(products, public_interest_purposes, version),
     )
 
 
@@ -152,16 +154,27 @@ def build_compute_rates(price_cards: Iterable[Mapping[str, Any]], tier_factor_bp
     )
 
 
-def build_data_rates(products: Mapping[str, Mapping[str, Any]], public_interest_purposes: Iterable[str]) -> DataRates:
+def build_data_rates(products: Mapping[Any, Mapping[str, Any]], public_interest_purposes: Iterable[str],
+                     price_version: int = 0) -> DataRates:
     """Build data rates from products like {"p-traffic": {"unit": "row", "grade": "public",
     "tiers": [{"from_units": 0, "price_millifen": 50}, {"from_units": 1_000_000, "price_millifen": 30}],
-    "guided_cap_millifen": 40}}; a missing or None guided cap means no cap."""
+    "guided_cap_millifen": 40}}; a missing or None guided cap means no cap. A key may also be a
+    (product_id, price_version) pair, so that several versions of a product are rated side by side;
+    a plain product id key stands for (product_id, price_version). "public_interest_free" (default
+    True) says whether public data is free for public-interest use."""
     if not isinstance(products, Mapping):
         raise ValueError(f"products must be a mapping of product id to pricing, got {type(products).__name__}")
     purposes = frozenset(public_interest_purposes)
     if not all(isinstance(p, str) and p for p in purposes):
         raise ValueError(f"public_interest_purposes must be non-empty strings, got {sorted(map(repr, purposes))}")
-    product_ids = tuple(sorted(products))
+    rows = {}
+    for key, spec in products.items():
+        product_id, version = key if isinstance(key, tuple) and len(key) == 2 else (key, price_version)
+        if not isinstance(product_id, str) or not product_id:
+            raise ValueError(f"product id must be a non-empty string, got {product_id!r}")
+        rows[(product_id, _int(version, f"product {product_id!r}: price version", 0, MAX_PRICE_VERSION))] = spec
+    keys = sorted(rows)
+    product_ids = tuple(k[0] for k in keys)
     n = len(product_ids)
     unit_kind = np.zeros(n, dtype=np.int8)
     is_public = np.zeros(n, dtype=np.bool_)
@@ -169,15 +182,16 @@ def build_data_rates(products: Mapping[str, Mapping[str, Any]], public_interest_
     offsets = np.zeros(n + 1, dtype=np.int64)
     froms: list[int] = []
     prices: list[int] = []
-    for p, product_id in enumerate(product_ids):
-        spec = products[product_id]
-        if not isinstance(product_id, str) or not product_id:
-            raise ValueError(f"product id must be a non-empty string, got {product_id!r}")
+    for p, key in enumerate(keys):
+        product_id, spec = key[0], rows[key]
         if not isinstance(spec, Mapping):
             raise ValueError(f"product {product_id!r}: pricing is a {type(spec).__name__}; expected a mapping")
-        only_keys(spec, {"unit", "grade", "tiers", "guided_cap_millifen"}, f"product {product_id!r}")
+        only_keys(spec, {"unit", "grade", "tiers", "guided_cap_millifen", "public_interest_free"}, f"product {product_id!r}")
         unit_kind[p] = _choice(spec.get("unit"), UNIT_KINDS, f"product {product_id!r}: unit")
-        is_public[p] = _choice(spec.get("grade"), GRADES, f"product {product_id!r}: grade") == 0
+        free_for_public_interest = spec.get("public_interest_free", True)
+        if not isinstance(free_for_public_interest, bool):
+            raise ValueError(f"product {product_id!r}: public_interest_free must be true or false, got {free_for_public_interest!r}")
+        is_public[p] = _choice(spec.get("grade"), GRADES, f"product {product_id!r}: grade") == 0 and free_for_public_interest
         cap = spec.get("guided_cap_millifen")
         if cap is not None:
             caps[p] = _int(cap, f"product {product_id!r}: guided_cap_millifen", 0, MAX_DATA_PRICE_MILLIFEN)
@@ -187,6 +201,7 @@ def build_data_rates(products: Mapping[str, Mapping[str, Any]], public_interest_
         offsets[p + 1] = len(froms)
     return DataRates(
         product_ids=product_ids,
+        price_versions=frozen(np.array([k[1] for k in keys], dtype=np.int64)),
         unit_kind=frozen(unit_kind),
         is_public=frozen(is_public),
         tier_offsets=frozen(offsets),

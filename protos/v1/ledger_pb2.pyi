@@ -78,7 +78,7 @@ class Account(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., kind: _Optional[_Union[AccountKind, str]] = ..., owner_id: _Optional[str] = ..., balance_fen: _Optional[int] = ..., debits_fen: _Optional[int] = ..., credits_fen: _Optional[int] = ..., updated_unix_ms: _Optional[int] = ...) -> None: ...
 
 class Posting(_message.Message):
-    __slots__ = ("posting_id", "batch_id", "kind", "debit_account_id", "credit_account_id", "amount_fen", "period", "job_id", "grant_id", "product_id", "price_version", "record_ids", "voucher_id", "posted_unix_ms")
+    __slots__ = ("posting_id", "batch_id", "kind", "debit_account_id", "credit_account_id", "amount_fen", "period", "job_id", "grant_id", "product_id", "price_version", "record_ids", "voucher_id", "posted_unix_ms", "original_period")
     POSTING_ID_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,7 @@ class Posting(_message.Message):
     RECORD_IDS_FIELD_NUMBER: _ClassVar[int]
     VOUCHER_ID_FIELD_NUMBER: _ClassVar[int]
     POSTED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_PERIOD_FIELD_NUMBER: _ClassVar[int]
     posting_id: str
     batch_id: str
     kind: PostingKind
@@ -107,7 +108,8 @@ class Posting(_message.Message):
     record_ids: _containers.RepeatedScalarFieldContainer[str]
     voucher_id: str
     posted_unix_ms: int
-    def __init__(self, posting_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., kind: _Optional[_Union[PostingKind, str]] = ..., debit_account_id: _Optional[str] = ..., credit_account_id: _Optional[str] = ..., amount_fen: _Optional[int] = ..., period: _Optional[str] = ..., job_id: _Optional[str] = ..., grant_id: _Optional[str] = ..., product_id: _Optional[str] = ..., price_version: _Optional[int] = ..., record_ids: _Optional[_Iterable[str]] = ..., voucher_id: _Optional[str] = ..., posted_unix_ms: _Optional[int] = ...) -> None: ...
+    original_period: str
+    def __init__(self, posting_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., kind: _Optional[_Union[PostingKind, str]] = ..., debit_account_id: _Optional[str] = ..., credit_account_id: _Optional[str] = ..., amount_fen: _Optional[int] = ..., period: _Optional[str] = ..., job_id: _Optional[str] = ..., grant_id: _Optional[str] = ..., product_id: _Optional[str] = ..., price_version: _Optional[int] = ..., record_ids: _Optional[_Iterable[str]] = ..., voucher_id: _Optional[str] = ..., posted_unix_ms: _Optional[int] = ..., original_period: _Optional[str] = ...) -> None: ...
 
 class GetBalanceRequest(_message.Message):
     __slots__ = ("account_id", "kind", "owner_id")

@@ -92,11 +92,11 @@ def test_data_charge_worked_examples(records, before, data_fen, cap_fen, after):
 
 
 def _record(i: int, **changes) -> dict:
-    record = {"record_id": f"r{i}", "batch_id": "b-1", "job_id": "j-1", "grant_id": "g-1", "buyer": "buyer-1", "node_id": "zz-01",
+    record = {"record_id": f"r{i}", "job_id": "j-1", "grant_id": "g-1", "buyer_id": "buyer-1", "node_id": "zz-01",
               "compute_center": "cc-zz", "product_id": "traffic", "site": "zhengzhou", "tier": 1, "compute_class": 1,
               "start_unix_ms": CST_MIDNIGHT_MS, "end_unix_ms": CST_MIDNIGHT_MS + 1000, "cpu_ms": HOUR_MS, "memory_mb_s": 0,
-              "gpu_ms": 0, "rows": 600, "bytes": 6000, "calls": 0, "queries": 0, "kind": "aggregate", "purpose": "marketing",
-              "price_version": 7}  # fmt: skip
+              "gpu_ms": 0, "rows": 600, "bytes": 6000, "calls": 0, "queries": 0, "kind": 1, "purpose": "marketing",
+              "price_version": 7, "purpose_category": 3, "attempt": 1, "peak_memory_mb": 0, "output_bytes": 0}  # fmt: skip
     return {**record, **changes}
 
 
@@ -139,13 +139,13 @@ def test_batch_that_cannot_be_rated_names_the_record_and_reason(record, message)
 
 SCHEMA_ERRORS = [
     ("missing_column", lambda b: b.drop_columns(["queries"]), "missing columns \\['queries'\\]"),
-    ("wrong_type", lambda b: b.set_column(9, pa.field("tier", pa.int64()), pa.array([1], pa.int64())), "'tier' has type int64; expected int8"),
+    ("wrong_type", lambda b: b.set_column(8, pa.field("tier", pa.int64()), pa.array([1], pa.int64())), "'tier' has type int64; expected int8"),
     ("tier_out_of_range", lambda b: _batch(_record(0, tier=5)), "'tier' is outside 1..4 in 1 records, first 'r0'"),
     ("negative_quantity", lambda b: _batch(_record(0, cpu_ms=-1)), "'cpu_ms' is negative"),
     ("end_before_start", lambda b: _batch(_record(0, end_unix_ms=0)), "end_unix_ms is before start_unix_ms"),
     ("repeated_record_id", lambda b: _batch(_record(0), _record(0)), "record_id values repeat"),
     ("empty_node_id", lambda b: _batch(_record(0, node_id="")), "'node_id' is empty"),
-    ("two_batch_ids", lambda b: _batch(_record(0), _record(1, batch_id="b-2")), "one batch_id; found 2"),
+    ("purpose_category_unspecified", lambda b: _batch(_record(0, purpose_category=0)), "'purpose_category' is outside 1..3"),
 ]
 
 

@@ -1,0 +1,51 @@
+"""The reference rater: the same batches billed with the plain-Python twins, per account, in fen.
+
+Slow on purpose (it is the specification, not the path): it rates each batch with
+`rate_inputs_twin`, splits each line with `split_twin` and sums by account in Python
+integers. Tests and the benchmark compare the ledger to it to the fen.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Container, Iterable
+
+import numpy as np
+import pyarrow as pa
+
+from shuniu.market.billing.book import PriceSource
+from shuniu.market.billing.charge import prepare_usage
+from shuniu.market.ledger import account_id
+from shuniu.market.rating import rate_inputs_twin
+from shuniu.market.split.hamilton import split_twin
+
+__all__ = ["reference_balances"]
+
+
+def reference_balances(batches: Iterable[tuple[str, pa.RecordBatch]], source: PriceSource,
+                       closed: Container[str] = ()) -> dict[str, int]:
+    """Balance (credits - debits) per account after billing `batches` in the order given."""
+    volumes: dict[str, int] = defaultdict(int)
+    balances: dict[str, int] = defaultdict(int)
+    for batch_id, batch in batches:
+        book = source.book_for(batch)
+        prepared = prepare_usage(batch_id, batch, book)
+        before = np.array([volumes[f] for f in prepared.volume_fields], dtype=np.int64)
+        rated = rate_inputs_twin(prepared.inputs, book.tables, before, prepared.volume_slot)
+        for f, after in zip(prepared.volume_fields, rated.units_after.tolist()):
+            volumes[f] = after
+        rows = batch.to_pylist()
+        for i, row in enumerate(rows):
+            buyer = account_id("buyer", row["buyer_id"])
+            lines = [(("compute", row["compute_center"]), int(rated.compute_fen[i])),
+                     (("data", row["product_id"]), int(rated.data_fen[i]))]
+            for key, amount in lines:
+                if amount <= 0:
+                    continue
+                plan = book.plans.plan_keys.index(key)
+                lo, hi = int(book.plans.plan_offsets[plan]), int(book.plans.plan_offsets[plan + 1])
+                parties = [book.plans.parties[int(k)] for k in book.plans.slot_party[lo:hi]]
+                for (party_type, party_id), part in zip(parties, split_twin(book.plans, [plan], [amount])[0]):
+                    balances[account_id(party_type, party_id)] += part
+                balances[buyer] -= amount
+    return {a: b for a, b in balances.items() if b}

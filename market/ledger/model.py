@@ -1,0 +1,109 @@
+"""Ledger values: account ids, postings and a batch's atomic posting set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shuniu.protos.v1 import ledger_pb2
+
+__all__ = ["ACCOUNT_KINDS", "POSTING_KIND_OF_PARTY", "BatchPosting", "LedgerPosting", "account_id", "account_kind", "split_account_id"]
+
+# Account id prefix ("<kind>:<owner_id>") per AccountKind; the prefixes are the split's party types.
+ACCOUNT_KINDS = {
+    "buyer": ledger_pb2.ACCOUNT_KIND_BUYER,
+    "holder": ledger_pb2.ACCOUNT_KIND_HOLDER,
+    "compute_center": ledger_pb2.ACCOUNT_KIND_COMPUTE_CENTER,
+    "exchange": ledger_pb2.ACCOUNT_KIND_EXCHANGE,
+    "feedback_fund": ledger_pb2.ACCOUNT_KIND_FEEDBACK_FUND,
+    "subsidy": ledger_pb2.ACCOUNT_KIND_SUBSIDY,
+    "external": ledger_pb2.ACCOUNT_KIND_EXTERNAL,
+}
+_PREFIX_OF_KIND = {kind: prefix for prefix, kind in ACCOUNT_KINDS.items()}
+# What a credit to each party of a revenue split is for.
+POSTING_KIND_OF_PARTY = {
+    "holder": ledger_pb2.POSTING_KIND_DATA,
+    "feedback_fund": ledger_pb2.POSTING_KIND_FEEDBACK,
+    "exchange": ledger_pb2.POSTING_KIND_EXCHANGE_FEE,
+    "compute_center": ledger_pb2.POSTING_KIND_COMPUTE,
+}
+MAX_AMOUNT_FEN = 2**53  # the posting script sums in Lua numbers (doubles): exact below 2^53
+
+
+def account_id(kind: str | int, owner_id: str) -> str:
+    """"<kind>:<owner_id>", e.g. account_id("buyer", "acme") == "buyer:acme"."""
+    prefix = kind if isinstance(kind, str) else _PREFIX_OF_KIND.get(kind)
+    if prefix not in ACCOUNT_KINDS:
+        raise ValueError(f"account kind {kind!r} unknown; expected one of {', '.join(ACCOUNT_KINDS)}")
+    if not owner_id:
+        raise ValueError("an account needs a non-empty owner id")
+    return f"{prefix}:{owner_id}"
+
+
+def split_account_id(account: str) -> tuple[int, str]:
+    """(AccountKind, owner id) of an account id; ValueError if the prefix is unknown."""
+    prefix, _, owner = account.partition(":")
+    if prefix not in ACCOUNT_KINDS or not owner:
+        raise ValueError(f"account id {account!r} is not <kind>:<owner>; kinds: {', '.join(ACCOUNT_KINDS)}")
+    return ACCOUNT_KINDS[prefix], owner
+
+
+def account_kind(account: str) -> int:
+    return split_account_id(account)[0]
+
+
+@dataclass(frozen=True)
+class LedgerPosting:
+    """amount_fen (> 0) moves from the debit account to the credit account, billed in `period`."""
+
+    kind: int  # ledger_pb2.PostingKind
+    debit_account_id: str
+    credit_account_id: str
+    amount_fen: int
+    period: str
+    original_period: str = ""  # usage period when it differs (late usage)
+    product_id: str = ""
+    price_version: int = 0
+
+    def as_row(self) -> list:
+        return [self.kind, self.debit_account_id, self.credit_account_id, self.amount_fen, self.period,
+                self.original_period, self.product_id, self.price_version]
+
+    @classmethod
+    def from_row(cls, row: list) -> "LedgerPosting":
+        return cls(*row)
+
+
+@dataclass(frozen=True)
+class BatchPosting:
+    """Everything one usage batch writes to the ledger, in one atomic step."""
+
+    batch_id: str
+    postings: tuple[LedgerPosting, ...]
+    charged_fen: int  # Σ of the batch's rated lines; the postings must add up to it exactly
+    record_count: int
+    # "product|buyer|period" -> (cumulative units the rating started from, units after)
+    volume: dict[str, tuple[int, int]] = field(default_factory=dict)
+    lines_ipc: bytes = b""  # rated lines (Arrow IPC) for statements
+    plans: dict = field(default_factory=dict)  # the split plans used, to re-split lines in statements
+    node_id: str = ""
+
+    def __post_init__(self) -> None:
+        total = 0
+        for p in self.postings:
+            assert 0 < p.amount_fen < MAX_AMOUNT_FEN, f"posting amount {p.amount_fen} fen outside 1..2^53-1"
+            assert p.debit_account_id != p.credit_account_id, f"posting from {p.debit_account_id} to itself"
+            total += p.amount_fen
+        assert total == self.charged_fen, f"batch {self.batch_id}: postings add to {total} fen, lines to {self.charged_fen}"
+
+    def account_totals(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(debits, credits) per account over the batch's postings, in account order."""
+        debits: dict[str, int] = {}
+        credits: dict[str, int] = {}
+        for p in self.postings:
+            debits[p.debit_account_id] = debits.get(p.debit_account_id, 0) + p.amount_fen
+            credits[p.credit_account_id] = credits.get(p.credit_account_id, 0) + p.amount_fen
+        return dict(sorted(debits.items())), dict(sorted(credits.items()))
+
+    @property
+    def periods(self) -> list[str]:
+        return sorted({p.period for p in self.postings})

@@ -1,0 +1,91 @@
+-- Posts one usage batch: postings, balances, volume counters and the batch id's idempotency
+-- record, all or nothing; then acknowledges the stream entry that carried the batch.
+--
+-- KEYS: 1 batches (hash), 2 order (list), 3 postings (hash), 4 debits (hash), 5 credits (hash),
+--       6 totals (hash), 7 volume (hash), 8 periods (hash), 9 lines (string), 10 updated (hash),
+--       11 usage stream, 12.. one list per billed period (in ARGV's period order)
+-- ARGV: 1 batch id, 2 now ms, 3 charged fen, 4 summary (JSON), 5 postings (JSON), 6 lines (bytes),
+--       7 consumer group ("" for none), 8 stream entry id,
+--       9 n debited accounts, then per account: id, fen; then n credited accounts, then per account: id, fen
+--       (the batch's postings summed per account; the postings themselves are in ARGV 5); then n periods, the period names; then n volume fields, per field: name, expected, new
+-- Returns {1, seq} posted, {0, summary} already posted, {-1, period} period closed, {-2, field} stale volume.
+local function ack()
+  if ARGV[7] ~= '' then redis.call('XACK', KEYS[11], ARGV[7], ARGV[8]) end
+end
+
+local prior = redis.call('HGET', KEYS[1], ARGV[1])
+if prior then
+  ack()
+  return {0, prior}
+end
+
+local at = 9
+local n_debits = tonumber(ARGV[at]); at = at + 1
+local debits_at = at
+at = at + 2 * n_debits
+local n_credits = tonumber(ARGV[at]); at = at + 1
+local credits_at = at
+at = at + 2 * n_credits
+local n_periods = tonumber(ARGV[at]); at = at + 1
+local periods_at = at
+at = at + n_periods
+local n_volume = tonumber(ARGV[at]); at = at + 1
+local volume_at = at
+
+for i = 0, n_periods - 1 do
+  local state = redis.call('HGET', KEYS[8], ARGV[periods_at + i])
+  if state and string.sub(state, 1, 6) == 'closed' then return {-1, ARGV[periods_at + i]} end
+end
+for i = 0, n_volume - 1 do
+  local field = ARGV[volume_at + 3 * i]
+  -- Compared as decimal strings: counters reach 2^61, past what a Lua number holds exactly.
+  local current = redis.call('HGET', KEYS[7], field) or '0'
+  if current ~= ARGV[volume_at + 3 * i + 1] then return {-2, field} end
+end
+
+-- Refuse a posting set that does not balance: every amount a positive integer below 2^53,
+-- debits and credits each adding up to exactly the batch's charged total.
+local LIMIT = 9007199254740992
+local function total(from, n, side)
+  local sum = 0
+  for i = 0, n - 1 do
+    local amount = tonumber(ARGV[from + 2 * i + 1])
+    if not amount or amount <= 0 or amount ~= math.floor(amount) or amount >= LIMIT then
+      return nil, 'ERR unbalanced posting set: ' .. side .. ' amount ' .. tostring(ARGV[from + 2 * i + 1]) .. ' of ' .. ARGV[from + 2 * i]
+    end
+    sum = sum + amount
+  end
+  return sum
+end
+local charged = tonumber(ARGV[3])
+local debited, err = total(debits_at, n_debits, 'debit')
+if not debited then return redis.error_reply(err) end
+local credited, err2 = total(credits_at, n_credits, 'credit')
+if not credited then return redis.error_reply(err2) end
+if debited ~= charged or credited ~= charged or charged >= LIMIT then
+  return redis.error_reply('ERR unbalanced posting set: debits ' .. debited .. ', credits ' .. credited .. ', charged ' .. ARGV[3])
+end
+
+for i = 0, n_debits - 1 do
+  redis.call('HINCRBY', KEYS[4], ARGV[debits_at + 2 * i], ARGV[debits_at + 2 * i + 1])
+  redis.call('HSET', KEYS[10], ARGV[debits_at + 2 * i], ARGV[2])
+end
+for i = 0, n_credits - 1 do
+  redis.call('HINCRBY', KEYS[5], ARGV[credits_at + 2 * i], ARGV[credits_at + 2 * i + 1])
+  redis.call('HSET', KEYS[10], ARGV[credits_at + 2 * i], ARGV[2])
+end
+redis.call('HINCRBY', KEYS[6], 'debits_fen', ARGV[3])
+redis.call('HINCRBY', KEYS[6], 'credits_fen', ARGV[3])
+redis.call('HINCRBY', KEYS[6], 'batches', 1)
+for i = 0, n_volume - 1 do
+  redis.call('HSET', KEYS[7], ARGV[volume_at + 3 * i], ARGV[volume_at + 3 * i + 2])
+end
+for i = 0, n_periods - 1 do
+  redis.call('RPUSH', KEYS[12 + i], ARGV[1])
+end
+local seq = redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
+if ARGV[6] ~= '' then redis.call('SET', KEYS[9], ARGV[6]) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+ack()
+return {1, seq}

@@ -1,0 +1,205 @@
+"""The double-entry ledger in Redis: one atomic script per batch, reads, and the full check.
+
+Keys (all under shuniu:ledger:):
+  batches          hash batch id -> summary JSON (the idempotency record of the batch)
+  order            list of batch ids in commit order
+  postings         hash batch id -> {"postings": [...rows], "plans": {...}} JSON
+  lines:{batch}    Arrow IPC of the batch's rated lines (statements re-split them)
+  debits, credits  hash account id -> fen; balance = credits - debits
+  updated          hash account id -> unix ms of its last posting
+  totals           hash debits_fen, credits_fen, batches
+  volume           hash "product|buyer|period" -> cumulative billable units (volume tiers)
+  periods          hash period -> "closed:<unix ms>" once settlement closed it
+  period:{period}  list of batch ids with postings billed in that period
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import redis
+
+from shuniu.market.ledger.model import BatchPosting, LedgerPosting, split_account_id
+from shuniu.protos.v1 import ledger_pb2
+
+__all__ = ["LedgerStore", "PostOutcome", "ledger_key"]
+
+_PREFIX = "shuniu:ledger:"
+_SCRIPT = (pathlib.Path(__file__).with_name("post_batch.lua")).read_text()
+
+
+def ledger_key(name: str) -> str:
+    return _PREFIX + name
+
+
+@dataclass(frozen=True)
+class PostOutcome:
+    """posted, duplicate (the batch id was posted before: nothing changed), period_closed or stale_volume."""
+
+    status: str
+    detail: str = ""
+
+
+class LedgerStore:
+    """Reads and writes the ledger through a synchronous redis-py client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._post = client.register_script(_SCRIPT)
+
+    def post(self, batch: BatchPosting, *, stream: str = "", group: str = "", entry_id: str = "") -> PostOutcome:
+        """Write a batch's postings atomically with its idempotency record (and XACK its entry)."""
+        periods = batch.periods
+        keys = [ledger_key(k) for k in ("batches", "order", "postings", "debits", "credits", "totals", "volume",
+                                        "periods", f"lines:{batch.batch_id}", "updated")]
+        keys += [stream or ledger_key("no-stream"), *(ledger_key(f"period:{p}") for p in periods)]
+        debits, credits = batch.account_totals()
+        sides = [len(debits), *(x for item in debits.items() for x in item), len(credits), *(x for item in credits.items() for x in item)]
+        volume = [x for field, (before, after) in sorted(batch.volume.items()) for x in (field, before, after)]
+        now_ms = int(time.time() * 1000)
+        summary = json.dumps({"records": batch.record_count, "charged_fen": batch.charged_fen, "periods": periods,
+                              "node_id": batch.node_id, "entry_id": entry_id, "posted_unix_ms": now_ms})
+        body = json.dumps({"postings": [p.as_row() for p in batch.postings], "plans": batch.plans,
+                           "posted_unix_ms": now_ms}, separators=(",", ":"))
+        args = [batch.batch_id, now_ms, batch.charged_fen, summary, body, batch.lines_ipc, group if stream else "",
+                entry_id, *sides, len(periods), *periods, len(batch.volume), *volume]
+        status, detail = self._post(keys=keys, args=args)
+        detail = detail.decode() if isinstance(detail, bytes) else str(detail)
+        return PostOutcome({1: "posted", 0: "duplicate", -1: "period_closed", -2: "stale_volume"}[int(status)], detail)
+
+    # Period state -----------------------------------------------------------------------------
+
+    def closed_periods(self) -> dict[str, int]:
+        """Closed period -> unix ms it was closed."""
+        raw = self.client.hgetall(ledger_key("periods"))
+        return {k.decode(): int(v.decode().split(":")[1]) for k, v in raw.items() if v.startswith(b"closed:")}
+
+    def close_period(self, period: str) -> int:
+        """Mark a period closed (once; later calls keep the first time); return its closing unix ms."""
+        now_ms = int(time.time() * 1000)
+        self.client.hsetnx(ledger_key("periods"), period, f"closed:{now_ms}")
+        return int(self.client.hget(ledger_key("periods"), period).decode().split(":")[1])
+
+    def volumes(self, fields: list[str]) -> list[int]:
+        if not fields:
+            return []
+        return [int(v) if v is not None else 0 for v in self.client.hmget(ledger_key("volume"), fields)]
+
+    # Reads ------------------------------------------------------------------------------------
+
+    def batch_order(self) -> list[str]:
+        return [b.decode() for b in self.client.lrange(ledger_key("order"), 0, -1)]
+
+    def batches_in_period(self, period: str) -> list[str]:
+        return [b.decode() for b in self.client.lrange(ledger_key(f"period:{period}"), 0, -1)]
+
+    def batch_summary(self, batch_id: str) -> dict | None:
+        raw = self.client.hget(ledger_key("batches"), batch_id)
+        return None if raw is None else json.loads(raw)
+
+    def batch_postings(self, batch_ids: list[str]) -> list[tuple[str, list[LedgerPosting], dict, int]]:
+        """(batch id, postings, split plans, posted unix ms) per batch, in the order asked."""
+        if not batch_ids:
+            return []
+        out = []
+        for batch_id, raw in zip(batch_ids, self.client.hmget(ledger_key("postings"), batch_ids)):
+            body = json.loads(raw)
+            out.append((batch_id, [LedgerPosting.from_row(r) for r in body["postings"]], body["plans"], body["posted_unix_ms"]))
+        return out
+
+    def lines(self, batch_id: str) -> bytes:
+        return self.client.get(ledger_key(f"lines:{batch_id}")) or b""
+
+    def iter_postings(self, chunk: int = 500) -> Iterator[tuple[str, LedgerPosting, int]]:
+        """(batch id, posting, posted unix ms) of every batch, in commit order."""
+        order = self.batch_order()
+        for start in range(0, len(order), chunk):
+            for batch_id, postings, _, posted_ms in self.batch_postings(order[start:start + chunk]):
+                for p in postings:
+                    yield batch_id, p, posted_ms
+
+    def account(self, account: str) -> ledger_pb2.Account | None:
+        kind, owner = split_account_id(account)
+        pipe = self.client.pipeline(transaction=False)
+        for name in ("debits", "credits", "updated"):
+            pipe.hget(ledger_key(name), account)
+        debits, credits, updated = pipe.execute()
+        if debits is None and credits is None:
+            return None
+        d, c = int(debits or 0), int(credits or 0)
+        return ledger_pb2.Account(account_id=account, kind=kind, owner_id=owner, balance_fen=c - d, debits_fen=d,
+                                  credits_fen=c, updated_unix_ms=int(updated or 0))
+
+    def accounts(self) -> list[ledger_pb2.Account]:
+        """Every account with a posting, sorted by id."""
+        debits, credits, updated = self._balances()
+        out = []
+        for account in sorted(set(debits) | set(credits)):
+            kind, owner = split_account_id(account)
+            d, c = debits.get(account, 0), credits.get(account, 0)
+            out.append(ledger_pb2.Account(account_id=account, kind=kind, owner_id=owner, balance_fen=c - d,
+                                          debits_fen=d, credits_fen=c, updated_unix_ms=updated.get(account, 0)))
+        return out
+
+    def _balances(self) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        pipe = self.client.pipeline(transaction=True)  # one consistent snapshot of the three hashes
+        for name in ("debits", "credits", "updated"):
+            pipe.hgetall(ledger_key(name))
+        return tuple({k.decode(): int(v) for k, v in raw.items()} for raw in pipe.execute())
+
+    def check(self) -> ledger_pb2.CheckLedgerResponse:
+        """Recompute every balance from the postings; prove debits = credits and each balance = its postings."""
+        pipe = self.client.pipeline(transaction=True)
+        for name in ("debits", "credits", "totals"):
+            pipe.hgetall(ledger_key(name))
+        pipe.lrange(ledger_key("order"), 0, -1)
+        pipe.hgetall(ledger_key("postings"))
+        debits, credits, totals, order, bodies = pipe.execute()
+        stored = _net(debits, credits)
+        recomputed: dict[str, int] = defaultdict(int)
+        total_debits = total_credits = count = 0
+        for batch_id in order:
+            for row in json.loads(bodies[batch_id])["postings"]:
+                p = LedgerPosting.from_row(row)
+                recomputed[p.debit_account_id] -= p.amount_fen
+                recomputed[p.credit_account_id] += p.amount_fen
+                total_debits += p.amount_fen
+                total_credits += p.amount_fen
+                count += 1
+        mismatches = [ledger_pb2.AccountMismatch(account_id=a, stored_fen=stored.get(a, 0), recomputed_fen=recomputed.get(a, 0))
+                      for a in sorted(set(stored) | set(recomputed)) if stored.get(a, 0) != recomputed.get(a, 0)]
+        stored_debits = sum(int(v) for v in debits.values())
+        stored_credits = sum(int(v) for v in credits.values())
+        totals = {k.decode(): int(v) for k, v in totals.items()}
+        ok = (not mismatches and stored_debits == stored_credits == total_debits == total_credits
+              and totals.get("debits_fen", 0) == totals.get("credits_fen", 0) == total_debits
+              and len(bodies) == len(order) == len(set(order)))
+        return ledger_pb2.CheckLedgerResponse(
+            ok=ok, total_debits_fen=stored_debits, total_credits_fen=stored_credits, accounts_checked=len(stored),
+            postings_checked=count, mismatches=mismatches, checked_unix_ms=int(time.time() * 1000))
+
+
+def _net(debits: dict, credits: dict) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for k, v in debits.items():
+        out[k.decode()] -= int(v)
+    for k, v in credits.items():
+        out[k.decode()] += int(v)
+    return dict(out)
+
+
+def postings_matching(rows: Iterable[tuple[str, LedgerPosting, int]], *, account: str = "", batch_id: str = "",
+                      period: str = "") -> Iterator[tuple[str, LedgerPosting, int]]:
+    """Filter (batch id, posting, posted ms) rows by account (either side), batch and period."""
+    for row in rows:
+        b, p, _ = row
+        if account and account not in (p.debit_account_id, p.credit_account_id):
+            continue
+        if (batch_id and b != batch_id) or (period and p.period != period):
+            continue
+        yield row

@@ -1,0 +1,103 @@
+"""The node's usage spool: one Arrow IPC file per batch, written atomically, deleted once sent.
+
+A batch gets its id when it is spooled and keeps it for good: a resend after a crash
+carries the same id, and the ledger posts each id once. File names start with a
+zero-padded time so that a directory listing is the order batches were spooled in.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import secrets
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from shuniu.protos.usage_schema import USAGE_SCHEMA, batch_to_ipc, validate_usage_batch
+
+__all__ = ["SpoolFullError", "SpooledBatch", "UsageSpool", "new_batch_id"]
+
+_SUFFIX = ".arrow"
+_TMP_SUFFIX = ".tmp"
+DEFAULT_MAX_SPOOL_BYTES = 1 << 30
+
+
+class SpoolFullError(RuntimeError):
+    """The spool holds its byte limit of unsent batches; the sender is behind or Redis is away."""
+
+
+@dataclass(frozen=True)
+class SpooledBatch:
+    """A batch waiting in the spool."""
+
+    batch_id: str
+    path: pathlib.Path
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def new_batch_id(node_id: str) -> str:
+    """A batch id that sorts by spool time: node, microseconds since the epoch, 48 random bits."""
+    return f"{node_id}-{time.time_ns() // 1000:017d}-{secrets.token_hex(6)}"
+
+
+class UsageSpool:
+    """A directory of spooled usage batches of one node, bounded by `max_bytes`."""
+
+    def __init__(self, directory: str | os.PathLike, node_id: str, max_bytes: int = DEFAULT_MAX_SPOOL_BYTES) -> None:
+        if not node_id or "/" in node_id:
+            raise ValueError(f"node_id must be a non-empty name without '/', got {node_id!r}")
+        self.directory = pathlib.Path(directory)
+        self.node_id = node_id
+        self.max_bytes = max_bytes
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for leftover in self.directory.glob(f"*{_SUFFIX}{_TMP_SUFFIX}"):
+            leftover.unlink()  # a write cut short by a crash; its records were never acknowledged to anyone
+
+    def append_records(self, records: Iterable[Mapping[str, Any]]) -> str:
+        """Spool plain-dict records (USAGE_SCHEMA's columns) as one batch; return its batch id."""
+        return self.append(pa.RecordBatch.from_pylist(list(records), schema=USAGE_SCHEMA))
+
+    def append(self, batch: pa.RecordBatch) -> str:
+        """Validate and spool one batch durably (fsync, atomic rename); return its batch id."""
+        validate_usage_batch(batch)
+        batch_id = new_batch_id(self.node_id)
+        data = batch_to_ipc(batch, batch_id)
+        used = self.spooled_bytes()
+        if used + len(data) > self.max_bytes:
+            raise SpoolFullError(f"usage spool {self.directory} holds {used:,} bytes; a {len(data):,}-byte batch "
+                                 f"would pass its limit of {self.max_bytes:,} bytes")
+        final = self.directory / f"{batch_id}{_SUFFIX}"
+        tmp = final.with_name(final.name + _TMP_SUFFIX)
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, final)
+        self._sync_directory()
+        return batch_id
+
+    def pending(self) -> Iterator[SpooledBatch]:
+        """Spooled batches, oldest first."""
+        for path in sorted(self.directory.glob(f"*{_SUFFIX}")):
+            yield SpooledBatch(path.name[: -len(_SUFFIX)], path)
+
+    def remove(self, batch: SpooledBatch) -> None:
+        """Forget a batch the stream has acknowledged."""
+        batch.path.unlink(missing_ok=True)
+        self._sync_directory()
+
+    def spooled_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.directory.glob(f"*{_SUFFIX}"))
+
+    def _sync_directory(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

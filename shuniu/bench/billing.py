@@ -1,0 +1,183 @@
+"""Billing benchmark and its synthetic market: spool → stream → biller → ledger, records/s end to end.
+
+`seed_market` writes node and product records under the agreed keys (as the control plane
+and the catalog would); `synthetic_usage` makes usage batches over them. The benchmark
+spools batches on disk, sends them (one XADD per batch), runs a biller process to drain
+the stream, and times the whole path; the baseline is the same records billed with the
+plain-Python reference rater, measured on a sample in the same run.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import redis
+
+from shuniu.market.billing import PriceSource, reference_balances
+from shuniu.market.catalog import PRODUCTS_KEY, prices_key, product_key
+from shuniu.market.ledger import LedgerStore
+from shuniu.nodes.usage import UsageSender, UsageSpool
+from shuniu.protos.usage_schema import USAGE_SCHEMA
+from shuniu.protos.v1 import catalog_pb2, common_pb2, nodes_pb2
+from shuniu.stack import LocalRedis, ManagedProcess
+
+__all__ = ["Market", "run_billing_bench", "seed_market", "synthetic_usage"]
+
+NOV_2026_MS = 1_793_462_400_000  # 2026-11-01 00:00 CST
+_DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Market:
+    """Ids of what seed_market wrote."""
+
+    nodes: tuple[str, ...]
+    centers: dict[str, str]  # node -> compute center
+    products: tuple[str, ...]
+    buyers: tuple[str, ...]
+
+
+def seed_market(client: redis.Redis, nodes: int = 8, products: int = 6, buyers: int = 5, seed: int = 6) -> Market:
+    """Write node records (price cards with peak bands) and products (tiers, caps, public data with 反哺)."""
+    rng = np.random.default_rng(seed)
+    node_ids, centers = [], {}
+    pipe = client.pipeline(transaction=False)
+    for n in range(nodes):
+        node_id, center = f"node-{n:03d}", f"cc-{n % 3}"
+        cls = (common_pb2.COMPUTE_CLASS_GENERAL, common_pb2.COMPUTE_CLASS_AI)[n % 2]
+        card = common_pb2.PriceCard(cpu_core_hour_fen=int(rng.integers(5, 40)), memory_gb_hour_fen=int(rng.integers(1, 5)),
+                                    gpu_hour_fen=int(rng.integers(300, 900)) if n % 2 else 0,
+                                    bands=[common_pb2.TimeOfUseBand(start_hour=8, end_hour=22, multiplier_bp=12_000)])
+        node = nodes_pb2.Node(node_id=node_id, site="zhengzhou", compute_class=cls, price_card=card, compute_center=center,
+                              state=nodes_pb2.NODE_STATE_READY)
+        pipe.set(f"shuniu:node:{node_id}", node.SerializeToString())
+        node_ids.append(node_id)
+        centers[node_id] = center
+    product_ids = []
+    for p in range(products):
+        product_id = f"prod-{p:02d}"
+        product, pricing = _product(product_id, p, rng)
+        pipe.set(product_key(product_id), product.SerializeToString())
+        pipe.hset(prices_key(product_id), "1", pricing.SerializeToString())
+        pipe.sadd(PRODUCTS_KEY, product_id)
+        product_ids.append(product_id)
+    pipe.execute()
+    return Market(tuple(node_ids), centers, tuple(product_ids), tuple(f"buyer-{b}" for b in range(buyers)))
+
+
+def _product(product_id: str, p: int, rng) -> tuple[catalog_pb2.Product, catalog_pb2.Pricing]:
+    public = p % 3 == 0
+    unit = (catalog_pb2.PRICING_UNIT_PER_ROW, catalog_pb2.PRICING_UNIT_PER_CALL, catalog_pb2.PRICING_UNIT_PER_QUERY)[p % 3]
+    size = 1000 if unit == catalog_pb2.PRICING_UNIT_PER_ROW else 1
+    price = int(rng.integers(20, 200))
+    pricing = catalog_pb2.Pricing(
+        unit=unit, unit_price_fen=price, unit_size=size, price_version=1, public_interest_free=public,
+        volume_tiers=[catalog_pb2.VolumeTier(from_units=5_000_000 if size > 1 else 500, unit_price_fen=price * 3 // 4)],
+        guided_cap_fen=price - 5 if p % 2 else 0,
+    )  # fmt: skip
+    holders = [catalog_pb2.RightShare(holder_id=f"holder-{p}-a", share_bp=6000), catalog_pb2.RightShare(holder_id=f"holder-{p}-b", share_bp=4000)]
+    right = catalog_pb2.Right(holders=holders)
+    spec = catalog_pb2.ProductSpec(
+        holder_id=f"holder-{p}-a", name=product_id, category=("traffic", "health", "energy")[p % 3],
+        grade=common_pb2.CLASSIFICATION_GRADE_PUBLIC if public else common_pb2.CLASSIFICATION_GRADE_INTERNAL,
+        rights=catalog_pb2.Rights(holding=right, processing_use=right, product_operation=right), pricing=pricing,
+        public_data=catalog_pb2.PublicDataOperation(source_department_id=f"dept-{p}", operator_id="op", feedback_share_bp=1000) if public else None,
+    )  # fmt: skip
+    return catalog_pb2.Product(product_id=product_id, spec=spec, state=catalog_pb2.PRODUCT_STATE_LISTED), pricing
+
+
+def synthetic_usage(market: Market, node_id: str, records: int, seed: int, start_ms: int = NOV_2026_MS,
+                    prefix: str = "r") -> pa.RecordBatch:
+    """`records` usage records of one node: a fifth compute-only, a quarter public-interest use."""
+    rng = np.random.default_rng(seed)
+    n = records
+    product = rng.integers(-len(market.products) // 4 - 1, len(market.products), n)
+    product_names = np.array([*market.products, ""], dtype=object)[np.where(product < 0, len(market.products), product)]
+    category = np.where(rng.random(n) < 0.25, 2, 3).astype(np.int8)
+    start = rng.integers(start_ms, start_ms + 20 * _DAY_MS, n)
+    ids = pa.array(np.char.add(f"{prefix}{seed}-", np.arange(n).astype(str)))
+    columns = {
+        "record_id": ids, "job_id": ids, "grant_id": pa.array(np.char.add("g-", (np.arange(n) % 7).astype(str))),
+        "buyer_id": pa.array(np.array(market.buyers, dtype=object)[rng.integers(0, len(market.buyers), n)], pa.string()),
+        "node_id": pa.array([node_id] * n, pa.string()), "compute_center": pa.array([market.centers[node_id]] * n, pa.string()),
+        "product_id": pa.array(product_names, pa.string()), "site": pa.array(["zhengzhou"] * n, pa.string()),
+        "tier": rng.integers(1, 5, n).astype(np.int8), "start_unix_ms": start, "end_unix_ms": start + rng.integers(1000, 600_000, n),
+        "cpu_ms": rng.integers(0, 4 * 3_600_000, n), "memory_mb_s": rng.integers(0, 8 * 1024 * 3600, n),
+        "gpu_ms": rng.integers(0, 3_600_000, n), "rows": rng.integers(0, 100_000, n), "bytes": rng.integers(0, 10**7, n),
+        "calls": rng.integers(0, 50, n), "kind": rng.integers(1, 5, n).astype(np.int8),
+        "purpose": pa.array(np.where(category == 2, "public_health", "marketing").astype(object), pa.string()),
+        "price_version": np.where(product < 0, 0, 1), "purpose_category": category,
+        "compute_class": np.full(n, 1 if int(node_id.split("-")[1]) % 2 == 0 else 2, np.int8),
+        "attempt": np.ones(n, np.int32), "peak_memory_mb": rng.integers(0, 4096, n), "output_bytes": rng.integers(0, 10**5, n),
+        "queries": np.ones(n, np.int64),
+    }  # fmt: skip
+    return pa.RecordBatch.from_arrays([pa.array(columns[f.name], f.type) for f in USAGE_SCHEMA], schema=USAGE_SCHEMA)
+
+
+def run_billing_bench(records: int, batch_records: int = 20_000, sample_records: int = 10_000,
+                      step=lambda text: None) -> dict:
+    """Push `records` through spool → stream → biller (a child process) → ledger on a private Redis.
+
+    Returns records/s end to end (first spool write to last ledger commit), of the node side
+    alone (spool + send), of the reference rater on a sample, and the ledger check."""
+    if records < 1 or batch_records < 1:
+        raise ValueError(f"records and batch_records must be >= 1, got {records} and {batch_records}")
+    with tempfile.TemporaryDirectory(prefix="shuniu-bench-billing-") as tmp:
+        root = pathlib.Path(tmp)
+        server = LocalRedis(root / "redis").start()
+        biller = None
+        try:
+            client = redis.Redis.from_url(server.url)
+            market = seed_market(client, nodes=8, products=12, buyers=50)
+            step("making synthetic usage")
+            sizes = [batch_records] * (records // batch_records) + ([records % batch_records] if records % batch_records else [])
+            batches = [synthetic_usage(market, market.nodes[i % len(market.nodes)], n, seed=i) for i, n in enumerate(sizes)]
+            spools = {node: UsageSpool(root / "spool" / node, node) for node in market.nodes}
+            senders = {node: UsageSender(spool, client) for node, spool in spools.items()}
+            biller = ManagedProcess("biller", ["biller", "--redis-url", server.url], root / "logs").start()
+            step("warming the biller up")
+            warm = synthetic_usage(market, market.nodes[0], 100, seed=10**6, prefix="warm")
+            spools[market.nodes[0]].append(warm)
+            senders[market.nodes[0]].send_pending()
+            _wait_posted(client, biller, 1)
+            step(f"billing {records:,} records in {len(batches)} batches")
+            start = time.perf_counter()
+            for i, batch in enumerate(batches):
+                node = market.nodes[i % len(market.nodes)]
+                spools[node].append(batch)
+                senders[node].send_pending()
+            node_side_s = time.perf_counter() - start
+            _wait_posted(client, biller, len(batches) + 1)
+            end_to_end_s = time.perf_counter() - start
+            check = LedgerStore(client).check()
+            step("reference rater on a sample")
+            sample = synthetic_usage(market, market.nodes[1], min(sample_records, records), seed=10**6 + 1, prefix="sample")
+            ref_start = time.perf_counter()
+            reference_balances([("sample", sample)], PriceSource(client))
+            reference_s = time.perf_counter() - ref_start
+            client.close()
+        finally:
+            if biller is not None:
+                biller.stop()
+            server.stop()
+    return {
+        "records": records, "batches": len(batches), "batch_records": batch_records,
+        "end_to_end_records_per_s": records / end_to_end_s, "node_side_records_per_s": records / node_side_s,
+        "reference_records_per_s": sample.num_rows / reference_s, "reference_sample_records": sample.num_rows,
+        "ledger_ok": check.ok, "charged_fen": check.total_debits_fen, "postings": check.postings_checked,
+    }  # fmt: skip
+
+
+def _wait_posted(client: redis.Redis, biller: ManagedProcess, batches: int, timeout_s: float = 600.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while client.llen("shuniu:ledger:order") < batches:
+        if not biller.running:
+            raise RuntimeError(f"the biller exited:\n{biller.log_tail()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the biller posted {client.llen('shuniu:ledger:order')} of {batches} batches in {timeout_s} s")
+        time.sleep(0.002)

@@ -1,0 +1,267 @@
+"""Usage to ledger against a real Redis: spool → stream → biller → ledger, with crashes, restarts and replay.
+
+Every test ends by comparing the ledger's balances with the plain-Python reference rater
+over the same records, in the ledger's commit order (volume tiers make order matter), to
+the fen, and by the ledger's own check.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import pyarrow as pa
+import pytest
+import redis
+
+from shuniu.bench.billing import Market, seed_market, synthetic_usage
+from shuniu.market.billing import Biller, BillerConfig, PriceSource, dead_letter_counts, reference_balances
+from shuniu.market.ledger import LedgerStore
+from shuniu.nodes.usage import UsageSender, UsageSpool, stream_fields
+from shuniu.protos.usage_schema import DEAD_LETTER_STREAM, USAGE_STREAM, batch_to_ipc
+from shuniu.stack import LocalRedis, ManagedProcess
+
+
+@pytest.fixture
+def client(redis_url):
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+def _spool(tmp_path: pathlib.Path, market: Market, node: str, batches: int, records: int, seed: int = 0) -> tuple[UsageSpool, dict]:
+    spool = UsageSpool(tmp_path / f"spool-{node}", node)
+    made = {}
+    for i in range(batches):
+        batch = synthetic_usage(market, node, records, seed=seed + i, prefix=f"{node}-")
+        made[spool.append(batch)] = batch
+    return spool, made
+
+
+def _drain(biller: Biller) -> None:
+    biller.ensure_group()
+    while biller.step(block_ms=0):
+        pass
+
+
+def _assert_ledger_equals_reference(client: redis.Redis, made: dict[str, pa.RecordBatch]) -> None:
+    ledger = LedgerStore(client)
+    order = ledger.batch_order()
+    assert sorted(order) == sorted(made), "every batch posted exactly once"
+    expected = reference_balances([(b, made[b]) for b in order], PriceSource(client))
+    got = {a.account_id: a.balance_fen for a in ledger.accounts() if a.balance_fen}
+    assert got == expected
+    check = ledger.check()
+    assert check.ok and check.total_debits_fen == check.total_credits_fen > 0
+
+
+def test_batches_flow_from_spool_to_ledger_and_equal_the_reference(client, tmp_path):
+    market = seed_market(client)
+    made = {}
+    for node in market.nodes[:3]:
+        spool, batches = _spool(tmp_path, market, node, batches=4, records=500, seed=len(made))
+        made.update(batches)
+        assert UsageSender(spool, client).send_pending() == 4
+        assert list(spool.pending()) == []
+    assert client.xlen(USAGE_STREAM) == 12
+    biller = Biller(client, BillerConfig(block_ms=0))
+    _drain(biller)
+    assert biller.outcomes == {"posted": 12}
+    assert client.xpending(USAGE_STREAM, "billers")["pending"] == 0
+    _assert_ledger_equals_reference(client, made)
+
+
+def test_a_batch_posted_twice_is_a_noop_that_says_so(client, tmp_path):
+    market = seed_market(client)
+    spool, made = _spool(tmp_path, market, market.nodes[0], batches=1, records=200)
+    (batch_id,) = made
+    data = next(spool.pending()).read()
+    for _ in range(2):  # the sender's crash between XADD and delete: the same batch arrives twice
+        client.xadd(USAGE_STREAM, stream_fields(batch_id, market.nodes[0], data, 200, 0))
+    biller = Biller(client, BillerConfig(block_ms=0))
+    _drain(biller)
+    assert biller.outcomes == {"posted": 1, "duplicate": 1}
+    before = {a.account_id: a.balance_fen for a in LedgerStore(client).accounts()}
+    outcome = Biller(client).ledger.post(_charged(client, batch_id, made[batch_id]))
+    assert (outcome.status, outcome.detail.startswith("{")) == ("duplicate", True)
+    assert {a.account_id: a.balance_fen for a in LedgerStore(client).accounts()} == before
+    _assert_ledger_equals_reference(client, made)
+
+
+def _charged(client, batch_id, batch):
+    from shuniu.market.billing import charge_batch, prepare_usage
+
+    book = PriceSource(client).book_for(batch)
+    prepared = prepare_usage(batch_id, batch, book)
+    return charge_batch(prepared, book, [0] * len(prepared.volume_fields), set())
+
+
+def test_the_posting_script_refuses_an_unbalanced_set_and_changes_nothing(client, tmp_path):
+    market = seed_market(client)
+    _, made = _spool(tmp_path, market, market.nodes[0], batches=1, records=100)
+    posting = _charged(client, *next(iter(made.items())))
+    store = LedgerStore(client)
+    debits, credits = posting.account_totals()
+    sides = [len(debits), *(x for i in debits.items() for x in i), len(credits), *(x for i in credits.items() for x in i)]
+    keys = ["shuniu:ledger:" + k for k in ("batches", "order", "postings", "debits", "credits", "totals", "volume", "periods",
+                                            "lines:x", "updated")] + ["shuniu:usage"]
+    with pytest.raises(redis.ResponseError, match="unbalanced posting set"):
+        store._post(keys=keys, args=["x", 0, posting.charged_fen + 1, "{}", "{}", b"", "", "", *sides, 0, 0])
+    assert client.keys("shuniu:ledger:*") == []
+
+
+def test_a_stale_volume_or_a_closed_period_is_refused_before_any_write(client, tmp_path):
+    market = seed_market(client)
+    _, made = _spool(tmp_path, market, market.nodes[0], batches=1, records=300)
+    posting = _charged(client, *next(iter(made.items())))
+    store = LedgerStore(client)
+    field = next(iter(posting.volume))
+    client.hset("shuniu:ledger:volume", field, 7)
+    assert store.post(posting).status == "stale_volume"
+    client.hdel("shuniu:ledger:volume", field)
+    store.close_period("2026-11")
+    assert (store.post(posting).status, store.post(posting).detail) == ("period_closed", "2026-11")
+    assert store.batch_order() == [] and store.accounts() == []
+
+
+def test_a_consumer_that_died_holding_entries_is_claimed_and_nothing_doubles(client, tmp_path):
+    market = seed_market(client)
+    spool, made = _spool(tmp_path, market, market.nodes[1], batches=5, records=300)
+    UsageSender(spool, client).send_pending()
+    dead = Biller(client, BillerConfig(consumer="dead", count=3, block_ms=0))
+    dead.ensure_group()
+    client.xreadgroup("billers", "dead", {USAGE_STREAM: ">"}, count=3)  # read, then died before billing
+    dead.handle(*_first_pending(client, "dead"))  # and one it billed before dying (acked by the script)
+    survivor = Biller(client, BillerConfig(consumer="survivor", claim_idle_ms=0, block_ms=0))
+    _drain(survivor)
+    assert survivor.outcomes == {"posted": 4}
+    _assert_ledger_equals_reference(client, made)
+
+
+def _first_pending(client, consumer):
+    entry = client.xpending_range(USAGE_STREAM, "billers", "-", "+", 1, consumername=consumer)[0]
+    (entry_id, fields), = client.xrange(USAGE_STREAM, entry["message_id"], entry["message_id"])
+    return entry_id.decode(), fields
+
+
+def _biller_process(redis_url: str, logs: pathlib.Path, name: str) -> ManagedProcess:
+    return ManagedProcess(name, ["biller", "--redis-url", redis_url, "--claim-idle", "0.3", "--consumer", name], logs).start()
+
+
+def test_biller_killed_mid_stream_restarts_and_bills_each_batch_once(client, redis_url, tmp_path, eventually):
+    market = seed_market(client)
+    spool, made = _spool(tmp_path, market, market.nodes[2], batches=30, records=3000)
+    UsageSender(spool, client).send_pending()
+    first = _biller_process(redis_url, tmp_path / "logs", "biller-1")
+    try:
+        eventually(lambda: client.llen("shuniu:ledger:order") >= 3, timeout_s=60, what="first batches posted")
+        first.kill()  # SIGKILL: whatever batch it was rating stays pending under its name
+        posted_at_kill = client.llen("shuniu:ledger:order")
+        assert posted_at_kill < 30, "the biller finished before it could be killed; make the stream longer"
+        second = _biller_process(redis_url, tmp_path / "logs", "biller-2")
+        try:
+            eventually(lambda: client.llen("shuniu:ledger:order") == 30 and client.xpending(USAGE_STREAM, "billers")["pending"] == 0,
+                       timeout_s=120, what="every batch posted and acknowledged")
+        finally:
+            assert second.stop() == 0, second.log_tail()  # SIGTERM: a clean exit
+    finally:
+        first.kill()
+    _assert_ledger_equals_reference(client, made)
+
+
+def test_sender_killed_mid_send_resends_the_rest_and_nothing_doubles(client, redis_url, tmp_path, eventually):
+    market = seed_market(client)
+    node = market.nodes[3]
+    spool, made = _spool(tmp_path, market, node, batches=120, records=2000)
+    args = ["usage", "send", "--spool", str(spool.directory), "--node-id", node, "--redis-url", redis_url]
+    sender = ManagedProcess("sender", args, tmp_path / "logs").start()
+    eventually(lambda: client.xlen(USAGE_STREAM) >= 5, timeout_s=60, what="first batches appended")
+    sender.kill()
+    appended, left = client.xlen(USAGE_STREAM), len(list(spool.pending()))
+    # Killed after appending, before deleting all it appended (or before appending the rest).
+    assert left > 0 and appended + left > 120, (appended, left)
+    again = ManagedProcess("sender-again", args, tmp_path / "logs").start()
+    assert again.proc.wait(120) == 0, again.log_tail()
+    assert list(spool.pending()) == []
+    assert client.xlen(USAGE_STREAM) >= 120  # a batch appended just before the kill may be there twice
+    biller = Biller(client, BillerConfig(block_ms=0))
+    _drain(biller)
+    assert biller.outcomes["posted"] == 120 and biller.outcomes.get("duplicate", 0) == client.xlen(USAGE_STREAM) - 120
+    _assert_ledger_equals_reference(client, made)
+
+
+def test_redis_restart_keeps_the_ledger_and_a_full_replay_changes_nothing(tmp_path):
+    server = LocalRedis(tmp_path / "own-redis").start()
+    try:
+        c = redis.Redis.from_url(server.url)
+        market = seed_market(c)
+        spool, made = _spool(tmp_path, market, market.nodes[4], batches=6, records=1000)
+        sender = UsageSender(spool, c)
+        sender.send_pending(max_batches=3)
+        _drain(Biller(c, BillerConfig(block_ms=0)))
+        server.kill()  # a crash; the append-only file has every acknowledged write
+        server.start()
+        sender.send_pending()
+        biller = Biller(c, BillerConfig(block_ms=0))
+        _drain(biller)
+        assert biller.outcomes == {"posted": 3}
+        _assert_ledger_equals_reference(c, made)
+        before = {a.account_id: a.balance_fen for a in LedgerStore(c).accounts()}
+        replay = Biller(c, BillerConfig(group="replay", block_ms=0))  # a new group reads the stream from the start
+        _drain(replay)
+        assert replay.outcomes == {"duplicate": 6}
+        assert {a.account_id: a.balance_fen for a in LedgerStore(c).accounts()} == before
+        _assert_ledger_equals_reference(c, made)
+        c.close()
+    finally:
+        server.stop()
+
+
+def _ipc(batch: pa.RecordBatch) -> bytes:
+    return batch_to_ipc(batch, "x")
+
+
+DEAD = [
+    ("bad_schema", lambda m, b: {"arrow_ipc": b"not arrow"}),
+    ("bad_schema", lambda m, b: {"arrow_ipc": _ipc(b.drop_columns(["queries"]))}),
+    ("negative_quantity", lambda m, b: {"arrow_ipc": _ipc(b.set_column(b.schema.get_field_index("rows"), b.schema.field("rows"),
+                                                                       pa.array([-1] + [0] * (b.num_rows - 1))))}),
+    ("unknown_node", lambda m, b: {"node_id": "ghost", "arrow_ipc": _ipc(b.set_column(b.schema.get_field_index("node_id"),
+                                                                                      b.schema.field("node_id"), pa.array(["ghost"] * b.num_rows)))}),
+    ("unknown_product", lambda m, b: {"arrow_ipc": _ipc(b.set_column(b.schema.get_field_index("product_id"), b.schema.field("product_id"),
+                                                                     pa.array(["ghost-product"] * b.num_rows)))}),
+    ("price_version", lambda m, b: {"arrow_ipc": _ipc(b.set_column(b.schema.get_field_index("price_version"), b.schema.field("price_version"),
+                                                                   pa.array([9] * b.num_rows)).set_column(b.schema.get_field_index("product_id"),
+                                                                   b.schema.field("product_id"), pa.array([m.products[1]] * b.num_rows)))}),
+    ("wrong_node", lambda m, b: {"node_id": m.nodes[5]}),
+]  # fmt: skip
+
+
+def test_bad_batches_go_to_the_dead_letters_counted_and_never_post(client):
+    market = seed_market(client)
+    node = market.nodes[0]
+    good = synthetic_usage(market, node, 50, seed=1)
+    for n, (_, corrupt) in enumerate(DEAD):
+        fields = {**stream_fields(f"bad-{n}", node, _ipc(good), 50, 0), **corrupt(market, good)}
+        client.xadd(USAGE_STREAM, fields)
+    client.xadd(USAGE_STREAM, stream_fields("good", node, _ipc(good), 50, 0))
+    biller = Biller(client, BillerConfig(block_ms=0))
+    _drain(biller)
+    assert biller.outcomes == {"dead_letter": len(DEAD), "posted": 1}
+    expected: dict[str, int] = {}
+    for reason, _ in DEAD:
+        expected[reason] = expected.get(reason, 0) + 1
+    assert dead_letter_counts(client) == expected
+    letters = client.xrange(DEAD_LETTER_STREAM)
+    assert [f[b"reason"].decode() for _, f in letters] == [r for r, _ in DEAD]
+    assert all(f[b"message"] for _, f in letters)
+    assert LedgerStore(client).batch_order() == ["good"]
+    assert client.xpending(USAGE_STREAM, "billers")["pending"] == 0
+    _assert_ledger_equals_reference(client, {"good": good})
+
+
+def test_billing_bench_reports_end_to_end_records_per_second_and_a_balanced_ledger():
+    from shuniu.bench.billing import run_billing_bench
+
+    r = run_billing_bench(6000, batch_records=2000, sample_records=500)
+    assert r["batches"] == 3 and r["ledger_ok"] and r["charged_fen"] > 0
+    assert r["end_to_end_records_per_s"] > 0 and r["reference_records_per_s"] > 0
