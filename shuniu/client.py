@@ -7,7 +7,10 @@ from collections.abc import Iterator
 
 import grpc
 
-from shuniu.protos.v1 import nodes_pb2, nodes_pb2_grpc
+from shuniu.protos.v1 import (
+    catalog_pb2_grpc, grants_pb2_grpc, jobs_pb2_grpc, ledger_pb2_grpc, negative_list_pb2_grpc, nodes_pb2,
+    nodes_pb2_grpc, settlement_pb2_grpc,
+)
 
 
 def new_request_id(prefix: str) -> str:
@@ -22,6 +25,12 @@ class Client:
         self.timeout_s = timeout_s
         self.channel = grpc.insecure_channel(address)
         self.nodes = nodes_pb2_grpc.NodeServiceStub(self.channel)
+        self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.channel)
+        self.negative_list = negative_list_pb2_grpc.NegativeListServiceStub(self.channel)
+        self.grants = grants_pb2_grpc.GrantServiceStub(self.channel)
+        self.jobs = jobs_pb2_grpc.JobServiceStub(self.channel)
+        self.ledger = ledger_pb2_grpc.LedgerServiceStub(self.channel)
+        self.settlement = settlement_pb2_grpc.SettlementServiceStub(self.channel)
 
     def close(self) -> None:
         self.channel.close()

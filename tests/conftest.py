@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pathlib
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 
+import grpc
 import pytest
 import redis
 
@@ -42,7 +45,8 @@ def redis_url(redis_server: LocalRedis) -> Iterator[str]:
 class ControlPlaneProcess:
     """A real `shuniu control-plane` process on a loopback port."""
 
-    def __init__(self, redis_url: str, log_dir: pathlib.Path, **liveness: float) -> None:
+    def __init__(self, redis_url: str, log_dir: pathlib.Path, ray_address: str = "", **liveness: float) -> None:
+        self.ray_address = ray_address
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.redis_url = redis_url
@@ -54,6 +58,8 @@ class ControlPlaneProcess:
         args = ["control-plane", "--listen", self.address, "--redis-url", self.redis_url]
         for name, value in self.liveness.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
+        if self.ray_address:
+            args += ["--ray-address", self.ray_address]
         self.proc = ManagedProcess(f"control-plane-{self.port}", args, self.log_dir).start()
         with Client(self.address, timeout_s=2) as client:
             self.proc.wait_for(client.serving, timeout_s=30, what="serving")
@@ -76,8 +82,8 @@ def control_plane_factory(redis_url: str, tmp_path: pathlib.Path) -> Iterator:
     """Starts control planes on demand; every one is stopped after the test."""
     started: list[ControlPlaneProcess] = []
 
-    def start(redis_url: str = redis_url, **liveness: float) -> ControlPlaneProcess:
-        plane = ControlPlaneProcess(redis_url, tmp_path / "logs", **liveness).start()
+    def start(redis_url: str = redis_url, ray_address: str = "", **liveness: float) -> ControlPlaneProcess:
+        plane = ControlPlaneProcess(redis_url, tmp_path / "logs", ray_address, **liveness).start()
         started.append(plane)
         return plane
 
@@ -108,6 +114,36 @@ def eventually():
     return _eventually
 
 
+class AgentThread:
+    """A real NodeAgent (heartbeats, product verification) in its own thread and event loop; tests import it."""
+
+    def __init__(self, address: str, node_id: str, site: str, capacity, compute_class: int = 1, **spec) -> None:
+        from shuniu.nodes.agent import NodeSpec
+
+        self.address, self.spec = address, NodeSpec(node_id, site, compute_class, capacity, **spec)
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        from shuniu.nodes.agent import NodeAgent
+
+        self.loop, self.stop = asyncio.get_running_loop(), asyncio.Event()
+        async with grpc.aio.insecure_channel(self.address) as channel:
+            self.agent = NodeAgent(self.spec, channel, load=lambda: 0.1, verify_products_every_s=0.1)
+            self.ready.set()
+            await self.agent.run(self.stop)
+
+    def __enter__(self) -> "AgentThread":
+        self.thread.start()
+        assert self.ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
 class RayTestCluster:
     """A head and a second raylet on loopback, each hosting two Shuniu nodes, with this process as driver."""
 
@@ -135,10 +171,16 @@ class RayTestCluster:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[RayTestCluster]:
-    """Started once per session, on first use; the test process connects as a driver."""
+def ray_cluster(redis_server: LocalRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayTestCluster]:
+    """Started once per session, on first use; the test process connects as a driver.
+
+    Its workers run node code: they spool usage under their own state directory and send it
+    to the session's Redis.
+    """
     import ray
 
+    os.environ["SHUNIU_STATE_DIR"] = str(tmp_path_factory.mktemp("ray-nodes"))
+    os.environ["SHUNIU_REDIS_URL"] = redis_server.url
     cluster = RayTestCluster()
     ray.init(address=cluster.address, namespace="shuniu", log_to_driver=False, logging_level="warning")
     yield cluster

@@ -70,6 +70,11 @@ class JobServiceStub:
                 request_serializer=shuniu_dot_v1_dot_jobs__pb2.PlanJobRequest.SerializeToString,
                 response_deserializer=shuniu_dot_v1_dot_jobs__pb2.PlanJobResponse.FromString,
                 _registered_method=True)
+        self.GetJobResult = channel.unary_unary(
+                '/shuniu.v1.JobService/GetJobResult',
+                request_serializer=shuniu_dot_v1_dot_jobs__pb2.GetJobResultRequest.SerializeToString,
+                response_deserializer=shuniu_dot_v1_dot_jobs__pb2.GetJobResultResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -125,6 +130,13 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetJobResult(self, request, context):
+        """Reads a job's released output (only what passed the egress policy).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +174,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.PlanJob,
                     request_deserializer=shuniu_dot_v1_dot_jobs__pb2.PlanJobRequest.FromString,
                     response_serializer=shuniu_dot_v1_dot_jobs__pb2.PlanJobResponse.SerializeToString,
+            ),
+            'GetJobResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJobResult,
+                    request_deserializer=shuniu_dot_v1_dot_jobs__pb2.GetJobResultRequest.FromString,
+                    response_serializer=shuniu_dot_v1_dot_jobs__pb2.GetJobResultResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +371,33 @@ class JobService:
             '/shuniu.v1.JobService/PlanJob',
             shuniu_dot_v1_dot_jobs__pb2.PlanJobRequest.SerializeToString,
             shuniu_dot_v1_dot_jobs__pb2.PlanJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJobResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shuniu.v1.JobService/GetJobResult',
+            shuniu_dot_v1_dot_jobs__pb2.GetJobResultRequest.SerializeToString,
+            shuniu_dot_v1_dot_jobs__pb2.GetJobResultResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,3 +42,5 @@ class ControlPlaneConfig:
     # Bound on idempotency records: a request id is remembered this long.
     request_id_ttl_s: int = 24 * 3600
     max_nodes: int = 200_000
+    # Ray cluster jobs are dispatched to; empty means jobs are admitted and queued but not run.
+    ray_address: str = ""

@@ -47,10 +47,15 @@ class ControlPlane:
         self.server: grpc.aio.Server | None = None
         self.port: int | None = None
         self._loop_task: asyncio.Task | None = None
+        self.jobs = None
 
     async def start(self) -> int:
+        from shuniu.scheduler.jobs.runtime import JobRuntime  # noqa: PLC0415  (the job layer imports placement)
+
         await self.redis.ping()
         await self._load()
+        self.jobs = JobRuntime(self)
+        await self.jobs.start()
         self.server = grpc.aio.server(options=_SERVER_OPTIONS)
         nodes_pb2_grpc.add_NodeServiceServicer_to_server(self.service, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -102,6 +107,10 @@ class ControlPlane:
         for t in transitions:
             log.info("node %s %s -> %s", t.node_id, nodes_pb2.NodeState.Name(t.old_state),
                      nodes_pb2.NodeState.Name(t.new_state))
+        down = {t.node_id for t in transitions if t.new_state == nodes_pb2.NODE_STATE_DOWN}
+        if down and self.jobs is not None:
+            async with self.jobs.scheduler.lock:
+                await self.jobs.scheduler.nodes_down(down)
         node_ids, rows = self.fleet.take_dirty_live()
         rtt_pairs, service.dirty_rtts = service.dirty_rtts, set()
         rtts = {f"{a}|{b}": self.matrix.rtt_ms(a, b) for a, b in rtt_pairs}
@@ -129,6 +138,8 @@ class ControlPlane:
                 log.warning("flush to Redis failed, will retry: %s", err)
 
     async def stop(self, grace_s: float = 2.0) -> None:
+        if self.jobs is not None:
+            await self.jobs.stop()
         if self._loop_task is not None:
             self._loop_task.cancel()
             try:

@@ -25,10 +25,21 @@ import ray.exceptions  # noqa: E402
 NAMESPACE = "shuniu"
 
 
+def _entry_point(entry_point: str):
+    module, _, name = entry_point.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# No retries: the scheduler decides whether a failed attempt runs again, so that a job never
+# runs twice to completion.
 @ray.remote(num_cpus=0, max_retries=0)
 def _run_entry_point(entry_point: str, payload: bytes) -> bytes:
-    module, _, name = entry_point.partition(":")
-    return getattr(importlib.import_module(module), name)(payload)
+    return _entry_point(entry_point)(payload)
+
+
+@ray.remote(num_cpus=0, max_retries=0, num_returns="streaming")
+def _stream_entry_point(entry_point: str, payload: bytes):
+    yield from _entry_point(entry_point)(payload)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +95,16 @@ class RayDispatcher:
             options["name"] = name
         return _run_entry_point.options(**options).remote(entry_point, payload)
 
+    def dispatch_stream(self, node_id: str, entry_point: str, payload: bytes, name: str = ""):
+        """Starts a generator entry point on `node_id`; `async for ref in …: await ref` reads what it yields."""
+        options = {"resources": {node_resource(node_id): 1}}
+        if name:
+            options["name"] = name
+        return _stream_entry_point.options(**options).remote(entry_point, payload)
+
+    classify = staticmethod(classify)
+
     @staticmethod
-    def cancel(ref: ray.ObjectRef) -> None:
+    def cancel(ref) -> None:
         """Stops the task, killing its worker if it is running (and with it the sandbox it started)."""
         ray.cancel(ref, force=True)

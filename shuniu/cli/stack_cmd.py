@@ -20,9 +20,11 @@ from rich.table import Table
 from shuniu.cli._app import app, console, err_console, fail, stack_file, state_dir
 from shuniu.client import Client
 from shuniu.nodes import topology
-from shuniu.nodes.simulator import parse_mix
+from shuniu.nodes.simulator import FleetPlan, parse_mix
 from shuniu.scheduler.control_plane import ControlPlaneConfig, LivenessConfig, serve
 from shuniu.stack import LocalRedis, ManagedProcess, free_port
+from shuniu.stack.ray_cluster import LocalRayCluster
+from shuniu.stack.seed import seed_stack
 
 
 @app.command("control-plane")
@@ -34,6 +36,8 @@ def control_plane(
     down_after: float = typer.Option(30.0, help="Silence after which a node is DOWN (grace period), s."),
     restart_grace: float = typer.Option(30.0, help="After a restart, how long known nodes get to reconnect, s."),
     tiers: str = typer.Option("T1=1,T2=3,T3=5,T4=20", help="Latency tier bounds in ms."),
+    ray_address: str = typer.Option("", envvar="SHUNIU_RAY_ADDRESS",
+                                    help="Ray cluster (host:port) jobs run on; without it jobs queue but do not run."),
 ) -> None:
     """Runs the control plane (gRPC, health, reflection) until SIGTERM or Ctrl-C."""
     if not redis_url:
@@ -41,7 +45,7 @@ def control_plane(
     try:
         config = ControlPlaneConfig(
             listen=listen, redis_url=redis_url, tiers=topology.TierBounds.parse(tiers),
-            liveness=LivenessConfig(interval, suspect_after, down_after, restart_grace),
+            liveness=LivenessConfig(interval, suspect_after, down_after, restart_grace), ray_address=ray_address,
         )
     except ValueError as err:
         fail(str(err))
@@ -106,6 +110,17 @@ def up(
         redis_url = redis_server.url
     port = port or free_port()
     address = f"127.0.0.1:{port}"
+    fleet = FleetPlan(count=nodes, mix=parse_mix(mix), seed=seed).specs()
+    # Ray's processes inherit this: node code spools usage under the stack and sends it to its Redis.
+    os.environ.update({"SHUNIU_STATE_DIR": str(root), "SHUNIU_REDIS_URL": redis_url})
+    ray_cluster = LocalRayCluster(root / "ray")
+    try:
+        err_console.print(f"starting Ray on 127.0.0.1 hosting {len(fleet)} simulated nodes …")
+        ray_cluster.start(node_ids=[spec.node_id for spec in fleet])
+    except (RuntimeError, TimeoutError) as err:
+        if redis_server is not None:
+            redis_server.stop()
+        fail(f"Ray did not start: {err}")
     procs: list[ManagedProcess] = []
     stop = {"now": False}
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -114,9 +129,11 @@ def up(
     try:
         plane = ManagedProcess("control-plane", ["control-plane", "--listen", address, "--interval", str(interval),
                                                  "--suspect-after", str(interval * 3), "--down-after", str(interval * 6),
-                                                 "--restart-grace", str(interval * 6)],
-                               logs, env={"REDIS_URL": redis_url}).start()
+                                                 "--restart-grace", str(interval * 6),
+                                                 "--ray-address", ray_cluster.address],
+                               logs, env={"REDIS_URL": redis_url, **ray_cluster.env}).start()
         procs.append(plane)
+        procs.append(ManagedProcess("biller", ["biller"], logs, env={"REDIS_URL": redis_url}).start())
         with Client(address, timeout_s=3) as client:
             plane.wait_for(client.serving, what="serving")
             stack_file().write_text(json.dumps({"address": address, "redis_url": redis_url, "pid": os.getpid()}))
@@ -124,7 +141,14 @@ def up(
                 procs.append(ManagedProcess("fleet", ["node", "simulate", "--count", str(nodes), "--mix", mix,
                                                       "--seed", str(seed), "--interval", str(interval),
                                                       "--addr", address], logs).start())
-            err_console.print(f"stack up: control plane {address}, Redis {redis_url}, logs in {logs}; Ctrl-C stops")
+            err_console.print(f"stack up: control plane {address}, Redis {redis_url}, Ray {ray_cluster.address}, "
+                              f"logs in {logs}; Ctrl-C stops")
+            try:
+                for line in seed_stack(client, root, fleet, wait_s=max(30.0, interval * 6)):
+                    err_console.print(f"seed: {line}", highlight=False)
+            except (grpc.RpcError, TimeoutError) as err:
+                detail = f"{err.code().name}: {err.details()}" if isinstance(err, grpc.RpcError) else str(err)
+                err_console.print(f"[yellow]seed data not loaded:[/] {detail}", highlight=False)
             started = time.monotonic()
             with Live(console=console, refresh_per_second=2, transient=False) as live:
                 while not stop["now"] and (not duration or time.monotonic() - started < duration):
@@ -145,6 +169,7 @@ def up(
         err_console.print("stopping the stack …")
         for proc in reversed(procs):
             proc.stop()
+        ray_cluster.stop()
         if redis_server is not None:
             redis_server.stop()
         stack_file().unlink(missing_ok=True)

@@ -18,7 +18,9 @@ def shuniu(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 
 @pytest.fixture
-def fleet(control_plane):
+def fleet(control_plane_factory):
+    # These nodes never heartbeat: liveness is long enough that they stay READY while a CLI starts.
+    control_plane = control_plane_factory(suspect_after=60.0, down_after=120.0)
     with control_plane.client() as client:
         for i, (site, cls, gpu) in enumerate([("zhengzhou", 1, 0), ("luoyang", 2, 8), ("gansu", 3, 0)]):
             client.register(nodes_pb2.RegisterRequest(

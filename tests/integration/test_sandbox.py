@@ -6,7 +6,6 @@ import dataclasses
 import os
 import statistics
 import textwrap
-import time
 
 import pyarrow as pa
 import pyarrow.compute as pc

@@ -1,0 +1,173 @@
+"""The trusted runner on a node: one attempt of a job, from granted columns to a checked, metered result.
+
+`run_job` is the entry point the scheduler's Ray task calls on the node chosen. It yields
+b"started" once the run begins, then the serialized NodeRunResult. Usage of every run,
+whatever its end, is spooled and sent to the usage stream before the result is returned.
+
+The node's settings come from its environment (the raylet's, inherited by its workers):
+SHUNIU_STATE_DIR for the usage spool, SHUNIU_REDIS_URL for the usage stream.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import time
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+import redis
+
+from shuniu.nodes.run_plan import RunPlan, plan_run
+from shuniu.nodes.sandbox import SandboxOutcome, SandboxPool, SandboxRunner, SandboxStatus, read_granted_columns
+from shuniu.nodes.sandbox import egress
+from shuniu.nodes.usage import UsageSender, UsageSpool
+from shuniu.protos.v1 import jobs_pb2, runs_pb2
+
+STARTED = b"started"
+_MAX_INPUT_ROWS = 100_000_000
+_RULES = {
+    egress.DENY_SMALL_GROUP: jobs_pb2.EGRESS_RULE_MIN_GROUP_SIZE,
+    egress.DENY_SENSITIVE_COLUMN: jobs_pb2.EGRESS_RULE_SENSITIVE_COLUMN,
+    egress.DENY_RAW_VALUE: jobs_pb2.EGRESS_RULE_RAW_VALUE_LEAK,
+    egress.DENY_TOO_MANY_ROWS: jobs_pb2.EGRESS_RULE_ROW_CAP,
+    egress.DENY_TOO_LARGE: jobs_pb2.EGRESS_RULE_SIZE_CAP,
+    egress.DENY_MISSING_GROUP_ROWS: jobs_pb2.EGRESS_RULE_MIN_GROUP_SIZE,
+    egress.DENY_NOT_BOOLEAN: jobs_pb2.EGRESS_RULE_RAW_VALUE_LEAK,
+}
+_FAILURES = {
+    SandboxStatus.TIMEOUT: jobs_pb2.FAILURE_CATEGORY_TIMEOUT,
+    SandboxStatus.KILLED: jobs_pb2.FAILURE_CATEGORY_RESOURCE_LIMIT,
+    SandboxStatus.OVERSIZE: jobs_pb2.FAILURE_CATEGORY_RESOURCE_LIMIT,
+    SandboxStatus.ERROR: jobs_pb2.FAILURE_CATEGORY_USER_ERROR,
+}
+# One warm sandbox per set of limits, per worker process: Ray reuses its workers.
+_pools: dict = {}
+
+
+def _runner(plan: RunPlan) -> SandboxRunner:
+    pool = _pools.get(plan.limits)
+    if pool is None:
+        pool = _pools[plan.limits] = SandboxPool(1, plan.limits)
+    return SandboxRunner(pool=pool)
+
+
+def _table(output: pa.Table | None, plan: RunPlan) -> pa.Table | None:
+    """The released table as the buyer asked for it: aggregate names, one answer per verify claim."""
+    if output is None:
+        return None
+    if plan.renames:
+        output = output.rename_columns([plan.renames.get(n, n) for n in output.column_names])
+    if plan.claim_ids:
+        answers: dict[str, bool] = {}
+        for claim_id, holds in zip(plan.claim_ids, output.column("holds").to_pylist()):
+            answers[claim_id] = answers.get(claim_id, False) or bool(holds)
+        output = pa.table({"claim_id": list(answers), "holds": pa.array(list(answers.values()), pa.bool_())})
+    return output
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _result(request: runs_pb2.NodeRunRequest, outcome: SandboxOutcome, plan: RunPlan) -> runs_pb2.NodeRunResult:
+    m = outcome.metrics
+    result = runs_pb2.NodeRunResult(job_id=request.job_id, attempt=request.attempt, reason=outcome.reason)
+    result.metrics.CopyFrom(runs_pb2.RunMetrics(
+        rows_in=m.rows_in, bytes_in=m.bytes_in, rows_out=m.rows_released, bytes_out=m.bytes_out,
+        cpu_ms=round(m.cpu_s * 1000), peak_memory_mb=m.peak_memory_bytes >> 20, wall_ms=round(m.wall_s * 1000),
+        startup_ms=round(m.startup_s * 1000)))
+    now_ms = time.time_ns() // 1_000_000
+    result.egress.checked_unix_ms = now_ms
+    result.egress.dp_epsilon_spent_milli = m.epsilon_spent_milli
+    if outcome.status is SandboxStatus.OK:
+        table = _table(outcome.table, plan)
+        result.output_ipc = _ipc(table)
+        result.state = jobs_pb2.JOB_STATE_SUCCEEDED
+        result.egress.released = True
+        result.egress.output_rows, result.egress.output_bytes = table.num_rows, len(result.output_ipc)
+        result.metrics.rows_out = table.num_rows
+    elif outcome.status is SandboxStatus.EGRESS_DENIED:
+        result.state = jobs_pb2.JOB_STATE_EGRESS_DENIED
+        verdict = outcome.verdict
+        result.egress.violations.add(rule=_RULES.get(verdict.code, jobs_pb2.EGRESS_RULE_UNSPECIFIED),
+                                     detail=verdict.message)
+        result.egress.output_rows = m.rows_out
+    else:
+        result.state = jobs_pb2.JOB_STATE_FAILED
+        startup = outcome.reason.startswith("startup")
+        result.failure_category = jobs_pb2.FAILURE_CATEGORY_SYSTEM_ERROR if startup else _FAILURES[outcome.status]
+    return result
+
+
+def _failed(request: runs_pb2.NodeRunRequest, category: int, reason: str) -> runs_pb2.NodeRunResult:
+    return runs_pb2.NodeRunResult(job_id=request.job_id, attempt=request.attempt, state=jobs_pb2.JOB_STATE_FAILED,
+                                  failure_category=category, reason=reason)
+
+
+def usage_record(request: runs_pb2.NodeRunRequest, result: runs_pb2.NodeRunResult, started_ms: int,
+                 ended_ms: int) -> dict:
+    """The usage record of one run: compute on this node and data of its product (one product per job)."""
+    m = result.metrics
+    data = request.inputs[0]
+    claims = len(request.spec.verify.claims) if request.spec.WhichOneof("args") == "verify" else 1
+    return {
+        "record_id": f"{request.job_id}-{request.attempt}-{request.node_id}", "job_id": request.job_id,
+        "grant_id": request.spec.grant_id, "buyer_id": request.buyer_id, "node_id": request.node_id,
+        "compute_center": request.compute_center, "product_id": data.product_id, "site": request.site,
+        "tier": request.tier, "start_unix_ms": started_ms, "end_unix_ms": ended_ms, "cpu_ms": m.cpu_ms,
+        "memory_mb_s": m.peak_memory_mb * m.wall_ms // 1000, "gpu_ms": 0, "rows": m.rows_in, "bytes": m.bytes_in,
+        "calls": claims, "kind": request.spec.kind, "purpose": request.purpose,
+        "price_version": data.price_version, "purpose_category": request.purpose_category,
+        "compute_class": request.compute_class, "attempt": request.attempt, "peak_memory_mb": m.peak_memory_mb,
+        "output_bytes": len(result.output_ipc), "queries": 1,
+    }
+
+
+def _emit_usage(request: runs_pb2.NodeRunRequest, result: runs_pb2.NodeRunResult, started_ms: int) -> None:
+    state_dir = pathlib.Path(os.environ.get("SHUNIU_STATE_DIR", ".shuniu")).resolve()
+    spool = UsageSpool(state_dir / "spool" / request.node_id, request.node_id)
+    result.usage_batch_id = spool.append_records([usage_record(request, result, started_ms,
+                                                               time.time_ns() // 1_000_000)])
+    url = os.environ.get("SHUNIU_REDIS_URL")
+    if url:
+        client = redis.Redis.from_url(url, socket_timeout=5)
+        try:
+            UsageSender(spool, client).send_pending()  # leftovers of earlier runs go too
+        except redis.RedisError:
+            pass  # the spool keeps the batch; the next run or the agent's sender sends it
+        finally:
+            client.close()
+
+
+def execute(request: runs_pb2.NodeRunRequest) -> runs_pb2.NodeRunResult:
+    """Runs one attempt and returns how it ended (never raises for the job's own faults)."""
+    if len(request.inputs) != 1:
+        return _failed(request, jobs_pb2.FAILURE_CATEGORY_USER_ERROR, "a job reads exactly one product")
+    data = request.inputs[0]
+    try:
+        plan = plan_run(request)
+        table = read_granted_columns(data.paths, list(data.columns), _MAX_INPUT_ROWS)
+    except (ValueError, OSError, pa.ArrowException) as err:
+        return _failed(request, jobs_pb2.FAILURE_CATEGORY_USER_ERROR, f"job_error: {err}")
+    outcome = _runner(plan).run(plan.job, table, plan.policy, sensitive_columns=data.sensitive_columns,
+                                identifier_columns=data.identifier_columns)
+    return _result(request, outcome, plan)
+
+
+def run_job(payload: bytes) -> Iterator[bytes]:
+    """Ray entry point: b"started", then the NodeRunResult; usage is spooled and sent in between."""
+    request = runs_pb2.NodeRunRequest.FromString(payload)
+    started_ms = time.time_ns() // 1_000_000
+    yield STARTED
+    result = execute(request)
+    _emit_usage(request, result, started_ms)
+    yield result.SerializeToString()
+
+
+__all__ = ["STARTED", "execute", "run_job", "usage_record", "pc"]

@@ -1,0 +1,1 @@
+"""Jobs: lifecycle, store, spec rules and the queue policy (fair share, backfill)."""

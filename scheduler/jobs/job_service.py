@@ -1,0 +1,250 @@
+"""JobService: submit under a grant, read, list, cancel, watch, explain and plan jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+
+import grpc
+import redis.asyncio as aioredis
+
+from shuniu.market.catalog import ProductStore
+from shuniu.market.grants import GrantStore
+from shuniu.protos.v1 import catalog_pb2, jobs_pb2, jobs_pb2_grpc
+from shuniu.scheduler.control_plane import validate
+from shuniu.scheduler.control_plane.errors import RequestError, invalid, not_found
+from shuniu.scheduler.control_plane.idempotency import fingerprint, request_key, run_idempotent
+from shuniu.scheduler.control_plane.node_service import refusals
+from shuniu.scheduler.jobs import admission, lifecycle, spec_rules
+from shuniu.scheduler.jobs.job_scheduler import JobScheduler, OpenJob
+from shuniu.scheduler.jobs.store import JobStore, job_key, queue_job_write
+from shuniu.scheduler.placement import Fit, explanation_proto, placement_proto
+
+_MAX_PAGE = 1000
+_REFUSAL_CODES = {name: getattr(grpc.StatusCode, name) for name in
+                  ("NOT_FOUND", "FAILED_PRECONDITION", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "INVALID_ARGUMENT")}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def job_id_for(request_id: str) -> str:
+    """A retried submit names the same job, so that its grant use is counted once."""
+    return "job-" + hashlib.sha256(request_id.encode()).hexdigest()[:20]
+
+
+def _refused(refusal: admission.Refusal) -> RequestError:
+    return RequestError(_REFUSAL_CODES[refusal.code], f"{refusal.reason}: {refusal.message}")
+
+
+class JobService(jobs_pb2_grpc.JobServiceServicer):
+    def __init__(self, client: aioredis.Redis, scheduler: JobScheduler, request_id_ttl_s: int) -> None:
+        self.redis = client
+        self.scheduler = scheduler
+        self.jobs = JobStore(client)
+        self.grants = GrantStore(client)
+        self.products = ProductStore(client)
+        self.ttl_s = request_id_ttl_s
+
+    async def _products(self, spec: jobs_pb2.JobSpec) -> dict[str, catalog_pb2.Product]:
+        found = await self.products.get_many([p.product_id for p in spec.products])
+        return {p.product_id: p for p in found}
+
+    async def admit(self, spec: jobs_pb2.JobSpec, now_ms: int) -> tuple[admission.AdmissionPlan, object]:
+        """The admission plan and the grant, or a RequestError naming why not (nothing counted yet)."""
+        grant = await self.grants.get(spec.grant_id, now_ms)
+        plan = admission.plan_admission(spec, grant, await self._products(spec), now_ms)
+        if isinstance(plan, admission.Refusal):
+            raise _refused(plan)
+        return plan, grant
+
+    def _fit_now_or_refuse(self, entry: OpenJob) -> None:
+        fit, decision = self.scheduler.placer.fit(self.scheduler.placement_request(entry), time.monotonic())
+        if fit is Fit.NEVER:
+            removed = ", ".join(f"{r.filter} removed {r.nodes_removed}" for r in decision.explanation.rejections)
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"unsatisfiable: no node of this fleet can ever run the job ({removed}); "
+                               "see `shuniu plan` for what each filter removed")
+
+    @refusals
+    async def SubmitJob(self, request, context):
+        validate.request_id(request.request_id)
+        spec = jobs_pb2.JobSpec()
+        spec.CopyFrom(request.spec)
+        spec_rules.check_spec(spec)
+        spec_rules.normalize(spec)
+        job_id = job_id_for(request.request_id)
+        fp = fingerprint("SubmitJob", request.SerializeToString(deterministic=True))
+        prior = await self.redis.hget(request_key(request.request_id), "fp")
+        if prior is not None:
+            raw, _ = await run_idempotent(self.redis, request.request_id, fp, (), None, self.ttl_s)
+            return jobs_pb2.SubmitJobResponse.FromString(raw)
+        now_ms = _now_ms()
+        plan, grant = await self.admit(spec, now_ms)
+        entry = OpenJob(jobs_pb2.Job(), plan.product_columns, plan.domain_node_ids, plan.anchor_site,
+                        plan.dp_epsilon_milli, time.monotonic())
+        entry.job.spec.CopyFrom(spec)
+        self.scheduler.sync_table()
+        entry.domain = self.scheduler.table.domains.intern(plan.domain_node_ids)
+        self._fit_now_or_refuse(entry)
+        pending = sum(1 for e in self.scheduler.open.values()
+                      if e.job.buyer_id == grant.spec.buyer_id and e.job.state in lifecycle.QUEUED)
+        refusal = admission.quota_refusal(pending, admission.DEFAULT_MAX_PENDING_JOBS)
+        if refusal is not None:
+            raise _refused(refusal)
+        use = await self.grants.consume(
+            spec.grant_id, kind=spec.kind, product_columns=plan.product_columns, rows=plan.rows, calls=1,
+            spent_fen=spec.price_cap_fen, dp_epsilon_milli=plan.dp_epsilon_milli, now_ms=now_ms, use_id=job_id)
+        if not use.allowed:
+            raise _refused(admission.grant_refusal(use.rule, use.message))
+        if not await self.grants.job_started(spec.grant_id, job_id, now_ms):
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, f"grant_revoked: grant {spec.grant_id} "
+                               "was revoked or expired during admission")
+        job = entry.job
+        job.job_id, job.buyer_id, job.request_id = job_id, grant.spec.buyer_id, request.request_id
+        job.state, job.attempt, job.seq, job.submitted_unix_ms = lifecycle.PENDING, 1, 1, now_ms
+        job.quote.CopyFrom(plan.quote)
+        job.quote.quote_id = f"q-{job_id}"
+        pending_job = jobs_pb2.Job()
+        pending_job.CopyFrom(job)
+        lifecycle.transition(job, lifecycle.ADMITTED, "admitted", "grant, budget and quota allow it", now_ms)
+        job.seq = 2
+        response = jobs_pb2.SubmitJobResponse(job=job)
+
+        async def write(pipe):
+            def queue(p):
+                queue_job_write(p, pending_job, jobs_pb2.JOB_STATE_UNSPECIFIED, now_ms)
+                queue_job_write(p, job, lifecycle.PENDING, now_ms)
+            return queue, response.SerializeToString()
+
+        raw, replayed = await run_idempotent(self.redis, request.request_id, fp, [job_key(job_id)], write,
+                                             self.ttl_s)
+        if not replayed:
+            async with self.scheduler.lock:
+                self.scheduler.add_admitted(entry)
+                self.scheduler.notify(job, lifecycle.PENDING)
+        return jobs_pb2.SubmitJobResponse.FromString(raw)
+
+    async def _job(self, job_id: str) -> jobs_pb2.Job:
+        entry = self.scheduler.open.get(job_id)
+        if entry is not None:
+            return entry.job
+        job = await self.jobs.get(job_id) if job_id else None
+        if job is None:
+            raise not_found(f"job {job_id!r} not found (see `shuniu jobs ls`)")
+        return job
+
+    @refusals
+    async def GetJob(self, request, context):
+        return jobs_pb2.GetJobResponse(job=await self._job(request.job_id))
+
+    @refusals
+    async def ListJobs(self, request, context):
+        size = request.page_size or 100
+        if not 0 < size <= _MAX_PAGE:
+            raise invalid(f"page_size {request.page_size} out of range; expected 1..{_MAX_PAGE} (0 means 100)")
+        try:
+            offset = int(request.page_token or 0)
+        except ValueError:
+            raise invalid(f"page_token {request.page_token!r} is not one this service returned") from None
+        index = (f"jobs:buyer:{request.buyer_id}" if request.buyer_id else
+                 f"jobs:grant:{request.grant_id}" if request.grant_id else "jobs")
+        states = set(request.states)
+        found: list[jobs_pb2.Job] = []
+        total = 0
+        while len(found) < size:
+            page, total = await self.jobs.page(index, offset, size)
+            if not page:
+                break
+            offset += len(page)
+            found += [self.scheduler.open[j.job_id].job if j.job_id in self.scheduler.open else j
+                      for j in page if (not states or j.state in states)
+                      and (not request.grant_id or j.spec.grant_id == request.grant_id)]
+        more = offset < total
+        return jobs_pb2.ListJobsResponse(jobs=found[:size], next_page_token=str(offset) if more else "",
+                                         total=total)
+
+    @refusals
+    async def CancelJob(self, request, context):
+        validate.request_id(request.request_id)
+        async with self.scheduler.lock:
+            job = await self.scheduler.cancel(request.job_id, "cancelled",
+                                              request.reason or "cancelled by request")
+        if job is None:
+            job = await self._job(request.job_id)
+            if job.state != lifecycle.CANCELLED:
+                raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
+                                   f"job {job.job_id} already ended {lifecycle.name(job.state)}; nothing to cancel")
+        return jobs_pb2.CancelJobResponse(job=job)
+
+    async def WatchJob(self, request, context):
+        try:
+            job = await self._job(request.job_id)
+        except RequestError as err:
+            await context.abort(err.code, err.message)
+        changes: asyncio.Queue = asyncio.Queue()
+        watchers = self.scheduler.watchers.setdefault(request.job_id, set())
+        watchers.add(changes)
+        try:
+            job = self.scheduler.open[job.job_id].job if job.job_id in self.scheduler.open else job
+            yield jobs_pb2.WatchJobResponse(job=job, to_state=job.state, seq=job.seq,
+                                            changed_unix_ms=_now_ms())
+            while job.state not in lifecycle.TERMINAL:
+                job, old = await changes.get()
+                yield jobs_pb2.WatchJobResponse(job=job, from_state=old, to_state=job.state, seq=job.seq,
+                                                changed_unix_ms=_now_ms())
+        finally:
+            watchers.discard(changes)
+            if not watchers:
+                self.scheduler.watchers.pop(request.job_id, None)
+
+    @refusals
+    async def ExplainJob(self, request, context):
+        job = await self._job(request.job_id)
+        response = jobs_pb2.ExplainJobResponse(job_id=job.job_id, state=job.state, state_reason=job.state_reason)
+        entry = self.scheduler.open.get(job.job_id)
+        if entry is not None and job.state in lifecycle.QUEUED:
+            decision = self.scheduler.placer.plan(self.scheduler.placement_request(entry), time.monotonic())
+            response.explanation.CopyFrom(explanation_proto(decision.explanation))
+            response.queue_position = self.scheduler.queue_position(job.job_id)
+        return response
+
+    @refusals
+    async def PlanJob(self, request, context):
+        spec = jobs_pb2.JobSpec()
+        spec.CopyFrom(request.spec)
+        spec_rules.check_spec(spec)
+        spec_rules.normalize(spec)
+        response = jobs_pb2.PlanJobResponse(admissible=True)
+        try:
+            plan, _ = await self.admit(spec, _now_ms())
+        except RequestError as err:
+            if err.code == grpc.StatusCode.NOT_FOUND:
+                raise
+            response.admissible, response.admission_reason = False, err.message
+            return response
+        response.quote.CopyFrom(plan.quote)
+        entry = OpenJob(jobs_pb2.Job(spec=spec), plan.product_columns, plan.domain_node_ids, plan.anchor_site,
+                        plan.dp_epsilon_milli, time.monotonic())
+        self.scheduler.sync_table()
+        entry.domain = self.scheduler.table.domains.intern(plan.domain_node_ids)
+        decision = self.scheduler.placer.plan(self.scheduler.placement_request(entry), time.monotonic())
+        response.explanation.CopyFrom(explanation_proto(decision.explanation))
+        if decision.placed:
+            response.placement.CopyFrom(placement_proto(decision))
+        return response
+
+    @refusals
+    async def GetJobResult(self, request, context):
+        job = await self._job(request.job_id)
+        if job.state != lifecycle.SUCCEEDED:
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"job {job.job_id} is {lifecycle.name(job.state)}; only a SUCCEEDED job has a released "
+                               "output" + (f" (egress denied: {job.state_message})" if job.state == lifecycle.EGRESS_DENIED
+                                           else ""))
+        data = await self.redis.get(job.result.result_ref)
+        if data is None:
+            raise not_found(f"the output of job {job.job_id} is no longer kept")
+        return jobs_pb2.GetJobResultResponse(job_id=job.job_id, result=job.result, arrow_ipc=data)

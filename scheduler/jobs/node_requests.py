@@ -1,0 +1,38 @@
+"""What a placed job becomes on its node: the NodeRunRequest, built from the job, its grant and products. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2, nodes_pb2, runs_pb2
+
+
+def node_run_request(
+    job: jobs_pb2.Job,
+    grant: grants_pb2.Grant,
+    products: Mapping[str, catalog_pb2.Product],
+    product_columns: Mapping[str, list[str]],
+    node: nodes_pb2.Node,
+    tier: int,
+    dp_epsilon_milli: int,
+) -> runs_pb2.NodeRunRequest:
+    inputs = []
+    for product_id, columns in product_columns.items():
+        spec = products[product_id].spec
+        inputs.append(runs_pb2.RunInput(
+            product_id=product_id,
+            # A data domain shares its storage: every node of it reaches the files by the same paths.
+            paths=[f.path for f in spec.files],
+            columns=columns,
+            sensitive_columns=spec.sensitive_columns,
+            identifier_columns=spec.identifier_columns,
+            price_version=spec.pricing.price_version,
+        ))
+    return runs_pb2.NodeRunRequest(
+        job_id=job.job_id, attempt=job.attempt, node_id=node.node_id, buyer_id=job.buyer_id, spec=job.spec,
+        inputs=inputs, egress=grant.spec.egress, purpose=grant.spec.purpose,
+        purpose_category=grant.spec.purpose_category, tier=tier, site=node.site,
+        # A node registered without a compute center is billed as its own center.
+        compute_center=node.compute_center or node.node_id, compute_class=node.compute_class, dp_epsilon_milli=dp_epsilon_milli,
+    )
+
