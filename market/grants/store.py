@@ -42,7 +42,8 @@ _MAX_STALE_RETRIES = 16
 
 _COUNTERS = [counter for _, counter in LIMIT_COUNTERS]
 
-# KEYS: grant record, usage hash, uses hash. ARGV: grant bytes as read, 4 limits, 4 asks, now_ms, use id.
+# KEYS: grant record, usage hash, uses hash, running-jobs set. ARGV: grant bytes as read, 4 limits, 4 asks,
+# now_ms, use id, job id to record as running ('' for none).
 # Returns {0} when the record changed since it was read (the caller checks it again),
 # {2, i, used} when limit i would be exceeded, {1, counters…} once counted — or when this
 # use id was counted before (a retried admission counts once).
@@ -66,6 +67,7 @@ end
 redis.call('HSETNX', KEYS[2], 'first_unix_ms', ARGV[10])
 redis.call('HSET', KEYS[2], 'updated_unix_ms', ARGV[10])
 if ARGV[11] ~= '' then redis.call('HSET', KEYS[3], ARGV[11], ARGV[10]) end
+if ARGV[12] ~= '' then redis.call('SADD', KEYS[4], ARGV[12]) end
 local after = redis.call('HMGET', KEYS[2], unpack(names))
 return {1, after[1] or '0', after[2] or '0', after[3] or '0', after[4] or '0'}
 """
@@ -156,11 +158,13 @@ class GrantStore:
 
     async def consume(
         self, grant_id: str, *, kind: int, product_columns: Mapping[str, Sequence[str]], rows: int, calls: int,
-        spent_fen: int, dp_epsilon_milli: int, now_ms: int, use_id: str = "",
+        spent_fen: int, dp_epsilon_milli: int, now_ms: int, use_id: str = "", running_job_id: str = "",
     ) -> UseDecision:
         """Admits and counts one use atomically, or refuses it naming the rule (and the numbers for a limit).
 
         With a `use_id` (e.g. the job id), a use already counted under it is not counted again.
+        With a `running_job_id`, the job is recorded as running in the same script (as
+        `job_started` would), so that a revocation either lists it or refuses the use.
 
         Scope (state, expiry, kind, products, columns) is checked on the record as read; the
         Lua script counts only if that record is still the one stored, so a revocation that
@@ -177,8 +181,9 @@ class GrantStore:
                 return refusal
             limits = [getattr(grant.spec.limits, name) for name, _ in LIMIT_COUNTERS]
             asks = [amount for _, amount in ask.amounts()]
-            reply = await self._consume(keys=[grant_key(grant_id), usage_key(grant_id), uses_key(grant_id)],
-                                        args=[raw, *limits, *asks, now_ms, use_id])
+            reply = await self._consume(
+                keys=[grant_key(grant_id), usage_key(grant_id), uses_key(grant_id), jobs_key(grant_id)],
+                args=[raw, *limits, *asks, now_ms, use_id, running_job_id])
             if reply[0] == 1:
                 usage = grants_pb2.GrantUsage(updated_unix_ms=now_ms)
                 for name, value in zip(_COUNTERS, reply[1:]):

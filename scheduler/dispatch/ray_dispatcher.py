@@ -37,7 +37,9 @@ def _run_entry_point(entry_point: str, payload: bytes) -> bytes:
     return _entry_point(entry_point)(payload)
 
 
-@ray.remote(num_cpus=0, max_retries=0, num_returns="streaming")
+# A run holds one CPU slot of its raylet: a raylet never starts more workers (and warm
+# sandboxes) at once than the CPUs it was given; the rest wait in Ray's queue.
+@ray.remote(num_cpus=1, max_retries=0, num_returns="streaming")
 def _stream_entry_point(entry_point: str, payload: bytes):
     yield from _entry_point(entry_point)(payload)
 

@@ -93,27 +93,36 @@ class JobScheduler:
 
     async def move(self, entry: OpenJob, new: int, reason: str, message: str = "", **fields) -> None:
         """Persists one transition of `entry` (with its event), then tells the watchers."""
-        job = jobs_pb2.Job()
-        job.CopyFrom(entry.job)
-        old = lifecycle.transition(job, new, reason, message, _now_ms())
-        for name, value in fields.items():
-            target = getattr(job, name)
-            if hasattr(target, "CopyFrom"):
-                target.CopyFrom(value)
-            elif isinstance(value, (list, tuple)):
-                del target[:]
-                target.extend(value)
-            else:
-                setattr(job, name, value)
-        job.seq += 1
-        await self.store.save([(job, old)], _now_ms())
-        entry.job = job
-        if new in lifecycle.TERMINAL:
-            self.open.pop(job.job_id, None)
-            self.queue.remove(job.job_id)
-            if self.on_end is not None:
-                await self.on_end(job)
-        self.notify(job, old)
+        await self.move_many([(entry, new, reason, message, fields)])
+
+    async def move_many(self, moves: list[tuple[OpenJob, int, str, str, dict]]) -> None:
+        """Persists several transitions in one transaction, then applies them and tells the watchers."""
+        now_ms = _now_ms()
+        changed = []
+        for entry, new, reason, message, fields in moves:
+            job = jobs_pb2.Job()
+            job.CopyFrom(entry.job)
+            old = lifecycle.transition(job, new, reason, message, now_ms)
+            for name, value in fields.items():
+                target = getattr(job, name)
+                if hasattr(target, "CopyFrom"):
+                    target.CopyFrom(value)
+                elif isinstance(value, (list, tuple)):
+                    del target[:]
+                    target.extend(value)
+                else:
+                    setattr(job, name, value)
+            job.seq += 1
+            changed.append((entry, job, old))
+        await self.store.save([(job, old) for _, job, old in changed], now_ms)
+        for entry, job, old in changed:
+            entry.job = job
+            if job.state in lifecycle.TERMINAL:
+                self.open.pop(job.job_id, None)
+                self.queue.remove(job.job_id)
+                if self.on_end is not None:
+                    await self.on_end(job)
+            self.notify(job, old)
 
     def notify(self, job: jobs_pb2.Job, old: int) -> None:
         for queue in self.watchers.get(job.job_id, ()):
@@ -183,12 +192,12 @@ class JobScheduler:
                 for e in self.open.values() if e.job.state in lifecycle.ACTIVE]
 
     async def schedule_pass(self) -> int:
-        """Places what fits now; returns how many jobs were dispatched."""
+        """Places what fits now, persists the placements in one write, then dispatches them."""
         if len(self.queue) == 0 or self.dispatcher is None:
             return 0
         self.sync_table()
         now = time.monotonic()
-        reservation, placed = None, 0
+        reservation, placed = None, []
         scan = self.queue.order(now, max_scan=_MAX_SCAN)
         for candidate in scan:
             entry = self.open[candidate.job_id]
@@ -198,13 +207,19 @@ class JobScheduler:
                     record_backfill(reservation, node_id, candidate, now)
                 scan.placed(candidate.job_id)
                 self.table.reserve(np.array(decision.slots, dtype=np.int64), *self._demand(entry))
-                await self._dispatch(entry, decision)
-                placed += 1
+                placed.append((entry, decision))
                 continue
             scan.blocked(candidate.job_id)
             if reservation is None and not decision.placed:
                 reservation = compute_reservation(candidate, self._domain_free(entry), self._running(), now)
-        return placed
+        if placed:
+            # One transaction (one fsync) for the whole pass, before any run starts.
+            await self.move_many([(entry, lifecycle.SCHEDULED, "placed", f"on {', '.join(decision.node_ids)}",
+                                   {"assigned_node_ids": list(decision.node_ids), "placed_tier": decision.tier})
+                                  for entry, decision in placed])
+            for entry, decision in placed:
+                await self._dispatch(entry, decision)
+        return len(placed)
 
     @staticmethod
     def _demand(entry: OpenJob) -> tuple[int, int, int]:
@@ -221,8 +236,6 @@ class JobScheduler:
 
     async def _dispatch(self, entry: OpenJob, decision: Decision) -> None:
         node = self.plane.fleet.record(decision.node_ids[0])
-        await self.move(entry, lifecycle.SCHEDULED, "placed", f"on {', '.join(decision.node_ids)}",
-                        assigned_node_ids=list(decision.node_ids), placed_tier=decision.tier)
         entry.started_s = time.monotonic()
         request = await self.build_request(entry, node, decision.tier)
         entry.task = asyncio.create_task(self._follow(entry, request, entry.job.attempt),

@@ -1,9 +1,8 @@
 """`shuniu bench scheduler`: placement decisions/s, vectorised vs the pure-Python reference, in one run.
 
 Sections append figures to one Report: `placement_section` (here) measures the placer on a
-synthetic fleet; the end-to-end section (submit → RUNNING through gRPC, Redis and Ray) is
-added beside it by the job layer, as another `…_section(report, …)` called from
-`run_scheduler_bench`.
+synthetic fleet; `lifecycle.lifecycle_section` runs jobs end to end (submit → RUNNING
+through gRPC, Redis, Ray and the sandbox) on a stack of its own.
 
 The fleet is realistic in shape: the 18 Henan sites and 8 national hubs, compute centers
 of 20–200 nodes at one site each, three compute classes, price cards cheaper at the hubs,
@@ -177,8 +176,13 @@ def placement_section(report: Report, n_nodes: int, n_jobs: int, step: Callable[
     report.add("node table sync, no registration changed", sync_s * 1000, "ms")
 
 
-def run_scheduler_bench(n_nodes: int, n_jobs: int, step: Callable[[str], None] = lambda _: None) -> Report:
-    """Every section of the scheduler benchmark in one report."""
+def run_scheduler_bench(n_nodes: int, n_jobs: int, step: Callable[[str], None] = lambda _: None,
+                        lifecycle_jobs: int = 0, lifecycle_nodes: int = 20) -> Report:
+    """Every section of the scheduler benchmark in one report; the lifecycle one when `lifecycle_jobs` > 0."""
     report = Report("scheduler", "the pure-Python reference placement", {})
     placement_section(report, n_nodes, n_jobs, step)
+    if lifecycle_jobs:
+        from shuniu.bench.lifecycle import lifecycle_section  # noqa: PLC0415  (starts a stack of its own)
+
+        lifecycle_section(report, lifecycle_jobs, lifecycle_nodes, step)
     return report

@@ -126,13 +126,17 @@ def bench_sandbox(
 def bench_scheduler(
     nodes: int = typer.Option(100_000, min=100, max=200_000, help="Synthetic nodes across the 26 sites."),
     jobs: int = typer.Option(100_000, min=1, max=1_000_000, help="Jobs to place."),
+    lifecycle_jobs: int = typer.Option(300, min=0, max=100_000,
+                                       help="Jobs run end to end on a stack of the bench's own (0: skip)."),
+    lifecycle_nodes: int = typer.Option(20, min=1, max=2_000, help="Simulated nodes of that stack."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Placement decisions/s, vectorised vs the pure-Python reference, on the same fleet and jobs."""
+    """Placement decisions/s (vectorised vs the pure-Python reference), then jobs end to end on a local stack."""
     from shuniu.bench.scheduler import run_scheduler_bench
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err_console, transient=True) as progress:
         task = progress.add_task("starting", total=None)
-        report = run_scheduler_bench(nodes, jobs, step=lambda text: progress.update(task, description=text))
+        report = run_scheduler_bench(nodes, jobs, step=lambda text: progress.update(task, description=text),
+                                     lifecycle_jobs=lifecycle_jobs, lifecycle_nodes=lifecycle_nodes)
     _emit(report, as_json)
