@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import pathlib
+import shutil
 import tempfile
 import threading
 import time
@@ -20,6 +22,7 @@ from shuniu.stack.ray_cluster import ray_env
 # a directory of this session's, never under the home directory.
 _RAY_ROOT = pathlib.Path(tempfile.mkdtemp(prefix="shuniu-ray-"))
 os.environ.update(ray_env(_RAY_ROOT))
+atexit.register(shutil.rmtree, _RAY_ROOT, True)
 
 from shuniu.client import Client  # noqa: E402
 from shuniu.stack import LocalRedis, ManagedProcess, free_port  # noqa: E402

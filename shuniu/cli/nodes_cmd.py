@@ -102,8 +102,9 @@ async def _join(spec: NodeSpec, address: str, targets: dict, interval: float | N
         host, _, port = spec.probe_address.rpartition(":")
         probe_server = await serve_probe_endpoint(host, int(port))
     async with grpc.aio.insecure_channel(address) as channel:
+        # A real node verifies the products registered on it (files, rows, content hash) before they list.
         agent = NodeAgent(spec, channel, load=HostLoad(), probe=TcpRttProbe(targets) if targets else None,
-                          interval_s=interval, rng=random.Random())
+                          interval_s=interval, rng=random.Random(), verify_products_every_s=5.0)
         err_console.print(f"node [bold]{spec.node_id}[/] joining {address} at {spec.site}", highlight=False)
         try:
             await agent.run(stop)
