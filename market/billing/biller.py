@@ -23,7 +23,7 @@ from shuniu.market.billing.book import BillingPolicy, DeadLetter, PriceSource
 from shuniu.market.billing.charge import charge_batch, prepare_usage
 from shuniu.market.ledger import LedgerStore, ledger_key
 from shuniu.market.rating import RatingInputError
-from shuniu.monitoring import billing_metrics as metrics
+from shuniu.monitoring import metrics
 from shuniu.protos.usage_schema import (
     DEAD_LETTER_COUNTS,
     DEAD_LETTER_STREAM,
@@ -107,6 +107,7 @@ class Biller:
         """Bill one stream entry; return posted, duplicate or dead_letter."""
         batch_id = fields.get(b"batch_id", b"").decode(errors="replace")
         node_id = fields.get(b"node_id", b"").decode(errors="replace")
+        started = time.perf_counter()
         try:
             outcome = self._bill(entry_id, batch_id, node_id, fields)
         except DeadLetter as dead:
@@ -114,6 +115,7 @@ class Biller:
             outcome = "dead_letter"
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         metrics.USAGE_BATCHES.labels(outcome).inc()
+        metrics.BILLING_BATCH.observe(time.perf_counter() - started)
         return outcome
 
     def _bill(self, entry_id: str, batch_id: str, node_id: str, fields: dict[bytes, bytes]) -> str:
@@ -129,10 +131,13 @@ class Biller:
         for _ in range(_MAX_POST_ATTEMPTS):
             before = self.ledger.volumes(prepared.volume_fields)
             posting = charge_batch(prepared, book, before, self.ledger.closed_periods(), node_id)
-            result = self.ledger.post(posting, stream=self.config.stream, group=self.config.group, entry_id=entry_id)
+            with metrics.LEDGER_POST.time():
+                result = self.ledger.post(posting, stream=self.config.stream, group=self.config.group, entry_id=entry_id)
             if result.status == "posted":
                 metrics.USAGE_RECORDS_BILLED.inc(posting.record_count)
                 metrics.BILLED_FEN.inc(posting.charged_fen)
+                for account, amount_fen in posting.account_totals()[1].items():
+                    metrics.REVENUE_FEN.labels(metrics.party_kind(account.split(":", 1)[0])).inc(amount_fen)
             if result.status in ("posted", "duplicate"):
                 return result.status
             log.info("batch %s: %s (%s); rating again", batch_id, result.status, result.detail)

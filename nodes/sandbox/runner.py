@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 
+from shuniu.monitoring import metrics as prom
 from shuniu.nodes.sandbox import _launch
 from shuniu.nodes.sandbox._process import Exchange, SandboxProcess
 from shuniu.nodes.sandbox.egress import EgressPolicy, check_egress
@@ -100,6 +101,19 @@ def _failure(exchange: Exchange) -> tuple[SandboxStatus, str] | None:
     return SandboxStatus.ERROR, f"child_exit: the child exited with code {code}"
 
 
+_LIMIT_STOPS = (SandboxStatus.TIMEOUT, SandboxStatus.KILLED, SandboxStatus.OVERSIZE)
+
+
+def _counted(kind: str, outcome: SandboxOutcome) -> SandboxOutcome:
+    """Counts the run for Prometheus: its outcome, the limit that stopped it, the egress rule that denied it."""
+    prom.SANDBOX_RUNS.labels(kind, outcome.status.value).inc()
+    if outcome.status in _LIMIT_STOPS:
+        prom.SANDBOX_KILLS.labels(outcome.reason.split(":", 1)[0]).inc()  # wall_timeout, cpu_limit, memory_limit, oversize
+    elif outcome.status is SandboxStatus.EGRESS_DENIED and outcome.verdict is not None:
+        prom.EGRESS_DENIALS.labels(prom.egress_reason(outcome.verdict.code)).inc()
+    return outcome
+
+
 def policy_for_kind(kind: str, policy: EgressPolicy) -> EgressPolicy:
     """The grant's policy, tightened by what each kind may release."""
     if kind == "aggregate":  # groups under k are dropped, the rest released
@@ -151,15 +165,17 @@ class SandboxRunner:
         try:
             ready = child.wait_ready(deadline - time.perf_counter())
             startup_s = time.perf_counter() - requested
+            prom.SANDBOX_STARTUP.labels(job.kind).observe(startup_s)
             if not ready:
                 child.discard()
                 metrics = SandboxMetrics(startup_s=startup_s, wall_s=time.perf_counter() - requested)
-                return SandboxOutcome(SandboxStatus.ERROR, "startup: the sandbox did not become ready", metrics)
+                return _counted(job.kind, SandboxOutcome(SandboxStatus.ERROR, "startup: the sandbox did not become ready", metrics))
             exchange = child.exchange(header, table, deadline)
         except BaseException:
             child.discard()
             raise
-        return self._finish(exchange, startup_s, profile, policy)
+        prom.SANDBOX_BYTES_IN.inc(exchange.bytes_in)
+        return _counted(job.kind, self._finish(exchange, startup_s, profile, policy))
 
     def _finish(
         self, exchange: Exchange, startup_s: float, profile: InputProfile, policy: EgressPolicy

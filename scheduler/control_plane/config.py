@@ -44,3 +44,5 @@ class ControlPlaneConfig:
     max_nodes: int = 200_000
     # Ray cluster jobs are dispatched to; empty means jobs are admitted and queued but not run.
     ray_address: str = ""
+    # Prometheus /metrics on 127.0.0.1:metrics_port; 0 serves none.
+    metrics_port: int = 0

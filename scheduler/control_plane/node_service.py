@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import grpc
 import redis.exceptions
 
+from shuniu.monitoring import metrics
 from shuniu.nodes import topology
 from shuniu.protos.v1 import common_pb2, nodes_pb2, nodes_pb2_grpc
 from shuniu.scheduler.control_plane import validate
@@ -57,6 +58,7 @@ class NodeService(nodes_pb2_grpc.NodeServiceServicer):
         self.dirty_rtts: set[tuple[str, str]] = set()
         self._site_ids = frozenset(topology.site_ids())
         self._interval_ms = int(config.liveness.heartbeat_interval_s * 1000)
+        self.heartbeats = 0  # applied heartbeats, read by the metrics collector at scrape time
 
     # -- mutations ---------------------------------------------------------------------------
 
@@ -171,6 +173,18 @@ class NodeService(nodes_pb2_grpc.NodeServiceServicer):
         return slot
 
     def _accept(self, hb: nodes_pb2.HeartbeatRequest) -> nodes_pb2.HeartbeatResponse:
+        """Applies one heartbeat; one in HEARTBEAT_SAMPLE_EVERY is timed for the metrics."""
+        self.heartbeats += 1
+        if self.heartbeats % metrics.HEARTBEAT_SAMPLE_EVERY:
+            return self._apply(hb)
+        started = time.perf_counter()
+        response = self._apply(hb)
+        metrics.HEARTBEAT_HANDLING.observe(time.perf_counter() - started)
+        if hb.sent_unix_ms:
+            metrics.HEARTBEAT_TRANSIT.observe(max(0.0, response.server_unix_ms - hb.sent_unix_ms) / 1000)
+        return response
+
+    def _apply(self, hb: nodes_pb2.HeartbeatRequest) -> nodes_pb2.HeartbeatResponse:
         """Applies one heartbeat to the fleet; the hot path of the control plane."""
         fleet = self.fleet
         slot = fleet.slots.get(hb.node_id)
@@ -190,6 +204,7 @@ class NodeService(nodes_pb2_grpc.NodeServiceServicer):
         if state != DOWN:
             transition = fleet.apply_heartbeat(slot, hb, time.monotonic(), _now_ms())
             if transition is not None:
+                metrics.NODE_TRANSITIONS.labels("ready").inc()
                 self.pending_transitions.append(transition)
                 self.changed.add(hb.node_id)
                 state = transition.new_state

@@ -14,10 +14,12 @@ import redis.exceptions
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from shuniu.monitoring import collectors, exporter, metrics
 from shuniu.nodes import topology
 from shuniu.protos.v1 import nodes_pb2, nodes_pb2_grpc
 from shuniu.scheduler.control_plane.config import ControlPlaneConfig
 from shuniu.scheduler.control_plane.fleet import Fleet
+from shuniu.scheduler.control_plane.fleet_metrics import fleet_snapshot
 from shuniu.scheduler.control_plane.node_service import NodeService, _now_ms
 from shuniu.scheduler.control_plane.node_store import NodeStore
 from shuniu.scheduler.control_plane.services import bindings
@@ -48,6 +50,8 @@ class ControlPlane:
         self.port: int | None = None
         self._loop_task: asyncio.Task | None = None
         self.jobs = None
+        self.metrics_server = None
+        self.metrics_port: int | None = None
 
     async def start(self) -> int:
         from shuniu.scheduler.jobs.runtime import JobRuntime  # noqa: PLC0415  (the job layer imports placement)
@@ -73,8 +77,17 @@ class ControlPlane:
         for name in ("", names[0], *(b.full_name for b in extra)):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._loop_task = asyncio.create_task(self._liveness_loop(), name="liveness")
+        if self.config.metrics_port:
+            self._serve_metrics()
         log.info("control plane serving on port %d with %d nodes", self.port, len(self.fleet))
         return self.port
+
+    def _serve_metrics(self) -> None:
+        """Prometheus /metrics on loopback; the fleet's series are computed on each scrape."""
+        if self.metrics_server is None:
+            metrics.CONTROL_PLANE.register(collectors.FleetCollector(lambda: fleet_snapshot(self)))
+        self.metrics_server, self.metrics_port = exporter.serve_metrics(metrics.CONTROL_PLANE, self.config.metrics_port)
+        log.info("metrics on 127.0.0.1:%d/metrics", self.metrics_port)
 
     async def _load(self) -> None:
         nodes, rtts = await self.store.load_all()
@@ -91,8 +104,11 @@ class ControlPlane:
     async def flush(self) -> None:
         """Sweeps liveness, then writes changed records and live data to Redis."""
         service = self.service
+        started = time.perf_counter()
         async with service.lock:
             transitions = self.fleet.sweep(time.monotonic())
+            for t in transitions:
+                metrics.NODE_TRANSITIONS.labels(nodes_pb2.NodeState.Name(t.new_state).removeprefix("NODE_STATE_").lower()).inc()
             service.pending_transitions.extend(transitions)
             service.changed.update(t.node_id for t in transitions)
             changed = [self.fleet.snapshot(self.fleet.slots[n]) for n in service.changed if n in self.fleet.slots]
@@ -128,6 +144,7 @@ class ControlPlane:
                 if start == 0:
                     service.dirty_rtts |= rtt_pairs
                 raise
+        metrics.FLEET_FLUSH.observe(time.perf_counter() - started)
 
     async def _liveness_loop(self) -> None:
         while True:
@@ -146,6 +163,9 @@ class ControlPlane:
                 await self._loop_task
             except asyncio.CancelledError:
                 pass
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         await self.health.enter_graceful_shutdown()
         if self.server is not None:
             await self.server.stop(grace_s)

@@ -41,6 +41,17 @@ def _tier_factors(text: str) -> tuple[int, int, int, int]:
         fail(f"tier factors {text!r} malformed; expected T1=10000,T2=10500,T3=11000,T4=12000 (basis points)")
 
 
+def _serve_metrics(client: redis.Redis, config, port: int) -> None:
+    """The biller's metrics, with billing lag and ledger balance read from Redis on each scrape."""
+    from shuniu.market.ledger import ledger_key  # noqa: PLC0415
+    from shuniu.monitoring import collectors, exporter, metrics  # noqa: PLC0415
+
+    metrics.BILLER.register(collectors.BillingCollector(client, config.stream, config.group,
+                                                        ledger_key("debits"), ledger_key("credits")))
+    _, bound = exporter.serve_metrics(metrics.BILLER, port)
+    print(f"biller metrics on 127.0.0.1:{bound}/metrics", flush=True)
+
+
 @app.command("biller")
 def biller(
     redis_url: str = typer.Option(None, envvar="REDIS_URL", help="Redis holding the usage stream and the ledger."),
@@ -68,9 +79,7 @@ def biller(
 
     numba.set_num_threads(1)
     if metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, addr="127.0.0.1")
+        _serve_metrics(client, config, metrics_port)
     stop = _stop_on_signals()
     worker = Biller(client, config)
     print(f"biller {config.consumer} reading {config.stream} as group {group}", flush=True)

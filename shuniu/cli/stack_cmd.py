@@ -19,6 +19,7 @@ from rich.table import Table
 
 from shuniu.cli._app import app, console, err_console, fail, stack_file, state_dir
 from shuniu.client import Client
+from shuniu.monitoring.prometheus_server import PrometheusServer
 from shuniu.nodes import topology
 from shuniu.nodes.simulator import FleetPlan, parse_mix
 from shuniu.scheduler.control_plane import ControlPlaneConfig, LivenessConfig, serve
@@ -38,6 +39,7 @@ def control_plane(
     tiers: str = typer.Option("T1=1,T2=3,T3=5,T4=20", help="Latency tier bounds in ms."),
     ray_address: str = typer.Option("", envvar="SHUNIU_RAY_ADDRESS",
                                     help="Ray cluster (host:port) jobs run on; without it jobs queue but do not run."),
+    metrics_port: int = typer.Option(0, min=0, max=65535, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off)."),
 ) -> None:
     """Runs the control plane (gRPC, health, reflection) until SIGTERM or Ctrl-C."""
     if not redis_url:
@@ -46,6 +48,7 @@ def control_plane(
         config = ControlPlaneConfig(
             listen=listen, redis_url=redis_url, tiers=topology.TierBounds.parse(tiers),
             liveness=LivenessConfig(interval, suspect_after, down_after, restart_grace), ray_address=ray_address,
+            metrics_port=metrics_port,
         )
     except ValueError as err:
         fail(str(err))
@@ -89,6 +92,7 @@ def up(
     anchor: str = typer.Option("zhengzhou", help="Anchor site of the pools shown live."),
     duration: float = typer.Option(0.0, help="Stop after this many seconds (0: run until Ctrl-C)."),
     seed: int = typer.Option(7, help="Seed of the simulated fleet's layout."),
+    prometheus: bool = typer.Option(False, help="Also run Debian's prometheus on 127.0.0.1, scraping the stack."),
 ) -> None:
     """Starts Redis (unless REDIS_URL is set), the control plane and a simulated fleet; Ctrl-C stops all."""
     try:
@@ -122,6 +126,8 @@ def up(
             redis_server.stop()
         fail(f"Ray did not start: {err}")
     procs: list[ManagedProcess] = []
+    scraper = None
+    metrics_ports = {"control-plane": free_port(), "biller": free_port()}
     stop = {"now": False}
     for sig in (signal.SIGTERM, signal.SIGINT):
         # Set explicitly: a stack started in the background inherits SIGINT ignored.
@@ -130,13 +136,21 @@ def up(
         plane = ManagedProcess("control-plane", ["control-plane", "--listen", address, "--interval", str(interval),
                                                  "--suspect-after", str(interval * 3), "--down-after", str(interval * 6),
                                                  "--restart-grace", str(interval * 6),
-                                                 "--ray-address", ray_cluster.address],
+                                                 "--ray-address", ray_cluster.address,
+                                                 "--metrics-port", str(metrics_ports["control-plane"])],
                                logs, env={"REDIS_URL": redis_url, **ray_cluster.env}).start()
         procs.append(plane)
-        procs.append(ManagedProcess("biller", ["biller"], logs, env={"REDIS_URL": redis_url}).start())
+        procs.append(ManagedProcess("biller", ["biller", "--metrics-port", str(metrics_ports["biller"])], logs,
+                                    env={"REDIS_URL": redis_url}).start())
+        if prometheus:
+            scraper = PrometheusServer(root / "prometheus", {job: f"127.0.0.1:{p}" for job, p in metrics_ports.items()})
+            scraper.start()
+            err_console.print(f"prometheus on http://{scraper.address} scraping the stack")
         with Client(address, timeout_s=3) as client:
             plane.wait_for(client.serving, what="serving")
-            stack_file().write_text(json.dumps({"address": address, "redis_url": redis_url, "pid": os.getpid()}))
+            stack_file().write_text(json.dumps({"address": address, "redis_url": redis_url, "pid": os.getpid(),
+                                                "metrics": {job: f"127.0.0.1:{p}" for job, p in metrics_ports.items()},
+                                                "prometheus": scraper.address if scraper else ""}))
             if nodes:
                 procs.append(ManagedProcess("fleet", ["node", "simulate", "--count", str(nodes), "--mix", mix,
                                                       "--seed", str(seed), "--interval", str(interval),
@@ -167,6 +181,8 @@ def up(
         raise typer.Exit(1)
     finally:
         err_console.print("stopping the stack …")
+        if scraper is not None:
+            scraper.stop()
         for proc in reversed(procs):
             proc.stop()
         ray_cluster.stop()

@@ -1,0 +1,126 @@
+"""Metrics computed at scrape time from state that already exists: the fleet, the usage stream, the ledger.
+
+Collecting on scrape costs nothing on the hot paths (a heartbeat updates numpy columns and
+nothing else) and is always as fresh as the state it reads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+Resources = tuple[float, float, float]  # cpu cores, memory bytes, gpus
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    """What the fleet collector exports, as plain data (built by the control plane from its Fleet)."""
+
+    nodes: dict[tuple[str, str, str], int]  # (site, class, state) -> nodes
+    capacity: dict[tuple[str, str], tuple[Resources, Resources]]  # (site, class) -> (capacity, free) of placeable nodes
+    pools: dict[tuple[str, str], tuple[int, Resources, Resources]]  # (anchor site, tier) -> (ready nodes, capacity, free)
+    silence_max_s: dict[str, float]  # site -> longest silence of its live (not DOWN) nodes
+    heartbeats: int  # heartbeats applied since the process started
+
+
+_RESOURCE_NAMES = (("cpu_cores", "CPU cores"), ("memory_bytes", "memory"), ("gpus", "GPUs"))
+FLEET_METRIC_NAMES = ("shuniu_nodes", "shuniu_heartbeats_total", "shuniu_heartbeat_silence_max_seconds",
+                      "shuniu_pool_nodes", *(f"shuniu_{scope}_{unit}" for scope in ("capacity", "pool")
+                                             for unit, _ in _RESOURCE_NAMES))
+BILLING_METRIC_NAMES = ("shuniu_billing_lag_seconds", "shuniu_ledger_debits_fen", "shuniu_ledger_credits_fen",
+                        "shuniu_ledger_imbalance_fen")
+
+
+class FleetCollector:
+    """Nodes by state/site/class, capacity per site and pool, heartbeat silence: one snapshot per scrape."""
+
+    def __init__(self, snapshot: Callable[[], FleetSnapshot]) -> None:
+        self._snapshot = snapshot
+
+    def describe(self) -> list[Metric]:
+        return []  # unchecked: the names are fixed above and the values only exist at scrape time
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._snapshot()
+        nodes = GaugeMetricFamily("shuniu_nodes", "Registered nodes by site, compute class and state.",
+                                  labels=["site", "class", "state"])
+        for labels, count in sorted(s.nodes.items()):
+            nodes.add_metric(list(labels), count)
+        yield nodes
+        yield from _resources("capacity", "of placeable (ready, undrained) nodes per site and class",
+                              ["site", "class"], s.capacity.items())
+        pool_nodes = GaugeMetricFamily("shuniu_pool_nodes", "Ready nodes in the pool of an anchor site and tier.",
+                                       labels=["site", "tier"])
+        for labels, (ready, _, _) in sorted(s.pools.items()):
+            pool_nodes.add_metric(list(labels), ready)
+        yield pool_nodes
+        yield from _resources("pool", "in the pool of an anchor site (label site) and tier", ["site", "tier"],
+                              ((k, (cap, free)) for k, (_, cap, free) in s.pools.items()))
+        silence = GaugeMetricFamily("shuniu_heartbeat_silence_max_seconds",
+                                    "Longest time since the last heartbeat among a site's live nodes.", labels=["site"])
+        for site, seconds in sorted(s.silence_max_s.items()):
+            silence.add_metric([site], seconds)
+        yield silence
+        yield CounterMetricFamily("shuniu_heartbeats", "Heartbeats applied by this control plane.", value=s.heartbeats)
+
+
+def _resources(scope: str, what: str, labels: list[str], rows) -> Iterator[Metric]:
+    rows = sorted(rows)
+    for k, (unit, title) in enumerate(_RESOURCE_NAMES):
+        family = GaugeMetricFamily(f"shuniu_{scope}_{unit}", f"{title} {what}; kind capacity or free.",
+                                   labels=[*labels, "kind"])
+        for key, (capacity, free) in rows:
+            family.add_metric([*key, "capacity"], capacity[k])
+            family.add_metric([*key, "free"], free[k])
+        yield family
+
+
+def _stream_id_ms(entry_id: bytes | str) -> int:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-")[0])
+
+
+class BillingCollector:
+    """Billing lag and ledger balance, read from Redis on each scrape (a few small commands)."""
+
+    def __init__(self, client, stream: str, group: str, debits_key: str, credits_key: str) -> None:
+        self.client, self.stream, self.group = client, stream, group
+        self.debits_key, self.credits_key = debits_key, credits_key
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def oldest_unbilled_ms(self) -> int | None:
+        """Unix ms of the oldest usage entry not yet billed: pending in the group, or not yet delivered."""
+        oldest = []
+        pending = self.client.xpending(self.stream, self.group)
+        if pending and pending.get("pending"):
+            oldest.append(_stream_id_ms(pending["min"]))
+        groups = {g["name"].decode() if isinstance(g["name"], bytes) else g["name"]: g
+                  for g in self.client.xinfo_groups(self.stream)}
+        last = groups[self.group]["last-delivered-id"]
+        last = last.decode() if isinstance(last, bytes) else last
+        after = self.client.xrange(self.stream, min=f"({last}", count=1)
+        if after:
+            oldest.append(_stream_id_ms(after[0][0]))
+        return min(oldest) if oldest else None
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            oldest_ms = self.oldest_unbilled_ms()
+        except Exception as err:  # noqa: BLE001  (no group yet, or Redis away: the series is absent, not wrong)
+            if "no such key" not in str(err).lower() and "nogroup" not in str(err).lower():
+                raise
+            oldest_ms = None
+        lag_s = 0.0 if oldest_ms is None else max(0.0, time.time() - oldest_ms / 1000)
+        yield GaugeMetricFamily("shuniu_billing_lag_seconds", "Age of the oldest usage record not yet billed "
+                                "(0 when none waits).", value=lag_s)
+        debits = sum(int(v) for v in self.client.hvals(self.debits_key))
+        credits = sum(int(v) for v in self.client.hvals(self.credits_key))
+        yield GaugeMetricFamily("shuniu_ledger_debits_fen", "Sum of all debits in the ledger.", value=debits)
+        yield GaugeMetricFamily("shuniu_ledger_credits_fen", "Sum of all credits in the ledger.", value=credits)
+        yield GaugeMetricFamily("shuniu_ledger_imbalance_fen", "Debits minus credits over the whole ledger; "
+                                "anything but 0 is a bug.", value=debits - credits)

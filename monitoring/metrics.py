@@ -1,0 +1,117 @@
+"""Every Prometheus metric of Shuniu, one registry per component.
+
+Names start with `shuniu_` and end in their unit (`_seconds`, `_bytes`, `_fen`, `_cores`,
+`_total` for counters). Labels take values from small fixed sets (site, tier, class, state,
+kind, reason, outcome): never a job, node, batch or record id, so that series stay bounded
+however many jobs run. Values that come from outside a fixed set pass through a
+`LabelGuard`, which folds everything past its first `max_values` into "other".
+
+Each component serves its own registry (see exporter.py), so the biller does not export the
+control plane's series at zero and the other way round. What the control plane knows as a
+table (the fleet) is computed at scrape time by collectors (collectors.py), not here.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+CONTROL_PLANE = CollectorRegistry(auto_describe=True)
+BILLER = CollectorRegistry(auto_describe=True)
+NODE = CollectorRegistry(auto_describe=True)  # node-side work: sandboxes in Ray workers, agents
+
+# Latency buckets, s: heartbeat handling is tens of µs, placement ms, sandbox start ms to s.
+_FAST_S = (25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 50e-3)
+_MS_S = (1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0, 2.5)
+_WAIT_S = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
+
+
+class LabelGuard:
+    """Bounds one label: the first `max_values` distinct values pass, later ones become "other"."""
+
+    def __init__(self, max_values: int) -> None:
+        self.max_values = max_values
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        with self._lock:
+            if len(self._seen) < self.max_values:
+                self._seen.add(value)
+                return value
+        return "other"
+
+
+# -- control plane: fleet and heartbeats ------------------------------------------------------
+# Nodes by state/site/class, capacity per site and per pool, heartbeat silence and the
+# heartbeat counter are collected from the Fleet at scrape time (collectors.FleetCollector).
+HEARTBEAT_HANDLING = Histogram(
+    "shuniu_heartbeat_handling_seconds", "Time to apply one heartbeat in the control plane (one in every "
+    "HEARTBEAT_SAMPLE_EVERY is timed).", buckets=_FAST_S, registry=CONTROL_PLANE)
+HEARTBEAT_SAMPLE_EVERY = 64  # timing every heartbeat would cost more than the heartbeat's own bookkeeping
+HEARTBEAT_TRANSIT = Histogram(
+    "shuniu_heartbeat_transit_seconds", "From the agent's send time to the control plane's receipt (sampled; "
+    "includes clock skew between machines).", buckets=_MS_S, registry=CONTROL_PLANE)
+NODE_TRANSITIONS = Counter(
+    "shuniu_node_transitions_total", "Node state changes found by the liveness sweep or a returning heartbeat, "
+    "by new state.", ["state"], registry=CONTROL_PLANE)
+FLEET_FLUSH = Histogram(
+    "shuniu_fleet_flush_seconds", "One liveness sweep and write of changed records and live data to Redis.",
+    buckets=_MS_S, registry=CONTROL_PLANE)
+
+# -- control plane: jobs, queue, placement, admission (called from scheduler/jobs/) -------------
+JOBS = Gauge("shuniu_jobs", "Jobs the scheduler holds, by state (ended jobs leave the gauge).", ["state"],
+             registry=CONTROL_PLANE)
+JOB_TRANSITIONS = Counter("shuniu_job_transitions_total", "Job state changes, by new state.", ["state"],
+                          registry=CONTROL_PLANE)
+QUEUE_JOBS = Gauge("shuniu_queue_jobs", "Admitted jobs waiting for placement, by the latest tier they accept.",
+                   ["tier"], registry=CONTROL_PLANE)
+QUEUE_WAIT = Histogram("shuniu_queue_wait_seconds", "From admission to placement, by the tier placed in.", ["tier"],
+                       buckets=_WAIT_S, registry=CONTROL_PLANE)
+PLACEMENT = Histogram("shuniu_placement_seconds", "One placement pass over the queue.", buckets=_MS_S,
+                      registry=CONTROL_PLANE)
+PLACEMENT_DECISIONS = Counter("shuniu_placement_decisions_total", "Placement decisions, placed or blocked.",
+                              ["outcome"], registry=CONTROL_PLANE)
+ADMITTED = Counter("shuniu_jobs_admitted_total", "Jobs admitted, by kind.", ["kind"], registry=CONTROL_PLANE)
+ADMISSION_REFUSALS = Counter("shuniu_admission_refusals_total", "Submissions refused at admission, by reason.",
+                             ["reason"], registry=CONTROL_PLANE)
+SETTLEMENT_RUNS = Counter("shuniu_settlement_runs_total", "Settlement runs, by outcome.", ["outcome"],
+                          registry=CONTROL_PLANE)
+admission_reason = LabelGuard(64)  # reasons are a fixed vocabulary; the guard holds it to that
+
+# -- node side: sandboxes (the runner runs in Ray workers: multiprocess mode) -----------------
+SANDBOX_STARTUP = Histogram("shuniu_sandbox_startup_seconds", "From asking for a sandbox to the child ready, by job kind.",
+                            ["kind"], buckets=_MS_S, registry=NODE)
+SANDBOX_RUNS = Counter("shuniu_sandbox_runs_total", "Sandboxed runs finished, by job kind and outcome state.",
+                       ["kind", "state"], registry=NODE)
+SANDBOX_KILLS = Counter("shuniu_sandbox_kills_total", "Sandboxed children stopped by a limit, by reason.", ["reason"],
+                        registry=NODE)
+EGRESS_DENIALS = Counter("shuniu_egress_denials_total", "Outputs withheld by the egress policy, by rule.", ["reason"],
+                         registry=NODE)
+SANDBOX_BYTES_IN = Counter("shuniu_sandbox_input_bytes_total", "Arrow IPC bytes streamed into sandboxes.",
+                           registry=NODE)
+egress_reason = LabelGuard(16)
+
+# -- biller and ledger ------------------------------------------------------------------------
+USAGE_BATCHES = Counter("shuniu_usage_batches_total", "Usage batches the biller finished, by outcome.",
+                        ["outcome"], registry=BILLER)  # posted, duplicate, dead_letter
+USAGE_RECORDS_BILLED = Counter("shuniu_usage_records_billed_total", "Usage records rated and posted to the ledger.",
+                               registry=BILLER)
+USAGE_DEAD_LETTERS = Counter("shuniu_usage_dead_letters_total", "Usage batches sent to the dead-letter stream, by reason.",
+                             ["reason"], registry=BILLER)  # a bounded set: market/billing/biller.py DEAD_LETTER_REASONS
+BILLED_FEN = Counter("shuniu_billing_charged_fen_total", "Fen charged to buyers by posted usage batches.",
+                     registry=BILLER)
+REVENUE_FEN = Counter("shuniu_revenue_fen_total", "Fen credited by posted batches, by party type (holder, "
+                      "compute_center, exchange, feedback_fund, …).", ["kind"], registry=BILLER)
+LEDGER_POST = Histogram("shuniu_ledger_post_seconds", "One batch's atomic ledger write (Lua script).",
+                        buckets=_MS_S, registry=BILLER)
+BILLING_BATCH = Histogram("shuniu_billing_batch_seconds", "One usage batch: decode, rate, split and post.",
+                          buckets=_MS_S, registry=BILLER)
+party_kind = LabelGuard(16)
+# Billing lag (oldest unbilled record) and ledger balance are read from Redis at scrape time
+# (collectors.BillingCollector).
+
+REGISTRIES = {"control-plane": CONTROL_PLANE, "biller": BILLER, "node": NODE}
