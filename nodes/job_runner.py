@@ -10,6 +10,8 @@ SHUNIU_STATE_DIR for the usage spool, SHUNIU_REDIS_URL for the usage stream.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import pathlib
 import time
@@ -129,11 +131,28 @@ def usage_record(request: runs_pb2.NodeRunRequest, result: runs_pb2.NodeRunResul
     }
 
 
+@contextlib.contextmanager
+def _spool_lock(directory: pathlib.Path) -> Iterator[None]:
+    """One writer at a time per node's spool, across the raylet's worker processes.
+
+    Opening a spool deletes the temporary files of writes cut short by a crash; without this
+    lock, a run starting on another worker of the same node deleted the file a finishing run
+    was about to rename, and that run failed after its work was done. The kernel releases
+    the lock if the worker dies, so a crashed writer's leftovers are still cleaned up.
+    """
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.with_name(directory.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def _emit_usage(request: runs_pb2.NodeRunRequest, result: runs_pb2.NodeRunResult, started_ms: int) -> None:
     state_dir = pathlib.Path(os.environ.get("SHUNIU_STATE_DIR", ".shuniu")).resolve()
-    spool = UsageSpool(state_dir / "spool" / request.node_id, request.node_id)
-    result.usage_batch_id = spool.append_records([usage_record(request, result, started_ms,
-                                                               time.time_ns() // 1_000_000)])
+    directory = state_dir / "spool" / request.node_id
+    with _spool_lock(directory):
+        spool = UsageSpool(directory, request.node_id)
+        result.usage_batch_id = spool.append_records([usage_record(request, result, started_ms,
+                                                                   time.time_ns() // 1_000_000)])
     url = os.environ.get("SHUNIU_REDIS_URL")
     if url:
         client = redis.Redis.from_url(url, socket_timeout=5)

@@ -3,27 +3,46 @@
 Holds the open jobs in memory (rebuilt from Redis at start) and is their only writer: every
 transition is persisted with its event before anyone is told. One pass places what it can
 (no head-of-line blocking, EASY backfill around the first blocked job), then the loop sleeps
-until a submit, a finished run, or the next tick.
+until a submit, a run event, or the next tick.
+
+Writes are grouped: what runs report (started, finished) is collected as it arrives and
+persisted by the loop together with the pass's placements, in one transaction, so a burst
+costs one fsync per pass rather than several per job. The lock is held only by the loop and
+by the rare per-job changes (cancel, node down, a failed attempt); queueing a submitted job
+is a synchronous step that needs no lock, since nothing else runs between two awaits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
-
 from shuniu.protos.v1 import jobs_pb2, runs_pb2
 from shuniu.scheduler.jobs import lifecycle
 from shuniu.scheduler.jobs.backfill import Resources, RunningJob
+from shuniu.scheduler.jobs.held import HeldCapacity
+from shuniu.scheduler.jobs.open_jobs import STARTED, Move, OpenJob, run_moves
+from shuniu.scheduler.jobs.open_jobs import now_ms as _now_ms
 from shuniu.scheduler.jobs.queue_policy import (
-    FairShare, JobQueue, QueuedJob, admits_backfill, compute_reservation, cpu_seconds, overdue, record_backfill,
+    FairShare,
+    JobQueue,
+    admits_backfill,
+    compute_reservation,
+    cpu_seconds,
+    overdue,
+    record_backfill,
 )
 from shuniu.scheduler.jobs.store import JobStore
-from shuniu.scheduler.placement import Decision, Placer, PlacementRequest, build_node_table, site_tiers
+from shuniu.scheduler.placement import (
+    Decision,
+    PlacementRequest,
+    Placer,
+    build_node_table,
+    site_tiers,
+)
 
 log = logging.getLogger("shuniu.scheduler")
 
@@ -40,53 +59,26 @@ _MAX_SCAN = 1000
 _TICK_S = 0.25
 
 
-@dataclasses.dataclass
-class OpenJob:
-    """A job that has not ended, with what placing and running it needs."""
-
-    job: jobs_pb2.Job
-    product_columns: dict[str, list[str]]
-    domain_node_ids: tuple[str, ...]
-    anchor_site: str
-    dp_epsilon_milli: int
-    submitted_s: float  # monotonic
-    domain: int = -1
-    task: asyncio.Task | None = None
-    ref: object = None
-    started_s: float = 0.0
-
-    @property
-    def resources(self) -> Resources:
-        r = self.job.spec.resources
-        return Resources(r.cpu_milli, r.memory_mb, r.gpu)
-
-    def queued(self) -> QueuedJob:
-        spec = self.job.spec
-        return QueuedJob(self.job.job_id, self.job.buyer_id, spec.priority, self.submitted_s, self.resources,
-                         int(spec.max_runtime_s), max(1, spec.gang_size))
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class JobScheduler:
-    """Places and runs jobs: `build_request` makes a node's run request, `dispatcher` starts it on Ray."""
+    """Places and runs jobs: `build_requests` makes the nodes' run requests, `dispatcher` starts them on Ray."""
 
-    def __init__(self, plane, store: JobStore, build_request: Callable, dispatcher=None,
-                 on_end: Callable | None = None, half_life_s: float = 3600.0) -> None:
+    def __init__(self, plane, store: JobStore, build_requests: Callable, dispatcher=None,
+                 end_writes: Callable | None = None, half_life_s: float = 3600.0) -> None:
         self.plane = plane
         self.store = store
-        self.build_request = build_request  # async (OpenJob, node record, tier) -> NodeRunRequest
+        self.build_requests = build_requests  # async [(OpenJob, node record, tier)] -> [NodeRunRequest]
         self.dispatcher = dispatcher
-        self.on_end = on_end  # async (job) after a job reached a terminal state
+        self.end_writes = end_writes  # (pipeline, job): writes queued with a job's terminal transition
         self.open: dict[str, OpenJob] = {}
         self.queue = JobQueue(FairShare(half_life_s))
         self.table = build_node_table(plane.fleet)
+        self.held = HeldCapacity()
         self.placer = Placer(self.table, site_tiers(plane.matrix, plane.config.tiers, self.table.site_order))
         self.watchers: dict[str, set[asyncio.Queue]] = {}
         self.wake = asyncio.Event()
         self.lock = asyncio.Lock()
+        self._run_events: list[tuple[OpenJob, int, object]] = []  # (entry, attempt, b"started" | result)
+        self._overdue_checked_s = 0.0
         self._loop_task: asyncio.Task | None = None
 
     # ---- state changes -------------------------------------------------------------------
@@ -95,13 +87,20 @@ class JobScheduler:
         """Persists one transition of `entry` (with its event), then tells the watchers."""
         await self.move_many([(entry, new, reason, message, fields)])
 
-    async def move_many(self, moves: list[tuple[OpenJob, int, str, str, dict]]) -> None:
-        """Persists several transitions in one transaction, then applies them and tells the watchers."""
+    async def move_many(self, moves: Sequence[Move], extra: Sequence[Callable] = ()) -> None:
+        """Persists several transitions (and `extra` queued writes) in one transaction, then applies them.
+
+        A job may move more than once in one batch (SCHEDULED -> RUNNING -> SUCCEEDED); each move
+        starts from the one before it.
+        """
+        if not moves and not extra:
+            return
         now_ms = _now_ms()
         changed = []
+        latest: dict[int, jobs_pb2.Job] = {}
         for entry, new, reason, message, fields in moves:
             job = jobs_pb2.Job()
-            job.CopyFrom(entry.job)
+            job.CopyFrom(latest.get(id(entry), entry.job))
             old = lifecycle.transition(job, new, reason, message, now_ms)
             for name, value in fields.items():
                 target = getattr(job, name)
@@ -113,16 +112,28 @@ class JobScheduler:
                 else:
                     setattr(job, name, value)
             job.seq += 1
+            latest[id(entry)] = job
             changed.append((entry, job, old))
-        await self.store.save([(job, old) for _, job, old in changed], now_ms)
+        ended = [job for _, job, _ in changed if job.state in lifecycle.TERMINAL]
+        ending = [lambda pipe, job=job: self.end_writes(pipe, job) for job in ended] if self.end_writes else []
+        await self.store.save([(job, old) for _, job, old in changed], now_ms, [*extra, *ending])
         for entry, job, old in changed:
             entry.job = job
+            self._account_hold(entry)
             if job.state in lifecycle.TERMINAL:
                 self.open.pop(job.job_id, None)
                 self.queue.remove(job.job_id)
-                if self.on_end is not None:
-                    await self.on_end(job)
             self.notify(job, old)
+
+    def _account_hold(self, entry: OpenJob) -> None:
+        """A placed job holds its nodes' capacity until it leaves SCHEDULED/RUNNING (ends or is requeued)."""
+        active = entry.job.state in lifecycle.ACTIVE
+        if active and not entry.held_on:
+            entry.held_on = tuple(entry.job.assigned_node_ids)
+            self.held.hold(self.table, entry.held_on, entry.demand)
+        elif not active and entry.held_on:
+            self.held.release(self.table, entry.held_on, entry.demand)
+            entry.held_on = ()
 
     def notify(self, job: jobs_pb2.Job, old: int) -> None:
         for queue in self.watchers.get(job.job_id, ()):
@@ -155,13 +166,15 @@ class JobScheduler:
         while True:
             try:
                 await asyncio.wait_for(self.wake.wait(), _TICK_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self.wake.clear()
             try:
                 async with self.lock:
                     await self.schedule_pass()
-                    await self._stop_overdue()
+                    if time.monotonic() - self._overdue_checked_s >= _TICK_S:
+                        self._overdue_checked_s = time.monotonic()
+                        await self._stop_overdue()
             except Exception:  # a bug must not stop scheduling for everyone; it is logged loudly
                 log.exception("scheduling pass failed")
 
@@ -176,15 +189,8 @@ class JobScheduler:
         )
 
     def sync_table(self) -> None:
-        """Brings the node table up to the fleet, keeping the capacity of jobs placed since."""
-        self.table.sync(self.plane.fleet)
-        # Heartbeats report what agents see; jobs placed since count until the agents do.
-        for entry in self.open.values():
-            if entry.job.state in lifecycle.ACTIVE:
-                slots = np.array([self.table.slot_of[n] for n in entry.job.assigned_node_ids
-                                  if n in self.table.slot_of], dtype=np.int64)
-                r = entry.job.spec.resources
-                self.table.reserve(slots, r.cpu_milli, r.memory_mb, r.gpu)
+        """Brings the node table up to the fleet, keeping the capacity that placed jobs hold (see held.py)."""
+        self.held.apply(self.table, self.table.sync(self.plane.fleet))
 
     def _running(self) -> list[RunningJob]:
         return [RunningJob(e.job.job_id, tuple(e.job.assigned_node_ids), e.resources, e.started_s,
@@ -192,9 +198,33 @@ class JobScheduler:
                 for e in self.open.values() if e.job.state in lifecycle.ACTIVE]
 
     async def schedule_pass(self) -> int:
-        """Places what fits now, persists the placements in one write, then dispatches them."""
-        if len(self.queue) == 0 or self.dispatcher is None:
-            return 0
+        """Persists what runs reported and places what fits now, in one write, then dispatches the placed."""
+        events, self._run_events = self._run_events, []
+        placed = self._place() if len(self.queue) and self.dispatcher is not None else []
+        try:
+            requests = await self.build_requests([(entry, self.plane.fleet.record(d.node_ids[0]), d.tier)
+                                                  for entry, d in placed]) if placed else []
+            reported, extra, ended = run_moves(events, self._current)
+            # One transaction (one fsync) for the whole pass, before any run starts.
+            await self.move_many([*reported, *(
+                (entry, lifecycle.SCHEDULED, "placed", f"on {', '.join(d.node_ids)}",
+                 {"assigned_node_ids": list(d.node_ids), "placed_tier": d.tier}) for entry, d in placed)], extra)
+        except BaseException:
+            # Nothing was stored: the placed jobs are still ADMITTED and go back to the queue, and
+            # the run reports are taken again by the next pass.
+            for entry, _ in placed:
+                if entry.job.job_id in self.open and entry.job.job_id not in self.queue:
+                    self.queue.add(entry.queued())
+            self._run_events[:0] = events
+            raise
+        for entry in ended:
+            self._charge(entry)
+        for (entry, _), request in zip(placed, requests):
+            self._dispatch(entry, request)
+        return len(placed)
+
+    def _place(self) -> list[tuple[OpenJob, Decision]]:
+        """Takes off the queue, and reserves in the table, every job that fits now (EASY backfill)."""
         self.sync_table()
         now = time.monotonic()
         reservation, placed = None, []
@@ -206,25 +236,13 @@ class JobScheduler:
                 for node_id in decision.node_ids:
                     record_backfill(reservation, node_id, candidate, now)
                 scan.placed(candidate.job_id)
-                self.table.reserve(np.array(decision.slots, dtype=np.int64), *self._demand(entry))
+                self.table.reserve(np.array(decision.slots, dtype=np.int64), *entry.demand)
                 placed.append((entry, decision))
                 continue
             scan.blocked(candidate.job_id)
             if reservation is None and not decision.placed:
                 reservation = compute_reservation(candidate, self._domain_free(entry), self._running(), now)
-        if placed:
-            # One transaction (one fsync) for the whole pass, before any run starts.
-            await self.move_many([(entry, lifecycle.SCHEDULED, "placed", f"on {', '.join(decision.node_ids)}",
-                                   {"assigned_node_ids": list(decision.node_ids), "placed_tier": decision.tier})
-                                  for entry, decision in placed])
-            for entry, decision in placed:
-                await self._dispatch(entry, decision)
-        return len(placed)
-
-    @staticmethod
-    def _demand(entry: OpenJob) -> tuple[int, int, int]:
-        r = entry.job.spec.resources
-        return r.cpu_milli, r.memory_mb, r.gpu
+        return placed
 
     def _domain_free(self, entry: OpenJob) -> dict[str, Resources]:
         """Free capacity now of the healthy nodes of the job's domain and class (for its reservation)."""
@@ -234,10 +252,8 @@ class JobScheduler:
         return {t.node_ids[s]: Resources(int(t.free_cpu[s]), int(t.free_memory[s]), int(t.free_gpu[s]))
                 for s in slots.tolist()}
 
-    async def _dispatch(self, entry: OpenJob, decision: Decision) -> None:
-        node = self.plane.fleet.record(decision.node_ids[0])
-        entry.started_s = time.monotonic()
-        request = await self.build_request(entry, node, decision.tier)
+    def _dispatch(self, entry: OpenJob, request: runs_pb2.NodeRunRequest) -> None:
+        entry.started_s, entry.sandbox_started = time.monotonic(), False
         entry.task = asyncio.create_task(self._follow(entry, request, entry.job.attempt),
                                          name=f"job-{entry.job.job_id}")
 
@@ -251,10 +267,8 @@ class JobScheduler:
             result = None
             async for ref in stream:
                 message = await ref
-                if message == b"started":
-                    async with self.lock:
-                        if self._current(entry, attempt) and entry.job.state == lifecycle.SCHEDULED:
-                            await self.move(entry, lifecycle.RUNNING, "started", f"sandbox started on {node_id}")
+                if message == STARTED:
+                    self._report(entry, attempt, STARTED)
                 else:
                     result = runs_pb2.NodeRunResult.FromString(message)
         except asyncio.CancelledError:
@@ -267,31 +281,34 @@ class JobScheduler:
                                 else jobs_pb2.FAILURE_CATEGORY_SYSTEM_ERROR)
                     await self.fail_attempt(entry, category, failure.detail)
             return
+        if result is not None and result.state in (lifecycle.SUCCEEDED, lifecycle.EGRESS_DENIED):
+            self._report(entry, attempt, result)  # persisted with the loop's next write
+            return
         async with self.lock:
             if self._current(entry, attempt):
-                await self._finish(entry, result)
+                self._charge(entry)
+                await self._finish_failed(entry, result)
+
+    def _report(self, entry: OpenJob, attempt: int, event: object) -> None:
+        if event is STARTED and self._current(entry, attempt):
+            # max_runtime_s counts from the sandbox's start, not from the wait for a Ray worker.
+            entry.started_s, entry.sandbox_started = time.monotonic(), True
+        self._run_events.append((entry, attempt, event))
+        self.wake.set()
 
     def _current(self, entry: OpenJob, attempt: int) -> bool:
         return (self.open.get(entry.job.job_id) is entry and entry.job.attempt == attempt
                 and entry.job.state in lifecycle.ACTIVE)
 
-    async def _finish(self, entry: OpenJob, result: runs_pb2.NodeRunResult | None) -> None:
-        self._charge(entry)
+    async def _finish_failed(self, entry: OpenJob, result: runs_pb2.NodeRunResult | None) -> None:
+        """A run that ended without output: requeued or FAILED by its failure category."""
         if result is None:
             await self.fail_attempt(entry, jobs_pb2.FAILURE_CATEGORY_SYSTEM_ERROR, "the run returned no result")
             return
         if entry.job.state == lifecycle.SCHEDULED:  # finished before its start was seen
             await self.move(entry, lifecycle.RUNNING, "started", "")
-        if result.state == lifecycle.SUCCEEDED:
-            job_result = await self.store.save_result(entry.job.job_id, result.output_ipc,
-                                                      result.metrics.rows_out, _now_ms())
-            await self.move(entry, lifecycle.SUCCEEDED, "released", f"{result.metrics.rows_out} row(s) released",
-                            result=job_result, egress=result.egress)
-        elif result.state == lifecycle.EGRESS_DENIED:
-            await self.move(entry, lifecycle.EGRESS_DENIED, "egress_denied", result.reason, egress=result.egress)
-        else:
-            await self.fail_attempt(entry, result.failure_category or jobs_pb2.FAILURE_CATEGORY_SYSTEM_ERROR,
-                                    result.reason)
+        await self.fail_attempt(entry, result.failure_category or jobs_pb2.FAILURE_CATEGORY_SYSTEM_ERROR,
+                                result.reason)
 
     def _charge(self, entry: OpenJob) -> None:
         seconds = max(0.0, time.monotonic() - entry.started_s)
@@ -308,6 +325,7 @@ class JobScheduler:
         tries = sum(1 for f in job.failures if f.category == category) + 1
         failures = [*job.failures, failure]
         reason = jobs_pb2.FailureCategory.Name(category).removeprefix("FAILURE_CATEGORY_").lower()
+        log.info("job %s attempt %d failed (%s): %s", job.job_id, job.attempt, reason, message[:200])
         if tries <= RETRY_LIMITS.get(category, 0) and job.state in lifecycle.ACTIVE:
             await self.move(entry, lifecycle.ADMITTED, f"requeued_{reason}", message[:500], failures=failures)
             entry.task, entry.ref = None, None
@@ -320,7 +338,9 @@ class JobScheduler:
     async def _stop_overdue(self) -> None:
         now = time.monotonic()
         # The sandbox's own wall clock stops the job first; this catches a run stuck outside it.
-        for job_id in overdue(self._running(), now, grace_s=5.0):
+        # Only started runs count: a run still waiting for a Ray worker has used none of its time.
+        started = [r for r in self._running() if self.open[r.job_id].sandbox_started]
+        for job_id in overdue(started, now, grace_s=5.0):
             entry = self.open.get(job_id)
             if entry is not None:
                 self._cancel_run(entry)

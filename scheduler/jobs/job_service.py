@@ -8,16 +8,20 @@ import time
 
 import grpc
 import redis.asyncio as aioredis
-
 from shuniu.market.catalog import ProductStore
 from shuniu.market.grants import GrantStore
-from shuniu.protos.v1 import catalog_pb2, jobs_pb2, jobs_pb2_grpc
+from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2, jobs_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.errors import RequestError, invalid, not_found
-from shuniu.scheduler.control_plane.idempotency import fingerprint, request_key, run_idempotent
+from shuniu.scheduler.control_plane.idempotency import (
+    fingerprint,
+    request_key,
+    run_idempotent,
+)
 from shuniu.scheduler.control_plane.node_service import refusals
 from shuniu.scheduler.jobs import admission, lifecycle, spec_rules
-from shuniu.scheduler.jobs.job_scheduler import JobScheduler, OpenJob
+from shuniu.scheduler.jobs.job_scheduler import JobScheduler
+from shuniu.scheduler.jobs.open_jobs import OpenJob
 from shuniu.scheduler.jobs.store import JobStore, job_key, queue_job_write
 from shuniu.scheduler.placement import Fit, explanation_proto, placement_proto
 
@@ -54,8 +58,8 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
 
     async def admit(self, spec: jobs_pb2.JobSpec, now_ms: int) -> tuple[admission.AdmissionPlan, object]:
         """The admission plan and the grant, or a RequestError naming why not (nothing counted yet)."""
-        grant = await self.grants.get(spec.grant_id, now_ms)
-        plan = admission.plan_admission(spec, grant, await self._products(spec), now_ms)
+        grant, products = await asyncio.gather(self.grants.get(spec.grant_id, now_ms), self._products(spec))
+        plan = admission.plan_admission(spec, grant, products, now_ms)
         if isinstance(plan, admission.Refusal):
             raise _refused(plan)
         return plan, grant
@@ -67,6 +71,25 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
                                f"unsatisfiable: no node of this fleet can ever run the job ({removed}); "
                                "see `shuniu plan` for what each filter removed")
+
+    async def _count_use(self, spec: jobs_pb2.JobSpec, plan: admission.AdmissionPlan, job_id: str,
+                         now_ms: int) -> None:
+        """Counts the job's use of its grant and records it as running there, in one script (one write).
+
+        A use already counted under the job id (a retried submit) is not counted again; the grant is
+        then read once more, so that a revocation since the first try refuses the job. From the
+        script on, a revocation lists the job for cancelling.
+        """
+        use = await self.grants.consume(
+            spec.grant_id, kind=spec.kind, product_columns=plan.product_columns, rows=plan.rows, calls=1,
+            spent_fen=spec.price_cap_fen, dp_epsilon_milli=plan.dp_epsilon_milli, now_ms=now_ms, use_id=job_id,
+            running_job_id=job_id)
+        if not use.allowed:
+            raise _refused(admission.grant_refusal(use.rule, use.message))
+        grant = await self.grants.get(spec.grant_id, now_ms)
+        if grant is None or grant.state != grants_pb2.GRANT_STATE_APPROVED:
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, f"grant_revoked: grant {spec.grant_id} "
+                               "was revoked or expired during admission")
 
     @refusals
     async def SubmitJob(self, request, context):
@@ -89,19 +112,11 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         self.scheduler.sync_table()
         entry.domain = self.scheduler.table.domains.intern(plan.domain_node_ids)
         self._fit_now_or_refuse(entry)
-        pending = sum(1 for e in self.scheduler.open.values()
-                      if e.job.buyer_id == grant.spec.buyer_id and e.job.state in lifecycle.QUEUED)
-        refusal = admission.quota_refusal(pending, admission.DEFAULT_MAX_PENDING_JOBS)
+        refusal = admission.quota_refusal(self.scheduler.queue.waiting(grant.spec.buyer_id),
+                                          admission.DEFAULT_MAX_PENDING_JOBS)
         if refusal is not None:
             raise _refused(refusal)
-        use = await self.grants.consume(
-            spec.grant_id, kind=spec.kind, product_columns=plan.product_columns, rows=plan.rows, calls=1,
-            spent_fen=spec.price_cap_fen, dp_epsilon_milli=plan.dp_epsilon_milli, now_ms=now_ms, use_id=job_id)
-        if not use.allowed:
-            raise _refused(admission.grant_refusal(use.rule, use.message))
-        if not await self.grants.job_started(spec.grant_id, job_id, now_ms):
-            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, f"grant_revoked: grant {spec.grant_id} "
-                               "was revoked or expired during admission")
+        await self._count_use(spec, plan, job_id, now_ms)
         job = entry.job
         job.job_id, job.buyer_id, job.request_id = job_id, grant.spec.buyer_id, request.request_id
         job.state, job.attempt, job.seq, job.submitted_unix_ms = lifecycle.PENDING, 1, 1, now_ms
@@ -121,10 +136,9 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
 
         raw, replayed = await run_idempotent(self.redis, request.request_id, fp, [job_key(job_id)], write,
                                              self.ttl_s)
-        if not replayed:
-            async with self.scheduler.lock:
-                self.scheduler.add_admitted(entry)
-                self.scheduler.notify(job, lifecycle.PENDING)
+        if not replayed:  # synchronous: no pass or transition can interleave, so no lock is needed
+            self.scheduler.add_admitted(entry)
+            self.scheduler.notify(job, lifecycle.PENDING)
         return jobs_pb2.SubmitJobResponse.FromString(raw)
 
     async def _job(self, job_id: str) -> jobs_pb2.Job:

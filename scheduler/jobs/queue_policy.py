@@ -28,8 +28,6 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from sortedcontainers import SortedList
-
 from shuniu.scheduler.jobs.backfill import (
     Reservation,
     Resources,
@@ -39,12 +37,15 @@ from shuniu.scheduler.jobs.backfill import (
     record_backfill,
 )
 from shuniu.scheduler.jobs.fair_share import FairShare
-from shuniu.scheduler.jobs.spec_rules import MAX_PRIORITY
+from sortedcontainers import SortedList
 
 __all__ = ["FairShare", "JobQueue", "QueuePass", "QueuedJob", "Reservation", "Resources", "RunningJob",
            "admits_backfill", "compute_reservation", "cpu_seconds", "expected_cpu_seconds", "overdue",
            "record_backfill"]
 
+# The highest JobSpec.priority (spec_rules checks it at submit; defined here, in pure logic that
+# imports nothing of the control plane).
+MAX_PRIORITY = 1000
 # A buyer whose jobs keep coming back blocked gives up the rest of its turn after this many in one
 # pass, so that one buyer's backlog of unplaceable jobs cannot use up the whole scan.
 DEFAULT_MAX_BLOCKED_PER_BUYER = 100
@@ -117,6 +118,11 @@ class JobQueue:
 
     def get(self, job_id: str) -> QueuedJob | None:
         return self._jobs.get(job_id)
+
+    def waiting(self, buyer_id: str) -> int:
+        """How many jobs of the buyer are queued (its quota counts them); O(1)."""
+        keys = self._by_buyer.get(buyer_id)
+        return 0 if keys is None else len(keys)
 
     def add(self, job: QueuedJob) -> None:
         """Queues a job; a job id already queued is refused (requeue after `remove`)."""

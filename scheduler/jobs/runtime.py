@@ -9,10 +9,12 @@ import time
 
 from shuniu.market.catalog import ProductStore
 from shuniu.market.grants import GrantStore
-from shuniu.protos.v1 import grants_pb2, jobs_pb2, nodes_pb2
+from shuniu.market.grants.store import jobs_key
+from shuniu.protos.v1 import grants_pb2, jobs_pb2, nodes_pb2, runs_pb2
 from shuniu.scheduler.jobs import admission, lifecycle
-from shuniu.scheduler.jobs.job_scheduler import JobScheduler, OpenJob
+from shuniu.scheduler.jobs.job_scheduler import JobScheduler
 from shuniu.scheduler.jobs.node_requests import node_run_request
+from shuniu.scheduler.jobs.open_jobs import OpenJob
 from shuniu.scheduler.jobs.store import JobStore
 
 log = logging.getLogger("shuniu.scheduler")
@@ -29,9 +31,9 @@ class JobRuntime:
         self.products = ProductStore(plane.redis)
         dispatcher = None
         if plane.config.ray_address:
-            from shuniu.scheduler.dispatch import RayDispatcher  # noqa: PLC0415  (imports Ray only when used)
+            from shuniu.scheduler.dispatch import RayDispatcher
             dispatcher = RayDispatcher(plane.config.ray_address)
-        self.scheduler = JobScheduler(plane, self.store, self.build_request, dispatcher, on_end=self.on_end)
+        self.scheduler = JobScheduler(plane, self.store, self.build_requests, dispatcher, end_writes=self.end_writes)
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -46,14 +48,21 @@ class JobRuntime:
             task.cancel()
         await self.scheduler.stop()
 
-    async def build_request(self, entry: OpenJob, node: nodes_pb2.Node, tier: int):
-        grant = await self.grants.get(entry.job.spec.grant_id)
-        products = {p.product_id: p for p in await self.products.get_many(list(entry.product_columns))}
-        return node_run_request(entry.job, grant, products, entry.product_columns, node, tier,
-                                entry.dp_epsilon_milli)
+    async def build_requests(self, placed: list[tuple[OpenJob, nodes_pb2.Node, int]]) -> list[runs_pb2.NodeRunRequest]:
+        """The run requests of one pass; each grant and product is read once, all reads at once."""
+        grant_ids = sorted({entry.job.spec.grant_id for entry, _, _ in placed})
+        product_ids = sorted({p for entry, _, _ in placed for p in entry.product_columns})
+        *grants, products = await asyncio.gather(*(self.grants.get(g) for g in grant_ids),
+                                                 self.products.get_many(product_ids))
+        by_grant = dict(zip(grant_ids, grants))
+        by_product = {p.product_id: p for p in products}
+        return [node_run_request(entry.job, by_grant[entry.job.spec.grant_id], by_product, entry.product_columns,
+                                 node, tier, entry.dp_epsilon_milli) for entry, node, tier in placed]
 
-    async def on_end(self, job: jobs_pb2.Job) -> None:
-        await self.grants.job_finished(job.spec.grant_id, job.job_id)
+    @staticmethod
+    def end_writes(pipe, job: jobs_pb2.Job) -> None:
+        """Queued with a job's terminal transition: the grant no longer counts it as running."""
+        pipe.srem(jobs_key(job.spec.grant_id), job.job_id)
 
     async def rebuild(self) -> None:
         """Requeues every open job from Redis; attempts in flight died with the old driver's Ray tasks."""

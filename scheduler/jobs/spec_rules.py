@@ -7,8 +7,8 @@ import ast
 from shuniu.nodes import topology
 from shuniu.protos.v1 import common_pb2, jobs_pb2
 from shuniu.scheduler.control_plane.errors import invalid
+from shuniu.scheduler.jobs.queue_policy import MAX_PRIORITY
 
-MAX_PRIORITY = 1000
 MAX_RUNTIME_S = 24 * 3600
 MAX_GANG_SIZE = 64
 MAX_PRODUCTS = 16

@@ -16,10 +16,9 @@ set and the event in one MULTI, so a restart finds every job where its last even
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import redis.asyncio as aioredis
-
 from shuniu.protos.v1 import jobs_pb2
 from shuniu.scheduler.jobs import lifecycle
 
@@ -50,6 +49,16 @@ def queue_job_write(pipe: aioredis.client.Pipeline, job: jobs_pb2.Job, old_state
                            "seq": job.seq, "unix_ms": now_ms}, maxlen=_EVENTS_MAXLEN, approximate=True)
 
 
+def queue_result(job_id: str, output_ipc: bytes, rows: int,
+                 now_ms: int) -> tuple[jobs_pb2.JobResult, Callable[[aioredis.client.Pipeline], None]]:
+    """Where a released output will be and what it holds, and the write that stores it (queued with the job's)."""
+    assert len(output_ipc) <= MAX_RESULT_BYTES, f"output of {job_id} is {len(output_ipc)} bytes"
+    ref = f"{_P}result:{job_id}"
+    result = jobs_pb2.JobResult(result_ref=ref, rows=rows, bytes=len(output_ipc), released_unix_ms=now_ms,
+                                content_sha256=hashlib.sha256(output_ipc).hexdigest())
+    return result, lambda pipe: pipe.set(ref, output_ipc)
+
+
 class JobStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self.redis = client
@@ -64,20 +73,15 @@ class JobStore:
         raws = await self.redis.mget([job_key(j) for j in job_ids])
         return [jobs_pb2.Job.FromString(r) for r in raws if r is not None]
 
-    async def save(self, jobs: Iterable[tuple[jobs_pb2.Job, int]], now_ms: int) -> None:
-        """Writes (job, old_state) pairs and their events in one transaction."""
+    async def save(self, jobs: Iterable[tuple[jobs_pb2.Job, int]], now_ms: int,
+                   extra: Sequence[Callable[[aioredis.client.Pipeline], None]] = ()) -> None:
+        """Writes (job, old_state) pairs, their events and the `extra` queued writes in one transaction."""
         async with self.redis.pipeline(transaction=True) as pipe:
+            for write in extra:  # results first: a job record never names an output not stored with it
+                write(pipe)
             for job, old_state in jobs:
                 queue_job_write(pipe, job, old_state, now_ms)
             await pipe.execute()
-
-    async def save_result(self, job_id: str, output_ipc: bytes, rows: int, now_ms: int) -> jobs_pb2.JobResult:
-        """Stores a released output and says where it is and what it holds."""
-        assert len(output_ipc) <= MAX_RESULT_BYTES, f"output of {job_id} is {len(output_ipc)} bytes"
-        ref = f"{_P}result:{job_id}"
-        await self.redis.set(ref, output_ipc)
-        return jobs_pb2.JobResult(result_ref=ref, rows=rows, bytes=len(output_ipc), released_unix_ms=now_ms,
-                                  content_sha256=hashlib.sha256(output_ipc).hexdigest())
 
     async def open_jobs(self) -> list[jobs_pb2.Job]:
         """Every job not in a terminal state: what a restarted control plane rebuilds its queue from."""

@@ -15,6 +15,7 @@ import concurrent.futures
 import os
 import pathlib
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 
@@ -88,12 +89,25 @@ def _job(grant_id: str, product_id: str) -> jobs_pb2.JobSpec:
 
 
 def _submit_all(address: str, spec: jobs_pb2.JobSpec, n_jobs: int, clients: int, prefix: str) -> list[str]:
+    """Submits from `clients` threads, each a client with one channel kept for all its submits (as a real client)."""
+    local = threading.local()
+    opened: list[Client] = []
+    lock = threading.Lock()
+
     def one(i: int) -> str:
-        with Client(address, timeout_s=60) as client:
-            return client.jobs.SubmitJob(jobs_pb2.SubmitJobRequest(request_id=f"{prefix}-{i}", spec=spec),
-                                         timeout=60).job.job_id
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        return list(pool.map(one, range(n_jobs)))
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = Client(address, timeout_s=60)
+            with lock:
+                opened.append(client)
+        return client.jobs.SubmitJob(jobs_pb2.SubmitJobRequest(request_id=f"{prefix}-{i}", spec=spec),
+                                     timeout=60).job.job_id
+    try:
+        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+            return list(pool.map(one, range(n_jobs)))
+    finally:
+        for client in opened:
+            client.close()
 
 
 def _finished_jobs(client: Client, n_jobs: int, timeout_s: float) -> list[jobs_pb2.Job]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import pathlib
 import time
@@ -189,6 +190,26 @@ def test_a_retried_submit_returns_the_same_job_and_counts_once(market, redis_url
     assert first.job_id == again.job_id and reused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     usage = redis.Redis.from_url(redis_url).hgetall(f"shuniu:grant-usage:{grant.grant_id}")
     assert usage[b"calls"] == b"1" and usage[b"rows"] == b"600"
+
+
+def test_a_burst_on_one_node_runs_each_job_once_with_every_transition_stored(market, redis_url, eventually):
+    """Concurrent runs on one node share its usage spool; grouped writes keep every job's own history."""
+    plane, product, grant = market
+    with plane.client() as client, concurrent.futures.ThreadPoolExecutor(8) as pool:
+        jobs = list(pool.map(lambda i: submit(client, aggregate_spec(grant, product), f"burst-{i}"), range(8)))
+        done = [finished(client, job.job_id, eventually) for job in jobs]
+    assert [(j.state, j.attempt, len(j.failures)) for j in done] == [(S.JOB_STATE_SUCCEEDED, 1, 0)] * 8, \
+        [(j.state_reason, j.state_message) for j in done]
+    assert {tuple(j.assigned_node_ids) for j in done} == {("ray-n3",)}
+    store = redis.Redis.from_url(redis_url)
+    assert [j.seq for j in done] == [5] * 8  # PENDING, ADMITTED, SCHEDULED, RUNNING, SUCCEEDED each
+    events = [fields for _, fields in store.xrange("shuniu:events:jobs")]
+    for job in done:
+        states = [int(f[b"to"]) for f in events if f[b"job_id"] == job.job_id.encode()]
+        assert states == [S.JOB_STATE_PENDING, S.JOB_STATE_ADMITTED, S.JOB_STATE_SCHEDULED, S.JOB_STATE_RUNNING,
+                          S.JOB_STATE_SUCCEEDED], (job.job_id, states)
+        assert store.exists(job.result.result_ref)
+    assert store.smembers(f"shuniu:grant-jobs:{grant.grant_id}") == set()  # each ended with its transition
 
 
 def _endless_job(grant, product) -> jobs_pb2.JobSpec:
