@@ -27,7 +27,7 @@ from fractions import Fraction
 import numpy as np
 from numba import njit
 
-from shuniu.market.rating._money import round_half_even_div
+from shuniu.market.rating._money import round_half_even_millifen
 
 __all__ = ["MILLIFEN_PER_FEN", "data_charge_kernel", "data_charge_twin"]
 
@@ -80,6 +80,13 @@ def _round_half_even(num: int, den: int) -> int:
     return round(Fraction(num, den))  # Python rounds a Fraction half to even
 
 
+_NO_END = np.int64(2**63 - 1)  # end of a product's last volume tier
+
+
+# Hot-path shape: a record almost always stays inside the volume tier its slot is already
+# in, so each slot remembers that tier (`slot_tier`) and the record costs two products, no
+# search. Records that are not billable run the same straight line with 0 units against a
+# scratch slot, so that the loop has no branch that depends on the data.
 @njit(cache=True, nogil=True)
 def data_charge_kernel(
     product_index,
@@ -97,42 +104,72 @@ def data_charge_kernel(
 ):
     """(charge fen, cap reduction fen, units after per volume slot); equal to data_charge_twin."""
     n = product_index.shape[0]
-    charge = np.zeros(n, dtype=np.int64)
-    reduction = np.zeros(n, dtype=np.int64)
-    cumulative = units_before.astype(np.int64)  # a copy: the caller's array stays as it was
+    n_slots = units_before.shape[0]
+    charge = np.empty(n, dtype=np.int64)  # every record writes both lines, billable or not
+    reduction = np.empty(n, dtype=np.int64)
+    cumulative = np.zeros(n_slots + 1, dtype=np.int64)  # the last slot is the scratch slot
+    cumulative[:n_slots] = units_before  # a copy: the caller's array stays as it was
+    if unit_kind.shape[0] == 0:  # no products: no record is billable
+        charge[:] = 0
+        reduction[:] = 0
+        return charge, reduction, cumulative[:n_slots].copy()
+    tier_end, capped_price = _tier_ends_and_capped_prices(tier_offsets, tier_from_units, tier_price_millifen, guided_cap_millifen)
+    slot_tier = np.full(n_slots + 1, -1, dtype=np.int64)  # tier the slot's cumulative units are in; -1 unknown
     for i in range(n):
         p = product_index[i]
-        if p < 0 or free[i]:
-            continue
-        kind = unit_kind[p]
-        if kind == _KIND_ROW:
-            remaining = np.int64(rows[i])
-        elif kind == _KIND_CALL:
-            remaining = np.int64(calls[i])
-        else:
-            remaining = np.int64(queries[i])
-        if remaining == 0:
-            continue
-        v = volume_slot[i]
+        billable = p >= 0 and not free[i]
+        q = np.uint64(p) if billable else np.uint64(0)
+        kind = unit_kind[q]
+        units = rows[i] * (kind == _KIND_ROW) + calls[i] * (kind == _KIND_CALL) + queries[i] * (kind > _KIND_CALL)
+        units = np.int64(units) if billable else np.int64(0)
+        v = np.int64(volume_slot[i]) if billable else np.int64(n_slots)
         at = cumulative[v]
-        hi = tier_offsets[p + 1]
-        j = tier_offsets[p]
-        while j + 1 < hi and tier_from_units[j + 1] <= at:
-            j += 1
+        last = at + units
+        j = slot_tier[v]
+        if tier_offsets[q] <= j < tier_offsets[q + 1] and last < tier_end[j]:
+            gross = units * tier_price_millifen[j]
+            capped = units * capped_price[j]
+        else:
+            j, gross, capped = _across_tiers(tier_offsets[q], tier_offsets[q + 1], at, units, tier_from_units, tier_end,
+                                             tier_price_millifen, capped_price)  # fmt: skip
+            slot_tier[v] = j
+        cumulative[v] = last
+        charge[i] = round_half_even_millifen(capped)
+        reduction[i] = round_half_even_millifen(gross - capped)
+    return charge, reduction, cumulative[:n_slots].copy()
+
+
+@njit(cache=True, nogil=True)
+def _tier_ends_and_capped_prices(tier_offsets, tier_from_units, tier_price_millifen, guided_cap_millifen):
+    """Per tier: where it ends (the next tier's start, _NO_END for a product's last) and its price under the guided cap."""
+    tier_end = np.empty(tier_from_units.shape[0], dtype=np.int64)
+    capped_price = np.empty(tier_from_units.shape[0], dtype=np.int64)
+    for p in range(tier_offsets.shape[0] - 1):
         cap = guided_cap_millifen[p]
-        gross = np.int64(0)
-        capped = np.int64(0)
-        while remaining > 0:
-            take = remaining
-            if j + 1 < hi and tier_from_units[j + 1] - at < take:
-                take = tier_from_units[j + 1] - at
+        for j in range(tier_offsets[p], tier_offsets[p + 1]):
+            tier_end[j] = tier_from_units[j + 1] if j + 1 < tier_offsets[p + 1] else _NO_END
             price = tier_price_millifen[j]
-            gross += take * price
-            capped += take * (price if cap < 0 or price <= cap else cap)
-            at += take
-            remaining -= take
+            capped_price[j] = price if cap < 0 or price <= cap else cap
+    return tier_end, capped_price
+
+
+@njit(cache=True, nogil=True)
+def _across_tiers(lo, hi, at, units, tier_from_units, tier_end, tier_price_millifen, capped_price):
+    """(tier the slot ends in, gross, capped) for `units` laid over tiers [lo, hi) from cumulative `at`."""
+    j = lo
+    while j + 1 < hi and tier_from_units[j + 1] <= at:
+        j += 1
+    gross = np.int64(0)
+    capped = np.int64(0)
+    remaining = units
+    while remaining > 0:
+        take = min(remaining, tier_end[j] - at)
+        gross += take * tier_price_millifen[j]
+        capped += take * capped_price[j]
+        at += take
+        remaining -= take
+        if remaining > 0:
             j += 1
-        cumulative[v] = at
-        charge[i] = round_half_even_div(capped, MILLIFEN_PER_FEN)
-        reduction[i] = round_half_even_div(gross - capped, MILLIFEN_PER_FEN)
-    return charge, reduction, cumulative
+    if at == tier_end[j]:  # ended on a boundary: the next unit is priced by the next tier
+        j += 1
+    return j, gross, capped

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from shuniu.monitoring import metrics
 from shuniu.protos.v1 import jobs_pb2, runs_pb2
 from shuniu.scheduler.jobs import lifecycle
 from shuniu.scheduler.jobs.backfill import Resources, RunningJob
@@ -119,6 +120,7 @@ class JobScheduler:
         await self.store.save([(job, old) for _, job, old in changed], now_ms, [*extra, *ending])
         for entry, job, old in changed:
             entry.job = job
+            metrics.JOB_TRANSITIONS.labels(lifecycle.name(job.state).lower()).inc()
             self._account_hold(entry)
             if job.state in lifecycle.TERMINAL:
                 self.open.pop(job.job_id, None)
@@ -200,7 +202,8 @@ class JobScheduler:
     async def schedule_pass(self) -> int:
         """Persists what runs reported and places what fits now, in one write, then dispatches the placed."""
         events, self._run_events = self._run_events, []
-        placed = self._place() if len(self.queue) and self.dispatcher is not None else []
+        with metrics.PLACEMENT.time():
+            placed = self._place() if len(self.queue) and self.dispatcher is not None else []
         try:
             requests = await self.build_requests([(entry, self.plane.fleet.record(d.node_ids[0]), d.tier)
                                                   for entry, d in placed]) if placed else []
@@ -232,7 +235,9 @@ class JobScheduler:
         for candidate in scan:
             entry = self.open[candidate.job_id]
             decision = self.placer.plan(self.placement_request(entry), now)
+            metrics.PLACEMENT_DECISIONS.labels("placed" if decision.placed else "blocked").inc()
             if decision.placed and all(admits_backfill(reservation, n, candidate, now) for n in decision.node_ids):
+                metrics.QUEUE_WAIT.labels(f"T{decision.tier}").observe(now - entry.submitted_s)
                 for node_id in decision.node_ids:
                     record_backfill(reservation, node_id, candidate, now)
                 scan.placed(candidate.job_id)

@@ -10,6 +10,7 @@ import grpc
 import redis.asyncio as aioredis
 from shuniu.market.catalog import ProductStore
 from shuniu.market.grants import GrantStore
+from shuniu.monitoring import metrics
 from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2, jobs_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.errors import RequestError, invalid, not_found
@@ -40,6 +41,7 @@ def job_id_for(request_id: str) -> str:
 
 
 def _refused(refusal: admission.Refusal) -> RequestError:
+    metrics.ADMISSION_REFUSALS.labels(metrics.admission_reason(refusal.reason)).inc()
     return RequestError(_REFUSAL_CODES[refusal.code], f"{refusal.reason}: {refusal.message}")
 
 
@@ -137,6 +139,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         raw, replayed = await run_idempotent(self.redis, request.request_id, fp, [job_key(job_id)], write,
                                              self.ttl_s)
         if not replayed:  # synchronous: no pass or transition can interleave, so no lock is needed
+            metrics.ADMITTED.labels(spec_rules.KIND_ARGS[spec.kind]).inc()
             self.scheduler.add_admitted(entry)
             self.scheduler.notify(job, lifecycle.PENDING)
         return jobs_pb2.SubmitJobResponse.FromString(raw)

@@ -27,7 +27,7 @@ def test_a_killed_control_plane_requeues_the_running_job_and_keeps_every_job_onc
     with plane.client() as client:
         # The attempt in flight died with the old driver; the job runs again as attempt 2.
         again = eventually(lambda: (j := _state(client, running.job_id)).attempt == 2
-                           and j.state == S.JOB_STATE_RUNNING and j, timeout_s=60, what="requeued and running again")
+                           and j.state == S.JOB_STATE_RUNNING and j, timeout_s=180, what="requeued and running again")
         assert [f.category for f in again.failures] == [S.FAILURE_CATEGORY_SYSTEM_ERROR]
         assert _state(client, done.job_id).state == S.JOB_STATE_SUCCEEDED
         # A client retrying its submit across the crash gets the same job back.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 from shuniu.market.rating import RatingInputError, RatingInputs, build_rate_tables, prepare_batch, rate_batch, rate_inputs, rate_inputs_twin
 from shuniu.market.rating.arrow_compute import rate_inputs_arrow
 from shuniu.market.rating.bench import run_rating_bench, synthetic_batch, synthetic_inputs, synthetic_tables
+from shuniu.market.rating.compute import _round_line
 from shuniu.protos.usage_schema import USAGE_SCHEMA, UsageSchemaError, validate_usage_batch
 
 HOUR_MS = 3_600_000
@@ -271,3 +274,30 @@ def test_rating_bench_reports_records_per_second_for_each_way():
     report = run_rating_bench(5000, repeats=1)
     for key in ("numba_records_per_s", "pyarrow_compute_records_per_s", "python_twin_records_per_s", "numba_vs_pyarrow_compute"):
         assert report[key] > 0, key
+
+
+@_PROPERTY
+@given(tables_and_inputs(), st.data())
+def test_volume_slots_shared_by_several_products_equal_the_twin(case, data):
+    # One slot may count records of several products; the kernel's per-slot tier memory must not leak between them.
+    tables, inputs, _ = case
+    n_slots = data.draw(st.integers(1, 3))
+    slots = np.array(data.draw(st.lists(st.integers(0, n_slots - 1), min_size=len(inputs), max_size=len(inputs))), dtype=np.int64)
+    before = np.array(data.draw(st.lists(st.integers(0, 3000), min_size=n_slots, max_size=n_slots)), dtype=np.int64)
+    kernel, twin = rate_inputs(inputs, tables, before, slots), rate_inputs_twin(inputs, tables, before, slots)
+    for name in _FIELDS:
+        assert getattr(kernel, name).tolist() == getattr(twin, name).tolist(), name
+
+
+_LINE_DEN = 460_800_000 * 100_000_000  # compute.py: quantity denominator × two basis-point factors
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(0, 2**61), st.integers(0, 900_000_000), st.sampled_from(["anywhere", "near_half", "near_whole"]), st.integers(-2, 2))
+def test_compute_line_rounding_is_exact_half_even_at_any_magnitude(base, m, where, nudge):
+    # The kernel estimates base·m/den in float64 and corrects in integers: quotients next to .5 (the
+    # rounding decision) and next to a whole fen (the floor) are where a float could slip.
+    if where != "anywhere" and m:
+        target = (base * m // _LINE_DEN) * _LINE_DEN + (_LINE_DEN // 2 if where == "near_half" else 0) + nudge * m
+        base = max(0, min(2**61, -(-target // m)))  # the base whose product lands next to the target
+    assert _round_line(np.uint64(base), np.uint64(m)) == round(Fraction(base * m, _LINE_DEN))
