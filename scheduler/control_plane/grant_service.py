@@ -193,13 +193,20 @@ class GrantService(grants_pb2_grpc.GrantServiceServicer):
         async def change(pipe, grant, now_ms):
             with grant_refusals():
                 revoked = grants.revoke(grant, operator=operator, reason=request.reason, now_ms=now_ms)
-            # Watched: a job that starts meanwhile makes this decide again, and be listed.
+            # Not watched: jobs starting all the time would make the revocation retry forever.
+            # The event lists the jobs known now; the answer lists them again after the commit.
             return revoked, sorted(j.decode() for j in await pipe.smembers(jobs_key(request.grant_id)))
 
         raw = await self._transition(
-            "RevokeGrant", request, [jobs_key(request.grant_id)], change,
+            "RevokeGrant", request, [], change,
             lambda grant, jobs: grants_pb2.RevokeGrantResponse(grant=grant, cancelled_job_ids=jobs))
-        return grants_pb2.RevokeGrantResponse.FromString(raw)
+        response = grants_pb2.RevokeGrantResponse.FromString(raw)
+        # Once the revocation is stored no job can start under the grant (a start watches the
+        # grant record), so the set read now holds every job that started before it.
+        running = await self.grants.running_jobs(request.grant_id)
+        del response.cancelled_job_ids[:]
+        response.cancelled_job_ids.extend(sorted(running))
+        return response
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
 from shuniu.monitoring import metrics
 from shuniu.protos.v1 import jobs_pb2, runs_pb2
 from shuniu.scheduler.jobs import lifecycle
