@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import redis
 
@@ -189,4 +188,4 @@ def run_job(payload: bytes) -> Iterator[bytes]:
     yield result.SerializeToString()
 
 
-__all__ = ["STARTED", "execute", "run_job", "usage_record", "pc"]
+__all__ = ["STARTED", "execute", "run_job", "usage_record"]

@@ -23,6 +23,27 @@ def fingerprint(rpc: str, request_bytes: bytes) -> bytes:
     return hashlib.sha256(rpc.encode() + b"\0" + request_bytes).digest()
 
 
+def _replayed(request_id: str, fp: bytes, prior: list) -> bytes | None:
+    """The first answer to this request id, or None when it is new; a different body is refused."""
+    if prior[0] is None:
+        return None
+    if prior[0] != fp:
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"request_id {request_id!r} was already used for a different request; "
+            "use a new request_id for a new change",
+        )
+    return prior[1]
+
+
+async def prior_response(client: aioredis.Redis, request_id: str, fp: bytes) -> bytes | None:
+    """The stored answer of an earlier request with this id (checked against `fp`), or None.
+
+    Lets a handler answer a retry before doing work the first request already did.
+    """
+    return _replayed(request_id, fp, await client.hmget(request_key(request_id), "fp", "resp"))
+
+
 async def run_idempotent(
     client: aioredis.Redis, request_id: str, fp: bytes, watch: Iterable[str], plan: Plan, ttl_s: int
 ) -> tuple[bytes, bool]:
@@ -37,16 +58,10 @@ async def run_idempotent(
         while True:
             try:
                 await pipe.watch(req_key, *watch)
-                prior = await pipe.hmget(req_key, "fp", "resp")
-                if prior[0] is not None:
+                replayed = _replayed(request_id, fp, await pipe.hmget(req_key, "fp", "resp"))
+                if replayed is not None:
                     await pipe.unwatch()
-                    if prior[0] != fp:
-                        raise RequestError(
-                            grpc.StatusCode.INVALID_ARGUMENT,
-                            f"request_id {request_id!r} was already used for a different request; "
-                            "use a new request_id for a new change",
-                        )
-                    return prior[1], True
+                    return replayed, True
                 queue_writes, response = await plan(pipe)
                 pipe.multi()
                 queue_writes(pipe)

@@ -14,7 +14,6 @@ from shuniu.market.catalog import LISTED
 from shuniu.protos.v1 import catalog_pb2, common_pb2, grants_pb2, jobs_pb2
 
 DEFAULT_MAX_PENDING_JOBS = 1_000
-DEFAULT_MAX_RUNNING_JOBS = 200
 
 
 @dataclass(frozen=True)

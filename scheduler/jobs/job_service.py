@@ -14,11 +14,7 @@ from shuniu.monitoring import metrics
 from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2, jobs_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.errors import RequestError, invalid, not_found
-from shuniu.scheduler.control_plane.idempotency import (
-    fingerprint,
-    request_key,
-    run_idempotent,
-)
+from shuniu.scheduler.control_plane.idempotency import fingerprint, prior_response, run_idempotent
 from shuniu.scheduler.control_plane.node_service import refusals
 from shuniu.scheduler.jobs import admission, lifecycle, spec_rules
 from shuniu.scheduler.jobs.job_scheduler import JobScheduler
@@ -102,10 +98,9 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         spec_rules.normalize(spec)
         job_id = job_id_for(request.request_id)
         fp = fingerprint("SubmitJob", request.SerializeToString(deterministic=True))
-        prior = await self.redis.hget(request_key(request.request_id), "fp")
-        if prior is not None:
-            raw, _ = await run_idempotent(self.redis, request.request_id, fp, (), None, self.ttl_s)
-            return jobs_pb2.SubmitJobResponse.FromString(raw)
+        prior = await prior_response(self.redis, request.request_id, fp)
+        if prior is not None:  # a retry: the grant use and the job were stored by the first request
+            return jobs_pb2.SubmitJobResponse.FromString(prior)
         now_ms = _now_ms()
         plan, grant = await self.admit(spec, now_ms)
         entry = OpenJob(jobs_pb2.Job(), plan.product_columns, plan.domain_node_ids, plan.anchor_site,

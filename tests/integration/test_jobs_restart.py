@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 import redis
-from test_jobs import _endless_job, aggregate_spec, finished, market, submit  # noqa: F401  (market is a fixture)
+from test_jobs import _endless_job, aggregate_spec, finished, market, submit  # noqa: F401, F811  (market is a fixture)
 
 from shuniu.protos.v1 import jobs_pb2 as S
 
