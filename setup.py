@@ -13,6 +13,7 @@ _FOLDERS = {
     "shuniu.nodes": "nodes",
     "shuniu.market": "market",
     "shuniu.monitoring": "monitoring",
+    "shuniu.security": "security",
 }
 
 

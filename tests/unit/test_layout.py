@@ -13,9 +13,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 ALLOWED = {
     "protos": set(),
     "monitoring": set(),
-    "nodes": {"shuniu.protos", "shuniu.monitoring"},
-    "market": {"shuniu.protos", "shuniu.monitoring"},
-    "scheduler": {"shuniu.protos", "shuniu.market", "shuniu.monitoring",
+    # security: certificates, roles, signatures and the audit chain's pure rules, used by every side
+    "security": {"shuniu.protos"},
+    "nodes": {"shuniu.protos", "shuniu.monitoring", "shuniu.security"},
+    "market": {"shuniu.protos", "shuniu.monitoring", "shuniu.security"},
+    "scheduler": {"shuniu.protos", "shuniu.market", "shuniu.monitoring", "shuniu.security",
                   # nodes: types, pure topology and the Ray naming of nodes; never the agent or the sandbox
                   "shuniu.nodes.topology", "shuniu.nodes.sites", "shuniu.nodes.ray_node"},
 }

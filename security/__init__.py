@@ -1,0 +1,1 @@
+"""Certificates, roles, signatures and the audit chain: the rules every side of the exchange checks."""
