@@ -30,6 +30,7 @@ _RESOURCE_NAMES = (("cpu_cores", "CPU cores"), ("memory_bytes", "memory"), ("gpu
 FLEET_METRIC_NAMES = ("shuniu_nodes", "shuniu_heartbeats_total", "shuniu_heartbeat_silence_max_seconds",
                       "shuniu_pool_nodes", *(f"shuniu_{scope}_{unit}" for scope in ("capacity", "pool")
                                              for unit, _ in _RESOURCE_NAMES))
+JOBS_METRIC_NAMES = ("shuniu_jobs", "shuniu_queue_jobs")
 BILLING_METRIC_NAMES = ("shuniu_billing_lag_seconds", "shuniu_ledger_debits_fen", "shuniu_ledger_credits_fen",
                         "shuniu_ledger_imbalance_fen")
 
@@ -67,6 +68,39 @@ class FleetCollector:
         yield CounterMetricFamily("shuniu_heartbeats", "Heartbeats applied by this control plane.", value=s.heartbeats)
 
 
+@dataclass(frozen=True)
+class JobsSnapshot:
+    """The scheduler's open jobs as the jobs collector exports them (built in scheduler/control_plane/overview.py)."""
+
+    by_state: dict[str, int]  # state name (lower case) -> open jobs; every open state, zero included
+    queued_by_tier: dict[str, int]  # "T1".."T4" -> admitted jobs waiting whose latest accepted tier it is
+
+
+class JobsCollector:
+    """Jobs by state and queue depth per tier, read from the scheduler on each scrape."""
+
+    def __init__(self, snapshot: Callable[[], JobsSnapshot | None]) -> None:
+        self.snapshot = snapshot
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.snapshot()
+        if s is None:
+            return
+        jobs = GaugeMetricFamily("shuniu_jobs", "Jobs the scheduler holds, by state (ended jobs leave the gauge).",
+                                 labels=["state"])
+        for state, count in sorted(s.by_state.items()):
+            jobs.add_metric([state], count)
+        yield jobs
+        queue = GaugeMetricFamily("shuniu_queue_jobs", "Admitted jobs waiting for placement, by the latest tier "
+                                  "they accept.", labels=["tier"])
+        for tier, count in sorted(s.queued_by_tier.items()):
+            queue.add_metric([tier], count)
+        yield queue
+
+
 def _resources(scope: str, what: str, labels: list[str], rows) -> Iterator[Metric]:
     rows = sorted(rows)
     for k, (unit, title) in enumerate(_RESOURCE_NAMES):
@@ -83,6 +117,39 @@ def _stream_id_ms(entry_id: bytes | str) -> int:
     return int(text.split("-")[0])
 
 
+def unbilled(client, stream: str, group: str) -> tuple[int | None, int]:
+    """(Unix ms of the oldest usage entry not yet billed or None, entries not yet billed) of a consumer group.
+
+    Not yet billed: pending in the group (delivered, not acknowledged) or not yet delivered;
+    before any biller made the group, everything on the stream.
+    """
+    oldest, waiting = [], 0
+    try:
+        pending = client.xpending(stream, group)
+    except Exception as err:  # noqa: BLE001  (redis-py's ResponseError; this module imports no client)
+        if not absent_stream(err):
+            raise
+        first = client.xrange(stream, count=1)
+        return (_stream_id_ms(first[0][0]) if first else None), int(client.xlen(stream))
+    if pending and pending.get("pending"):
+        oldest.append(_stream_id_ms(pending["min"]))
+        waiting += int(pending["pending"])
+    groups = {g["name"].decode() if isinstance(g["name"], bytes) else g["name"]: g for g in client.xinfo_groups(stream)}
+    last = groups[group]["last-delivered-id"]
+    last = last.decode() if isinstance(last, bytes) else last
+    after = client.xrange(stream, min=f"({last}", count=1)
+    if after:
+        oldest.append(_stream_id_ms(after[0][0]))
+        waiting += int(groups[group].get("lag") or 0)
+    return (min(oldest) if oldest else None), waiting
+
+
+def absent_stream(err: Exception) -> bool:
+    """Whether a Redis error says the usage stream or its group does not exist yet (nothing to bill)."""
+    text = str(err).lower()
+    return "no such key" in text or "nogroup" in text
+
+
 class BillingCollector:
     """Billing lag and ledger balance, read from Redis on each scrape (a few small commands)."""
 
@@ -95,24 +162,13 @@ class BillingCollector:
 
     def oldest_unbilled_ms(self) -> int | None:
         """Unix ms of the oldest usage entry not yet billed: pending in the group, or not yet delivered."""
-        oldest = []
-        pending = self.client.xpending(self.stream, self.group)
-        if pending and pending.get("pending"):
-            oldest.append(_stream_id_ms(pending["min"]))
-        groups = {g["name"].decode() if isinstance(g["name"], bytes) else g["name"]: g
-                  for g in self.client.xinfo_groups(self.stream)}
-        last = groups[self.group]["last-delivered-id"]
-        last = last.decode() if isinstance(last, bytes) else last
-        after = self.client.xrange(self.stream, min=f"({last}", count=1)
-        if after:
-            oldest.append(_stream_id_ms(after[0][0]))
-        return min(oldest) if oldest else None
+        return unbilled(self.client, self.stream, self.group)[0]
 
     def collect(self) -> Iterator[Metric]:
         try:
             oldest_ms = self.oldest_unbilled_ms()
-        except Exception as err:  # noqa: BLE001  (no group yet, or Redis away: the series is absent, not wrong)
-            if "no such key" not in str(err).lower() and "nogroup" not in str(err).lower():
+        except Exception as err:  # noqa: BLE001  (no group yet: nothing waits)
+            if not absent_stream(err):
                 raise
             oldest_ms = None
         lag_s = 0.0 if oldest_ms is None else max(0.0, time.time() - oldest_ms / 1000)

@@ -13,9 +13,14 @@ table (the fleet) is computed at scrape time by collectors (collectors.py), not 
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import re
+import sys
 import threading
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 CONTROL_PLANE = CollectorRegistry(auto_describe=True)
 BILLER = CollectorRegistry(auto_describe=True)
@@ -27,8 +32,26 @@ _MS_S = (1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0, 2
 _WAIT_S = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
 
 
+class RecentValues:
+    """The last `max_values` observations, for quantiles of recent behaviour (a histogram's are since start)."""
+
+    def __init__(self, max_values: int) -> None:
+        self._values: collections.deque[float] = collections.deque(maxlen=max_values)
+
+    def add(self, value: float) -> None:
+        self._values.append(value)  # deque.append is atomic: no lock for the scrape thread
+
+    def values(self) -> list[float]:
+        return list(self._values)
+
+
+# A vocabulary word: letters and _ - : . (e.g. "grant_expired", "quota:max_pending_jobs",
+# "chengdu-chongqing"). Ids and free text carry digits or spaces, and never pass.
+_WORD = re.compile(r"[A-Za-z][A-Za-z_:.\-]{0,63}\Z")
+
+
 class LabelGuard:
-    """Bounds one label: the first `max_values` distinct values pass, later ones become "other"."""
+    """Bounds one label: the first `max_values` distinct words pass; later ones, and non-words, become "other"."""
 
     def __init__(self, max_values: int) -> None:
         self.max_values = max_values
@@ -38,6 +61,8 @@ class LabelGuard:
     def __call__(self, value: str) -> str:
         if value in self._seen:
             return value
+        if not _WORD.match(value):
+            return "other"
         with self._lock:
             if len(self._seen) < self.max_values:
                 self._seen.add(value)
@@ -63,12 +88,10 @@ FLEET_FLUSH = Histogram(
     buckets=_MS_S, registry=CONTROL_PLANE)
 
 # -- control plane: jobs, queue, placement, admission (called from scheduler/jobs/) -------------
-JOBS = Gauge("shuniu_jobs", "Jobs the scheduler holds, by state (ended jobs leave the gauge).", ["state"],
-             registry=CONTROL_PLANE)
+# Jobs by state and queue depth per tier are collected from the scheduler at scrape time
+# (collectors.JobsCollector, registered by the overview service).
 JOB_TRANSITIONS = Counter("shuniu_job_transitions_total", "Job state changes, by new state.", ["state"],
                           registry=CONTROL_PLANE)
-QUEUE_JOBS = Gauge("shuniu_queue_jobs", "Admitted jobs waiting for placement, by the latest tier they accept.",
-                   ["tier"], registry=CONTROL_PLANE)
 QUEUE_WAIT = Histogram("shuniu_queue_wait_seconds", "From admission to placement, by the tier placed in.", ["tier"],
                        buckets=_WAIT_S, registry=CONTROL_PLANE)
 PLACEMENT = Histogram("shuniu_placement_seconds", "One placement pass over the queue.", buckets=_MS_S,
@@ -81,6 +104,12 @@ ADMISSION_REFUSALS = Counter("shuniu_admission_refusals_total", "Submissions ref
 SETTLEMENT_RUNS = Counter("shuniu_settlement_runs_total", "Settlement runs, by outcome.", ["outcome"],
                           registry=CONTROL_PLANE)
 admission_reason = LabelGuard(64)  # reasons are a fixed vocabulary; the guard holds it to that
+# Children bound once: on the placement loop, labels() costs more than the update itself
+# (about 1 µs of a 50 µs decision; `shuniu bench metrics`).
+PLACEMENT_OUTCOMES = {True: PLACEMENT_DECISIONS.labels("placed"), False: PLACEMENT_DECISIONS.labels("blocked")}
+QUEUE_WAIT_BY_TIER = {tier: QUEUE_WAIT.labels(f"T{tier}") for tier in (1, 2, 3, 4)}
+RUN_STARTUP = Histogram("shuniu_run_startup_seconds", "Sandbox start-up as the runs' results report it to the "
+                        "control plane.", buckets=_MS_S, registry=CONTROL_PLANE)
 
 # -- node side: sandboxes (the runner runs in Ray workers: multiprocess mode) -----------------
 SANDBOX_STARTUP = Histogram("shuniu_sandbox_startup_seconds", "From asking for a sandbox to the child ready, by job kind.",
@@ -93,7 +122,18 @@ EGRESS_DENIALS = Counter("shuniu_egress_denials_total", "Outputs withheld by the
                          registry=NODE)
 SANDBOX_BYTES_IN = Counter("shuniu_sandbox_input_bytes_total", "Arrow IPC bytes streamed into sandboxes.",
                            registry=NODE)
+SANDBOX_ACTIVE = Gauge("shuniu_sandbox_runs_active", "Sandboxed runs in progress, summed over the node's live "
+                       "worker processes.", multiprocess_mode="livesum", registry=NODE)
 egress_reason = LabelGuard(16)
+
+# -- node side: the agents of this machine (one, or a simulated fleet in one process) ---------
+AGENT_NODES = Gauge("shuniu_agent_nodes", "Nodes whose agents run here, by site and the state the control plane "
+                    "last gave them.", ["site", "state"], multiprocess_mode="livesum", registry=NODE)
+AGENT_HEARTBEATS = Counter("shuniu_agent_heartbeats_sent", "Heartbeats the agents sent, by site.", ["site"],
+                           registry=NODE)
+AGENT_RECONNECTS = Counter("shuniu_agent_reconnects", "Times an agent lost the control plane and tried again, by "
+                           "site.", ["site"], registry=NODE)
+agent_site = LabelGuard(64)  # the 26 sites of the topology; the guard holds anything else to "other"
 
 # -- biller and ledger ------------------------------------------------------------------------
 USAGE_BATCHES = Counter("shuniu_usage_batches_total", "Usage batches the biller finished, by outcome.",
@@ -114,4 +154,50 @@ party_kind = LabelGuard(16)
 # Billing lag (oldest unbilled record) and ledger balance are read from Redis at scrape time
 # (collectors.BillingCollector).
 
+recent_run_startups_s = RecentValues(1000)
+
+
+def observe_run_startup(seconds: float) -> None:
+    """One run's sandbox start-up, reported to the control plane in its result."""
+    RUN_STARTUP.observe(seconds)
+    recent_run_startups_s.add(seconds)
+
+
 REGISTRIES = {"control-plane": CONTROL_PLANE, "biller": BILLER, "node": NODE}
+
+
+class _Off:
+    """Stands in for a metric while updates are switched off: every update is a no-op."""
+
+    def labels(self, *_args, **_kwargs) -> "_Off":
+        return self
+
+    def inc(self, *_args, **_kwargs) -> None:
+        pass
+
+    dec = set = observe = inc
+
+    def time(self) -> contextlib.nullcontext:
+        return contextlib.nullcontext()
+
+    track_inprogress = time
+
+
+@contextlib.contextmanager
+def updates_off():
+    """Swaps every metric of this module for a no-op while the block runs (`shuniu bench metrics` compares).
+
+    Call sites read `metrics.NAME` when they run, so they see the swap; not thread-safe, for benchmarks only.
+    """
+    module = sys.modules[__name__]
+    saved = {name: value for name, value in vars(module).items() if isinstance(value, MetricWrapperBase)
+             or (isinstance(value, dict) and value and all(isinstance(v, MetricWrapperBase) for v in value.values()))}
+    off = _Off()
+    for name, value in saved.items():
+        setattr(module, name, dict.fromkeys(value, off) if isinstance(value, dict) else off)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)
+

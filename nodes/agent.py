@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from shuniu.monitoring import metrics
 from shuniu.nodes.probes import RttProbe
 from shuniu.nodes.product_verifier import ProductVerifier
 from shuniu.protos.v1 import common_pb2, nodes_pb2, nodes_pb2_grpc
@@ -33,6 +34,8 @@ class NodeSpec:
     labels: dict[str, str] = field(default_factory=dict)
     compute_center: str = ""
     probe_address: str = ""
+    # Raw Ed25519 public key of the node's usage-signing key (security.signing), registered with the node.
+    usage_public_key: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -92,12 +95,29 @@ class NodeAgent:
         # Optional: verify newly registered products whose files this node holds.
         self.product_verifier = (ProductVerifier([spec.node_id], channel, interval_s=verify_products_every_s)
                                  if verify_products_every_s else None)
+        site = metrics.agent_site(spec.site)
+        self._sent_metric = metrics.AGENT_HEARTBEATS.labels(site)
+        self._reconnects_metric = metrics.AGENT_RECONNECTS.labels(site)
+        self._shown_state = ""  # the state this agent counts under in shuniu_agent_nodes ("" = not counted)
+
+    def _show_state(self, state: int | None) -> None:
+        """Moves this node between the states of shuniu_agent_nodes (None: out of the gauge)."""
+        name = "" if state is None else nodes_pb2.NodeState.Name(state).removeprefix("NODE_STATE_").lower()
+        if name == self._shown_state:
+            return
+        site = metrics.agent_site(self.spec.site)
+        if self._shown_state:
+            metrics.AGENT_NODES.labels(site, self._shown_state).dec()
+        if name:
+            metrics.AGENT_NODES.labels(site, name).inc()
+        self._shown_state = name
 
     async def run(self, stop: asyncio.Event) -> None:
         verifier = None if self.product_verifier is None else asyncio.create_task(self.product_verifier.run(stop))
         try:
             await self._run(stop)
         finally:
+            self._show_state(None)
             if verifier is not None:
                 verifier.cancel()
                 await asyncio.gather(verifier, return_exceptions=True)
@@ -123,6 +143,7 @@ class NodeAgent:
                     raise AgentStopped(f"node {self.spec.node_id} refused: {err.details()}") from err
                 # UNAVAILABLE and friends: the control plane is restarting or unreachable.
                 self.stats.reconnects += 1
+                self._reconnects_metric.inc()
                 delay = self.backoff.delay_s(attempt, self.rng)
                 attempt += 1
                 log.info("node %s: %s; retrying in %.2f s", self.spec.node_id, self.stats.last_error, delay)
@@ -139,6 +160,7 @@ class NodeAgent:
             node_id=spec.node_id, site=spec.site, compute_class=spec.compute_class,
             capacity=spec.capacity, price_card=spec.price_card, labels=spec.labels,
             probe_address=spec.probe_address, compute_center=spec.compute_center,
+            usage_public_key=spec.usage_public_key,
         )
         attempt = 0
         while True:
@@ -149,6 +171,7 @@ class NodeAgent:
                 if err.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                     raise
                 self.stats.reconnects += 1
+                self._reconnects_metric.inc()
                 try:
                     await asyncio.wait_for(stop.wait(), self.backoff.delay_s(attempt, self.rng))
                     return
@@ -157,6 +180,7 @@ class NodeAgent:
         self.stats.registrations += 1
         self.stats.epoch = response.epoch
         self.stats.state = response.node.state
+        self._show_state(response.node.state)
         if self.interval_override_s is None:
             self._interval_s = response.heartbeat_interval_ms / 1000.0
         log.info("node %s registered at %s, epoch %d", spec.node_id, spec.site, response.epoch)
@@ -199,6 +223,7 @@ class NodeAgent:
                     break  # the stream ended; the reader knows why
                 sent += 1
                 self.stats.heartbeats_sent += 1
+                self._sent_metric.inc()
                 await asyncio.wait({reader, stopping}, timeout=max(0.0, self._interval_s - (time.monotonic() - started)),
                                    return_when=asyncio.FIRST_COMPLETED)
             if not reader.done():
@@ -220,6 +245,7 @@ class NodeAgent:
                 return False
             self.stats.heartbeats_acked += 1
             self.stats.state = ack.state
+            self._show_state(ack.state)
             if ack.state == nodes_pb2.NODE_STATE_DOWN:
                 log.info("node %s was marked DOWN; registering again", self.spec.node_id)
                 return True

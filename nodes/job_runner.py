@@ -5,7 +5,8 @@ b"started" once the run begins, then the serialized NodeRunResult. Usage of ever
 whatever its end, is spooled and sent to the usage stream before the result is returned.
 
 The node's settings come from its environment (the raylet's, inherited by its workers):
-SHUNIU_STATE_DIR for the usage spool, SHUNIU_REDIS_URL for the usage stream.
+SHUNIU_STATE_DIR for the usage spool and the node's usage-signing key (the one its agent
+registered), SHUNIU_REDIS_URL for the usage stream.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from shuniu.nodes.sandbox import SandboxOutcome, SandboxPool, SandboxRunner, San
 from shuniu.nodes.sandbox import egress
 from shuniu.nodes.usage import UsageSender, UsageSpool
 from shuniu.protos.v1 import jobs_pb2, runs_pb2
+from shuniu.security import signing
 
 STARTED = b"started"
 _MAX_INPUT_ROWS = 100_000_000
@@ -155,8 +157,9 @@ def _emit_usage(request: runs_pb2.NodeRunRequest, result: runs_pb2.NodeRunResult
     url = os.environ.get("SHUNIU_REDIS_URL")
     if url:
         client = redis.Redis.from_url(url, socket_timeout=5)
+        key = signing.load_or_create(signing.node_key_path(state_dir, request.node_id))
         try:
-            UsageSender(spool, client).send_pending()  # leftovers of earlier runs go too
+            UsageSender(spool, client, key=key).send_pending()  # leftovers of earlier runs go too
         except redis.RedisError:
             pass  # the spool keeps the batch; the next run or the agent's sender sends it
         finally:

@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Mapping
+import dataclasses
+import os
 from dataclasses import dataclass
 
-import grpc
 
 from shuniu.nodes import topology
 from shuniu.nodes.agent import AgentStopped, NodeAgent, NodeSpec
 from shuniu.nodes.probes import SimulatedLoad, SimulatedRttProbe
 from shuniu.nodes.product_verifier import ProductVerifier
 from shuniu.protos.v1 import common_pb2
+from shuniu.security import signing
+from shuniu.security.tls import ClientTls, aio_channel
 
 CLASS_BY_NAME = {"general": common_pb2.COMPUTE_CLASS_GENERAL, "ai": common_pb2.COMPUTE_CLASS_AI,
                  "hpc": common_pb2.COMPUTE_CLASS_HPC}
@@ -86,14 +89,19 @@ class FleetPlan:
 
 
 async def run_fleet(address: str, plan: FleetPlan, stop: asyncio.Event, interval_s: float | None = None,
-                    rtt_every_s: float = 60.0, verify_products_every_s: float | None = 5.0) -> list[NodeAgent]:
+                    rtt_every_s: float = 60.0, verify_products_every_s: float | None = 5.0,
+                    tls: ClientTls | None = None, usage_key_dir: str | os.PathLike | None = None) -> list[NodeAgent]:
     """Runs every agent of the plan until `stop` is set; staggers starts over one interval.
 
     One product verifier speaks for the whole fleet (one catalog poll, not one per agent): it
-    verifies registered products whose files a simulated node holds on this machine.
+    verifies registered products whose files a simulated node holds on this machine. Under mTLS
+    (`tls`) the fleet presents one certificate binding every node id it hosts (e.g. `sim-*`).
     """
     specs = plan.specs()
-    channels = [grpc.aio.insecure_channel(address) for _ in range(max(1, -(-len(specs) // _AGENTS_PER_CHANNEL)))]
+    if usage_key_dir is not None:  # each node registers the key its job runs sign usage with
+        specs = [dataclasses.replace(s, usage_public_key=signing.load_or_create(
+            signing.node_key_path(usage_key_dir, s.node_id)).public_raw) for s in specs]
+    channels = [aio_channel(address, tls) for _ in range(max(1, -(-len(specs) // _AGENTS_PER_CHANNEL)))]
     agents = []
     for i, spec in enumerate(specs):
         rng = random.Random(plan.seed * 1_000_003 + i)

@@ -8,9 +8,14 @@ from collections.abc import Iterator
 import grpc
 
 from shuniu.protos.v1 import (
-    catalog_pb2_grpc, grants_pb2_grpc, jobs_pb2_grpc, ledger_pb2_grpc, negative_list_pb2_grpc, nodes_pb2,
+    audit_pb2_grpc, catalog_pb2_grpc, grants_pb2_grpc, jobs_pb2_grpc, ledger_pb2_grpc, negative_list_pb2_grpc, nodes_pb2,
     nodes_pb2_grpc, settlement_pb2_grpc,
 )
+from shuniu.protos.v1 import overview_pb2_grpc
+from shuniu.security import tls as tls_config
+
+# `tls` of Client: this value means "from $SHUNIU_TLS_DIR / $SHUNIU_IDENTITY, plaintext when unset".
+FROM_ENV = "env"
 
 
 def new_request_id(prefix: str) -> str:
@@ -20,10 +25,12 @@ def new_request_id(prefix: str) -> str:
 class Client:
     """A blocking client over one channel; each call takes a deadline."""
 
-    def __init__(self, address: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, address: str, timeout_s: float = 10.0,
+                 tls: tls_config.ClientTls | None | str = FROM_ENV) -> None:
         self.address = address
         self.timeout_s = timeout_s
-        self.channel = grpc.insecure_channel(address)
+        self.tls = tls_config.client_tls_from_env(address) if isinstance(tls, str) else tls
+        self.channel = tls_config.channel(address, self.tls)
         self.nodes = nodes_pb2_grpc.NodeServiceStub(self.channel)
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.channel)
         self.negative_list = negative_list_pb2_grpc.NegativeListServiceStub(self.channel)
@@ -31,6 +38,8 @@ class Client:
         self.jobs = jobs_pb2_grpc.JobServiceStub(self.channel)
         self.ledger = ledger_pb2_grpc.LedgerServiceStub(self.channel)
         self.settlement = settlement_pb2_grpc.SettlementServiceStub(self.channel)
+        self.audit = audit_pb2_grpc.AuditServiceStub(self.channel)
+        self.overview = overview_pb2_grpc.OverviewServiceStub(self.channel)
 
     def close(self) -> None:
         self.channel.close()

@@ -48,8 +48,11 @@ def redis_url(redis_server: LocalRedis) -> Iterator[str]:
 class ControlPlaneProcess:
     """A real `shuniu control-plane` process on a loopback port."""
 
-    def __init__(self, redis_url: str, log_dir: pathlib.Path, ray_address: str = "", **liveness: float) -> None:
+    def __init__(self, redis_url: str, log_dir: pathlib.Path, ray_address: str = "", tls_dir: str = "",
+                 tls=None, **liveness: float) -> None:
         self.ray_address = ray_address
+        # tls_dir: serve with mTLS from that CA directory; tls: the ClientTls that client() and the wait use.
+        self.tls_dir, self.tls = tls_dir, tls
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.redis_url = redis_url
@@ -63,8 +66,10 @@ class ControlPlaneProcess:
             args += [f"--{name.replace('_', '-')}", str(value)]
         if self.ray_address:
             args += ["--ray-address", self.ray_address]
+        if self.tls_dir:
+            args += ["--tls-dir", self.tls_dir]
         self.proc = ManagedProcess(f"control-plane-{self.port}", args, self.log_dir).start()
-        with Client(self.address, timeout_s=2) as client:
+        with Client(self.address, timeout_s=2, tls=self.tls) as client:
             self.proc.wait_for(client.serving, timeout_s=30, what="serving")
         return self
 
@@ -77,7 +82,7 @@ class ControlPlaneProcess:
             self.proc.stop()
 
     def client(self) -> Client:
-        return Client(self.address, timeout_s=5)
+        return Client(self.address, timeout_s=5, tls=self.tls)
 
 
 @pytest.fixture
@@ -85,8 +90,9 @@ def control_plane_factory(redis_url: str, tmp_path: pathlib.Path) -> Iterator:
     """Starts control planes on demand; every one is stopped after the test."""
     started: list[ControlPlaneProcess] = []
 
-    def start(redis_url: str = redis_url, ray_address: str = "", **liveness: float) -> ControlPlaneProcess:
-        plane = ControlPlaneProcess(redis_url, tmp_path / "logs", ray_address, **liveness).start()
+    def start(redis_url: str = redis_url, ray_address: str = "", tls_dir: str = "", tls=None,
+              **liveness: float) -> ControlPlaneProcess:
+        plane = ControlPlaneProcess(redis_url, tmp_path / "logs", ray_address, tls_dir, tls, **liveness).start()
         started.append(plane)
         return plane
 
@@ -98,6 +104,20 @@ def control_plane_factory(redis_url: str, tmp_path: pathlib.Path) -> Iterator:
 @pytest.fixture
 def control_plane(control_plane_factory) -> ControlPlaneProcess:
     return control_plane_factory()
+
+
+def stored_state(redis_url: str, *, events: bool = True) -> dict[bytes, bytes]:
+    """Every key with its value (DUMP): what a refused request must leave unchanged; tests import it.
+
+    Not the audit chain, which the control plane derives from the event streams in the background
+    (a refused request would show in those streams); without `events`, not the streams either.
+    """
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return {k: client.dump(k) for k in sorted(client.keys("*")) if not k.startswith(b"shuniu:audit:")
+                and (events or not k.startswith(b"shuniu:events"))}
+    finally:
+        client.close()
 
 
 def _eventually(predicate, timeout_s: float = 10.0, interval_s: float = 0.05, what: str = "condition"):

@@ -21,6 +21,7 @@ import redis
 
 from shuniu.market.billing.book import BillingPolicy, DeadLetter, PriceSource
 from shuniu.market.billing.charge import charge_batch, prepare_usage
+from shuniu.market.billing.provenance import PROVENANCE_REASONS, check_provenance
 from shuniu.market.ledger import LedgerStore, ledger_key
 from shuniu.market.rating import RatingInputError
 from shuniu.monitoring import metrics
@@ -37,7 +38,7 @@ __all__ = ["DEAD_LETTER_REASONS", "Biller", "BillerConfig", "dead_letter_counts"
 
 log = logging.getLogger("shuniu.biller")
 DEAD_LETTER_REASONS = ("bad_schema", "negative_quantity", "unknown_node", "unknown_product", "price_version",
-                       "wrong_node", "wrong_center", "unratable")
+                       "wrong_node", "wrong_center", "unratable", *PROVENANCE_REASONS)
 _MAX_POST_ATTEMPTS = 20  # a stale volume or a period closed meanwhile: re-read and re-rate
 
 
@@ -120,6 +121,7 @@ class Biller:
 
     def _bill(self, entry_id: str, batch_id: str, node_id: str, fields: dict[bytes, bytes]) -> str:
         batch = _decode(batch_id, node_id, fields)
+        check_provenance(self.client, batch_id, node_id, fields, batch)  # signed by the node, its own jobs only
         if self.client.hexists(ledger_key("batches"), batch_id):
             self.client.xack(self.config.stream, self.config.group, entry_id)
             return "duplicate"

@@ -12,6 +12,7 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
@@ -26,6 +27,7 @@ from shuniu.protos.v1 import catalog_pb2, nodes_pb2
 __all__ = ["BillingPolicy", "DeadLetter", "PriceSource", "node_key"]
 
 _CACHE_ENTRIES = 64
+_VERSION_MASK = (1 << 40) - 1
 
 
 def node_key(node_id: str) -> str:
@@ -72,25 +74,32 @@ class PriceSource:
         self._compute = _Lru()
         self._data = _Lru()
         self._plans = _Lru()
+        self._parsed_nodes = _Lru()
+        self._books = _Lru()
 
     def book_for(self, batch: pa.RecordBatch) -> PriceBook:
         """The price book of a valid batch; raise DeadLetter naming an unknown node, product or price version."""
         node_ids = sorted(pc.unique(batch.column("node_id")).to_pylist())
-        nodes = self._nodes(node_ids)
-        _check_centers(batch, nodes)
-        data_mask = pc.not_equal(batch.column("product_id"), "")
-        data = batch.filter(data_mask)
-        product_ids = sorted(pc.unique(data.column("product_id")).to_pylist())
-        products = self._products(product_ids)
-        pairs = pa.table({"p": data.column("product_id"), "v": data.column("price_version")}).group_by(["p", "v"]).aggregate([])
-        wanted = sorted(zip(pairs.column("p").to_pylist(), pairs.column("v").to_pylist()))
+        raw_nodes = self._records(node_key, node_ids, "unknown_node", "no node record, so no price card")
+        nodes = self._parsed_nodes.remember((tuple(node_ids), raw_nodes), lambda: {n: nodes_pb2.Node.FromString(r) for n, r in zip(node_ids, raw_nodes)})
+        centers = sorted(pc.unique(batch.column("compute_center")).to_pylist())
+        _check_centers(batch, nodes, centers)
+        wanted = _product_versions(batch)
+        product_ids = sorted({p for p, _ in wanted})
+        raw_products = self._records(product_key, product_ids, "unknown_product", "not in the catalog")
+        # Node and product records are read for every batch, so a change is used from the next batch on;
+        # the book is rebuilt only when the bytes read differ from a book already built.
+        key = (raw_nodes, raw_products, tuple(wanted), tuple(centers))
+        return self._books.remember(key, lambda: self._build(nodes, product_ids, raw_products, wanted, centers))
+
+    def _build(self, nodes, product_ids, raw_products, wanted, centers) -> PriceBook:
+        products = {p: catalog_pb2.Product.FromString(r) for p, r in zip(product_ids, raw_products)}
         pricing = self._pricings(wanted)
         try:
             tables = self._tables(nodes, products, pricing)
             specs = {
                 "data": {p: data_plan_spec(products[p], self.policy.data_fee_bp) for p in product_ids},
-                "compute": {c: {"exchange_fee_bp": self.policy.compute_fee_bp}
-                            for c in sorted(pc.unique(batch.column("compute_center")).to_pylist())},
+                "compute": {c: {"exchange_fee_bp": self.policy.compute_fee_bp} for c in centers},
                 "exchange_id": self.policy.exchange_id,
             }
             key = json.dumps(specs, sort_keys=True)
@@ -100,20 +109,14 @@ class PriceSource:
         categories = {p: products[p].spec.category for p in product_ids}
         return PriceBook(tables, plans, specs, categories)
 
-    def _nodes(self, node_ids: list[str]) -> dict[str, nodes_pb2.Node]:
-        raw = self.client.mget([node_key(n) for n in node_ids]) if node_ids else []
-        missing = [n for n, r in zip(node_ids, raw) if r is None]
+    def _records(self, key_of, ids: list[str], reason: str, why: str) -> tuple[bytes, ...]:
+        raw = self.client.mget([key_of(i) for i in ids]) if ids else []
+        missing = [i for i, r in zip(ids, raw) if r is None]
         if missing:
-            raise DeadLetter("unknown_node", f"unknown node {missing[0]!r}: no node record, so no price card"
+            what = "node" if reason == "unknown_node" else "product"
+            raise DeadLetter(reason, f"unknown {what} {missing[0]!r}: {why}"
                              + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-        return {n: nodes_pb2.Node.FromString(r) for n, r in zip(node_ids, raw)}
-
-    def _products(self, product_ids: list[str]) -> dict[str, catalog_pb2.Product]:
-        raw = self.client.mget([product_key(p) for p in product_ids]) if product_ids else []
-        missing = [p for p, r in zip(product_ids, raw) if r is None]
-        if missing:
-            raise DeadLetter("unknown_product", f"unknown product {missing[0]!r}: not in the catalog")
-        return {p: catalog_pb2.Product.FromString(r) for p, r in zip(product_ids, raw)}
+        return tuple(raw)
 
     def _pricings(self, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], catalog_pb2.Pricing]:
         todo = [pair for pair in wanted if pair not in self._pricing]
@@ -136,9 +139,25 @@ class PriceSource:
         return RateTables(price_version=0, compute=compute, data=data)
 
 
-def _check_centers(batch: pa.RecordBatch, nodes: dict[str, nodes_pb2.Node]) -> None:
-    pairs = pa.table({"n": batch.column("node_id"), "c": batch.column("compute_center")}).group_by(["n", "c"]).aggregate([])
-    for node_id, center in zip(pairs.column("n").to_pylist(), pairs.column("c").to_pylist()):
+def _product_versions(batch: pa.RecordBatch) -> list[tuple[str, int]]:
+    """The sorted (product id, price version) pairs of a batch's data records."""
+    products = pc.dictionary_encode(batch.column("product_id"))
+    names = products.dictionary.to_pylist()
+    # One int64 per record: product code above bit 41, price version below (versions are < 2^40).
+    versions = batch.column("price_version").to_numpy()
+    if len(versions) and versions.max() > _VERSION_MASK:
+        raise DeadLetter("price_version", f"price version {versions.max()} is past any the catalog holds (at most {_VERSION_MASK})")
+    pairs = np.unique((products.indices.to_numpy(zero_copy_only=False).astype(np.int64) << 41) | versions)
+    return sorted((names[k >> 41], k & _VERSION_MASK) for k in pairs.tolist() if names[k >> 41])
+
+
+def _check_centers(batch: pa.RecordBatch, nodes: dict[str, nodes_pb2.Node], centers: list[str]) -> None:
+    if len(nodes) == 1:  # the usual batch: one node's records
+        pairs = [(node_id, center) for node_id in nodes for center in centers]
+    else:
+        table = pa.table({"n": batch.column("node_id"), "c": batch.column("compute_center")}).group_by(["n", "c"]).aggregate([])
+        pairs = list(zip(table.column("n").to_pylist(), table.column("c").to_pylist()))
+    for node_id, center in pairs:
         if nodes[node_id].compute_center and nodes[node_id].compute_center != center:
             raise DeadLetter("wrong_center", f"records of node {node_id!r} name compute center {center!r}; "
                              f"the node belongs to {nodes[node_id].compute_center!r}")

@@ -58,6 +58,8 @@ class PreparedBatch:
     usage_month: np.ndarray  # int64 month index per record
     volume_slot: np.ndarray  # int64 per record (0 for records without a product)
     volume_fields: list[str]  # "product|buyer|period" per slot
+    buyer_code: np.ndarray  # int64 per record, index into buyer_names
+    buyer_names: list[str]
 
 
 def volume_field(product_id: str, buyer_id: str, period: str) -> str:
@@ -71,20 +73,21 @@ def prepare_usage(batch_id: str, batch: pa.RecordBatch, book: PriceBook, validat
     data = np.flatnonzero(inputs.product_index >= 0)
     slot = np.zeros(len(inputs), dtype=np.int64)
     fields: list[str] = []
+    buyers = pc.dictionary_encode(batch.column("buyer_id"))
+    buyer_code = buyers.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    buyer_names = buyers.dictionary.to_pylist()
     if data.size:
         product_names, product_code = np.unique(np.array(book.tables.data.product_ids, dtype=object), return_inverse=True)
-        buyers = pc.dictionary_encode(batch.column("buyer_id"))
-        buyer_code = buyers.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        n_buyers = len(buyers.dictionary)
+        n_buyers = len(buyer_names)
         month_values, month_code = np.unique(months, return_inverse=True)
         key = (product_code[inputs.product_index[data]] * n_buyers + buyer_code[data]) * len(month_values) + month_code[data]
         keys, slot[data] = np.unique(key, return_inverse=True)
-        buyer_names = buyers.dictionary.to_pylist()
-        for k in keys.tolist():
-            rest, m = divmod(k, len(month_values))
-            p, b = divmod(rest, n_buyers)
-            fields.append(volume_field(product_names[p], buyer_names[b], month_name(int(month_values[m]))))
-    return PreparedBatch(batch_id, batch, inputs, months, slot, fields)
+        product_buyer, month = np.divmod(keys, len(month_values))
+        product, buyer = np.divmod(product_buyer, n_buyers)
+        month_names = [month_name(int(m)) for m in month_values]
+        fields = [volume_field(product_names[p], buyer_names[b], month_names[m])
+                  for p, b, m in zip(product.tolist(), buyer.tolist(), month.tolist())]
+    return PreparedBatch(batch_id, batch, inputs, months, slot, fields, buyer_code, buyer_names)
 
 
 def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[int], closed: Container[str],
@@ -107,21 +110,22 @@ def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[in
     record = np.concatenate([compute_rows, data_rows])
     amount = np.concatenate([rated.compute_fen[compute_rows], rated.data_fen[data_rows]])
     split = split_lines(book.plans, plan, amount)
-    postings = _aggregate(batch, book, record, plan, split, month_code, usage_names, billed_names)
+    postings = _aggregate(prepared, book, record, plan, split, month_code, usage_names, billed_names)
 
     volume = {}
     for f, (b, a) in zip(prepared.volume_fields, zip(before.tolist(), rated.units_after.tolist())):
         volume[f] = (b, a)
     units = np.where(is_data, np.choose(np.append(d.unit_kind, 0)[inputs.product_index].astype(np.int64),
                                         [inputs.rows, inputs.calls, inputs.queries]), 0)
-    lines = _lines(batch, book, rated, units, month_code, usage_names, billed_names)
+    lines = _lines(prepared, book, rated, units, month_code, usage_names, billed_names)
     return BatchPosting(
         batch_id=prepared.batch_id, postings=tuple(postings), charged_fen=int(amount.sum()), record_count=batch.num_rows,
         volume=volume, lines_ipc=lines, plans=book.plan_specs, node_id=node_id,
     )
 
 
-def _aggregate(batch, book: PriceBook, record, plan, split, month_code, usage_names, billed_names) -> list[LedgerPosting]:
+def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, split, month_code, usage_names,
+               billed_names) -> list[LedgerPosting]:
     """Sum the split parts per (buyer, usage period, party): one posting each, its kind given by the party."""
     if not len(record):
         return []
@@ -130,14 +134,12 @@ def _aggregate(batch, book: PriceBook, record, plan, split, month_code, usage_na
     line_of_part = np.repeat(np.arange(len(record)), counts)
     slot = plans.plan_offsets[plan][line_of_part] + (np.arange(len(split.part_fen)) - split.line_offsets[line_of_part])
     party = plans.slot_party[slot].astype(np.int64)
-    buyers = pc.dictionary_encode(batch.column("buyer_id").take(pa.array(record)))
-    buyer = buyers.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    line_key = buyer * len(usage_names) + month_code[record]
+    line_key = prepared.buyer_code[record] * len(usage_names) + month_code[record]
     key = line_key[line_of_part] * len(plans.parties) + party
     # Float sums are exact: every part is >= 0 and the batch total is below 2^53 (checked).
     assert int(split.part_fen.sum()) < MAX_AMOUNT_FEN, "batch total over 2^53 fen; split the batch"
     weights = split.part_fen.astype(np.float64)
-    space = len(buyers.dictionary) * len(usage_names) * len(plans.parties)
+    space = len(prepared.buyer_names) * len(usage_names) * len(plans.parties)
     if space <= _DENSE_KEYS:  # the usual case: sum straight into every possible key, no sort
         sums = np.bincount(key, weights=weights, minlength=space).astype(np.int64)
         groups = np.flatnonzero(sums)
@@ -145,42 +147,40 @@ def _aggregate(batch, book: PriceBook, record, plan, split, month_code, usage_na
     else:
         groups, inverse = np.unique(key, return_inverse=True)
         sums = np.bincount(inverse, weights=weights, minlength=len(groups)).astype(np.int64)
-    buyer_names = buyers.dictionary.to_pylist()
-    n_parties, n_months = len(plans.parties), len(usage_names)
-    out = []
-    for k, fen in zip(groups.tolist(), sums.tolist()):
-        if not fen:
-            continue
-        rest, party_index = divmod(k, n_parties)
-        b, m = divmod(rest, n_months)
-        party_type, party_id = plans.parties[party_index]
-        usage, billed = usage_names[m], billed_names[m]
-        out.append(LedgerPosting(
-            kind=POSTING_KIND_OF_PARTY[party_type], debit_account_id=account_id("buyer", buyer_names[b]),
-            credit_account_id=account_id(party_type, party_id), amount_fen=fen, period=billed,
-            original_period=usage if usage != billed else "",
-        ))  # fmt: skip
-    return out
+    sums, groups = sums[sums > 0], groups[sums > 0]
+    # One posting per (buyer, usage period, party) key, built from per-name tables: no per-posting string work.
+    buyer_month, party = np.divmod(groups, len(plans.parties))
+    buyer, month = np.divmod(buyer_month, len(usage_names))
+    buyer_accounts = [account_id("buyer", name) for name in prepared.buyer_names]
+    party_accounts = [account_id(party_type, party_id) for party_type, party_id in plans.parties]
+    party_kinds = [POSTING_KIND_OF_PARTY[party_type] for party_type, _ in plans.parties]
+    late = [usage if usage != billed else "" for usage, billed in zip(usage_names, billed_names)]
+    return [
+        LedgerPosting(kind=party_kinds[p], debit_account_id=buyer_accounts[b], credit_account_id=party_accounts[p],
+                      amount_fen=fen, period=billed_names[m], original_period=late[m])
+        for b, m, p, fen in zip(buyer.tolist(), month.tolist(), party.tolist(), sums.tolist())
+    ]  # fmt: skip
 
 
-def _lines(batch, book: PriceBook, rated, units, month_code, usage_names, billed_names) -> bytes:
+def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, usage_names, billed_names) -> bytes:
     charged = np.flatnonzero((rated.compute_fen > 0) | (rated.data_fen > 0) | (rated.cap_reduction_fen > 0))
     if not charged.size:
         return b""
-    take = pa.array(charged)
-    col = lambda name: batch.column(name).take(take)  # noqa: E731
-    products = col("product_id")
-    names = sorted(book.categories)
-    where = pc.index_in(products, value_set=pa.array(names, pa.string()))
-    categories = pa.array([book.categories[n] for n in names] + [""], pa.string()).take(pc.fill_null(where, len(names)))
-    months = month_code[charged]
+    every = charged.size == prepared.batch.num_rows  # the usual case: no copy of the string columns
+    take = None if every else pa.array(charged)
+    col = lambda name: prepared.batch.column(name) if every else prepared.batch.column(name).take(take)  # noqa: E731
+    pick = lambda values: values if every else values[charged]  # noqa: E731
+    # Category per product row of the rate tables (and "" for compute-only records), taken by row index.
+    row_categories = [book.categories.get(p, "") for p in book.tables.data.product_ids] + [""]
+    product_row = pick(prepared.inputs.product_index)
+    categories = pa.array(row_categories, pa.string()).take(pa.array(np.where(product_row < 0, len(row_categories) - 1, product_row)))
+    months = pa.array(pick(month_code))
     table = pa.RecordBatch.from_arrays([
         col("record_id"), col("job_id"), col("grant_id"), col("buyer_id"), col("node_id"), col("compute_center"),
-        products, col("price_version"), categories,
-        pa.array(usage_names, pa.string()).take(pa.array(months)),
-        pa.array(billed_names, pa.string()).take(pa.array(months)),
-        pa.array(units[charged]), col("cpu_ms"), col("memory_mb_s"), col("gpu_ms"),
-        pa.array(rated.compute_fen[charged]), pa.array(rated.data_fen[charged]), pa.array(rated.cap_reduction_fen[charged]),
+        col("product_id"), col("price_version"), categories,
+        pa.array(usage_names, pa.string()).take(months), pa.array(billed_names, pa.string()).take(months),
+        pa.array(pick(units)), col("cpu_ms"), col("memory_mb_s"), col("gpu_ms"),
+        pa.array(pick(rated.compute_fen)), pa.array(pick(rated.data_fen)), pa.array(pick(rated.cap_reduction_fen)),
     ], schema=LINES_SCHEMA)  # fmt: skip
     sink = pa.BufferOutputStream()
     with ipc.new_stream(sink, LINES_SCHEMA, options=_IPC_OPTIONS) as writer:

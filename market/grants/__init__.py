@@ -9,10 +9,10 @@ from shuniu.market.grants.store import (
     GRANT_EVENTS_KEY, GRANTS_KEY, GrantStore, buyer_key, grant_key, jobs_key, new_grant_id, queue_grant_write,
     queue_transition, usage_from_hash, usage_key,
 )
-from shuniu.market.grants.use import UseDecision, check_limits, check_scope, check_use
+from shuniu.market.grants.use import Ask, GrantUse, UseDecision, check_limits, check_scope, check_use
 
 __all__ = [
-    "GRANTS_KEY", "GRANT_EVENTS_KEY", "Decision", "GrantPolicy", "GrantRefusal", "GrantStore", "UseDecision",
+    "GRANTS_KEY", "GRANT_EVENTS_KEY", "Ask", "Decision", "GrantUse", "GrantPolicy", "GrantRefusal", "GrantStore", "UseDecision",
     "approve", "as_read", "buyer_key", "check_fields", "check_limits", "check_products", "check_scope", "check_use",
     "decide", "effective_state", "grant_key", "jobs_key", "new_grant", "new_grant_id", "price_versions",
     "queue_grant_write", "queue_transition", "reject", "require_state", "revoke", "usage_from_hash", "usage_key",

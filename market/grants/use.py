@@ -32,6 +32,8 @@ class UseDecision:
     rule: str = ""
     message: str = ""
     usage: grants_pb2.GrantUsage | None = None
+    # True when the use id had been counted before: nothing was counted and the grant was not checked again.
+    repeated: bool = False
 
     @classmethod
     def refuse(cls, rule: str, message: str) -> UseDecision:
@@ -56,6 +58,19 @@ class Ask:
     def amounts(self) -> tuple[tuple[str, int], ...]:
         return (("rows", self.rows), ("calls", self.calls), ("spent_fen", self.spent_fen),
                 ("dp_epsilon_milli", self.dp_epsilon_milli))
+
+
+@dataclass(frozen=True)
+class GrantUse:
+    """One use to count against a grant: what it asks, and the ids that make a retry count once."""
+
+    grant_id: str
+    kind: int
+    product_columns: Mapping[str, Sequence[str]]
+    ask: Ask
+    now_ms: int
+    use_id: str = ""  # a use already counted under this id is not counted again
+    running_job_id: str = ""  # recorded as running under the grant in the same step
 
 
 def check_use(

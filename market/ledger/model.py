@@ -97,12 +97,16 @@ class BatchPosting:
 
     def account_totals(self) -> tuple[dict[str, int], dict[str, int]]:
         """(debits, credits) per account over the batch's postings, in account order."""
-        debits: dict[str, int] = {}
-        credits: dict[str, int] = {}
-        for p in self.postings:
-            debits[p.debit_account_id] = debits.get(p.debit_account_id, 0) + p.amount_fen
-            credits[p.credit_account_id] = credits.get(p.credit_account_id, 0) + p.amount_fen
-        return dict(sorted(debits.items())), dict(sorted(credits.items()))
+        totals = self.__dict__.get("_account_totals")
+        if totals is None:  # summed once: the posting script and the biller's metrics both ask
+            debits: dict[str, int] = {}
+            credits: dict[str, int] = {}
+            for p in self.postings:
+                debits[p.debit_account_id] = debits.get(p.debit_account_id, 0) + p.amount_fen
+                credits[p.credit_account_id] = credits.get(p.credit_account_id, 0) + p.amount_fen
+            totals = (dict(sorted(debits.items())), dict(sorted(credits.items())))
+            object.__setattr__(self, "_account_totals", totals)
+        return dict(totals[0]), dict(totals[1])
 
     @property
     def periods(self) -> list[str]:

@@ -81,12 +81,16 @@ def _round_half_even(num: int, den: int) -> int:
 
 
 _NO_END = np.int64(2**63 - 1)  # end of a product's last volume tier
+_CHUNK_RECORDS = 16_384
 
 
-# Hot-path shape: a record almost always stays inside the volume tier its slot is already
-# in, so each slot remembers that tier (`slot_tier`) and the record costs two products, no
-# search. Records that are not billable run the same straight line with 0 units against a
-# scratch slot, so that the loop has no branch that depends on the data.
+# Hot-path shape: five passes over each chunk of the batch instead of one loop that does
+# everything. Almost every volume slot stays inside one volume tier for a whole chunk, so the cumulative volume
+# before each record (the only serial step) is taken first in a tight loop, every slot's tier
+# is then looked up once, and each record is priced at its slot's tier without a branch on the
+# data. Only slots that cross a tier boundary within the batch, or that hold records of several
+# products, are priced record by record (`_price_exact`). Records that are not billable move
+# 0 units on a scratch slot priced at 0.
 @njit(cache=True, nogil=True)
 def data_charge_kernel(
     product_index,
@@ -105,38 +109,115 @@ def data_charge_kernel(
     """(charge fen, cap reduction fen, units after per volume slot); equal to data_charge_twin."""
     n = product_index.shape[0]
     n_slots = units_before.shape[0]
-    charge = np.empty(n, dtype=np.int64)  # every record writes both lines, billable or not
-    reduction = np.empty(n, dtype=np.int64)
+    charge = np.zeros(n, dtype=np.int64)  # 0 stays where there are no products to rate
+    reduction = np.zeros(n, dtype=np.int64)
     cumulative = np.zeros(n_slots + 1, dtype=np.int64)  # the last slot is the scratch slot
     cumulative[:n_slots] = units_before  # a copy: the caller's array stays as it was
     if unit_kind.shape[0] == 0:  # no products: no record is billable
-        charge[:] = 0
-        reduction[:] = 0
         return charge, reduction, cumulative[:n_slots].copy()
     tier_end, capped_price = _tier_ends_and_capped_prices(tier_offsets, tier_from_units, tier_price_millifen, guided_cap_millifen)
-    slot_tier = np.full(n_slots + 1, -1, dtype=np.int64)  # tier the slot's cumulative units are in; -1 unknown
-    for i in range(n):
-        p = product_index[i]
-        billable = p >= 0 and not free[i]
-        q = np.uint64(p) if billable else np.uint64(0)
-        kind = unit_kind[q]
-        units = rows[i] * (kind == _KIND_ROW) + calls[i] * (kind == _KIND_CALL) + queries[i] * (kind > _KIND_CALL)
-        units = np.int64(units) if billable else np.int64(0)
-        v = np.int64(volume_slot[i]) if billable else np.int64(n_slots)
-        at = cumulative[v]
-        last = at + units
-        j = slot_tier[v]
-        if tier_offsets[q] <= j < tier_offsets[q + 1] and last < tier_end[j]:
-            gross = units * tier_price_millifen[j]
-            capped = units * capped_price[j]
-        else:
-            j, gross, capped = _across_tiers(tier_offsets[q], tier_offsets[q + 1], at, units, tier_from_units, tier_end,
-                                             tier_price_millifen, capped_price)  # fmt: skip
-            slot_tier[v] = j
-        cumulative[v] = last
-        charge[i] = round_half_even_millifen(capped)
-        reduction[i] = round_half_even_millifen(gross - capped)
+    # In chunks: the per-record scratch columns stay in cache, volume carries from chunk to chunk,
+    # and a chunk is never shorter than the slots it looks up once.
+    chunk = max(_CHUNK_RECORDS, n_slots)
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        _charge_chunk(product_index[lo:hi], free[lo:hi], rows[lo:hi], calls[lo:hi], queries[lo:hi], volume_slot[lo:hi], unit_kind,
+                      tier_offsets, tier_from_units, tier_end, tier_price_millifen, capped_price, cumulative,
+                      charge[lo:hi], reduction[lo:hi])  # fmt: skip
     return charge, reduction, cumulative[:n_slots].copy()
+
+
+@njit(cache=True, nogil=True)
+def _charge_chunk(product_index, free, rows, calls, queries, volume_slot, unit_kind, tier_offsets, tier_from_units, tier_end,
+                  tier_price_millifen, capped_price, cumulative, charge, reduction):  # fmt: skip
+    """Price one chunk of records into `charge` and `reduction`, moving `cumulative` (per slot) past it."""
+    n_slots = cumulative.shape[0] - 1
+    units_before = cumulative[:n_slots].copy()
+    units, slot = _units_and_slots(product_index, free, rows, calls, queries, unit_kind, volume_slot, n_slots)
+    first, slot_product, mixed = _cumulate(units, slot, product_index, cumulative)
+    price, capped, exact = _slot_prices(units_before, cumulative, slot_product, mixed, tier_offsets, tier_from_units,
+                                        tier_end, tier_price_millifen, capped_price)  # fmt: skip
+    for i in range(product_index.shape[0]):
+        v = slot[i]
+        charge[i] = round_half_even_millifen(units[i] * capped[v])
+        reduction[i] = round_half_even_millifen(units[i] * (price[v] - capped[v]))
+    if exact.any():
+        _price_exact(exact, slot, first, units, product_index, tier_offsets, tier_from_units, tier_end, tier_price_millifen,
+                     capped_price, charge, reduction)  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _units_and_slots(product_index, free, rows, calls, queries, unit_kind, volume_slot, n_slots):
+    """Billable units and volume slot per record; a record that is not billable moves 0 units on slot n_slots."""
+    n = product_index.shape[0]
+    kind = np.zeros(unit_kind.shape[0] + 1, dtype=np.int64)  # index -1 (no product) reads the padding
+    kind[: unit_kind.shape[0]] = unit_kind
+    units = np.empty(n, dtype=np.int64)
+    slot = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        p = np.int64(product_index[i])
+        billable = np.int64((p >= 0) & (not free[i]))
+        k = kind[p]
+        u = rows[i] * (k == _KIND_ROW) + calls[i] * (k == _KIND_CALL) + queries[i] * (k > _KIND_CALL)
+        units[i] = u * billable
+        slot[i] = np.int64(volume_slot[i]) * billable + n_slots * (1 - billable)
+    return units, slot
+
+
+@njit(cache=True, nogil=True)
+def _cumulate(units, slot, product_index, cumulative):
+    """Move `cumulative` (per slot) over the batch; (units before each record, a product per slot, slots with several)."""
+    n = units.shape[0]
+    n_slots = cumulative.shape[0] - 1
+    first = np.empty(n, dtype=np.int64)
+    slot_product = np.full(n_slots + 1, -1, dtype=np.int64)
+    for i in range(n):
+        v = slot[i]
+        first[i] = cumulative[v]
+        cumulative[v] += units[i]
+        slot_product[v] = product_index[i]
+    mixed = np.zeros(n_slots + 1, dtype=np.bool_)
+    for i in range(n):
+        mixed[slot[i]] |= slot_product[slot[i]] != product_index[i]
+    slot_product[n_slots] = -1  # the scratch slot belongs to no product
+    return first, slot_product, mixed
+
+
+@njit(cache=True, nogil=True)
+def _slot_prices(units_before, cumulative, slot_product, mixed, tier_offsets, tier_from_units, tier_end,
+                 tier_price_millifen, capped_price):  # fmt: skip
+    """Per slot: the price and capped price of the one tier its batch volume lies in, or `exact` where there is none."""
+    n_slots = units_before.shape[0]
+    price = np.zeros(n_slots + 1, dtype=np.int64)  # the scratch slot stays at price 0
+    capped = np.zeros(n_slots + 1, dtype=np.int64)
+    exact = np.zeros(n_slots + 1, dtype=np.bool_)
+    for v in range(n_slots):
+        p = slot_product[v]
+        if p < 0:
+            continue
+        at = units_before[v]
+        j = tier_offsets[p]
+        while j + 1 < tier_offsets[p + 1] and tier_from_units[j + 1] <= at:
+            j += 1
+        if mixed[v] or cumulative[v] > tier_end[j]:
+            exact[v] = True
+        else:
+            price[v] = tier_price_millifen[j]
+            capped[v] = capped_price[j]
+    return price, capped, exact
+
+
+@njit(cache=True, nogil=True)
+def _price_exact(exact, slot, first, units, product_index, tier_offsets, tier_from_units, tier_end, tier_price_millifen,
+                 capped_price, charge, reduction):  # fmt: skip
+    """Price the records of `exact` slots one by one, laying each over the tiers from its own cumulative start."""
+    for i in range(slot.shape[0]):
+        if exact[slot[i]]:
+            p = product_index[i]
+            _, gross, capped = _across_tiers(tier_offsets[p], tier_offsets[p + 1], first[i], units[i], tier_from_units,
+                                             tier_end, tier_price_millifen, capped_price)  # fmt: skip
+            charge[i] = round_half_even_millifen(capped)
+            reduction[i] = round_half_even_millifen(gross - capped)
 
 
 @njit(cache=True, nogil=True)

@@ -25,8 +25,12 @@ from shuniu.market.settlement.price_index import IndexCell, chain_index, index_c
 from shuniu.market.settlement.statements import statement_lines
 from shuniu.market.settlement.summary import period_summary, statement_summary
 from shuniu.protos.v1 import settlement_pb2
+from shuniu.security.caller import current_actor
 
-__all__ = ["SettlementError", "SettlementStore", "settlement_key"]
+__all__ = ["SETTLEMENT_EVENTS_KEY", "SettlementError", "SettlementStore", "settlement_key"]
+
+# One entry per settlement run (period, statements, total charged, manifest), in the run's own MULTI.
+SETTLEMENT_EVENTS_KEY = "shuniu:events:settlement"
 
 _PREFIX = "shuniu:settlement:"
 _PARQUET = {"compression": "zstd", "write_statistics": True}
@@ -137,6 +141,11 @@ class SettlementStore:
             pipe.hset(settlement_key(f"statements:{record.period}"),
                       mapping={s.account_id: s.SerializeToString() for s in statements})
         pipe.sadd(settlement_key("periods"), record.period)
+        pipe.xadd(SETTLEMENT_EVENTS_KEY, {"period": record.period, "statements": record.statements,
+                                          "total_charged_fen": record.total_charged_fen,
+                                          "late_records": record.late_records, "manifest_sha256": record.manifest_sha256,
+                                          "closed_unix_ms": record.closed_unix_ms, "actor": current_actor()},
+                  maxlen=10_000, approximate=True)
         pipe.execute()
 
     def _update_index(self, period: str, lines: pa.Table) -> None:

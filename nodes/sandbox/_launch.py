@@ -38,6 +38,7 @@ class Runtime:
     package_dirs: tuple[tuple[str, str], ...]  # (host dir, name under SANDBOX_SITE_DIR)
     prlimit: str
     bwrap: str
+    nice: str
     setpriv: str | None  # drops root to the sandbox's uid; needed only when the runner is root
 
 
@@ -62,12 +63,13 @@ def host_runtime(packages: tuple[str, ...] = SANDBOX_PACKAGES) -> Runtime:
     executable = os.path.join(prefix, "bin", f"python{sys.version_info.major}.{sys.version_info.minor}")
     if not os.access(executable, os.X_OK):
         raise SandboxUnavailableError(f"no interpreter at {executable}")
-    needed = ("bwrap", "prlimit", "setpriv") if os.geteuid() == 0 else ("bwrap", "prlimit")
+    needed = ("bwrap", "prlimit", "nice", "setpriv") if os.geteuid() == 0 else ("bwrap", "prlimit", "nice")
     tools = {name: shutil.which(name) for name in needed}
     missing = [name for name, path in tools.items() if path is None]
     if missing:
         raise SandboxUnavailableError(f"{', '.join(missing)} not found on PATH; install bubblewrap and util-linux")
-    return Runtime(prefix, executable, _package_dirs(packages), tools["prlimit"], tools["bwrap"], tools.get("setpriv"))
+    return Runtime(prefix, executable, _package_dirs(packages), tools["prlimit"], tools["bwrap"], tools["nice"],
+                   tools.get("setpriv"))
 
 
 def next_sandbox_uid() -> int:
@@ -103,7 +105,9 @@ def _identity_argv(uid: int) -> tuple[list[str], list[str]]:
 
 def _prlimit_argv(runtime: Runtime, limits: SandboxLimits) -> list[str]:
     # The child runs as pid 1 of its namespace, which ignores SIGXCPU: soft = hard means SIGKILL.
+    # Niced, a workload yields the CPU to the node's own processes (agent, runner, metering).
     return [
+        runtime.nice, "-n", str(limits.nice),
         runtime.prlimit,
         f"--cpu={limits.cpu_s}:{limits.cpu_s}",
         f"--as={limits.memory_bytes}",

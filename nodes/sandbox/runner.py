@@ -143,6 +143,7 @@ class SandboxRunner:
             return self.pool.acquire()
         return SandboxProcess(self.limits, new_label())
 
+    @prom.SANDBOX_ACTIVE.track_inprogress()
     def run(
         self,
         job: SandboxJob,

@@ -46,12 +46,15 @@ class SandboxLimits:
     wall_timeout_s: float = 10.0
     max_output_bytes: int = 16 << 20
     max_header_bytes: int = 1 << 20
+    nice: int = 10  # 1–19: the child's CPU priority below the node's own processes
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if value <= 0:
                 raise ValueError(f"SandboxLimits.{field.name} must be > 0, got {value!r}")
+        if self.nice > 19:
+            raise ValueError(f"SandboxLimits.nice must be in 1–19, got {self.nice}")
 
 
 @dataclasses.dataclass(frozen=True)

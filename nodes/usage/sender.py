@@ -3,6 +3,8 @@
 A spooled file is deleted only after Redis answered its XADD with an entry id. A crash
 between the XADD and the delete sends the batch again after a restart; the second entry
 carries the same batch id, and the ledger posts a batch id once, so nothing is billed twice.
+Each entry carries the node's Ed25519 signature over batch id, node id, record count and the
+SHA-256 of the Arrow IPC (security.signing); the biller refuses a batch without a valid one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import redis
 
 from shuniu.nodes.usage.spool import SpooledBatch, UsageSpool
 from shuniu.protos.usage_schema import USAGE_STREAM
+from shuniu.security.signing import SigningKey, sign_usage_batch
 
 __all__ = ["USAGE_STREAM", "UsageSender", "stream_fields"]
 
@@ -24,19 +27,26 @@ MAX_BATCHES_PER_ROUND = 16  # XADDs pipelined in one round trip
 log = logging.getLogger("shuniu.usage.sender")
 
 
-def stream_fields(batch_id: str, node_id: str, arrow_ipc: bytes, record_count: int, created_unix_ms: int) -> dict[str, object]:
-    """The fields of one usage stream entry (UsageBatch's, without the signature)."""
-    return {"batch_id": batch_id, "node_id": node_id, "arrow_ipc": arrow_ipc,
-            "record_count": record_count, "created_unix_ms": created_unix_ms}
+def stream_fields(batch_id: str, node_id: str, arrow_ipc: bytes, record_count: int, created_unix_ms: int,
+                  key: SigningKey | None = None) -> dict[str, object]:
+    """The fields of one usage stream entry (UsageBatch's), signed by `key` when given."""
+    fields: dict[str, object] = {"batch_id": batch_id, "node_id": node_id, "arrow_ipc": arrow_ipc,
+                                 "record_count": record_count, "created_unix_ms": created_unix_ms}
+    if key is not None:
+        fields["signature"] = sign_usage_batch(key, batch_id, node_id, record_count, arrow_ipc)
+        fields["signing_key_id"] = key.key_id
+    return fields
 
 
 class UsageSender:
-    """Drains a UsageSpool into the usage stream."""
+    """Drains a UsageSpool into the usage stream, each batch signed with the node's `key`."""
 
-    def __init__(self, spool: UsageSpool, client: redis.Redis, stream: str = USAGE_STREAM) -> None:
+    def __init__(self, spool: UsageSpool, client: redis.Redis, stream: str = USAGE_STREAM, *,
+                 key: SigningKey | None = None) -> None:
         self.spool = spool
         self.client = client
         self.stream = stream
+        self.key = key
         self.sent_batches = 0
         self.sent_records = 0
 
@@ -57,7 +67,8 @@ class UsageSender:
             data = batch.read()
             count = _record_count(data)
             counts.append(count)
-            pipe.xadd(self.stream, stream_fields(batch.batch_id, self.spool.node_id, data, count, int(time.time() * 1000)))
+            pipe.xadd(self.stream, stream_fields(batch.batch_id, self.spool.node_id, data, count, int(time.time() * 1000),
+                                                 self.key))
         entry_ids = pipe.execute()
         for batch, entry_id, count in zip(batches, entry_ids, counts):
             assert entry_id, f"XADD of batch {batch.batch_id} returned {entry_id!r}"

@@ -20,7 +20,7 @@ NODE_STATE_SUSPECT: NodeState
 NODE_STATE_DOWN: NodeState
 
 class Node(_message.Message):
-    __slots__ = ("node_id", "site", "compute_class", "capacity", "free", "price_card", "labels", "state", "draining", "epoch", "registered_unix_ms", "last_heartbeat_unix_ms", "load", "running_jobs", "probe_address", "compute_center")
+    __slots__ = ("node_id", "site", "compute_class", "capacity", "free", "price_card", "labels", "state", "draining", "epoch", "registered_unix_ms", "last_heartbeat_unix_ms", "load", "running_jobs", "probe_address", "compute_center", "usage_public_key")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class Node(_message.Message):
     RUNNING_JOBS_FIELD_NUMBER: _ClassVar[int]
     PROBE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_CENTER_FIELD_NUMBER: _ClassVar[int]
+    USAGE_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     site: str
     compute_class: _common_pb2.ComputeClass
@@ -60,10 +61,11 @@ class Node(_message.Message):
     running_jobs: int
     probe_address: str
     compute_center: str
-    def __init__(self, node_id: _Optional[str] = ..., site: _Optional[str] = ..., compute_class: _Optional[_Union[_common_pb2.ComputeClass, str]] = ..., capacity: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., free: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., price_card: _Optional[_Union[_common_pb2.PriceCard, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[NodeState, str]] = ..., draining: _Optional[bool] = ..., epoch: _Optional[int] = ..., registered_unix_ms: _Optional[int] = ..., last_heartbeat_unix_ms: _Optional[int] = ..., load: _Optional[float] = ..., running_jobs: _Optional[int] = ..., probe_address: _Optional[str] = ..., compute_center: _Optional[str] = ...) -> None: ...
+    usage_public_key: bytes
+    def __init__(self, node_id: _Optional[str] = ..., site: _Optional[str] = ..., compute_class: _Optional[_Union[_common_pb2.ComputeClass, str]] = ..., capacity: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., free: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., price_card: _Optional[_Union[_common_pb2.PriceCard, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[NodeState, str]] = ..., draining: _Optional[bool] = ..., epoch: _Optional[int] = ..., registered_unix_ms: _Optional[int] = ..., last_heartbeat_unix_ms: _Optional[int] = ..., load: _Optional[float] = ..., running_jobs: _Optional[int] = ..., probe_address: _Optional[str] = ..., compute_center: _Optional[str] = ..., usage_public_key: _Optional[bytes] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("request_id", "node_id", "site", "compute_class", "capacity", "price_card", "labels", "probe_address", "compute_center")
+    __slots__ = ("request_id", "node_id", "site", "compute_class", "capacity", "price_card", "labels", "probe_address", "compute_center", "usage_public_key")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +82,7 @@ class RegisterRequest(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     PROBE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_CENTER_FIELD_NUMBER: _ClassVar[int]
+    USAGE_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     node_id: str
     site: str
@@ -89,7 +92,8 @@ class RegisterRequest(_message.Message):
     labels: _containers.ScalarMap[str, str]
     probe_address: str
     compute_center: str
-    def __init__(self, request_id: _Optional[str] = ..., node_id: _Optional[str] = ..., site: _Optional[str] = ..., compute_class: _Optional[_Union[_common_pb2.ComputeClass, str]] = ..., capacity: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., price_card: _Optional[_Union[_common_pb2.PriceCard, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., probe_address: _Optional[str] = ..., compute_center: _Optional[str] = ...) -> None: ...
+    usage_public_key: bytes
+    def __init__(self, request_id: _Optional[str] = ..., node_id: _Optional[str] = ..., site: _Optional[str] = ..., compute_class: _Optional[_Union[_common_pb2.ComputeClass, str]] = ..., capacity: _Optional[_Union[_common_pb2.Capacity, _Mapping]] = ..., price_card: _Optional[_Union[_common_pb2.PriceCard, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., probe_address: _Optional[str] = ..., compute_center: _Optional[str] = ..., usage_public_key: _Optional[bytes] = ...) -> None: ...
 
 class RegisterResponse(_message.Message):
     __slots__ = ("node", "epoch", "heartbeat_interval_ms")

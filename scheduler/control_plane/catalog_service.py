@@ -25,6 +25,7 @@ from shuniu.scheduler.control_plane.errors import RequestError, failed_precondit
 from shuniu.scheduler.control_plane.idempotency import fingerprint, run_idempotent
 from shuniu.scheduler.control_plane.node_service import refusals
 from shuniu.scheduler.control_plane.node_store import node_key
+from shuniu.security.caller import current_actor
 
 PRODUCT_EVENTS_KEY = "shuniu:events:products"
 _EVENTS_MAXLEN = 100_000
@@ -58,7 +59,7 @@ def queue_product_event(pipe, product: catalog_pb2.Product, old_state: int, now_
     pipe.xadd(PRODUCT_EVENTS_KEY, {"product_id": product.product_id,
                                    "from": catalog.state_name(old_state) if old_state else "",
                                    "to": catalog.state_name(product.state), "reason": product.state_reason,
-                                   "unix_ms": now_ms},
+                                   "unix_ms": now_ms, "actor": current_actor()},
               maxlen=_EVENTS_MAXLEN, approximate=True)
 
 

@@ -46,3 +46,6 @@ class ControlPlaneConfig:
     ray_address: str = ""
     # Prometheus /metrics on 127.0.0.1:metrics_port; 0 serves none.
     metrics_port: int = 0
+    # CA directory (security/tls.py) holding server.pem/server.key and ca.pem: when set, the server
+    # requires client certificates of that CA and enforces roles (auth_interceptor.py); empty serves plaintext.
+    tls_dir: str = ""

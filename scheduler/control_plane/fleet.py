@@ -69,6 +69,9 @@ class Fleet:
         self.running = np.zeros(n, dtype=np.int32)
         self.last_heartbeat_ms = np.zeros(n, dtype=np.int64)
         self.dirty: set[int] = set()
+        # Counts changes of shape (nodes added, replaced, removed, changing state); heartbeats, which
+        # only move free capacity and load, leave it alone. Readers resync what depends on shape only.
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self.slots)
@@ -100,6 +103,7 @@ class Fleet:
                 self.records.append(None)
             self.slots[node.node_id] = slot
         self.records[slot] = node
+        self.generation += 1
         self.used[slot] = True
         self.last_seen_s[slot] = now_s
         self.state[slot] = node.state
@@ -116,6 +120,7 @@ class Fleet:
 
     def remove(self, node_id: str) -> None:
         slot = self.slots.pop(node_id)
+        self.generation += 1
         self.records[slot] = None
         self.used[slot] = False
         self.state[slot] = 0
@@ -143,6 +148,7 @@ class Fleet:
         record = self.records[slot]
         assert record is not None, "state change on an empty slot"
         old = int(self.state[slot])
+        self.generation += 1
         self.state[slot] = new_state
         record.state = new_state
         return Transition(record.node_id, old, new_state)

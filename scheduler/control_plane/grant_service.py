@@ -2,7 +2,8 @@
 
 Every mutation runs once per request_id (`run_idempotent`) and watches what it decided on: the
 grant record, the products it names and the negative list, so a change landing in between makes
-it decide again. The operator's name comes from the `shuniu-operator` call metadata.
+it decide again. The operator's name is the one its certificate binds (mTLS), or on a plaintext
+stack the `shuniu-operator` call metadata.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from shuniu.protos.v1 import catalog_pb2, grants_pb2, grants_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.errors import RequestError, invalid, not_found
 from shuniu.scheduler.control_plane.idempotency import fingerprint, run_idempotent
+from shuniu.security.caller import current_caller
 from shuniu.scheduler.control_plane.node_service import refusals
 
 OPERATOR_METADATA = "shuniu-operator"
@@ -58,6 +60,10 @@ def _grant_id(value: str) -> None:
 
 
 def _operator(context) -> str:
+    """The deciding operator: the certificate's name under mTLS, else the call's metadata (plaintext stacks)."""
+    caller = current_caller()
+    if caller is not None:
+        return caller.name
     metadata = dict(context.invocation_metadata() or ())
     name = metadata.get(OPERATOR_METADATA, _DEFAULT_OPERATOR)
     if not _OPERATOR.match(name):

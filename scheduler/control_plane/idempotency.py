@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import grpc
 import redis.asyncio as aioredis
@@ -65,9 +65,34 @@ async def run_idempotent(
                 queue_writes, response = await plan(pipe)
                 pipe.multi()
                 queue_writes(pipe)
-                pipe.hset(req_key, mapping={"fp": fp, "resp": response})
-                pipe.expire(req_key, ttl_s)
+                queue_idempotency_record(pipe, request_id, fp, response, ttl_s)
                 await pipe.execute()
                 return response, False
             except WatchError:
                 continue
+
+
+async def prior_responses(client: aioredis.Redis, requests: Sequence[tuple[str, bytes]]
+                          ) -> list[bytes | None | RequestError]:
+    """`prior_response` for several (request id, fingerprint) pairs in one round trip; a reused id
+    with a different body yields its RequestError in place."""
+    async with client.pipeline(transaction=False) as pipe:
+        for request_id, _ in requests:
+            pipe.hmget(request_key(request_id), "fp", "resp")
+        replies = await pipe.execute()
+    found: list[bytes | None | RequestError] = []
+    for (request_id, fp), reply in zip(requests, replies):
+        try:
+            found.append(_replayed(request_id, fp, reply))
+        except RequestError as err:
+            found.append(err)
+    return found
+
+
+def queue_idempotency_record(pipe: aioredis.client.Pipeline, request_id: str, fp: bytes, response: bytes,
+                             ttl_s: int) -> None:
+    """Queues the answer to a request id, for a change that no other request of that id can race
+    (see `jobs.submit_rounds`); `run_idempotent` does the same under WATCH."""
+    req_key = request_key(request_id)
+    pipe.hset(req_key, mapping={"fp": fp, "resp": response})
+    pipe.expire(req_key, ttl_s)

@@ -16,13 +16,14 @@ from shuniu.nodes import topology
 from shuniu.protos.v1 import common_pb2, nodes_pb2, nodes_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.config import ControlPlaneConfig
-from shuniu.scheduler.control_plane.errors import RequestError, exhausted, failed_precondition, not_found
+from shuniu.scheduler.control_plane.errors import RequestError, exhausted, failed_precondition, invalid, not_found
 from shuniu.scheduler.control_plane.fleet import DOWN, READY, Fleet, Transition
 from shuniu.scheduler.control_plane.idempotency import fingerprint
 from shuniu.scheduler.control_plane.node_store import (
     NodeStore, epoch_key, node_key, queue_event, queue_node_delete, queue_node_write,
 )
 from shuniu.scheduler.control_plane.pools import pools_response, topology_response
+from shuniu.security.signing import PUBLIC_KEY_BYTES
 
 
 def _now_ms() -> int:
@@ -65,6 +66,9 @@ class NodeService(nodes_pb2_grpc.NodeServiceServicer):
     @refusals
     async def Register(self, request: nodes_pb2.RegisterRequest, context) -> nodes_pb2.RegisterResponse:
         validate.register(request)
+        if request.usage_public_key and len(request.usage_public_key) != PUBLIC_KEY_BYTES:
+            raise invalid(f"usage_public_key is {len(request.usage_public_key)} bytes; expected a raw "
+                          f"{PUBLIC_KEY_BYTES}-byte Ed25519 public key, or none")
         node_id = request.node_id
         now_ms = _now_ms()
 
@@ -79,6 +83,7 @@ class NodeService(nodes_pb2_grpc.NodeServiceServicer):
                 labels=request.labels, state=READY, draining=prior.draining if prior else False,
                 epoch=prior_epoch + 1, registered_unix_ms=now_ms, last_heartbeat_unix_ms=now_ms,
                 probe_address=request.probe_address, compute_center=request.compute_center,
+                usage_public_key=request.usage_public_key,
             )
             response = nodes_pb2.RegisterResponse(node=node, epoch=node.epoch, heartbeat_interval_ms=self._interval_ms)
 

@@ -18,6 +18,7 @@ import numpy as np
 import redis.asyncio as aioredis
 
 from shuniu.protos.v1 import nodes_pb2
+from shuniu.security.caller import current_actor
 from shuniu.scheduler.control_plane.fleet import LIVE_DTYPE, LiveStatus, Transition
 from shuniu.scheduler.control_plane.idempotency import Plan, run_idempotent
 
@@ -74,7 +75,7 @@ class NodeStore:
                 pipe.xadd(
                     f"{_P}events:nodes",
                     {"node_id": t.node_id, "from": nodes_pb2.NodeState.Name(t.old_state),
-                     "to": nodes_pb2.NodeState.Name(t.new_state), "unix_ms": now_ms},
+                     "to": nodes_pb2.NodeState.Name(t.new_state), "unix_ms": now_ms, "actor": current_actor()},
                     maxlen=_EVENTS_MAXLEN, approximate=True,
                 )
             await pipe.execute()
@@ -105,7 +106,7 @@ def queue_node_delete(pipe: aioredis.client.Pipeline, node_id: str) -> None:
 
 
 def queue_event(pipe: aioredis.client.Pipeline, node_id: str, event: str, now_ms: int) -> None:
-    pipe.xadd(f"{_P}events:nodes", {"node_id": node_id, "event": event, "unix_ms": now_ms},
+    pipe.xadd(f"{_P}events:nodes", {"node_id": node_id, "event": event, "unix_ms": now_ms, "actor": current_actor()},
               maxlen=_EVENTS_MAXLEN, approximate=True)
 
 

@@ -7,13 +7,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shuniu.protos.v1 import (
-    catalog_pb2, catalog_pb2_grpc, grants_pb2, grants_pb2_grpc, jobs_pb2, jobs_pb2_grpc, ledger_pb2, ledger_pb2_grpc,
+    audit_pb2, audit_pb2_grpc, catalog_pb2, catalog_pb2_grpc, grants_pb2, grants_pb2_grpc, jobs_pb2, jobs_pb2_grpc,
+    ledger_pb2, ledger_pb2_grpc,
     negative_list_pb2, negative_list_pb2_grpc, settlement_pb2, settlement_pb2_grpc,
 )
+from shuniu.protos.v1 import overview_pb2, overview_pb2_grpc
+from shuniu.scheduler.control_plane.audit_service import AuditService
 from shuniu.scheduler.control_plane.catalog_service import CatalogService
 from shuniu.scheduler.control_plane.grant_service import GrantService
 from shuniu.scheduler.control_plane.ledger_service import LedgerService
 from shuniu.scheduler.control_plane.negative_list_service import NegativeListService
+from shuniu.scheduler.control_plane.overview_service import OverviewService
 from shuniu.scheduler.control_plane.settlement_service import SettlementService
 from shuniu.scheduler.jobs.job_service import JobService
 
@@ -46,4 +50,6 @@ def bindings(plane: ControlPlane) -> list[Binding]:
         _binding(GrantService(plane.redis, ttl_s), grants_pb2, grants_pb2_grpc, "GrantService"),
         _binding(LedgerService(plane.config.redis_url), ledger_pb2, ledger_pb2_grpc, "LedgerService"),
         _binding(SettlementService(plane.config.redis_url), settlement_pb2, settlement_pb2_grpc, "SettlementService"),
+        _binding(AuditService.with_chainer(plane.redis), audit_pb2, audit_pb2_grpc, "AuditService"),
+        _binding(OverviewService(plane), overview_pb2, overview_pb2_grpc, "OverviewService"),
     ]

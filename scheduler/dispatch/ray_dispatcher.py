@@ -7,6 +7,7 @@ returns bytes (serialized protobuf), so nothing but plain data crosses the bound
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
 import os
@@ -21,6 +22,8 @@ for _name, _value in RAY_LOOPBACK_ENV.items():
 
 import ray  # noqa: E402
 import ray.exceptions  # noqa: E402
+from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group  # noqa: E402
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy  # noqa: E402
 
 NAMESPACE = "shuniu"
 
@@ -97,16 +100,45 @@ class RayDispatcher:
             options["name"] = name
         return _run_entry_point.options(**options).remote(entry_point, payload)
 
-    def dispatch_stream(self, node_id: str, entry_point: str, payload: bytes, name: str = ""):
-        """Starts a generator entry point on `node_id`; `async for ref in …: await ref` reads what it yields."""
-        options = {"resources": {node_resource(node_id): 1}}
+    def dispatch_stream(self, node_id: str, entry_point: str, payload: bytes, name: str = "",
+                        gang: tuple[PlacementGroup, int] | None = None):
+        """Starts a generator entry point on `node_id`; `async for ref in …: await ref` reads what it yields.
+
+        With `gang` (a reserved placement group and this member's bundle), the task runs in the
+        bundle reserved on its node.
+        """
+        options: dict = {"resources": {node_resource(node_id): 1}}
         if name:
             options["name"] = name
+        if gang is not None:
+            group, index = gang
+            options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=index)
         return _stream_entry_point.options(**options).remote(entry_point, payload)
+
+    @staticmethod
+    def reserve_gang(node_ids: list[str], name: str = "") -> PlacementGroup:
+        """Asks Ray for one bundle (a run's CPU slot) on each node, reserved all at once or not at all."""
+        bundles = [{"CPU": 1, node_resource(node_id): 1} for node_id in node_ids]
+        return placement_group(bundles, strategy="PACK", name=name)
+
+    @staticmethod
+    async def gang_ready(group: PlacementGroup, timeout_s: float) -> bool:
+        """True once every bundle is reserved; False if Ray could not within `timeout_s`."""
+        try:
+            await asyncio.wait_for(group.ready(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    @staticmethod
+    def release_gang(group: PlacementGroup) -> None:
+        """Frees the bundles; a member still running in one is stopped with it."""
+        remove_placement_group(group)
 
     classify = staticmethod(classify)
 
     @staticmethod
-    def cancel(ref) -> None:
-        """Stops the task, killing its worker if it is running (and with it the sandbox it started)."""
-        ray.cancel(ref, force=True)
+    def cancel(refs) -> None:
+        """Stops the tasks, killing their workers if running (and with them the sandboxes they started)."""
+        for ref in refs:
+            ray.cancel(ref, force=True)

@@ -26,6 +26,7 @@ from shuniu.protos.v1 import jobs_pb2, runs_pb2
 from shuniu.scheduler.jobs import lifecycle
 from shuniu.scheduler.jobs.backfill import Resources, RunningJob
 from shuniu.scheduler.jobs.held import HeldCapacity
+from shuniu.scheduler.jobs.gang import GANG_RESERVE_S, GangNotReserved, gang_result
 from shuniu.scheduler.jobs.open_jobs import STARTED, Move, OpenJob, run_moves
 from shuniu.scheduler.jobs.open_jobs import now_ms as _now_ms
 from shuniu.scheduler.jobs.queue_policy import (
@@ -59,6 +60,23 @@ RETRY_LIMITS = {
 }
 _MAX_SCAN = 1000
 _TICK_S = 0.25
+# Runtime limits are whole seconds with a grace of seconds: a check a second is on time, and
+# cheaper than one per pass when thousands of jobs are open.
+_OVERDUE_EVERY_S = 1.0
+
+
+async def _read_run(stream, started: Callable[[], None]) -> runs_pb2.NodeRunResult | None:
+    """Reads one run's stream: "started" once the sandbox runs, then its result."""
+    result = None
+    async for ref in stream:
+        message = await ref
+        if message == STARTED:
+            started()
+        else:
+            result = runs_pb2.NodeRunResult.FromString(message)
+            if result.HasField("metrics"):  # the run reached a sandbox
+                metrics.observe_run_startup(result.metrics.startup_ms / 1000)
+    return result
 
 
 class JobScheduler:
@@ -75,6 +93,7 @@ class JobScheduler:
         self.queue = JobQueue(FairShare(half_life_s))
         self.table = build_node_table(plane.fleet)
         self.held = HeldCapacity()
+        self._synced_generation = -1  # the fleet's generation the table was last synced at
         self.placer = Placer(self.table, site_tiers(plane.matrix, plane.config.tiers, self.table.site_order))
         self.watchers: dict[str, set[asyncio.Queue]] = {}
         self.wake = asyncio.Event()
@@ -175,7 +194,7 @@ class JobScheduler:
             try:
                 async with self.lock:
                     await self.schedule_pass()
-                    if time.monotonic() - self._overdue_checked_s >= _TICK_S:
+                    if time.monotonic() - self._overdue_checked_s >= _OVERDUE_EVERY_S:
                         self._overdue_checked_s = time.monotonic()
                         await self._stop_overdue()
             except Exception:  # a bug must not stop scheduling for everyone; it is logged loudly
@@ -193,12 +212,20 @@ class JobScheduler:
 
     def sync_table(self) -> None:
         """Brings the node table up to the fleet, keeping the capacity that placed jobs hold (see held.py)."""
+        self._synced_generation = self.plane.fleet.generation
         self.held.apply(self.table, self.table.sync(self.plane.fleet))
 
-    def _running(self) -> list[RunningJob]:
+    def sync_shape(self) -> None:
+        """Syncs only when nodes came, went or changed state: enough for what the fleet could ever run."""
+        if self._synced_generation != self.plane.fleet.generation:
+            self.sync_table()
+
+    def _running(self, sandbox_started: bool = False) -> list[RunningJob]:
+        """Active jobs (only those whose sandbox started, if asked) as the queue policy reads them."""
         return [RunningJob(e.job.job_id, tuple(e.job.assigned_node_ids), e.resources, e.started_s,
                            int(e.job.spec.max_runtime_s))
-                for e in self.open.values() if e.job.state in lifecycle.ACTIVE]
+                for e in self.open.values()
+                if (e.sandbox_started or not sandbox_started) and e.job.state in lifecycle.ACTIVE]
 
     async def schedule_pass(self) -> int:
         """Persists what runs reported and places what fits now, in one write, then dispatches the placed."""
@@ -206,8 +233,9 @@ class JobScheduler:
         with metrics.PLACEMENT.time():
             placed = self._place() if len(self.queue) and self.dispatcher is not None else []
         try:
-            requests = await self.build_requests([(entry, self.plane.fleet.record(d.node_ids[0]), d.tier)
-                                                  for entry, d in placed]) if placed else []
+            # one run request per member: a gang runs on every node it was placed on
+            requests = await self.build_requests([(entry, self.plane.fleet.record(node_id), d.tier)
+                                                  for entry, d in placed for node_id in d.node_ids]) if placed else []
             reported, extra, ended = run_moves(events, self._current)
             # One transaction (one fsync) for the whole pass, before any run starts.
             await self.move_many([*reported, *(
@@ -223,8 +251,9 @@ class JobScheduler:
             raise
         for entry in ended:
             self._charge(entry)
-        for (entry, _), request in zip(placed, requests):
-            self._dispatch(entry, request)
+        members = iter(requests)
+        for entry, decision in placed:
+            self._dispatch(entry, [next(members) for _ in decision.node_ids])
         return len(placed)
 
     def _place(self) -> list[tuple[OpenJob, Decision]]:
@@ -236,9 +265,9 @@ class JobScheduler:
         for candidate in scan:
             entry = self.open[candidate.job_id]
             decision = self.placer.plan(self.placement_request(entry), now)
-            metrics.PLACEMENT_DECISIONS.labels("placed" if decision.placed else "blocked").inc()
+            metrics.PLACEMENT_OUTCOMES[decision.placed].inc()
             if decision.placed and all(admits_backfill(reservation, n, candidate, now) for n in decision.node_ids):
-                metrics.QUEUE_WAIT.labels(f"T{decision.tier}").observe(now - entry.submitted_s)
+                metrics.QUEUE_WAIT_BY_TIER[decision.tier].observe(now - entry.submitted_s)
                 for node_id in decision.node_ids:
                     record_backfill(reservation, node_id, candidate, now)
                 scan.placed(candidate.job_id)
@@ -258,28 +287,40 @@ class JobScheduler:
         return {t.node_ids[s]: Resources(int(t.free_cpu[s]), int(t.free_memory[s]), int(t.free_gpu[s]))
                 for s in slots.tolist()}
 
-    def _dispatch(self, entry: OpenJob, request: runs_pb2.NodeRunRequest) -> None:
+    def _dispatch(self, entry: OpenJob, requests: list[runs_pb2.NodeRunRequest]) -> None:
         entry.started_s, entry.sandbox_started = time.monotonic(), False
-        entry.task = asyncio.create_task(self._follow(entry, request, entry.job.attempt),
+        entry.task = asyncio.create_task(self._follow(entry, requests, entry.job.attempt),
                                          name=f"job-{entry.job.job_id}")
 
-    async def _follow(self, entry: OpenJob, request: runs_pb2.NodeRunRequest, attempt: int) -> None:
-        """Runs one attempt on its node and records how it ended; stale attempts are ignored."""
-        node_id = request.node_id
+    async def _follow(self, entry: OpenJob, requests: list[runs_pb2.NodeRunRequest], attempt: int) -> None:
+        """Runs one attempt on its node (or its gang's nodes) and records how it ended; stale attempts are ignored.
+
+        A gang is all or nothing: Ray reserves a bundle on every member's node (a placement group)
+        before any member starts; the job is RUNNING once all have started, and the first member
+        to fail stops the others.
+        """
+        name = f"job-{entry.job.job_id}-{attempt}"
+        gang = self.dispatcher.reserve_gang([r.node_id for r in requests], name) if len(requests) > 1 else None
         try:
-            stream = self.dispatcher.dispatch_stream(node_id, RUN_ENTRY_POINT, request.SerializeToString(),
-                                                     name=f"job-{entry.job.job_id}-{attempt}")
-            entry.ref = stream
-            result = None
-            async for ref in stream:
-                message = await ref
-                if message == STARTED:
+            if gang is not None and not await self.dispatcher.gang_ready(gang, GANG_RESERVE_S):
+                raise GangNotReserved(f"Ray did not reserve the gang's {len(requests)} nodes within {GANG_RESERVE_S:g} s")
+            entry.ref = [self.dispatcher.dispatch_stream(r.node_id, RUN_ENTRY_POINT, r.SerializeToString(), name=name,
+                                                         gang=None if gang is None else (gang, i))
+                         for i, r in enumerate(requests)]
+            started = set()
+
+            def member_started(index: int) -> None:
+                started.add(index)
+                if len(started) == len(requests):
                     self._report(entry, attempt, STARTED)
-                else:
-                    result = runs_pb2.NodeRunResult.FromString(message)
+
+            results = await asyncio.gather(*(_read_run(ref, lambda i=i: member_started(i))
+                                             for i, ref in enumerate(entry.ref)))
         except asyncio.CancelledError:
             raise
         except Exception as err:  # noqa: BLE001  (every Ray failure ends this attempt; classified below)
+            if gang is not None and entry.ref:
+                self.dispatcher.cancel(entry.ref)
             failure = self.dispatcher.classify(err)
             async with self.lock:
                 if self._current(entry, attempt) and failure.category != "cancelled":
@@ -287,6 +328,10 @@ class JobScheduler:
                                 else jobs_pb2.FAILURE_CATEGORY_SYSTEM_ERROR)
                     await self.fail_attempt(entry, category, failure.detail)
             return
+        finally:
+            if gang is not None:
+                self.dispatcher.release_gang(gang)
+        result = gang_result(results)
         if result is not None and result.state in (lifecycle.SUCCEEDED, lifecycle.EGRESS_DENIED):
             self._report(entry, attempt, result)  # persisted with the loop's next write
             return
@@ -345,8 +390,7 @@ class JobScheduler:
         now = time.monotonic()
         # The sandbox's own wall clock stops the job first; this catches a run stuck outside it.
         # Only started runs count: a run still waiting for a Ray worker has used none of its time.
-        started = [r for r in self._running() if self.open[r.job_id].sandbox_started]
-        for job_id in overdue(started, now, grace_s=5.0):
+        for job_id in overdue(self._running(sandbox_started=True), now, grace_s=5.0):
             entry = self.open.get(job_id)
             if entry is not None:
                 self._cancel_run(entry)
@@ -354,7 +398,7 @@ class JobScheduler:
                                         f"stopped after max_runtime_s {entry.job.spec.max_runtime_s}")
 
     def _cancel_run(self, entry: OpenJob) -> None:
-        if entry.ref is not None:
+        if entry.ref:
             self.dispatcher.cancel(entry.ref)
         if entry.task is not None:
             entry.task.cancel()

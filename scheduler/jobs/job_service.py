@@ -10,21 +10,19 @@ import grpc
 import redis.asyncio as aioredis
 from shuniu.market.catalog import ProductStore
 from shuniu.market.grants import GrantStore
-from shuniu.monitoring import metrics
-from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2, jobs_pb2_grpc
+from shuniu.protos.v1 import catalog_pb2, jobs_pb2, jobs_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.errors import RequestError, invalid, not_found
-from shuniu.scheduler.control_plane.idempotency import fingerprint, prior_response, run_idempotent
+from shuniu.scheduler.control_plane.idempotency import fingerprint
 from shuniu.scheduler.control_plane.node_service import refusals
 from shuniu.scheduler.jobs import admission, lifecycle, spec_rules
 from shuniu.scheduler.jobs.job_scheduler import JobScheduler
 from shuniu.scheduler.jobs.open_jobs import OpenJob
-from shuniu.scheduler.jobs.store import JobStore, job_key, queue_job_write
-from shuniu.scheduler.placement import Fit, explanation_proto, placement_proto
+from shuniu.scheduler.jobs.store import JobStore
+from shuniu.scheduler.jobs.submit_rounds import SubmitRounds, refused
+from shuniu.scheduler.placement import explanation_proto, placement_proto
 
 _MAX_PAGE = 1000
-_REFUSAL_CODES = {name: getattr(grpc.StatusCode, name) for name in
-                  ("NOT_FOUND", "FAILED_PRECONDITION", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "INVALID_ARGUMENT")}
 
 
 def _now_ms() -> int:
@@ -36,11 +34,6 @@ def job_id_for(request_id: str) -> str:
     return "job-" + hashlib.sha256(request_id.encode()).hexdigest()[:20]
 
 
-def _refused(refusal: admission.Refusal) -> RequestError:
-    metrics.ADMISSION_REFUSALS.labels(metrics.admission_reason(refusal.reason)).inc()
-    return RequestError(_REFUSAL_CODES[refusal.code], f"{refusal.reason}: {refusal.message}")
-
-
 class JobService(jobs_pb2_grpc.JobServiceServicer):
     def __init__(self, client: aioredis.Redis, scheduler: JobScheduler, request_id_ttl_s: int) -> None:
         self.redis = client
@@ -49,45 +42,30 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         self.grants = GrantStore(client)
         self.products = ProductStore(client)
         self.ttl_s = request_id_ttl_s
+        self.rounds = SubmitRounds(self)
 
     async def _products(self, spec: jobs_pb2.JobSpec) -> dict[str, catalog_pb2.Product]:
         found = await self.products.get_many([p.product_id for p in spec.products])
         return {p.product_id: p for p in found}
 
-    async def admit(self, spec: jobs_pb2.JobSpec, now_ms: int) -> tuple[admission.AdmissionPlan, object]:
-        """The admission plan and the grant, or a RequestError naming why not (nothing counted yet)."""
+    async def admit(self, spec: jobs_pb2.JobSpec, now_ms: int) -> admission.AdmissionPlan:
+        """The admission plan, or a RequestError naming why not (for PlanJob; submits go by `SubmitRounds`)."""
         grant, products = await asyncio.gather(self.grants.get(spec.grant_id, now_ms), self._products(spec))
         plan = admission.plan_admission(spec, grant, products, now_ms)
         if isinstance(plan, admission.Refusal):
-            raise _refused(plan)
-        return plan, grant
+            raise refused(plan)
+        return plan
 
-    def _fit_now_or_refuse(self, entry: OpenJob) -> None:
-        fit, decision = self.scheduler.placer.fit(self.scheduler.placement_request(entry), time.monotonic())
-        if fit is Fit.NEVER:
+    def refuse_if_never(self, entry: OpenJob) -> None:
+        """Refuses a job that no node of the fleet's shape could ever run, whatever the load."""
+        self.scheduler.sync_shape()
+        entry.domain = self.scheduler.table.domains.intern(entry.domain_node_ids)
+        decision = self.scheduler.placer.never(self.scheduler.placement_request(entry))
+        if decision is not None:
             removed = ", ".join(f"{r.filter} removed {r.nodes_removed}" for r in decision.explanation.rejections)
             raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
                                f"unsatisfiable: no node of this fleet can ever run the job ({removed}); "
                                "see `shuniu plan` for what each filter removed")
-
-    async def _count_use(self, spec: jobs_pb2.JobSpec, plan: admission.AdmissionPlan, job_id: str,
-                         now_ms: int) -> None:
-        """Counts the job's use of its grant and records it as running there, in one script (one write).
-
-        A use already counted under the job id (a retried submit) is not counted again; the grant is
-        then read once more, so that a revocation since the first try refuses the job. From the
-        script on, a revocation lists the job for cancelling.
-        """
-        use = await self.grants.consume(
-            spec.grant_id, kind=spec.kind, product_columns=plan.product_columns, rows=plan.rows, calls=1,
-            spent_fen=spec.price_cap_fen, dp_epsilon_milli=plan.dp_epsilon_milli, now_ms=now_ms, use_id=job_id,
-            running_job_id=job_id)
-        if not use.allowed:
-            raise _refused(admission.grant_refusal(use.rule, use.message))
-        grant = await self.grants.get(spec.grant_id, now_ms)
-        if grant is None or grant.state != grants_pb2.GRANT_STATE_APPROVED:
-            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, f"grant_revoked: grant {spec.grant_id} "
-                               "was revoked or expired during admission")
 
     @refusals
     async def SubmitJob(self, request, context):
@@ -96,48 +74,8 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         spec.CopyFrom(request.spec)
         spec_rules.check_spec(spec)
         spec_rules.normalize(spec)
-        job_id = job_id_for(request.request_id)
         fp = fingerprint("SubmitJob", request.SerializeToString(deterministic=True))
-        prior = await prior_response(self.redis, request.request_id, fp)
-        if prior is not None:  # a retry: the grant use and the job were stored by the first request
-            return jobs_pb2.SubmitJobResponse.FromString(prior)
-        now_ms = _now_ms()
-        plan, grant = await self.admit(spec, now_ms)
-        entry = OpenJob(jobs_pb2.Job(), plan.product_columns, plan.domain_node_ids, plan.anchor_site,
-                        plan.dp_epsilon_milli, time.monotonic())
-        entry.job.spec.CopyFrom(spec)
-        self.scheduler.sync_table()
-        entry.domain = self.scheduler.table.domains.intern(plan.domain_node_ids)
-        self._fit_now_or_refuse(entry)
-        refusal = admission.quota_refusal(self.scheduler.queue.waiting(grant.spec.buyer_id),
-                                          admission.DEFAULT_MAX_PENDING_JOBS)
-        if refusal is not None:
-            raise _refused(refusal)
-        await self._count_use(spec, plan, job_id, now_ms)
-        job = entry.job
-        job.job_id, job.buyer_id, job.request_id = job_id, grant.spec.buyer_id, request.request_id
-        job.state, job.attempt, job.seq, job.submitted_unix_ms = lifecycle.PENDING, 1, 1, now_ms
-        job.quote.CopyFrom(plan.quote)
-        job.quote.quote_id = f"q-{job_id}"
-        pending_job = jobs_pb2.Job()
-        pending_job.CopyFrom(job)
-        lifecycle.transition(job, lifecycle.ADMITTED, "admitted", "grant, budget and quota allow it", now_ms)
-        job.seq = 2
-        response = jobs_pb2.SubmitJobResponse(job=job)
-
-        async def write(pipe):
-            def queue(p):
-                queue_job_write(p, pending_job, jobs_pb2.JOB_STATE_UNSPECIFIED, now_ms)
-                queue_job_write(p, job, lifecycle.PENDING, now_ms)
-            return queue, response.SerializeToString()
-
-        raw, replayed = await run_idempotent(self.redis, request.request_id, fp, [job_key(job_id)], write,
-                                             self.ttl_s)
-        if not replayed:  # synchronous: no pass or transition can interleave, so no lock is needed
-            metrics.ADMITTED.labels(spec_rules.KIND_ARGS[spec.kind]).inc()
-            self.scheduler.add_admitted(entry)
-            self.scheduler.notify(job, lifecycle.PENDING)
-        return jobs_pb2.SubmitJobResponse.FromString(raw)
+        return await self.rounds.submit(request, spec, fp, job_id_for(request.request_id))
 
     async def _job(self, job_id: str) -> jobs_pb2.Job:
         entry = self.scheduler.open.get(job_id)
@@ -231,7 +169,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         spec_rules.normalize(spec)
         response = jobs_pb2.PlanJobResponse(admissible=True)
         try:
-            plan, _ = await self.admit(spec, _now_ms())
+            plan = await self.admit(spec, _now_ms())
         except RequestError as err:
             if err.code == grpc.StatusCode.NOT_FOUND:
                 raise

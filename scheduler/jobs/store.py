@@ -6,7 +6,7 @@ Keys (all under `shuniu:`):
   jobs:buyer:{buyer}      ZSET, same scores
   jobs:grant:{grant}      ZSET, same scores
   jobs:open               SET of jobs not yet in a terminal state (the queue and the running)
-  events:jobs             STREAM of transitions: job_id, from, to, reason, seq, unix_ms
+  events:jobs             STREAM of transitions: job_id, from, to, reason, seq, unix_ms, actor
   result:{id}             the released output (Arrow IPC), at most MAX_RESULT_BYTES
 
 The control plane is the only writer of jobs; each transition writes the record, the open
@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 import redis.asyncio as aioredis
 from shuniu.protos.v1 import jobs_pb2
 from shuniu.scheduler.jobs import lifecycle
+from shuniu.security.caller import current_actor
 
 _P = "shuniu:"
 EVENTS_KEY = f"{_P}events:jobs"
@@ -46,7 +47,7 @@ def queue_job_write(pipe: aioredis.client.Pipeline, job: jobs_pb2.Job, old_state
     else:
         pipe.sadd(OPEN_KEY, job.job_id)
     pipe.xadd(EVENTS_KEY, {"job_id": job.job_id, "from": old_state, "to": job.state, "reason": job.state_reason,
-                           "seq": job.seq, "unix_ms": now_ms}, maxlen=_EVENTS_MAXLEN, approximate=True)
+                           "seq": job.seq, "unix_ms": now_ms, "actor": current_actor()}, maxlen=_EVENTS_MAXLEN, approximate=True)
 
 
 def queue_result(job_id: str, output_ipc: bytes, rows: int,

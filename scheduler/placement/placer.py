@@ -172,6 +172,10 @@ class Placer:
         decision = self.plan(request, now_s)
         return (Fit.NOW if decision.placed else Fit.NOT_NOW), decision
 
+    def never(self, request: PlacementRequest) -> Decision | None:
+        """The unplaced decision when no node of the fleet's shape could ever run the job, else None."""
+        return self._static(request)
+
     def _static(self, request: PlacementRequest) -> Decision | None:
         """An unplaced decision when no registered node (or gang), whatever its state, could hold the job."""
         ctx = self.context(request, request.max_tier)

@@ -9,10 +9,13 @@ plain-Python reference rater, measured on a sample in the same run.
 
 from __future__ import annotations
 
+import hashlib
 import pathlib
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -23,10 +26,11 @@ from shuniu.market.catalog import PRODUCTS_KEY, prices_key, product_key
 from shuniu.market.ledger import LedgerStore
 from shuniu.nodes.usage import UsageSender, UsageSpool
 from shuniu.protos.usage_schema import USAGE_SCHEMA
-from shuniu.protos.v1 import catalog_pb2, common_pb2, nodes_pb2
+from shuniu.protos.v1 import catalog_pb2, common_pb2, jobs_pb2, nodes_pb2
+from shuniu.security.signing import SigningKey
 from shuniu.stack import LocalRedis, ManagedProcess
 
-__all__ = ["Market", "run_billing_bench", "seed_market", "synthetic_usage"]
+__all__ = ["Market", "job_ids_of", "run_billing_bench", "seed_market", "signed_sender", "synthetic_usage"]
 
 NOV_2026_MS = 1_793_462_400_000  # 2026-11-01 00:00 CST
 _DAY_MS = 86_400_000
@@ -40,12 +44,25 @@ class Market:
     centers: dict[str, str]  # node -> compute center
     products: tuple[str, ...]
     buyers: tuple[str, ...]
+    keys: dict[str, SigningKey] = field(default_factory=dict)  # node -> its usage-signing key (registered)
+
+
+JOBS_PER_NODE = 64  # synthetic usage names these jobs, each placed on its node
+
+
+def job_ids_of(node_id: str) -> list[str]:
+    return [f"{node_id}-job-{k:02d}" for k in range(JOBS_PER_NODE)]
+
+
+def signed_sender(market: Market, spool: UsageSpool, client: redis.Redis) -> UsageSender:
+    """A sender signing with the spool's node key, as the node's runner does."""
+    return UsageSender(spool, client, key=market.keys[spool.node_id])
 
 
 def seed_market(client: redis.Redis, nodes: int = 8, products: int = 6, buyers: int = 5, seed: int = 6) -> Market:
     """Write node records (price cards with peak bands) and products (tiers, caps, public data with 反哺)."""
     rng = np.random.default_rng(seed)
-    node_ids, centers = [], {}
+    node_ids, centers, keys = [], {}, {}
     pipe = client.pipeline(transaction=False)
     for n in range(nodes):
         node_id, center = f"node-{n:03d}", f"cc-{n % 3}"
@@ -53,9 +70,13 @@ def seed_market(client: redis.Redis, nodes: int = 8, products: int = 6, buyers: 
         card = common_pb2.PriceCard(cpu_core_hour_fen=int(rng.integers(5, 40)), memory_gb_hour_fen=int(rng.integers(1, 5)),
                                     gpu_hour_fen=int(rng.integers(300, 900)) if n % 2 else 0,
                                     bands=[common_pb2.TimeOfUseBand(start_hour=8, end_hour=22, multiplier_bp=12_000)])
+        keys[node_id] = SigningKey.from_private_bytes(hashlib.sha256(f"usage-key|{seed}|{node_id}".encode()).digest())
         node = nodes_pb2.Node(node_id=node_id, site="zhengzhou", compute_class=cls, price_card=card, compute_center=center,
-                              state=nodes_pb2.NODE_STATE_READY)
+                              state=nodes_pb2.NODE_STATE_READY, usage_public_key=keys[node_id].public_raw)
         pipe.set(f"shuniu:node:{node_id}", node.SerializeToString())
+        for job_id in job_ids_of(node_id):  # the biller checks that each job a batch names ran on its node
+            job = jobs_pb2.Job(job_id=job_id, assigned_node_ids=[node_id], state=jobs_pb2.JOB_STATE_SUCCEEDED)
+            pipe.set(f"shuniu:job:{job_id}", job.SerializeToString())
         node_ids.append(node_id)
         centers[node_id] = center
     product_ids = []
@@ -67,7 +88,7 @@ def seed_market(client: redis.Redis, nodes: int = 8, products: int = 6, buyers: 
         pipe.sadd(PRODUCTS_KEY, product_id)
         product_ids.append(product_id)
     pipe.execute()
-    return Market(tuple(node_ids), centers, tuple(product_ids), tuple(f"buyer-{b}" for b in range(buyers)))
+    return Market(tuple(node_ids), centers, tuple(product_ids), tuple(f"buyer-{b}" for b in range(buyers)), keys)
 
 
 def _product(product_id: str, p: int, rng) -> tuple[catalog_pb2.Product, catalog_pb2.Pricing]:
@@ -102,7 +123,8 @@ def synthetic_usage(market: Market, node_id: str, records: int, seed: int, start
     start = rng.integers(start_ms, start_ms + 20 * _DAY_MS, n)
     ids = pa.array(np.char.add(f"{prefix}{seed}-", np.arange(n).astype(str)))
     columns = {
-        "record_id": ids, "job_id": ids, "grant_id": pa.array(np.char.add("g-", (np.arange(n) % 7).astype(str))),
+        "record_id": ids, "job_id": pa.array(np.array(job_ids_of(node_id), dtype=object)[np.arange(n) % JOBS_PER_NODE], pa.string()),
+        "grant_id": pa.array(np.char.add("g-", (np.arange(n) % 7).astype(str))),
         "buyer_id": pa.array(np.array(market.buyers, dtype=object)[rng.integers(0, len(market.buyers), n)], pa.string()),
         "node_id": pa.array([node_id] * n, pa.string()), "compute_center": pa.array([market.centers[node_id]] * n, pa.string()),
         "product_id": pa.array(product_names, pa.string()), "site": pa.array(["zhengzhou"] * n, pa.string()),
@@ -138,7 +160,7 @@ def run_billing_bench(records: int, batch_records: int = 20_000, sample_records:
             sizes = [batch_records] * (records // batch_records) + ([records % batch_records] if records % batch_records else [])
             batches = [synthetic_usage(market, market.nodes[i % len(market.nodes)], n, seed=i) for i, n in enumerate(sizes)]
             spools = {node: UsageSpool(root / "spool" / node, node) for node in market.nodes}
-            senders = {node: UsageSender(spool, client) for node, spool in spools.items()}
+            senders = {node: signed_sender(market, spool, client) for node, spool in spools.items()}
             biller = ManagedProcess("biller", ["biller", "--redis-url", server.url], root / "logs").start()
             step("warming the biller up")
             warm = synthetic_usage(market, market.nodes[0], 100, seed=10**6, prefix="warm")
@@ -147,10 +169,17 @@ def run_billing_bench(records: int, batch_records: int = 20_000, sample_records:
             _wait_posted(client, biller, 1)
             step(f"billing {records:,} records in {len(batches)} batches")
             start = time.perf_counter()
-            for i, batch in enumerate(batches):
-                node = market.nodes[i % len(market.nodes)]
-                spools[node].append(batch)
-                senders[node].send_pending()
+            # As on a node: the runner spools while a sender thread drains the spools to the stream.
+            spooling_failed = threading.Event()
+            with ThreadPoolExecutor(1, thread_name_prefix="usage-sender") as pool:
+                sent = pool.submit(_send_all, list(senders.values()), len(batches), spooling_failed)
+                try:
+                    for i, batch in enumerate(batches):
+                        spools[market.nodes[i % len(market.nodes)]].append(batch)
+                except BaseException:
+                    spooling_failed.set()  # the sender would otherwise wait for batches that never come
+                    raise
+                sent.result()
             node_side_s = time.perf_counter() - start
             _wait_posted(client, biller, len(batches) + 1)
             end_to_end_s = time.perf_counter() - start
@@ -171,6 +200,19 @@ def run_billing_bench(records: int, batch_records: int = 20_000, sample_records:
         "reference_records_per_s": sample.num_rows / reference_s, "reference_sample_records": sample.num_rows,
         "ledger_ok": check.ok, "charged_fen": check.total_debits_fen, "postings": check.postings_checked,
     }  # fmt: skip
+
+
+def _send_all(senders: list[UsageSender], batches: int, stop: threading.Event, timeout_s: float = 600.0) -> None:
+    """Send spooled batches as they appear until `batches` were sent (or `stop` is set)."""
+    deadline = time.monotonic() + timeout_s
+    sent = 0
+    while sent < batches and not stop.is_set():
+        round_sent = sum(sender.send_pending() for sender in senders)
+        sent += round_sent
+        if not round_sent:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sent {sent} of {batches} batches in {timeout_s} s")
+            time.sleep(0.001)
 
 
 def _wait_posted(client: redis.Redis, biller: ManagedProcess, batches: int, timeout_s: float = 600.0) -> None:

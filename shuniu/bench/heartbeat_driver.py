@@ -17,6 +17,7 @@ import grpc
 import numpy as np
 
 from shuniu.protos.v1 import common_pb2, nodes_pb2, nodes_pb2_grpc
+from shuniu.security.tls import ClientTls, aio_channel
 
 # As the node agent does: every sixth heartbeat of a stream asks for an acknowledgement.
 ACK_EVERY = 6
@@ -38,6 +39,8 @@ class Phase:
     warmup_s: float
     duration_s: float
     open_spread_s: float
+    # The fleet's client certificate under mTLS; None drives plaintext.
+    tls: ClientTls | None = None
 
 
 @dataclass
@@ -188,7 +191,7 @@ async def _unary_saturated(w: _Window, phase: Phase, stub, i: int, node_id: str,
 
 async def _run(phase: Phase) -> Tally:
     w = _Window(phase)
-    channels = [grpc.aio.insecure_channel(phase.address, options=CHANNEL_OPTIONS)
+    channels = [aio_channel(phase.address, phase.tls, CHANNEL_OPTIONS)
                 for _ in range(max(1, -(-len(phase.nodes) // _NODES_PER_CHANNEL)))]
     runner = {(True, False): _stream_paced, (False, False): _unary_paced,
               (True, True): _stream_saturated, (False, True): _unary_saturated}[(phase.streaming, phase.saturated)]

@@ -5,7 +5,9 @@ and drives them from driver processes over real gRPC on loopback. By default grp
 the agents (tools/bench/heartbeat-driver.mjs): it costs the shared 2 cores far less than
 Python grpc.aio agents (`--driver python`), so the figures are the control plane's. For the
 same fleet and interval it measures the streaming path and the unary baseline (rate held,
-ack latency, control-plane CPU), then the saturated throughput of each.
+ack latency, control-plane CPU), then the saturated throughput of each. With `tls` the control
+plane requires client certificates and enforces roles, and the drivers present the fleet's
+certificate (it binds `bench-*`): run it with and without to see what mTLS costs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import grpc
 import numpy as np
 
 from shuniu.bench.heartbeat_driver import ACK_EVERY, CHANNEL_OPTIONS, Phase, Tally, run_phase
@@ -32,9 +33,13 @@ from shuniu.bench.report import Report
 from shuniu.client import Client
 from shuniu.nodes.simulator import FleetPlan
 from shuniu.protos.v1 import nodes_pb2, nodes_pb2_grpc
+from shuniu.security import pki, tls
+from shuniu.security.tls import ClientTls, aio_channel
 from shuniu.stack import LocalRedis, ManagedProcess, free_port
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+# The bench's fleet (FleetPlan prefix "bench") presents one certificate binding all its node ids.
+FLEET_IDENTITY = pki.node_identity("bench-*")
 # Driver processes need a moment to start and import before a phase begins.
 _LEAD_S = 4.0
 
@@ -59,10 +64,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-async def _register_all(address: str, specs, concurrency: int = 64) -> list[tuple[str, int]]:
+async def _register_all(address: str, specs, fleet_tls: ClientTls | None,
+                        concurrency: int = 64) -> list[tuple[str, int]]:
     queue = list(enumerate(specs))
     out: list[tuple[str, int]] = [("", 0)] * len(specs)
-    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+    async with aio_channel(address, fleet_tls, CHANNEL_OPTIONS) as channel:
         stub = nodes_pb2_grpc.NodeServiceStub(channel)
 
         async def worker() -> None:
@@ -89,8 +95,8 @@ def node_driver_available() -> bool:
 class _Drivers:
     """Runs phases in driver processes: grpc-js (`node`) or Python grpc.aio (`python`)."""
 
-    def __init__(self, kind: str, count: int, tmp: pathlib.Path) -> None:
-        self.kind, self.count, self.tmp = kind, count, tmp
+    def __init__(self, kind: str, count: int, tmp: pathlib.Path, ca_dir: pathlib.Path | None = None) -> None:
+        self.kind, self.count, self.tmp, self.ca_dir = kind, count, tmp, ca_dir
         self.pool = None
         if kind == "python":
             # Spawned, not forked: a forked child must not inherit gRPC's state.
@@ -108,6 +114,7 @@ class _Drivers:
                 "warmup_s": p.warmup_s, "duration_s": p.duration_s, "interval_s": p.interval_s,
                 "open_spread_s": p.open_spread_s, "ack_every": ACK_EVERY,
                 "mode": f"{'stream' if p.streaming else 'unary'}-{'saturated' if p.saturated else 'paced'}",
+                "tls": self._tls_files(),
             }))
             procs.append(subprocess.Popen(["node", str(_NODE_DRIVER), str(spec)], stdout=subprocess.PIPE, text=True))
 
@@ -124,6 +131,13 @@ class _Drivers:
 
         return results
 
+    def _tls_files(self) -> dict[str, str] | None:
+        if self.ca_dir is None:
+            return None
+        stem = self.ca_dir / FLEET_IDENTITY.file_stem()
+        return {"ca": str(self.ca_dir / pki.CA_CERT), "cert": f"{stem}.pem", "key": f"{stem}.key",
+                "server_name": tls.SERVER_NAME}
+
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown()
@@ -134,7 +148,8 @@ def _run_phase(drivers: _Drivers, server_pid: int, address: str, nodes, streamin
     """Runs one phase across the driver processes and samples the control plane's CPU over the window."""
     start = time.time() + (_LEAD_S if drivers.kind == "python" else 1.5)
     slices = [nodes[k::drivers.count] for k in range(drivers.count)]
-    phases = [Phase(address, s, streaming, saturated, interval_s, start, warmup_s, duration_s, open_spread_s)
+    fleet_tls = _fleet_tls(drivers.ca_dir)
+    phases = [Phase(address, s, streaming, saturated, interval_s, start, warmup_s, duration_s, open_spread_s, fleet_tls)
               for s in slices if s]
     results = drivers.start(phases)
     time.sleep(max(0.0, start + warmup_s - time.time()))
@@ -155,7 +170,7 @@ def _drive(address: str, server_pid: int, nodes: int, interval_s: float, duratio
            drivers: _Drivers, step: Callable[[str], None]) -> dict[str, PhaseResult]:
     specs = FleetPlan(count=nodes, mix={1: 70, 2: 20, 3: 10}, seed=11, prefix="bench").specs()
     step(f"registering {nodes} nodes")
-    registered = asyncio.run(_register_all(address, specs))
+    registered = asyncio.run(_register_all(address, specs, _fleet_tls(drivers.ca_dir)))
     sample = random.Random(3).sample(registered, min(senders, len(registered)))
     saturate_s = min(duration_s, 10.0)
     # Opening a stream costs the control plane about as much as a unary call: the fleet joins
@@ -176,23 +191,38 @@ def _drive(address: str, server_pid: int, nodes: int, interval_s: float, duratio
     return results
 
 
+def _fleet_tls(ca_dir: pathlib.Path | None) -> ClientTls | None:
+    return None if ca_dir is None else tls.load_client_tls(ca_dir, FLEET_IDENTITY.file_stem())
+
+
+def _make_ca(root: pathlib.Path) -> pathlib.Path:
+    ca_dir = root / "ca"
+    pki.init_ca(ca_dir)
+    pki.issue_server(ca_dir)
+    pki.issue_identity(ca_dir, FLEET_IDENTITY)
+    return ca_dir
+
+
 def run_heartbeat_bench(nodes: int, interval_s: float, duration_s: float, senders: int, drivers: int = 1,
-                        driver: str = "node", step: Callable[[str], None] = lambda _: None) -> Report:
-    """Starts Redis and a control plane, drives the fleet, and returns the report."""
+                        driver: str = "node", step: Callable[[str], None] = lambda _: None,
+                        secure: bool = False) -> Report:
+    """Starts Redis and a control plane (with mTLS and roles when `secure`), drives the fleet, returns the report."""
     with tempfile.TemporaryDirectory(prefix="shuniu-bench-") as tmp:
         root = pathlib.Path(tmp)
+        ca_dir = _make_ca(root) if secure else None
         redis_server = LocalRedis(root / "redis").start()
         address = f"127.0.0.1:{free_port()}"
         # Liveness far beyond the run so that a slow baseline does not turn nodes SUSPECT mid-measurement.
         plane = ManagedProcess("control-plane", [
             "control-plane", "--listen", address, "--redis-url", redis_server.url, "--interval", str(interval_s),
-            "--suspect-after", str(interval_s * 60), "--down-after", str(interval_s * 120)], root)
+            "--suspect-after", str(interval_s * 60), "--down-after", str(interval_s * 120),
+            *(["--tls-dir", str(ca_dir)] if ca_dir else [])], root)
         try:
-            step("starting Redis and the control plane")
+            step("starting Redis and the control plane" + (" (mTLS)" if secure else ""))
             plane.start()
-            _wait_serving(plane, address)
+            _wait_serving(plane, address, _fleet_tls(ca_dir))
             assert plane.proc is not None
-            pool = _Drivers(driver, drivers, root)
+            pool = _Drivers(driver, drivers, root, ca_dir)
             try:
                 results = _drive(address, plane.proc.pid, nodes, interval_s, duration_s, senders, pool, step)
             finally:
@@ -200,21 +230,22 @@ def run_heartbeat_bench(nodes: int, interval_s: float, duration_s: float, sender
         finally:
             plane.stop()
             redis_server.stop()
-    return _report(results, nodes, interval_s, duration_s, senders, drivers, driver)
+    return _report(results, nodes, interval_s, duration_s, senders, drivers, driver, secure)
 
 
-def _wait_serving(plane: ManagedProcess, address: str) -> None:
-    with Client(address) as client:
+def _wait_serving(plane: ManagedProcess, address: str, fleet_tls: ClientTls | None) -> None:
+    with Client(address, tls=fleet_tls) as client:
         plane.wait_for(client.serving, timeout_s=30, what="serving")
 
 
 def _report(results: dict[str, PhaseResult], nodes: int, interval_s: float, duration_s: float, senders: int,
-            drivers: int, driver: str) -> Report:
+            drivers: int, driver: str, secure: bool = False) -> Report:
     stream, unary = results["stream"], results["unary"]
     target = nodes / interval_s
     report = Report("heartbeats", "one unary HeartbeatOnce RPC per heartbeat",
                     {"nodes": nodes, "interval_s": interval_s, "duration_s": duration_s, "saturation_senders": senders,
                      "driver_processes": drivers, "driver": driver, "ack_every": ACK_EVERY,
+                     "transport": "mTLS, roles enforced" if secure else "plaintext",
                      "errors_by_code": {name: r.tally.error_codes for name, r in results.items()}})
     report.add("heartbeats/s held at target", stream.rate, "hb/s", unary.rate,
                f"≥ {0.99 * target:,.0f} hb/s ({nodes} nodes / {interval_s:g} s)", stream.rate >= 0.99 * target)

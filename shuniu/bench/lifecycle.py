@@ -124,7 +124,7 @@ def _finished_jobs(client: Client, n_jobs: int, timeout_s: float) -> list[jobs_p
             return jobs
         if time.monotonic() > deadline:
             raise TimeoutError(f"{sum(j.state in _TERMINAL for j in jobs)} of {n_jobs} jobs ended within {timeout_s} s")
-        time.sleep(0.5)
+        time.sleep(2.0)  # listing thousands of jobs costs the control plane: not too often
 
 
 def _start_stack(root: pathlib.Path, n_nodes: int, step: Callable[[str], None]):

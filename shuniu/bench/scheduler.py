@@ -87,7 +87,8 @@ def synthetic_fleet(n_nodes: int, seed: int = 5) -> SyntheticFleet:
     by_site: dict[str, list[int]] = {}
     for i, (site, _) in enumerate(centers):
         by_site.setdefault(site, []).append(i)
-    henan = [s.site for s in sites if s.region == site_catalog.REGION_HENAN and s.site in by_site]
+    # Data lives in Henan; a small fleet may have drawn only hubs, whose sites then hold it.
+    henan = [s.site for s in sites if s.region == site_catalog.REGION_HENAN and s.site in by_site] or sorted(by_site)
     domains, homes = [], []
     for _ in range(DOMAINS):
         home = henan[int(rng.integers(len(henan)))]

@@ -9,7 +9,7 @@ import threading
 import redis
 import typer
 
-from shuniu.cli._app import app, err_console, fail
+from shuniu.cli._app import app, err_console, fail, state_dir
 
 usage_app = typer.Typer(help="Usage records on a node: spool and send.", no_args_is_help=True)
 app.add_typer(usage_app, name="usage")
@@ -93,11 +93,17 @@ def send(
     node_id: str = typer.Option(..., help="Node whose batches these are."),
     redis_url: str = typer.Option(None, envvar="REDIS_URL", help="Redis holding the usage stream."),
     follow: bool = typer.Option(False, help="Keep sending new batches until SIGTERM (default: send what is there, exit)."),
+    key: str = typer.Option("", help="The node's usage-signing key (default: keys/node-ID.ed25519 in the state directory)."),
 ) -> None:
-    """Sends spooled usage batches, one stream entry each; a batch is deleted only once appended."""
+    """Sends spooled usage batches, one signed stream entry each; a batch is deleted only once appended."""
     from shuniu.nodes.usage import UsageSender, UsageSpool  # noqa: PLC0415
+    from shuniu.security import signing  # noqa: PLC0415
 
-    sender = UsageSender(UsageSpool(spool, node_id), _redis(redis_url))
+    try:
+        signer = signing.load_or_create(key or signing.node_key_path(state_dir(), node_id))
+    except (ValueError, OSError) as err:
+        fail(f"cannot load the usage-signing key: {err}")
+    sender = UsageSender(UsageSpool(spool, node_id), _redis(redis_url), key=signer)
     if follow:
         sender.run(_stop_on_signals())
     else:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pathlib
 import random
 import signal
 import socket
 
-import grpc
 import typer
 from rich.table import Table
 
-from shuniu.cli._app import AddressOption, JsonOption, app, console, err_console, fail, print_json, resolve_address, rpc_errors, to_dict
+from shuniu.cli._app import AddressOption, JsonOption, app, console, err_console, fail, print_json, resolve_address, rpc_errors, state_dir, to_dict
 from shuniu.client import Client
 from shuniu.nodes.agent import AgentStopped, NodeAgent, NodeSpec
 from shuniu.nodes.probes import HostLoad, TcpRttProbe, serve_probe_endpoint
 from shuniu.nodes.simulator import CLASS_BY_NAME, FleetPlan, parse_mix, run_fleet
 from shuniu.protos.v1 import common_pb2, nodes_pb2
+from shuniu.security import signing, tls
 
 node_app = typer.Typer(help="Run a node agent on this machine.", no_args_is_help=True)
 nodes_app = typer.Typer(help="List and manage the fleet's nodes.", no_args_is_help=True)
@@ -45,6 +46,29 @@ def _parse_pairs(values: list[str], what: str) -> dict[str, str]:
     return out
 
 
+MetricsPortOption = typer.Option(0, min=0, max=65535, help="Serve the node's Prometheus metrics on 127.0.0.1:PORT "
+                                 "(0: off).")
+MetricsDirOption = typer.Option("", envvar="PROMETHEUS_MULTIPROC_DIR",
+                                help="Where this node's Ray workers write their metrics (their PROMETHEUS_MULTIPROC_DIR; "
+                                     "default: node-metrics under the state directory).")
+
+
+def _serve_node_metrics(port: int, directory: str) -> None:
+    """The node's /metrics: the agents of this process plus every worker writing under `directory`, summed."""
+    if not port:
+        return
+    from shuniu.monitoring.exporter import serve_node_metrics  # noqa: PLC0415
+
+    path = pathlib.Path(directory) if directory else state_dir() / "node-metrics"
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        _, bound = serve_node_metrics(path, port)
+    except OSError as err:
+        fail(f"cannot serve metrics on 127.0.0.1:{port}: {err}")
+    err_console.print(f"node metrics on 127.0.0.1:{bound}/metrics, summing the workers' files in {path}",
+                      highlight=False)
+
+
 def _default_node_id(site: str, cls: str) -> str:
     host = "".join(c if c.isalnum() else "-" for c in socket.gethostname().lower()).strip("-") or "host"
     return f"{site}-{cls}-{host}"[:63]
@@ -66,12 +90,19 @@ def join(
     probe: list[str] = typer.Option([], help="SITE=HOST:PORT of a peer agent's probe endpoint, repeatable."),
     probe_listen: str = typer.Option("", help="HOST:PORT to answer peers' round-trip probes on."),
     interval: float = typer.Option(None, help="Heartbeat interval, s (default: what the control plane asks)."),
+    metrics_port: int = MetricsPortOption,
+    metrics_dir: str = MetricsDirOption,
     address: str = AddressOption,
 ) -> None:
     """Registers this machine as a node and keeps its heartbeat stream open (Ctrl-C stops)."""
     cls = _class_value(compute_class)
+    node_id = node_id or _default_node_id(site, compute_class)
+    try:  # the key this node's job runs sign usage with (same state directory), registered with the node
+        usage_key = signing.load_or_create(signing.node_key_path(state_dir(), node_id))
+    except (ValueError, OSError) as err:
+        fail(f"cannot load the node's usage-signing key: {err}")
     spec = NodeSpec(
-        node_id=node_id or _default_node_id(site, compute_class), site=site, compute_class=cls,
+        node_id=node_id, site=site, compute_class=cls, usage_public_key=usage_key.public_raw,
         capacity=common_pb2.Capacity(cpu_milli=round(cpu * 1000), memory_mb=round(memory_gb * 1024), gpu=gpu),
         price_card=common_pb2.PriceCard(cpu_core_hour_fen=price_cpu_fen, memory_gb_hour_fen=price_memory_fen,
                                         gpu_hour_fen=price_gpu_fen),
@@ -84,6 +115,7 @@ def join(
             fail(f"probe {s}={hostport!r} malformed; expected SITE=HOST:PORT")
         targets[s] = (host, int(port))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _serve_node_metrics(metrics_port, metrics_dir)
     try:
         asyncio.run(_join(spec, resolve_address(address), targets, interval))
     except AgentStopped as err:
@@ -101,7 +133,7 @@ async def _join(spec: NodeSpec, address: str, targets: dict, interval: float | N
     if spec.probe_address:
         host, _, port = spec.probe_address.rpartition(":")
         probe_server = await serve_probe_endpoint(host, int(port))
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with tls.aio_channel(address, tls.client_tls_from_env(address)) as channel:
         # A real node verifies the products registered on it (files, rows, content hash) before they list.
         agent = NodeAgent(spec, channel, load=HostLoad(), probe=TcpRttProbe(targets) if targets else None,
                           interval_s=interval, rng=random.Random(), verify_products_every_s=5.0)
@@ -121,6 +153,10 @@ def simulate(
     seed: int = typer.Option(7, help="Seed of the fleet's layout."),
     interval: float = typer.Option(None, help="Heartbeat interval, s (default: what the control plane asks)."),
     prefix: str = typer.Option("sim", help="Node id prefix."),
+    metrics_port: int = MetricsPortOption,
+    metrics_dir: str = MetricsDirOption,
+    sign_usage: bool = typer.Option(True, help="Give each node a usage-signing key in the state directory and "
+                                    "register it (the biller refuses unsigned usage)."),
     address: str = AddressOption,
 ) -> None:
     """Runs a simulated fleet of node agents spread over the province's sites (Ctrl-C stops)."""
@@ -134,11 +170,14 @@ def simulate(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        agents = await run_fleet(resolve_address(address), plan, stop, interval_s=interval)
+        agents = await run_fleet(resolve_address(address), plan, stop, interval_s=interval,
+                                 usage_key_dir=state_dir() if sign_usage else None,
+                                 tls=tls.client_tls_from_env())
         stopped = [a for a in agents if a.stats.stopped_for]
         err_console.print(f"fleet stopped: {len(agents)} agents, {len(stopped)} stopped by the control plane")
 
     logging.basicConfig(level=logging.WARNING)
+    _serve_node_metrics(metrics_port, metrics_dir)
     asyncio.run(_run())
 
 

@@ -19,11 +19,14 @@ from rich.table import Table
 
 from shuniu.cli._app import app, console, err_console, fail, stack_file, state_dir
 from shuniu.client import Client
+from shuniu.monitoring.exporter import MULTIPROC_ENV, multiprocess_dir
 from shuniu.monitoring.prometheus_server import PrometheusServer
 from shuniu.nodes import topology
 from shuniu.nodes.simulator import FleetPlan, parse_mix
 from shuniu.scheduler.control_plane import ControlPlaneConfig, LivenessConfig, serve
 from shuniu.stack import LocalRedis, ManagedProcess, free_port
+from shuniu.security import tls
+from shuniu.stack.certs import OPERATOR, ensure_stack_ca, fleet_identity
 from shuniu.stack.ray_cluster import LocalRayCluster
 from shuniu.stack.seed import seed_stack
 
@@ -40,6 +43,9 @@ def control_plane(
     ray_address: str = typer.Option("", envvar="SHUNIU_RAY_ADDRESS",
                                     help="Ray cluster (host:port) jobs run on; without it jobs queue but do not run."),
     metrics_port: int = typer.Option(0, min=0, max=65535, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off)."),
+    tls_dir: str = typer.Option("", "--tls-dir",
+                                help="CA directory with server.pem/key and ca.pem: require client certificates "
+                                     "and enforce roles (mTLS). Empty serves plaintext."),
 ) -> None:
     """Runs the control plane (gRPC, health, reflection) until SIGTERM or Ctrl-C."""
     if not redis_url:
@@ -48,7 +54,7 @@ def control_plane(
         config = ControlPlaneConfig(
             listen=listen, redis_url=redis_url, tiers=topology.TierBounds.parse(tiers),
             liveness=LivenessConfig(interval, suspect_after, down_after, restart_grace), ray_address=ray_address,
-            metrics_port=metrics_port,
+            metrics_port=metrics_port, tls_dir=tls_dir,
         )
     except ValueError as err:
         fail(str(err))
@@ -57,7 +63,7 @@ def control_plane(
         asyncio.run(serve(config))
     except redis.exceptions.ConnectionError as err:
         fail(f"Redis at {redis_url} unreachable: {err}")
-    except RuntimeError as err:
+    except (RuntimeError, ValueError) as err:
         fail(str(err))
 
 
@@ -93,6 +99,8 @@ def up(
     duration: float = typer.Option(0.0, help="Stop after this many seconds (0: run until Ctrl-C)."),
     seed: int = typer.Option(7, help="Seed of the simulated fleet's layout."),
     prometheus: bool = typer.Option(False, help="Also run Debian's prometheus on 127.0.0.1, scraping the stack."),
+    secure: bool = typer.Option(True, "--secure/--insecure",
+                                help="mTLS with roles (a CA under the state directory), or plaintext without roles."),
 ) -> None:
     """Starts Redis (unless REDIS_URL is set), the control plane and a simulated fleet; Ctrl-C stops all."""
     try:
@@ -114,10 +122,18 @@ def up(
         redis_url = redis_server.url
     port = port or free_port()
     address = f"127.0.0.1:{port}"
-    fleet = FleetPlan(count=nodes, mix=parse_mix(mix), seed=seed).specs()
+    plan = FleetPlan(count=nodes, mix=parse_mix(mix), seed=seed)
+    fleet = plan.specs()
+    ca_dir = ensure_stack_ca(root / "ca", plan.prefix) if secure else None
+    serve_tls = ["--tls-dir", str(ca_dir)] if ca_dir else []
+    fleet_env = ({tls.TLS_DIR_ENV: str(ca_dir), tls.IDENTITY_ENV: "node:" + "+".join(fleet_identity(plan.prefix).names)}
+                 if ca_dir else {tls.TLS_DIR_ENV: ""})
+    operator_tls = tls.load_client_tls(ca_dir, OPERATOR) if ca_dir else None
     # Ray's processes inherit this: node code spools usage under the stack and sends it to its Redis.
     os.environ.update({"SHUNIU_STATE_DIR": str(root), "SHUNIU_REDIS_URL": redis_url})
-    ray_cluster = LocalRayCluster(root / "ray")
+    # The node side's metrics: Ray's workers write multiprocess files here, the fleet sums them.
+    node_metrics_dir = multiprocess_dir(root / "node-metrics")
+    ray_cluster = LocalRayCluster(root / "ray", worker_env={MULTIPROC_ENV: str(node_metrics_dir)})
     try:
         err_console.print(f"starting Ray on 127.0.0.1 hosting {len(fleet)} simulated nodes …")
         ray_cluster.start(node_ids=[spec.node_id for spec in fleet])
@@ -127,7 +143,7 @@ def up(
         fail(f"Ray did not start: {err}")
     procs: list[ManagedProcess] = []
     scraper = None
-    metrics_ports = {"control-plane": free_port(), "biller": free_port()}
+    metrics_ports = {"control-plane": free_port(), "biller": free_port(), **({"node": free_port()} if nodes else {})}
     stop = {"now": False}
     for sig in (signal.SIGTERM, signal.SIGINT):
         # Set explicitly: a stack started in the background inherits SIGINT ignored.
@@ -137,7 +153,7 @@ def up(
                                                  "--suspect-after", str(interval * 3), "--down-after", str(interval * 6),
                                                  "--restart-grace", str(interval * 6),
                                                  "--ray-address", ray_cluster.address,
-                                                 "--metrics-port", str(metrics_ports["control-plane"])],
+                                                 "--metrics-port", str(metrics_ports["control-plane"]), *serve_tls],
                                logs, env={"REDIS_URL": redis_url, **ray_cluster.env}).start()
         procs.append(plane)
         procs.append(ManagedProcess("biller", ["biller", "--metrics-port", str(metrics_ports["biller"])], logs,
@@ -146,17 +162,20 @@ def up(
             scraper = PrometheusServer(root / "prometheus", {job: f"127.0.0.1:{p}" for job, p in metrics_ports.items()})
             scraper.start()
             err_console.print(f"prometheus on http://{scraper.address} scraping the stack")
-        with Client(address, timeout_s=3) as client:
+        with Client(address, timeout_s=3, tls=operator_tls) as client:
             plane.wait_for(client.serving, what="serving")
             stack_file().write_text(json.dumps({"address": address, "redis_url": redis_url, "pid": os.getpid(),
+                                                "tls_dir": str(ca_dir or ""), "ray": ray_cluster.address,
                                                 "metrics": {job: f"127.0.0.1:{p}" for job, p in metrics_ports.items()},
                                                 "prometheus": scraper.address if scraper else ""}))
             if nodes:
                 procs.append(ManagedProcess("fleet", ["node", "simulate", "--count", str(nodes), "--mix", mix,
                                                       "--seed", str(seed), "--interval", str(interval),
-                                                      "--addr", address], logs).start())
-            err_console.print(f"stack up: control plane {address}, Redis {redis_url}, Ray {ray_cluster.address}, "
-                              f"logs in {logs}; Ctrl-C stops")
+                                                      "--metrics-port", str(metrics_ports["node"]),
+                                                      "--metrics-dir", str(node_metrics_dir),
+                                                      "--addr", address], logs, env=fleet_env).start())
+            err_console.print(f"stack up: control plane {address} ({'mTLS, CA in ' + str(ca_dir) if ca_dir else 'plaintext'}), "
+                              f"Redis {redis_url}, Ray {ray_cluster.address}, logs in {logs}; Ctrl-C stops")
             try:
                 for line in seed_stack(client, root, fleet, wait_s=max(30.0, interval * 6)):
                     err_console.print(f"seed: {line}", highlight=False)

@@ -70,9 +70,10 @@ class _Raylet:
 class LocalRayCluster:
     """A Ray head on 127.0.0.1 that hosts the given Shuniu nodes."""
 
-    def __init__(self, root: pathlib.Path, num_cpus: int = 2) -> None:
+    def __init__(self, root: pathlib.Path, num_cpus: int = 2, worker_env: dict[str, str] | None = None) -> None:
         self.root = pathlib.Path(root)
         self.num_cpus = num_cpus
+        self.worker_env = dict(worker_env or {})  # for the raylet and its workers only, not for drivers
         self.port = 0
         self.head: _Raylet | None = None
         self.env: dict[str, str] = {}
@@ -88,7 +89,7 @@ class LocalRayCluster:
         args = ["--head", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
                 "--include-dashboard", "false", "--disable-usage-stats", "--num-cpus", str(self.num_cpus),
                 "--ray-client-server-port", str(free_port()), "--resources", resources_json(node_ids)]
-        self.head = _Raylet("ray-head", args, self.root, self.env)
+        self.head = _Raylet("ray-head", args, self.root, {**self.env, **self.worker_env})
         deadline = time.monotonic() + _START_TIMEOUT_S
         while not self.head.started():
             if self.head.proc.poll() is not None:

@@ -13,10 +13,10 @@ import pyarrow as pa
 import pytest
 import redis
 
-from shuniu.bench.billing import Market, seed_market, synthetic_usage
+from shuniu.bench.billing import Market, job_ids_of, seed_market, signed_sender, synthetic_usage
 from shuniu.market.billing import Biller, BillerConfig, PriceSource, dead_letter_counts, reference_balances
 from shuniu.market.ledger import LedgerStore
-from shuniu.nodes.usage import UsageSender, UsageSpool, stream_fields
+from shuniu.nodes.usage import UsageSpool, stream_fields
 from shuniu.protos.usage_schema import DEAD_LETTER_STREAM, USAGE_STREAM, batch_to_ipc
 from shuniu.stack import LocalRedis, ManagedProcess
 
@@ -60,7 +60,7 @@ def test_batches_flow_from_spool_to_ledger_and_equal_the_reference(client, tmp_p
     for node in market.nodes[:3]:
         spool, batches = _spool(tmp_path, market, node, batches=4, records=500, seed=len(made))
         made.update(batches)
-        assert UsageSender(spool, client).send_pending() == 4
+        assert signed_sender(market, spool, client).send_pending() == 4
         assert list(spool.pending()) == []
     assert client.xlen(USAGE_STREAM) == 12
     biller = Biller(client, BillerConfig(block_ms=0))
@@ -76,7 +76,7 @@ def test_a_batch_posted_twice_is_a_noop_that_says_so(client, tmp_path):
     (batch_id,) = made
     data = next(spool.pending()).read()
     for _ in range(2):  # the sender's crash between XADD and delete: the same batch arrives twice
-        client.xadd(USAGE_STREAM, stream_fields(batch_id, market.nodes[0], data, 200, 0))
+        client.xadd(USAGE_STREAM, stream_fields(batch_id, market.nodes[0], data, 200, 0, market.keys[market.nodes[0]]))
     biller = Biller(client, BillerConfig(block_ms=0))
     _drain(biller)
     assert biller.outcomes == {"posted": 1, "duplicate": 1}
@@ -126,7 +126,7 @@ def test_a_stale_volume_or_a_closed_period_is_refused_before_any_write(client, t
 def test_a_consumer_that_died_holding_entries_is_claimed_and_nothing_doubles(client, tmp_path):
     market = seed_market(client)
     spool, made = _spool(tmp_path, market, market.nodes[1], batches=5, records=300)
-    UsageSender(spool, client).send_pending()
+    signed_sender(market, spool, client).send_pending()
     dead = Biller(client, BillerConfig(consumer="dead", count=3, block_ms=0))
     dead.ensure_group()
     client.xreadgroup("billers", "dead", {USAGE_STREAM: ">"}, count=3)  # read, then died before billing
@@ -150,7 +150,7 @@ def _biller_process(redis_url: str, logs: pathlib.Path, name: str) -> ManagedPro
 def test_biller_killed_mid_stream_restarts_and_bills_each_batch_once(client, redis_url, tmp_path, eventually):
     market = seed_market(client)
     spool, made = _spool(tmp_path, market, market.nodes[2], batches=30, records=3000)
-    UsageSender(spool, client).send_pending()
+    signed_sender(market, spool, client).send_pending()
     first = _biller_process(redis_url, tmp_path / "logs", "biller-1")
     try:
         eventually(lambda: client.llen("shuniu:ledger:order") >= 3, timeout_s=60, what="first batches posted")
@@ -172,7 +172,10 @@ def test_sender_killed_mid_send_resends_the_rest_and_nothing_doubles(client, red
     market = seed_market(client)
     node = market.nodes[3]
     spool, made = _spool(tmp_path, market, node, batches=120, records=2000)
-    args = ["usage", "send", "--spool", str(spool.directory), "--node-id", node, "--redis-url", redis_url]
+    key_file = tmp_path / "node.ed25519"
+    key_file.write_bytes(market.keys[node].private_bytes())
+    args = ["usage", "send", "--spool", str(spool.directory), "--node-id", node, "--redis-url", redis_url,
+            "--key", str(key_file)]
     sender = ManagedProcess("sender", args, tmp_path / "logs").start()
     eventually(lambda: client.xlen(USAGE_STREAM) >= 5, timeout_s=60, what="first batches appended")
     sender.kill()
@@ -196,7 +199,7 @@ def test_redis_restart_keeps_the_ledger_and_a_full_replay_changes_nothing(tmp_pa
         c = redis.Redis.from_url(server.url)
         market = seed_market(c)
         spool, made = _spool(tmp_path, market, market.nodes[4], batches=6, records=1000)
-        sender = UsageSender(spool, c)
+        sender = signed_sender(market, spool, c)
         sender.send_pending(max_batches=3)
         _drain(Biller(c, BillerConfig(block_ms=0)))
         server.kill()  # a crash; the append-only file has every acknowledged write
@@ -234,7 +237,27 @@ DEAD = [
                                                                    pa.array([9] * b.num_rows)).set_column(b.schema.get_field_index("product_id"),
                                                                    b.schema.field("product_id"), pa.array([m.products[1]] * b.num_rows)))}),
     ("wrong_node", lambda m, b: {"node_id": m.nodes[5]}),
+    # Changed after the node signed (the rest are signed as changed, as a faulty node would sign them):
+    ("bad_signature", lambda m, b: {"after_signing": True, "signature": b""}),
+    ("bad_signature", lambda m, b: {"after_signing": True, "record_count": 49}),
+    ("bad_signature", lambda m, b: {"after_signing": True, "signature": m.keys[m.nodes[0]].sign(b"another message")}),
+    ("bad_signature", lambda m, b: {"after_signing": True, "arrow_ipc": _ipc(b.slice(1))}),
+    ("unknown_key", lambda m, b: {"sign_with": m.keys[m.nodes[1]]}),
+    ("job_not_on_node", lambda m, b: {"arrow_ipc": _ipc(b.set_column(b.schema.get_field_index("job_id"), b.schema.field("job_id"),
+                                                                     pa.array([job_ids_of(m.nodes[1])[0]] * b.num_rows)))}),
+    ("job_not_on_node", lambda m, b: {"arrow_ipc": _ipc(b.set_column(b.schema.get_field_index("job_id"), b.schema.field("job_id"),
+                                                                     pa.array(["never-submitted"] * b.num_rows)))}),
 ]  # fmt: skip
+
+
+def _bad_entry(market: Market, node: str, batch_id: str, good: pa.RecordBatch, corrupt) -> dict:
+    """A stream entry changed by `corrupt`: signed over the change, or (`after_signing`) changed once signed."""
+    change = corrupt(market, good)
+    key = change.pop("sign_with", market.keys[node])
+    if change.pop("after_signing", False):
+        return {**stream_fields(batch_id, node, _ipc(good), good.num_rows, 0, key), **change}
+    return {**stream_fields(batch_id, change.get("node_id", node), change.get("arrow_ipc", _ipc(good)), good.num_rows, 0, key),
+            **change}
 
 
 def test_bad_batches_go_to_the_dead_letters_counted_and_never_post(client):
@@ -242,9 +265,8 @@ def test_bad_batches_go_to_the_dead_letters_counted_and_never_post(client):
     node = market.nodes[0]
     good = synthetic_usage(market, node, 50, seed=1)
     for n, (_, corrupt) in enumerate(DEAD):
-        fields = {**stream_fields(f"bad-{n}", node, _ipc(good), 50, 0), **corrupt(market, good)}
-        client.xadd(USAGE_STREAM, fields)
-    client.xadd(USAGE_STREAM, stream_fields("good", node, _ipc(good), 50, 0))
+        client.xadd(USAGE_STREAM, _bad_entry(market, node, f"bad-{n}", good, corrupt))
+    client.xadd(USAGE_STREAM, stream_fields("good", node, _ipc(good), 50, 0, market.keys[node]))
     biller = Biller(client, BillerConfig(block_ms=0))
     _drain(biller)
     assert biller.outcomes == {"dead_letter": len(DEAD), "posted": 1}

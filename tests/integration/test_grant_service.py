@@ -15,8 +15,10 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from conftest import stored_state
+
 from shuniu.market.catalog import queue_product_write
-from shuniu.market.grants import GRANT_EVENTS_KEY, GrantStore
+from shuniu.market.grants import GRANT_EVENTS_KEY, Ask, GrantStore, GrantUse
 from shuniu.protos.v1 import catalog_pb2, common_pb2, grants_pb2, negative_list_pb2
 
 DAY_MS = 86_400_000
@@ -73,15 +75,6 @@ def apply(client, request_id: str = "apply-1", **spec_fields) -> grants_pb2.Gran
 
 def apply_request(client, request: grants_pb2.ApplyGrantRequest) -> grants_pb2.Grant:
     return client.grants.ApplyGrant(request, timeout=5).grant
-
-
-def stored_state(redis_url: str) -> dict[bytes, bytes]:
-    """Every key with its value (DUMP), events included: what a refused request must leave unchanged."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        return {k: client.dump(k) for k in sorted(client.keys("*"))}
-    finally:
-        client.close()
 
 
 def with_store(redis_url: str, use):
@@ -404,6 +397,21 @@ def test_cli_bad_input_exits_nonzero_with_a_clear_message(market, args, message)
     result = shuniu(*args, "--addr", market.address)
     assert result.returncode != 0
     assert message in " ".join(result.stderr.split())
+
+
+def test_consume_many_counts_in_order_and_reads_a_stale_record_again(market, redis_url):
+    with market.client() as client:
+        grant = apply(client, limits=grants_pb2.GrantLimits(max_rows=10_000, max_calls=3))
+    async def uses(store):
+        stale = grant.SerializeToString()  # not the bytes stored: the store must read the record again
+        asks = [GrantUse(grant.grant_id, AGGREGATE, {"p-power": []}, Ask(rows=10, calls=1), now_ms(), f"job-{i}")
+                for i in range(5)]
+        return await store.consume_many(asks, {grant.grant_id: stale}), await store.get(grant.grant_id)
+
+    decisions, stored = with_store(redis_url, uses)
+    assert [d.allowed for d in decisions] == [True, True, True, False, False]
+    assert decisions[3].rule == "limit:max_calls" and "3 used" in decisions[3].message
+    assert (stored.usage.calls, stored.usage.rows) == (3, 30)
 
 
 def test_consume_with_a_use_id_counts_once(market, redis_url):

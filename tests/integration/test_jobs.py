@@ -192,6 +192,29 @@ def test_a_retried_submit_returns_the_same_job_and_counts_once(market, redis_url
     assert usage[b"calls"] == b"1" and usage[b"rows"] == b"600"
 
 
+def test_submits_arriving_together_each_get_their_own_answer(market, redis_url):
+    """Concurrent submits are admitted in rounds: a repeated request id still makes one job, counted once,
+    and a refused submit refuses only itself."""
+    plane, product, grant = market
+    outside = aggregate_spec(grant, product, products=[common_pb2.ProductColumns(product_id="prd-other")])
+    requests = [("same", aggregate_spec(grant, product))] * 6
+    requests += [(f"own-{i}", aggregate_spec(grant, product)) for i in range(5)] + [("outside", outside)]
+
+    def one(request):
+        try:
+            return submit(client, request[1], request[0]).job_id
+        except grpc.RpcError as err:
+            return err.code()
+
+    with plane.client() as client, concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
+        answers = list(pool.map(one, requests))
+    assert len(set(answers[:6])) == 1 and len(set(answers[6:11])) == 5 and answers[0] not in answers[6:11]
+    assert answers[11] == grpc.StatusCode.PERMISSION_DENIED
+    store = redis.Redis.from_url(redis_url)
+    assert len(store.keys("shuniu:job:*")) == 6
+    assert store.hget(f"shuniu:grant-usage:{grant.grant_id}", "calls") == b"6"
+
+
 def test_a_burst_on_one_node_runs_each_job_once_with_every_transition_stored(market, redis_url, eventually):
     """Concurrent runs on one node share its usage spool; grouped writes keep every job's own history."""
     plane, product, grant = market
@@ -210,6 +233,22 @@ def test_a_burst_on_one_node_runs_each_job_once_with_every_transition_stored(mar
                           S.JOB_STATE_SUCCEEDED], (job.job_id, states)
         assert store.exists(job.result.result_ref)
     assert store.smembers(f"shuniu:grant-jobs:{grant.grant_id}") == set()  # each ended with its transition
+
+
+def test_a_gang_runs_on_all_its_nodes_at_once_on_their_raylets(market, redis_url, eventually):
+    """Gang size 2 over the domain's two nodes, on different raylets: one Ray placement group holds a bundle
+    on each; every member runs and meters on its own node; the job succeeds once."""
+    plane, product, grant = market
+    spec = aggregate_spec(grant, product, gang_size=2, max_tier=common_pb2.TIER_T3)
+    with plane.client() as client:
+        done = finished(client, submit(client, spec, "gang-1").job_id, eventually)
+    assert done.state == S.JOB_STATE_SUCCEEDED, (done.state_reason, done.state_message)
+    assert sorted(done.assigned_node_ids) == ["ray-n1", "ray-n3"] and done.attempt == 1
+    assert done.result.rows == 3  # rank 0's released output: one row per city
+    store = redis.Redis.from_url(redis_url)
+    metered = eventually(lambda: (nodes := {f[b"node_id"] for _, f in store.xrange("shuniu:usage")}) == {b"ray-n1", b"ray-n3"}
+                         and nodes, timeout_s=20, what="a usage batch from each member")
+    assert metered == {b"ray-n1", b"ray-n3"}
 
 
 def _endless_job(grant, product) -> jobs_pb2.JobSpec:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-import redis
+
+from conftest import stored_state
 
 from shuniu.protos.v1 import common_pb2, nodes_pb2, nodes_pb2_grpc
 
@@ -28,15 +29,6 @@ def heartbeat(node_id: str, epoch: int, seq: int = 0, **overrides) -> nodes_pb2.
     return nodes_pb2.HeartbeatRequest(**fields)
 
 
-def stored_state(redis_url: str) -> dict[bytes, bytes]:
-    """Every key of the store with its value: what a refused request must leave unchanged."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        return {k: client.dump(k) for k in sorted(client.keys("*")) if not k.startswith(b"shuniu:events")}
-    finally:
-        client.close()
-
-
 def test_register_is_idempotent_by_request_id(control_plane):
     with control_plane.client() as client:
         first = client.register(register_request())
@@ -51,12 +43,12 @@ def test_register_is_idempotent_by_request_id(control_plane):
 def test_request_id_reused_for_another_request_is_refused(control_plane, redis_url):
     with control_plane.client() as client:
         client.register(register_request())
-        before = stored_state(redis_url)
+        before = stored_state(redis_url, events=False)
         with pytest.raises(grpc.RpcError) as err:
             client.register(register_request(site="luoyang"))
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "already used for a different request" in err.value.details()
-        assert stored_state(redis_url) == before
+        assert stored_state(redis_url, events=False) == before
 
 
 @pytest.mark.parametrize(
@@ -83,12 +75,12 @@ def test_request_id_reused_for_another_request_is_refused(control_plane, redis_u
 def test_bad_registration_is_refused_and_changes_nothing(control_plane, redis_url, overrides, message):
     with control_plane.client() as client:
         client.register(register_request(node_id="zz-keep", request_id="keep"))
-        before = stored_state(redis_url)
+        before = stored_state(redis_url, events=False)
         with pytest.raises(grpc.RpcError) as err:
             client.register(register_request(**{"request_id": "bad", **overrides}))
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert message in err.value.details()
-        assert stored_state(redis_url) == before
+        assert stored_state(redis_url, events=False) == before
 
 
 def _stub(control_plane) -> tuple[grpc.Channel, nodes_pb2_grpc.NodeServiceStub]:
@@ -114,7 +106,7 @@ def test_bad_heartbeat_gets_a_status_and_changes_nothing(control_plane, redis_ur
     with control_plane.client() as client:
         client.register(register_request(request_id="r1"))
         epoch = client.register(register_request(request_id="r2")).epoch
-    before = stored_state(redis_url)
+    before = stored_state(redis_url, events=False)
     channel, stub = _stub(control_plane)
     with channel:
         with pytest.raises(grpc.RpcError) as stream_err:
@@ -124,7 +116,7 @@ def test_bad_heartbeat_gets_a_status_and_changes_nothing(control_plane, redis_ur
     for err in (stream_err, unary_err):
         assert err.value.code() == code
         assert message in err.value.details()
-    assert stored_state(redis_url) == before
+    assert stored_state(redis_url, events=False) == before
 
 
 def test_reregistering_fences_the_old_agents_stream(control_plane):

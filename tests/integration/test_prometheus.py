@@ -108,6 +108,12 @@ def test_up_with_prometheus_scrapes_the_local_stack(tmp_path, eventually):
             result = query(stack["prometheus"], "sum(shuniu_nodes)")
             return result and float(result[0]["value"][1]) == 6
         eventually(nodes_seen, timeout_s=40, interval_s=0.5, what="prometheus sees the simulated fleet")
+
+        def agents_seen():  # the node side's /metrics (the fleet process, summing the Ray workers' files)
+            result = query(stack["prometheus"], 'sum(shuniu_agent_nodes{state="ready"})')
+            return result and float(result[0]["value"][1]) == 6
+        eventually(agents_seen, timeout_s=40, interval_s=0.5, what="prometheus sees the node side's series")
+        assert {r["metric"]["job"] for r in query(stack["prometheus"], "up == 1")} == {"control-plane", "biller", "node"}
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=60)

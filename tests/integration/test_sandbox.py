@@ -81,6 +81,15 @@ def test_child_runs_unprivileged_under_its_own_uid(runner):
         assert first[0] != "0" and second[0] != "0" and first[0] != second[0]
 
 
+def test_child_yields_the_cpu_to_the_node_processes(runner):
+    body = """
+        def run(table):
+            stat = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+            return pa.table({"nice": [stat[16]]})  # field 19 of stat, counted after the name
+    """
+    assert _single_value(_custom(runner, body)) == str(SandboxLimits().nice) == "10"
+
+
 def test_seccomp_refuses_new_namespaces_and_ptrace(runner):
     outcome = _custom(runner, """
         import ctypes

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 import redis
 
-from shuniu.bench.billing import NOV_2026_MS, seed_market, synthetic_usage
+from shuniu.bench.billing import NOV_2026_MS, seed_market, signed_sender, synthetic_usage
 from shuniu.market.billing import Biller, BillerConfig
-from shuniu.nodes.usage import UsageSender, UsageSpool
+from shuniu.nodes.usage import UsageSpool
 from shuniu.protos.v1 import settlement_pb2
 
 
@@ -26,7 +26,7 @@ def shuniu(*args: str) -> subprocess.CompletedProcess:
 def _bill(client, spool: UsageSpool, market, seeds, start_ms=NOV_2026_MS) -> None:
     for seed in seeds:
         spool.append(synthetic_usage(market, spool.node_id, 400, seed=seed, start_ms=start_ms))
-    UsageSender(spool, client).send_pending()
+    signed_sender(market, spool, client).send_pending()
     biller = Biller(client, BillerConfig(block_ms=0))
     biller.ensure_group()
     while biller.step(block_ms=0):

@@ -20,7 +20,8 @@ from shuniu.scheduler.control_plane.fleet_metrics import fleet_snapshot
 ALLOWED_LABELS = {"site", "tier", "class", "state", "kind", "reason", "outcome"}
 UNITS = ("_seconds", "_bytes", "_total", "_fen", "_cores", "_gpus")
 # Counts of things are unitless gauges; each is named for what it counts.
-COUNT_GAUGES = {"shuniu_jobs", "shuniu_queue_jobs", "shuniu_nodes", "shuniu_pool_nodes"}
+COUNT_GAUGES = {"shuniu_jobs", "shuniu_queue_jobs", "shuniu_nodes", "shuniu_pool_nodes", "shuniu_agent_nodes",
+                "shuniu_sandbox_runs_active"}
 
 
 def _defined() -> list:
@@ -99,5 +100,24 @@ def test_fleet_collector_exposes_snapshot_as_prometheus_text():
 
 def test_metric_names_are_unique_across_components():
     names = [m._name for m in _defined()] + list(collectors.FLEET_METRIC_NAMES) + list(collectors.BILLING_METRIC_NAMES)
+    names += list(collectors.JOBS_METRIC_NAMES)
     stripped = [re.sub(r"_total$", "", n) for n in names]
     assert len(stripped) == len(set(stripped))
+
+
+def test_label_guard_folds_ids_and_free_text_into_other():
+    guard = metrics.LabelGuard(64)
+    assert [guard(v) for v in ("grant_expired", "quota:max_pending_jobs", "chengdu-chongqing", "job-3f9a1c",
+                               "grant g-1 expired", "")] == [
+        "grant_expired", "quota:max_pending_jobs", "chengdu-chongqing", "other", "other", "other"]
+
+
+def test_jobs_collector_exposes_jobs_by_state_and_queue_by_tier():
+    snap = collectors.JobsSnapshot(by_state={"admitted": 2, "running": 1}, queued_by_tier={"T1": 2, "T2": 0})
+    registry = CollectorRegistry()
+    registry.register(collectors.JobsCollector(lambda: snap))
+    samples = {(s.name, tuple(s.labels.items())): s.value
+               for family in text_string_to_metric_families(generate_latest(registry).decode()) for s in family.samples}
+    assert samples == {("shuniu_jobs", (("state", "admitted"),)): 2, ("shuniu_jobs", (("state", "running"),)): 1,
+                       ("shuniu_queue_jobs", (("tier", "T1"),)): 2, ("shuniu_queue_jobs", (("tier", "T2"),)): 0}
+

@@ -289,6 +289,33 @@ def test_volume_slots_shared_by_several_products_equal_the_twin(case, data):
         assert getattr(kernel, name).tolist() == getattr(twin, name).tolist(), name
 
 
+@pytest.mark.parametrize("slots", ["per_product", "shared_by_products"])
+def test_batch_longer_than_a_kernel_chunk_equals_the_twin(slots):
+    # The data kernel works in chunks of 16,384 records: volume must carry from chunk to chunk, and
+    # tiers crossed inside a chunk or at its edge must be priced record by record, as the twin does.
+    rng = np.random.default_rng(11)
+    tier = lambda f, price: {"from_units": f, "price_millifen": price}  # noqa: E731
+    products = {f"p{p}": {"unit": ("row", "call", "query")[p], "grade": "internal", "guided_cap_millifen": (None, 700, 90)[p],
+                          "tiers": [tier(0, 900), tier(1_000_000 + p, 800), tier(9_000_000, 50), tier(20_000_001, 7)]}
+                for p in range(3)}  # fmt: skip
+    cards = [{"node_id": "n0", "compute_class": 1, "cpu_core_hour_fen": 31, "memory_gb_hour_fen": 3, "gpu_hour_fen": 0, "bands": []}]
+    tables = build_rate_tables(1, cards, {1: 10_000, 2: 10_500, 3: 11_000, 4: 12_000}, products, ["public_health"])
+    n = 40_000
+    inputs = RatingInputs(
+        card_index=np.zeros(n, np.int32), tier=rng.integers(1, 5, n).astype(np.int8), start_unix_ms=rng.integers(0, 2**42, n),
+        cpu_ms=rng.integers(0, 10 * HOUR_MS, n), memory_mb_s=rng.integers(0, 10**7, n), gpu_ms=np.zeros(n, np.int64),
+        product_index=rng.integers(-1, 3, n).astype(np.int32), free=rng.random(n) < 0.1,
+        rows=rng.integers(0, 3000, n), calls=rng.integers(0, 3000, n), queries=rng.integers(0, 3000, n),
+    )  # fmt: skip
+    if slots == "per_product":
+        volume_slot, before = None, np.array([0, 999_000, 8_999_999])
+    else:
+        volume_slot, before = rng.integers(0, 2, n), np.array([0, 5_000_000])
+    kernel, twin = rate_inputs(inputs, tables, before, volume_slot), rate_inputs_twin(inputs, tables, before, volume_slot)
+    for name in _FIELDS:
+        assert getattr(kernel, name).tolist() == getattr(twin, name).tolist(), name
+
+
 _LINE_DEN = 460_800_000 * 100_000_000  # compute.py: quantity denominator × two basis-point factors
 
 

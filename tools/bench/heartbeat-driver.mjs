@@ -15,8 +15,13 @@ const NodeService = grpc.loadPackageDefinition(definition).shuniu.v1.NodeService
 
 const NODES_PER_CHANNEL = 1000;
 const nodes = phase.nodes;
+// mTLS when the phase names a CA directory's files: the fleet's certificate binds every node id it plays.
+const credentials = () => (phase.tls
+  ? grpc.credentials.createSsl(fs.readFileSync(phase.tls.ca), fs.readFileSync(phase.tls.key), fs.readFileSync(phase.tls.cert))
+  : grpc.credentials.createInsecure());
+const tlsOptions = phase.tls ? { 'grpc.ssl_target_name_override': phase.tls.server_name } : {};
 const clients = Array.from({ length: Math.max(1, Math.ceil(nodes.length / NODES_PER_CHANNEL)) }, (_, c) =>
-  new NodeService(phase.address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'shuniu.channel': c }));
+  new NodeService(phase.address, credentials(), { 'grpc.use_local_subchannel_pool': 1, 'shuniu.channel': c, ...tlsOptions }));
 const start = performance.now() + (phase.start_unix_ms - Date.now());
 const from = start + phase.warmup_s * 1000;
 const end = from + phase.duration_s * 1000;

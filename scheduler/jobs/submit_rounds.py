@@ -1,0 +1,210 @@
+"""Admission of the submits that arrive together: one read, one count and one write per round.
+
+Each SubmitJob waits on its own future; one task takes every submit queued by then as a round.
+A round reads the idempotency records, grants and products together, checks admission per job
+(pure), counts the grant uses in one pipeline of scripts (each counts after the ones before it,
+as if sent alone), and stores every admitted job with its request's answer in one MULTI. Rounds
+run one after another, so a retry always sees the answer of the round that admitted its request
+id; a request id twice in one round waits for the next. Under a burst a round holds many jobs,
+so Redis round trips and fsyncs are paid per round rather than per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import time
+from collections.abc import Sequence
+
+import grpc
+from shuniu.market.grants import Ask, GrantUse
+from shuniu.monitoring import metrics
+from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2
+from shuniu.scheduler.control_plane.errors import RequestError
+from shuniu.scheduler.control_plane.idempotency import prior_responses, queue_idempotency_record
+from shuniu.scheduler.jobs import admission, lifecycle, spec_rules
+from shuniu.scheduler.jobs.open_jobs import OpenJob
+from shuniu.scheduler.jobs.store import queue_job_write
+
+_REFUSAL_CODES = {name: getattr(grpc.StatusCode, name) for name in
+                  ("NOT_FOUND", "FAILED_PRECONDITION", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "INVALID_ARGUMENT")}
+
+
+def refused(refusal: admission.Refusal) -> RequestError:
+    metrics.ADMISSION_REFUSALS.labels(metrics.admission_reason(refusal.reason)).inc()
+    return RequestError(_REFUSAL_CODES[refusal.code], f"{refusal.reason}: {refusal.message}")
+
+
+@dataclasses.dataclass
+class Submit:
+    """One SubmitJob waiting for its round."""
+
+    request: jobs_pb2.SubmitJobRequest
+    spec: jobs_pb2.JobSpec  # checked and normalized
+    fp: bytes
+    job_id: str
+    done: asyncio.Future
+
+
+@dataclasses.dataclass
+class _Admitted:
+    submit: Submit
+    plan: admission.AdmissionPlan
+    grant: grants_pb2.Grant
+    entry: OpenJob
+
+
+def admitted_job(entry: OpenJob, submit: Submit, plan: admission.AdmissionPlan, buyer_id: str,
+                 now_ms: int) -> tuple[jobs_pb2.Job, jobs_pb2.Job]:
+    """The job as stored at PENDING and then ADMITTED (both transitions are written with their events)."""
+    job = entry.job
+    job.job_id, job.buyer_id, job.request_id = submit.job_id, buyer_id, submit.request.request_id
+    job.state, job.attempt, job.seq, job.submitted_unix_ms = lifecycle.PENDING, 1, 1, now_ms
+    job.quote.CopyFrom(plan.quote)
+    job.quote.quote_id = f"q-{submit.job_id}"
+    pending = jobs_pb2.Job()
+    pending.CopyFrom(job)
+    lifecycle.transition(job, lifecycle.ADMITTED, "admitted", "grant, budget and quota allow it", now_ms)
+    job.seq = 2
+    return pending, job
+
+
+class SubmitRounds:
+    """Queues submits and admits them a round at a time; see the module docstring."""
+
+    def __init__(self, service) -> None:
+        self.service = service  # JobService: redis, grants, products, scheduler, ttl_s, refuse_if_never
+        self._queued: list[Submit] = []
+        self._drainer: asyncio.Task | None = None
+
+    async def submit(self, request: jobs_pb2.SubmitJobRequest, spec: jobs_pb2.JobSpec, fp: bytes,
+                     job_id: str) -> jobs_pb2.SubmitJobResponse:
+        done = asyncio.get_running_loop().create_future()
+        self._queued.append(Submit(request, spec, fp, job_id, done))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            first, later = _split_repeats(batch)
+            self._queued[:0] = later
+            try:
+                await self._round(first)
+            except Exception as exc:  # Redis gone, say: every submit of the round hears it
+                for s in first:
+                    _fail(s, exc)
+
+    async def _round(self, batch: list[Submit]) -> None:
+        svc = self.service
+        now_ms = time.time_ns() // 1_000_000
+        priors, grants, products = await asyncio.gather(
+            prior_responses(svc.redis, [(s.request.request_id, s.fp) for s in batch]),
+            svc.grants.get_many_with_records({s.spec.grant_id for s in batch}, now_ms),
+            svc.products.get_many({p.product_id for s in batch for p in s.spec.products}))
+        by_product = {p.product_id: p for p in products}
+        queued_now: collections.Counter[str] = collections.Counter()
+        admitted = []
+        for s, prior in zip(batch, priors):
+            if isinstance(prior, RequestError):
+                _fail(s, prior)
+            elif prior is not None:  # a retry: the grant use and the job were stored by the first request
+                _answer(s, jobs_pb2.SubmitJobResponse.FromString(prior))
+            else:
+                try:
+                    admitted.append(self._admit(s, grants.get(s.spec.grant_id), by_product, now_ms, queued_now))
+                except RequestError as err:
+                    _fail(s, err)
+        counted = await self._count(admitted, grants, now_ms)
+        await self._store(counted, now_ms)
+
+    def _admit(self, s: Submit, grant_and_record: tuple | None, products: dict[str, catalog_pb2.Product],
+               now_ms: int, queued_now: collections.Counter) -> _Admitted:
+        """Admission of one job of the round (pure but for the scheduler's fleet), or a RequestError."""
+        grant = grant_and_record[0] if grant_and_record else None
+        plan = admission.plan_admission(s.spec, grant, {p.product_id: products[p.product_id]
+                                                        for p in s.spec.products if p.product_id in products}, now_ms)
+        if isinstance(plan, admission.Refusal):
+            raise refused(plan)
+        entry = OpenJob(jobs_pb2.Job(), plan.product_columns, plan.domain_node_ids, plan.anchor_site,
+                        plan.dp_epsilon_milli, time.monotonic())
+        entry.job.spec.CopyFrom(s.spec)
+        self.service.refuse_if_never(entry)
+        buyer = grant.spec.buyer_id
+        refusal = admission.quota_refusal(self.service.scheduler.queue.waiting(buyer) + queued_now[buyer],
+                                          admission.DEFAULT_MAX_PENDING_JOBS)
+        if refusal is not None:
+            raise refused(refusal)
+        queued_now[buyer] += 1
+        return _Admitted(s, plan, grant, entry)
+
+    async def _count(self, admitted: list[_Admitted], grants: dict, now_ms: int) -> list[_Admitted]:
+        """Counts every admitted job's grant use (the job recorded as running there); the refused hear why.
+
+        A use counted before (a retried submit) is not counted again; its grant is read once more,
+        so that a revocation since the first try refuses the job.
+        """
+        if not admitted:
+            return []
+        uses = [GrantUse(a.submit.spec.grant_id, a.submit.spec.kind, a.plan.product_columns,
+                         Ask(a.plan.rows, 1, a.submit.spec.price_cap_fen, a.plan.dp_epsilon_milli), now_ms,
+                         a.submit.job_id, a.submit.job_id) for a in admitted]
+        records = {g: record for g, (_, record) in grants.items()}
+        decisions = await self.service.grants.consume_many(uses, records)
+        repeated = {a.submit.spec.grant_id for a, d in zip(admitted, decisions) if d.allowed and d.repeated}
+        current = await self.service.grants.get_many_with_records(repeated, now_ms) if repeated else {}
+        counted = []
+        for a, decision in zip(admitted, decisions):
+            if not decision.allowed:
+                _fail(a.submit, refused(admission.grant_refusal(decision.rule, decision.message)))
+            elif decision.repeated and current[a.submit.spec.grant_id][0].state != grants_pb2.GRANT_STATE_APPROVED:
+                _fail(a.submit, RequestError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"grant_revoked: grant {a.submit.spec.grant_id} was revoked or expired during admission"))
+            else:
+                counted.append(a)
+        return counted
+
+    async def _store(self, counted: list[_Admitted], now_ms: int) -> None:
+        """Writes every counted job and its request's answer in one MULTI, then queues them."""
+        if not counted:
+            return
+        svc = self.service
+        stored = []
+        async with svc.redis.pipeline(transaction=True) as pipe:
+            for a in counted:
+                pending, job = admitted_job(a.entry, a.submit, a.plan, a.grant.spec.buyer_id, now_ms)
+                response = jobs_pb2.SubmitJobResponse(job=job)
+                queue_job_write(pipe, pending, jobs_pb2.JOB_STATE_UNSPECIFIED, now_ms)
+                queue_job_write(pipe, job, lifecycle.PENDING, now_ms)
+                queue_idempotency_record(pipe, a.submit.request.request_id, a.submit.fp,
+                                         response.SerializeToString(), svc.ttl_s)
+                stored.append((a, response))
+            await pipe.execute()
+        for a, response in stored:  # synchronous: no pass or transition can interleave
+            metrics.ADMITTED.labels(spec_rules.KIND_ARGS[a.submit.spec.kind]).inc()
+            svc.scheduler.add_admitted(a.entry)
+            svc.scheduler.notify(a.entry.job, lifecycle.PENDING)
+            _answer(a.submit, response)
+
+
+def _split_repeats(batch: Sequence[Submit]) -> tuple[list[Submit], list[Submit]]:
+    """The first submit of each request id, and the repeats (for the next round)."""
+    seen: set[str] = set()
+    first, later = [], []
+    for s in batch:
+        (later if s.request.request_id in seen else first).append(s)
+        seen.add(s.request.request_id)
+    return first, later
+
+
+def _answer(s: Submit, response: jobs_pb2.SubmitJobResponse) -> None:
+    if not s.done.done():  # a caller that went away is not told; its job stands, as a retry would find
+        s.done.set_result(response)
+
+
+def _fail(s: Submit, exc: BaseException) -> None:
+    if not s.done.done():
+        s.done.set_exception(exc)

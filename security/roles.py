@@ -1,0 +1,272 @@
+"""Who may call which RPC, and what each role may touch: one table, pure checks.
+
+Every method of every service in protos/shuniu/v1 has a `Rule`: the roles that may call it and,
+per role, the ownership checks that bind the call to the caller. A role with no checks acts on
+anything (the operator, 交易所; the regulator, 监管, reads). The interceptor
+(scheduler/control_plane/auth_interceptor.py) applies the table; the checks here are pure and
+name the rule they refuse by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shuniu.security.pki import NODE_ROLE, Identity
+
+CENTER, HOLDER, BUYER, OPERATOR, REGULATOR, NODE = "compute_center", "data_holder", "buyer", "operator", "regulator", NODE_ROLE
+# Services anyone may reach, with or without a certificate's role: health checks and reflection.
+OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection")
+# A client may state the role it means to act in; it must be the role its certificate binds.
+ROLE_CLAIM_HEADER = "x-shuniu-role"
+
+
+@dataclass(frozen=True)
+class Named:
+    """Request field `path` names the caller; an empty field is filled with the caller's name (forced)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class OwnNode:
+    """Request field `path` (on every streamed message) is a node id the caller's node certificate binds."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class OwnAccount:
+    """Request field `path` is a ledger account "<kind>:<owner>" of the caller; required."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Owns:
+    """The stored `resource` (job, grant, product, node, product_domain) whose id is at `path` belongs to the caller."""
+
+    resource: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ResponseOwner:
+    """Field `path` of the response (of every streamed response) names the caller."""
+
+    path: str
+
+
+Check = Named | OwnNode | OwnAccount | Owns | ResponseOwner
+RESOURCES = ("job", "grant", "product", "node", "product_domain")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The roles that may call one method, each with the checks that bind it to what it owns."""
+
+    roles: Mapping[str, tuple[Check, ...]] = field(default_factory=dict)
+
+
+def _rule(*free: str, **bound: tuple[Check, ...] | Check) -> Rule:
+    roles: dict[str, tuple[Check, ...]] = {role: () for role in free}
+    for role, checks in bound.items():
+        roles[role] = checks if isinstance(checks, tuple) else (checks,)
+    return Rule(roles)
+
+
+USERS = (CENTER, HOLDER, BUYER, OPERATOR, REGULATOR)
+EVERYONE = (*USERS, NODE)
+_READ = (OPERATOR, REGULATOR)
+_job = Owns("job", "job_id")
+
+RULES: dict[str, Rule] = {
+    # NodeService: nodes speak only for themselves; a compute center drains only its own nodes.
+    "/shuniu.v1.NodeService/Register": _rule(node=OwnNode("node_id")),
+    "/shuniu.v1.NodeService/Heartbeat": _rule(node=OwnNode("node_id")),
+    "/shuniu.v1.NodeService/HeartbeatOnce": _rule(node=OwnNode("heartbeat.node_id")),
+    "/shuniu.v1.NodeService/Drain": _rule(OPERATOR, compute_center=Owns("node", "node_id")),
+    "/shuniu.v1.NodeService/Undrain": _rule(OPERATOR, compute_center=Owns("node", "node_id")),
+    "/shuniu.v1.NodeService/Deregister": _rule(OPERATOR, compute_center=Owns("node", "node_id")),
+    "/shuniu.v1.NodeService/GetNode": _rule(*EVERYONE),
+    "/shuniu.v1.NodeService/ListNodes": _rule(*EVERYONE),
+    "/shuniu.v1.NodeService/GetPools": _rule(*EVERYONE),
+    "/shuniu.v1.NodeService/GetTopology": _rule(*EVERYONE),
+    # CatalogService: the catalog is public to members; a holder edits only its own products.
+    "/shuniu.v1.CatalogService/RegisterProduct": _rule(OPERATOR, data_holder=Named("spec.holder_id")),
+    "/shuniu.v1.CatalogService/GetProduct": _rule(*EVERYONE),
+    "/shuniu.v1.CatalogService/ListProducts": _rule(*EVERYONE),
+    "/shuniu.v1.CatalogService/ReportVerification": _rule(OPERATOR, node=Owns("product_domain", "product_id")),
+    "/shuniu.v1.CatalogService/ReviewProduct": _rule(OPERATOR),
+    "/shuniu.v1.CatalogService/DelistProduct": _rule(OPERATOR, data_holder=Owns("product", "product_id")),
+    "/shuniu.v1.CatalogService/UpdateProductPrice": _rule(OPERATOR, data_holder=Owns("product", "product_id")),
+    "/shuniu.v1.CatalogService/UpdateProductRights": _rule(OPERATOR, data_holder=Owns("product", "product_id")),
+    "/shuniu.v1.CatalogService/GetCertificate": _rule(*EVERYONE),
+    "/shuniu.v1.CatalogService/ListCertificateVersions": _rule(*EVERYONE),
+    "/shuniu.v1.CatalogService/VerifyCertificate": _rule(*EVERYONE),
+    "/shuniu.v1.CatalogService/ExportCatalog": _rule(*EVERYONE),
+    # NegativeListService (负面清单): only the operator edits it; every member may read it.
+    "/shuniu.v1.NegativeListService/AddEntry": _rule(OPERATOR),
+    "/shuniu.v1.NegativeListService/RemoveEntry": _rule(OPERATOR),
+    "/shuniu.v1.NegativeListService/ListEntries": _rule(*USERS),
+    # GrantService: a buyer applies for and sees its own grants; only the operator decides.
+    "/shuniu.v1.GrantService/ApplyGrant": _rule(OPERATOR, buyer=Named("spec.buyer_id")),
+    "/shuniu.v1.GrantService/ApproveGrant": _rule(OPERATOR),
+    "/shuniu.v1.GrantService/RejectGrant": _rule(OPERATOR),
+    "/shuniu.v1.GrantService/RevokeGrant": _rule(OPERATOR),
+    "/shuniu.v1.GrantService/GetGrant": _rule(*_READ, buyer=ResponseOwner("grant.spec.buyer_id")),
+    "/shuniu.v1.GrantService/ListGrants": _rule(*_READ, buyer=Named("buyer_id")),
+    # JobService: a buyer submits under its own grants and sees only its own jobs.
+    "/shuniu.v1.JobService/SubmitJob": _rule(OPERATOR, buyer=Owns("grant", "spec.grant_id")),
+    "/shuniu.v1.JobService/PlanJob": _rule(OPERATOR, buyer=Owns("grant", "spec.grant_id")),
+    "/shuniu.v1.JobService/GetJob": _rule(*_READ, buyer=ResponseOwner("job.buyer_id")),
+    "/shuniu.v1.JobService/ListJobs": _rule(*_READ, buyer=Named("buyer_id")),
+    "/shuniu.v1.JobService/CancelJob": _rule(OPERATOR, buyer=_job),
+    "/shuniu.v1.JobService/WatchJob": _rule(*_READ, buyer=(_job, ResponseOwner("job.buyer_id"))),
+    "/shuniu.v1.JobService/ExplainJob": _rule(*_READ, buyer=_job),
+    "/shuniu.v1.JobService/GetJobResult": _rule(OPERATOR, buyer=_job),
+    # LedgerService and VoucherService: each party reads only its own accounts.
+    "/shuniu.v1.LedgerService/GetBalance": _rule(*_READ, buyer=ResponseOwner("account.owner_id"),
+                                                 data_holder=ResponseOwner("account.owner_id"),
+                                                 compute_center=ResponseOwner("account.owner_id")),
+    "/shuniu.v1.LedgerService/ListAccounts": _rule(*_READ, buyer=Named("owner_id"), data_holder=Named("owner_id"),
+                                                   compute_center=Named("owner_id")),
+    "/shuniu.v1.LedgerService/ListPostings": _rule(*_READ, buyer=OwnAccount("account_id"),
+                                                   data_holder=OwnAccount("account_id"),
+                                                   compute_center=OwnAccount("account_id")),
+    "/shuniu.v1.LedgerService/CheckLedger": _rule(*_READ),
+    "/shuniu.v1.LedgerService/RecordPayment": _rule(OPERATOR),
+    "/shuniu.v1.VoucherService/IssueVoucher": _rule(OPERATOR),
+    "/shuniu.v1.VoucherService/ListVouchers": _rule(*_READ, buyer=Named("org_id")),
+    "/shuniu.v1.VoucherService/SetVoucherCap": _rule(OPERATOR),
+    # SettlementService and FeeScheduleService: statements are their party's; the price index is public.
+    "/shuniu.v1.SettlementService/ClosePeriod": _rule(OPERATOR),
+    "/shuniu.v1.SettlementService/GetStatement": _rule(*_READ, buyer=ResponseOwner("statement.owner_id"),
+                                                       data_holder=ResponseOwner("statement.owner_id"),
+                                                       compute_center=ResponseOwner("statement.owner_id")),
+    "/shuniu.v1.SettlementService/ListStatements": _rule(*_READ, buyer=OwnAccount("account_id"),
+                                                         data_holder=OwnAccount("account_id"),
+                                                         compute_center=OwnAccount("account_id")),
+    "/shuniu.v1.SettlementService/GetPriceIndex": _rule(*USERS),
+    "/shuniu.v1.FeeScheduleService/PublishFeeSchedule": _rule(OPERATOR),
+    "/shuniu.v1.FeeScheduleService/ListFeeSchedules": _rule(*USERS),
+    "/shuniu.v1.FeeScheduleService/GetOperatorReport": _rule(*_READ, data_holder=Named("operator_id")),
+    # UsageService: nodes report only their own usage; a holder reads the use of its products.
+    "/shuniu.v1.UsageService/ReportUsage": _rule(node=OwnNode("batch.node_id")),
+    "/shuniu.v1.UsageService/ListHolderUsage": _rule(*_READ, data_holder=Named("holder_id")),
+    # CreditService and QuotaService: the operator records and sets; each party reads its own.
+    "/shuniu.v1.CreditService/RecordCreditEvent": _rule(OPERATOR),
+    "/shuniu.v1.CreditService/GetCreditRecord": _rule(*_READ, buyer=Named("org_id"), data_holder=Named("org_id"),
+                                                      compute_center=Named("org_id")),
+    "/shuniu.v1.CreditService/ListCreditRecords": _rule(*_READ),
+    "/shuniu.v1.CreditService/ListCreditEvents": _rule(*_READ, buyer=Named("org_id"), data_holder=Named("org_id"),
+                                                       compute_center=Named("org_id")),
+    "/shuniu.v1.QuotaService/SetQuota": _rule(OPERATOR),
+    "/shuniu.v1.QuotaService/GetQuota": _rule(*_READ, buyer=Named("buyer_id")),
+    "/shuniu.v1.QuotaService/ListQuotas": _rule(*_READ),
+    # OverviewService (`shuniu top`): the exchange's live figures, for the operator and the regulator.
+    "/shuniu.v1.OverviewService/GetOverview": _rule(*_READ),
+    # AuditService (全流程可追溯): the regulator reads and verifies the trail; so may the operator.
+    "/shuniu.v1.AuditService/ListEntries": _rule(*_READ),
+    "/shuniu.v1.AuditService/VerifyChain": _rule(*_READ),
+    "/shuniu.v1.AuditService/TraceJob": _rule(*_READ),
+}
+
+
+class Denied(Exception):
+    """A refusal: the message names the rule and what would be accepted."""
+
+
+def is_open(method: str) -> bool:
+    return method.lstrip("/").split("/", 1)[0] in OPEN_SERVICES
+
+
+def checks_for(method: str, identity: Identity, role_claim: str | None = None) -> tuple[Check, ...]:
+    """The checks that bind `identity` on `method`; Denied when its role may not call it at all."""
+    if role_claim is not None and role_claim != identity.role:
+        raise Denied(f"rule role-claim: {ROLE_CLAIM_HEADER} {role_claim!r} does not match the role "
+                     f"{identity.role!r} bound in the certificate of {identity.name!r}")
+    rule = RULES.get(method)
+    if rule is None:
+        raise Denied(f"rule unlisted-method: {method} has no access rule; nobody may call it")
+    if identity.role not in rule.roles:
+        raise Denied(f"rule {method.rsplit('/', 1)[-1]}: role {identity.role!r} may not call {method}; "
+                     f"allowed roles: {', '.join(sorted(rule.roles))}")
+    return rule.roles[identity.role]
+
+
+def get_path(message, path: str):
+    for part in path.split("."):
+        message = getattr(message, part)
+    return message
+
+
+def _set_path(message, path: str, value: str) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        message = getattr(message, part)
+    setattr(message, last, value)
+
+
+def account_owner(account_id: str) -> str:
+    """The owner of a ledger account id "<kind>:<owner>" ("" when it has no owner part)."""
+    return account_id.partition(":")[2]
+
+
+def apply_request_checks(checks: tuple[Check, ...], identity: Identity, request) -> list[Owns]:
+    """Checks and forces the request's own fields in place; returns the lookups left for the interceptor."""
+    lookups = []
+    for check in checks:
+        if isinstance(check, Named):
+            value = get_path(request, check.path)
+            if not value:
+                _set_path(request, check.path, identity.name)
+            elif value != identity.name:
+                raise Denied(f"rule own-{check.path}: {identity.role} {identity.name!r} may act only as itself; "
+                             f"{check.path} {value!r} is another party's (leave it empty or give {identity.name!r})")
+        elif isinstance(check, OwnNode):
+            check_node(identity, get_path(request, check.path), check.path)
+        elif isinstance(check, OwnAccount):
+            account = get_path(request, check.path)
+            if account_owner(account) != identity.name:
+                raise Denied(f"rule own-account: {identity.role} {identity.name!r} reads only its own accounts; "
+                             f"{check.path} {account!r} is not one (expected '<kind>:{identity.name}')")
+        elif isinstance(check, Owns):
+            lookups.append(check)
+    return lookups
+
+
+def check_node(identity: Identity, node_id: str, path: str = "node_id") -> None:
+    if not identity.speaks_for_node(node_id):
+        raise Denied(f"rule own-node: a node certificate acts only for its own node; {path} {node_id!r} is not "
+                     f"bound by the certificate of {identity.name!r}")
+
+
+def check_owner(check: Owns, identity: Identity, resource_id: str, owners: tuple[str, ...] | None) -> None:
+    """`owners`: who owns the stored resource (for product_domain, its domain's node ids); None when not found."""
+    if owners is None:
+        # Not found: the handler answers NOT_FOUND itself; nothing of another party is disclosed.
+        return
+    allowed = (any(identity.speaks_for_node(n) for n in owners) if check.resource == "product_domain"
+               else identity.name in owners)
+    if not allowed:
+        what = "a node of its domain" if check.resource == "product_domain" else "its owner"
+        raise Denied(f"rule own-{check.resource}: {check.resource.removeprefix('product_')} {resource_id!r} "
+                     f"belongs to another party; only {what} or the operator may do this")
+
+
+def response_checks(checks: tuple[Check, ...]) -> tuple[ResponseOwner, ...]:
+    return tuple(c for c in checks if isinstance(c, ResponseOwner))
+
+
+def check_response(checks: tuple[ResponseOwner, ...], identity: Identity, response) -> None:
+    for check in checks:
+        owner = get_path(response, check.path)
+        if owner != identity.name:
+            raise Denied(f"rule own-{check.path.split('.', 1)[0]}: {identity.role} {identity.name!r} sees only "
+                         f"its own; this {check.path.split('.', 1)[0]} belongs to another party")
+
+
+def unlisted_methods(full_method_names: list[str]) -> list[str]:
+    """Methods of the contract the table does not cover (the completeness test lists them)."""
+    return sorted(m for m in full_method_names if m not in RULES)
