@@ -78,6 +78,9 @@ def _stream_ms(entry_id: bytes) -> int:
     return int(entry_id.split(b"-")[0])
 
 
+_BACKLOG = 500  # entries in one round that mean more are waiting
+
+
 class AuditChainer:
     """Chains what the sources hold; `step()` for one round, `run()` until cancelled."""
 
@@ -94,7 +97,9 @@ class AuditChainer:
     async def run(self) -> None:
         while True:
             try:
-                if await self.step():
+                # Only a backlog is chained round after round; a few events wait a poll for more, so a
+                # busy exchange pays for one round per poll, not one per event.
+                if await self.step() >= _BACKLOG:
                     continue
             except redis.exceptions.RedisError as err:
                 log.warning("audit chainer: Redis failed, will retry: %s", err)
