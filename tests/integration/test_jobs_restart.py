@@ -22,7 +22,10 @@ def test_a_killed_control_plane_requeues_the_running_job_and_keeps_every_job_onc
     assert done.state == S.JOB_STATE_SUCCEEDED
 
     plane.kill()
-    plane.start()  # same address: the agents reconnect to it
+    # Same address: the agents reconnect to it. Their reconnect backoff on a loaded machine can pass
+    # the fixture's 2 s, which would mark them DOWN; the grace under test is the restart's, not theirs.
+    plane.liveness["restart_grace"] = 15.0
+    plane.start()
 
     with plane.client() as client:
         # The attempt in flight died with the old driver; the job runs again as attempt 2.
