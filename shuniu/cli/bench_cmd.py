@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -32,12 +34,19 @@ def bench_heartbeats(
     if driver == "node" and not node_driver_available():
         fail("the grpc-js driver needs node and the npm packages of package.json: run `./dev bench heartbeats` "
              "(it installs them), or pass --driver python")
+    with _steps() as step:
+        report = run_heartbeat_bench(nodes, interval, duration, senders, drivers, driver,
+                                     step=step, secure=secure)
+    _emit(report, as_json)
+
+
+@contextlib.contextmanager
+def _steps() -> Iterator[Callable[[str], None]]:
+    """A spinner showing the benchmark's current step and the time elapsed, on stderr; gone when done."""
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err_console, transient=True) as progress:
         task = progress.add_task("starting", total=None)
-        report = run_heartbeat_bench(nodes, interval, duration, senders, drivers, driver,
-                                     step=lambda text: progress.update(task, description=text), secure=secure)
-    _emit(report, as_json)
+        yield lambda text: progress.update(task, description=text)
 
 
 def _emit(report, as_json: bool) -> None:
@@ -109,10 +118,8 @@ def bench_sandbox(
 
     if not sandbox_available():
         fail("bubblewrap cannot confine a child here; the sandbox benchmark needs it (run ./dev to install bubblewrap)")
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
-        task = progress.add_task("starting", total=None)
-        r = run_sandbox_bench(jobs, pool_size, stream_rows, step=lambda text: progress.update(task, description=text))
+    with _steps() as step:
+        r = run_sandbox_bench(jobs, pool_size, stream_rows, step=step)
     report = Report("sandbox", "a cold bubblewrap start per job; the aggregate in-process",
                     {"jobs": jobs, "pool_size": pool_size, "stream_rows": stream_rows})
     report.add("start-up p50, warm pool", r["warm_startup"]["p50_ms"], "ms", r["cold_startup"]["p50_ms"])
@@ -141,10 +148,8 @@ def bench_scheduler(
     """Placement decisions/s (vectorised vs the pure-Python reference), then jobs end to end on a local stack."""
     from shuniu.bench.scheduler import run_scheduler_bench
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
-        task = progress.add_task("starting", total=None)
-        report = run_scheduler_bench(nodes, jobs, step=lambda text: progress.update(task, description=text),
+    with _steps() as step:
+        report = run_scheduler_bench(nodes, jobs, step=step,
                                      lifecycle_jobs=lifecycle_jobs, lifecycle_nodes=lifecycle_nodes)
     _emit(report, as_json)
 
@@ -162,11 +167,9 @@ def bench_metrics(
     """Cost of metric updates on the hot paths (heartbeats, placement, billing) as a share of their time."""
     from shuniu.bench.metrics import run_metrics_bench
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
-        task = progress.add_task("starting", total=None)
+    with _steps() as step:
         report = run_metrics_bench(nodes, heartbeats, jobs, batches, batch_records, rounds,
-                                   step=lambda text: progress.update(task, description=text))
+                                   step=step)
     _emit(report, as_json)
 
 
@@ -181,10 +184,8 @@ def bench_soak(
     """A whole stack under mixed load with kill -9 faults on a seed: throughput, errors, memory, lost or doubled charges."""
     from shuniu.bench.soak import run_soak_bench
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
-        task = progress.add_task("starting", total=None)
-        report = run_soak_bench(minutes, seed, step=lambda text: progress.update(task, description=text), nodes=nodes,
+    with _steps() as step:
+        report = run_soak_bench(minutes, seed, step=step, nodes=nodes,
                                 jobs_per_s=jobs_per_s)
     _emit(report, as_json)
     if any(f.met is False for f in report.figures if f.unit != "%" and f.unit != "MB"):
