@@ -36,14 +36,6 @@ def _replayed(request_id: str, fp: bytes, prior: list) -> bytes | None:
     return prior[1]
 
 
-async def prior_response(client: aioredis.Redis, request_id: str, fp: bytes) -> bytes | None:
-    """The stored answer of an earlier request with this id (checked against `fp`), or None.
-
-    Lets a handler answer a retry before doing work the first request already did.
-    """
-    return _replayed(request_id, fp, await client.hmget(request_key(request_id), "fp", "resp"))
-
-
 async def run_idempotent(
     client: aioredis.Redis, request_id: str, fp: bytes, watch: Iterable[str], plan: Plan, ttl_s: int
 ) -> tuple[bytes, bool]:
@@ -74,8 +66,9 @@ async def run_idempotent(
 
 async def prior_responses(client: aioredis.Redis, requests: Sequence[tuple[str, bytes]]
                           ) -> list[bytes | None | RequestError]:
-    """`prior_response` for several (request id, fingerprint) pairs in one round trip; a reused id
-    with a different body yields its RequestError in place."""
+    """The stored answers of earlier requests with these ids (each checked against its fingerprint;
+    None when new), in one round trip, so a retry is answered before any work is redone; a reused
+    id with a different body yields its RequestError in place."""
     async with client.pipeline(transaction=False) as pipe:
         for request_id, _ in requests:
             pipe.hmget(request_key(request_id), "fp", "resp")

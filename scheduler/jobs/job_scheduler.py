@@ -304,9 +304,10 @@ class JobScheduler:
         try:
             if gang is not None and not await self.dispatcher.gang_ready(gang, GANG_RESERVE_S):
                 raise GangNotReserved(f"Ray did not reserve the gang's {len(requests)} nodes within {GANG_RESERVE_S:g} s")
-            entry.ref = [self.dispatcher.dispatch_stream(r.node_id, RUN_ENTRY_POINT, r.SerializeToString(), name=name,
-                                                         gang=None if gang is None else (gang, i))
-                         for i, r in enumerate(requests)]
+            entry.runs = []  # filled one by one: a dispatch that fails leaves the started ones to cancel
+            for i, r in enumerate(requests):
+                entry.runs.append(self.dispatcher.dispatch_stream(r.node_id, RUN_ENTRY_POINT, r.SerializeToString(),
+                                                                  name=name, gang=None if gang is None else (gang, i)))
             started = set()
 
             def member_started(index: int) -> None:
@@ -315,12 +316,12 @@ class JobScheduler:
                     self._report(entry, attempt, STARTED)
 
             results = await asyncio.gather(*(_read_run(ref, lambda i=i: member_started(i))
-                                             for i, ref in enumerate(entry.ref)))
+                                             for i, ref in enumerate(entry.runs)))
         except asyncio.CancelledError:
             raise
         except Exception as err:  # noqa: BLE001  (every Ray failure ends this attempt; classified below)
-            if gang is not None and entry.ref:
-                self.dispatcher.cancel(entry.ref)
+            if gang is not None and entry.runs:
+                self.dispatcher.cancel(entry.runs)
             failure = self.dispatcher.classify(err)
             async with self.lock:
                 if self._current(entry, attempt) and failure.category != "cancelled":
@@ -379,7 +380,7 @@ class JobScheduler:
         log.info("job %s attempt %d failed (%s): %s", job.job_id, job.attempt, reason, message[:200])
         if tries <= RETRY_LIMITS.get(category, 0) and job.state in lifecycle.ACTIVE:
             await self.move(entry, lifecycle.ADMITTED, f"requeued_{reason}", message[:500], failures=failures)
-            entry.task, entry.ref = None, None
+            entry.task, entry.runs = None, []
             entry.submitted_s = time.monotonic()
             self.queue.add(entry.queued())
             self.wake.set()
@@ -398,11 +399,11 @@ class JobScheduler:
                                         f"stopped after max_runtime_s {entry.job.spec.max_runtime_s}")
 
     def _cancel_run(self, entry: OpenJob) -> None:
-        if entry.ref:
-            self.dispatcher.cancel(entry.ref)
+        if entry.runs:
+            self.dispatcher.cancel(entry.runs)
         if entry.task is not None:
             entry.task.cancel()
-        entry.task, entry.ref = None, None
+        entry.task, entry.runs = None, []
 
     async def cancel(self, job_id: str, reason: str, message: str) -> jobs_pb2.Job | None:
         """Cancels an open job wherever it is; None when it is not open (ended, or unknown)."""

@@ -31,7 +31,7 @@ class OpenJob:
     submitted_s: float  # monotonic
     domain: int = -1
     task: asyncio.Task | None = None
-    ref: object = None
+    runs: list = dataclasses.field(default_factory=list)  # the Ray streams of the attempt, one per member
     started_s: float = 0.0  # dispatch, then the sandbox's start once reported
     sandbox_started: bool = False
     held_on: tuple[str, ...] = ()  # nodes whose capacity this placement holds in `JobScheduler.held`
