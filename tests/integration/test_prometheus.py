@@ -113,7 +113,10 @@ def test_up_with_prometheus_scrapes_the_local_stack(tmp_path, eventually):
             result = query(stack["prometheus"], 'sum(shuniu_agent_nodes{state="ready"})')
             return result and float(result[0]["value"][1]) == 6
         eventually(agents_seen, timeout_s=40, interval_s=0.5, what="prometheus sees the node side's series")
-        assert {r["metric"]["job"] for r in query(stack["prometheus"], "up == 1")} == {"control-plane", "biller", "node"}
+
+        def all_targets_up():  # the biller serves /metrics only after loading Numba: seconds on a busy machine
+            return {r["metric"]["job"] for r in query(stack["prometheus"], "up == 1")} == {"control-plane", "biller", "node"}
+        eventually(all_targets_up, timeout_s=40, interval_s=0.5, what="every component's /metrics is up")
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=60)
