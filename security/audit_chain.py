@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from shuniu.protos.v1 import audit_pb2
 from shuniu.security import signing
 
-__all__ = ["GENESIS", "ChainVerdict", "ChainWalk", "canonical_bytes", "checkpoint_message", "entry_hash", "link",
+__all__ = ["AUDIT_CURSORS_KEY", "GENESIS", "ChainVerdict", "ChainWalk", "canonical_bytes", "checkpoint_message", "entry_hash", "link",
            "sign_checkpoint"]
 
 GENESIS = bytes(32)
+# Where the chainer keeps how far it has read each raw source; the biller trims the usage stream behind it.
+AUDIT_CURSORS_KEY = "shuniu:audit:cursors"
 _CHECKPOINT_TAG = b"shuniu.audit.checkpoint.v1\0"
 CHANGED = audit_pb2.CHAIN_PROBLEM_CHANGED
 REMOVED = audit_pb2.CHAIN_PROBLEM_REMOVED

@@ -6,6 +6,8 @@ atomic step). A refused batch goes to the dead-letter stream with its reason, co
 acknowledged in one MULTI; it never posts and never stops the biller. Entries left pending
 by a consumer that died are claimed (XAUTOCLAIM) once idle past `claim_idle_ms`.
 A redelivered or resent batch id finds its idempotency record and changes nothing.
+With a `UsageArchive`, each read is archived (fsynced) before it is handled, and the stream
+is trimmed behind the oldest entry still needed (market/billing/archive.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from shuniu.market.billing.archive import UsageArchive, trim_billed
 from shuniu.market.billing.book import BillingPolicy, DeadLetter, PriceSource
 from shuniu.market.billing.charge import charge_batch, prepare_usage
 from shuniu.market.billing.provenance import PROVENANCE_REASONS, check_provenance
@@ -51,6 +54,7 @@ class BillerConfig:
     block_ms: int = 500
     claim_idle_ms: int = 30_000  # an entry pending this long belongs to a dead consumer
     policy: BillingPolicy = BillingPolicy()
+    trim_every_s: float = 5.0  # with an archive: how often the billed entries are trimmed from the stream
 
 
 def dead_letter_counts(client: redis.Redis) -> dict[str, int]:
@@ -60,9 +64,11 @@ def dead_letter_counts(client: redis.Redis) -> dict[str, int]:
 class Biller:
     """One consumer of the group; `run` until stopped, or `step` for one round."""
 
-    def __init__(self, client: redis.Redis, config: BillerConfig = BillerConfig()) -> None:
+    def __init__(self, client: redis.Redis, config: BillerConfig = BillerConfig(), archive: UsageArchive | None = None) -> None:
         self.client = client
         self.config = config
+        self.archive = archive
+        self._trimmed_at = 0.0
         self.ledger = LedgerStore(client)
         self.prices = PriceSource(client, config.policy)
         self.outcomes: dict[str, int] = {}
@@ -82,17 +88,26 @@ class Biller:
         next_from, claimed, _ = self.client.xautoclaim(c.stream, c.group, c.consumer, c.claim_idle_ms,
                                                        self._claim_from, count=c.count)
         self._claim_from = next_from.decode() if isinstance(next_from, bytes) else next_from
-        for entry_id, fields in claimed:
-            if fields:  # a deleted entry is claimed as None
-                self.handle(entry_id.decode(), fields)
-                handled += 1
+        handled += self._handle_all([(e.decode(), f) for e, f in claimed if f])  # a deleted entry is claimed as None
         block = c.block_ms if block_ms is None else block_ms
         for _, entries in self.client.xreadgroup(c.group, c.consumer, {c.stream: ">"}, count=c.count,
                                                  block=block or None) or []:
-            for entry_id, fields in entries:
-                self.handle(entry_id.decode(), fields)
-                handled += 1
+            handled += self._handle_all([(e.decode(), f) for e, f in entries])
         return handled
+
+    def _handle_all(self, entries: list[tuple[str, dict[bytes, bytes]]]) -> int:
+        if self.archive is not None:
+            self.archive.append(entries)  # on disk before any of them is acknowledged
+        for entry_id, fields in entries:
+            self.handle(entry_id, fields)
+        return len(entries)
+
+    def trim(self) -> int:
+        """Drops archived, billed and chained entries from the stream; 0 without an archive."""
+        if self.archive is None:
+            return 0
+        self._trimmed_at = time.monotonic()
+        return trim_billed(self.client, self.config.stream, self.config.group)
 
     def run(self, stop: threading.Event) -> None:
         """Bill until `stop` is set; a Redis outage is logged and retried (entries stay pending)."""
@@ -100,6 +115,8 @@ class Biller:
         while not stop.is_set():
             try:
                 self.step()
+                if time.monotonic() - self._trimmed_at >= self.config.trim_every_s:
+                    self.trim()
             except redis.ConnectionError as err:
                 log.warning("Redis unreachable, retrying: %s", err)
                 stop.wait(0.5)

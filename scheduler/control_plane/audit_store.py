@@ -23,7 +23,7 @@ _P = "shuniu:audit:"
 ENTRIES_KEY = f"{_P}entries"
 HEAD_KEY = f"{_P}head"
 CHECKPOINTS_KEY = f"{_P}checkpoints"
-CURSORS_KEY = f"{_P}cursors"
+CURSORS_KEY = audit_chain.AUDIT_CURSORS_KEY
 READ_CHUNK = 1000
 
 

@@ -161,7 +161,7 @@ def run_billing_bench(records: int, batch_records: int = 20_000, sample_records:
             batches = [synthetic_usage(market, market.nodes[i % len(market.nodes)], n, seed=i) for i, n in enumerate(sizes)]
             spools = {node: UsageSpool(root / "spool" / node, node) for node in market.nodes}
             senders = {node: signed_sender(market, spool, client) for node, spool in spools.items()}
-            biller = ManagedProcess("biller", ["biller", "--redis-url", server.url], root / "logs").start()
+            biller = ManagedProcess("biller", ["biller", "--redis-url", server.url, "--archive-dir", str(root / "usage-archive")], root / "logs").start()
             step("warming the biller up")
             warm = synthetic_usage(market, market.nodes[0], 100, seed=10**6, prefix="warm")
             spools[market.nodes[0]].append(warm)

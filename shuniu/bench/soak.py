@@ -32,6 +32,7 @@ from shuniu.bench import soak_audit
 from shuniu.bench.lifecycle import _job, _market, _wait
 from shuniu.bench.report import Report
 from shuniu.client import Client
+from shuniu.market.billing.archive import UsageArchive
 from shuniu.nodes.simulator import FleetPlan
 from shuniu.protos.v1 import common_pb2, jobs_pb2
 from shuniu.security import tls
@@ -277,7 +278,7 @@ def run_soak_bench(minutes: float, seed: int, step: Callable[[str], None], nodes
                 flushed = _drain(stack, submitters.answered, max(120.0, duration_s * 0.2), step)
             store = redis.Redis.from_url(stack.redis.url)
             jobs, by_id = soak_audit.audit_jobs(store, submitters.answered)
-            charges = soak_audit.audit_charges(store, by_id)
+            charges = soak_audit.audit_charges(store, by_id, UsageArchive(stack.root / "usage-archive"))
             store.close()
         finally:
             stack.stop()

@@ -16,6 +16,7 @@ import pyarrow as pa
 import redis
 
 from shuniu.market.billing import PriceSource, reference_balances
+from shuniu.market.billing.archive import UsageArchive
 from shuniu.market.ledger import LedgerStore
 from shuniu.nodes.usage import UsageSender, UsageSpool
 from shuniu.protos.usage_schema import DEAD_LETTER_STREAM, USAGE_STREAM, batch_from_ipc
@@ -79,9 +80,20 @@ def flush_spools(client: redis.Redis, state_dir: pathlib.Path) -> int:
     return sent
 
 
-def stream_batches(client: redis.Redis) -> dict[str, pa.RecordBatch]:
-    """Every batch on the usage stream by id (a batch sent twice after a crash appears once here)."""
+def stream_batches(client: redis.Redis, archive: UsageArchive | None = None) -> dict[str, pa.RecordBatch]:
+    """Every batch sent, by id: the archived ones (trimmed from the stream since), then those still on it.
+
+    A batch sent twice after a crash appears once here.
+    """
     batches: dict[str, pa.RecordBatch] = {}
+
+    def keep(fields) -> None:
+        batch_id = fields[b"batch_id"].decode()
+        if batch_id not in batches:
+            batches[batch_id] = batch_from_ipc(fields[b"arrow_ipc"])[0]
+
+    for _, fields in archive.entries() if archive else ():
+        keep(fields)
     last = "-"
     while True:
         entries = client.xrange(USAGE_STREAM, min=last, count=500)
@@ -89,9 +101,7 @@ def stream_batches(client: redis.Redis) -> dict[str, pa.RecordBatch]:
         if not entries:
             return batches
         for entry_id, fields in entries:
-            batch_id = fields[b"batch_id"].decode()
-            if batch_id not in batches:
-                batches[batch_id] = batch_from_ipc(fields[b"arrow_ipc"])[0]
+            keep(fields)
             last = entry_id.decode()
 
 
@@ -113,11 +123,11 @@ def _unbilled(client: redis.Redis, posted: set[str]) -> set[str]:
     return on_stream - posted - _dead_lettered(client)
 
 
-def audit_charges(client: redis.Redis, jobs: dict[str, jobs_pb2.Job]) -> ChargeAudit:
+def audit_charges(client: redis.Redis, jobs: dict[str, jobs_pb2.Job], archive: UsageArchive | None = None) -> ChargeAudit:
     ledger = LedgerStore(client)
     order = ledger.batch_order()
     posted = set(order)
-    batches = stream_batches(client)
+    batches = stream_batches(client, archive)
     record_ids = Counter(r for b in order if b in batches for r in batches[b].column("record_id").to_pylist())
     # A completed run's record id is JOB-ATTEMPT-NODE (nodes/job_runner.py usage_record).
     completed = {f"{j.job_id}-{j.attempt}-{j.assigned_node_ids[0]}" for j in jobs.values()

@@ -62,6 +62,9 @@ def biller(
     compute_fee_bp: int = typer.Option(200, min=0, max=10_000, help="Exchange fee on compute revenue, bp."),
     tier_factors: str = typer.Option("T1=10000,T2=10500,T3=11000,T4=12000", help="Compute price factor per latency tier, bp."),
     metrics_port: int = typer.Option(0, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off)."),
+    archive_dir: str = typer.Option("", help="Archive billed entries here and trim them from the stream "
+                                             "(default: usage-archive in the state directory)."),
+    keep_stream: bool = typer.Option(False, help="Neither archive nor trim: billed entries stay on the stream."),
 ) -> None:
     """Bills the usage stream (rate, split, post) until SIGTERM or Ctrl-C; a batch in flight finishes first."""
     client = _redis(redis_url)
@@ -81,7 +84,10 @@ def biller(
     if metrics_port:
         _serve_metrics(client, config, metrics_port)
     stop = _stop_on_signals()
-    worker = Biller(client, config)
+    from shuniu.market.billing.archive import UsageArchive  # noqa: PLC0415
+
+    archive = None if keep_stream else UsageArchive(archive_dir or state_dir() / "usage-archive")
+    worker = Biller(client, config, archive)
     print(f"biller {config.consumer} reading {config.stream} as group {group}", flush=True)
     worker.run(stop)
     err_console.print(f"biller stopped: {worker.outcomes}")

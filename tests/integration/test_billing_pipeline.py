@@ -144,7 +144,8 @@ def _first_pending(client, consumer):
 
 
 def _biller_process(redis_url: str, logs: pathlib.Path, name: str) -> ManagedProcess:
-    return ManagedProcess(name, ["biller", "--redis-url", redis_url, "--claim-idle", "0.3", "--consumer", name], logs).start()
+    return ManagedProcess(name, ["biller", "--redis-url", redis_url, "--claim-idle", "0.3", "--consumer", name,
+                                 "--archive-dir", str(logs / "usage-archive")], logs).start()
 
 
 def test_biller_killed_mid_stream_restarts_and_bills_each_batch_once(client, redis_url, tmp_path, eventually):

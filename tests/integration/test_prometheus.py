@@ -32,7 +32,7 @@ def stack(redis_url, tmp_path):
                                               "--interval", "0.2", "--suspect-after", "1", "--down-after", "2",
                                               "--restart-grace", "2", "--metrics-port", str(plane_metrics)],
                             tmp_path / "logs").start(),
-             ManagedProcess("biller", ["biller", "--redis-url", redis_url, "--metrics-port", str(biller_metrics)],
+             ManagedProcess("biller", ["biller", "--redis-url", redis_url, "--metrics-port", str(biller_metrics), "--keep-stream"],
                             tmp_path / "logs").start()]
     try:
         with Client(address, timeout_s=2) as client:
