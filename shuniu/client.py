@@ -12,6 +12,7 @@ from shuniu.protos.v1 import (
     nodes_pb2_grpc, settlement_pb2_grpc,
 )
 from shuniu.protos.v1 import overview_pb2_grpc
+from shuniu.protos.v1 import credit_pb2_grpc, usage_pb2_grpc
 from shuniu.security import tls as tls_config
 
 # `tls` of Client: this value means "from $SHUNIU_TLS_DIR / $SHUNIU_IDENTITY, plaintext when unset".
@@ -37,9 +38,13 @@ class Client:
         self.grants = grants_pb2_grpc.GrantServiceStub(self.channel)
         self.jobs = jobs_pb2_grpc.JobServiceStub(self.channel)
         self.ledger = ledger_pb2_grpc.LedgerServiceStub(self.channel)
+        self.vouchers = ledger_pb2_grpc.VoucherServiceStub(self.channel)
         self.settlement = settlement_pb2_grpc.SettlementServiceStub(self.channel)
+        self.fees = settlement_pb2_grpc.FeeScheduleServiceStub(self.channel)
         self.audit = audit_pb2_grpc.AuditServiceStub(self.channel)
         self.overview = overview_pb2_grpc.OverviewServiceStub(self.channel)
+        self.credit = credit_pb2_grpc.CreditServiceStub(self.channel)
+        self.usage = usage_pb2_grpc.UsageServiceStub(self.channel)
 
     def close(self) -> None:
         self.channel.close()

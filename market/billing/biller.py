@@ -27,6 +27,7 @@ from shuniu.market.billing.charge import charge_batch, prepare_usage
 from shuniu.market.billing.provenance import PROVENANCE_REASONS, check_provenance
 from shuniu.market.ledger import LedgerStore, ledger_key
 from shuniu.market.rating import RatingInputError
+from shuniu.market.vouchers.store import held_vouchers
 from shuniu.monitoring import metrics
 from shuniu.protos.usage_schema import (
     DEAD_LETTER_COUNTS,
@@ -42,7 +43,7 @@ __all__ = ["DEAD_LETTER_REASONS", "Biller", "BillerConfig", "dead_letter_counts"
 log = logging.getLogger("shuniu.biller")
 DEAD_LETTER_REASONS = ("bad_schema", "negative_quantity", "unknown_node", "unknown_product", "price_version",
                        "wrong_node", "wrong_center", "unratable", *PROVENANCE_REASONS)
-_MAX_POST_ATTEMPTS = 20  # a stale volume or a period closed meanwhile: re-read and re-rate
+_MAX_POST_ATTEMPTS = 20  # a stale volume or voucher, or a period closed meanwhile: re-read and re-rate
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,9 @@ class Biller:
             raise DeadLetter(_rating_reason(err.reason), str(err)) from None
         for _ in range(_MAX_POST_ATTEMPTS):
             before = self.ledger.volumes(prepared.volume_fields)
-            posting = charge_batch(prepared, book, before, self.ledger.closed_periods(), node_id)
+            now_ms = int(time.time() * 1000)  # vouchers are drawn if valid at billing time (market/vouchers/draw.py)
+            vouchers = held_vouchers(self.client, prepared.buyer_names, now_ms)
+            posting = charge_batch(prepared, book, before, self.ledger.closed_periods(), node_id, vouchers, now_ms)
             with metrics.LEDGER_POST.time():
                 result = self.ledger.post(posting, stream=self.config.stream, group=self.config.group, entry_id=entry_id)
             if result.status == "posted":

@@ -9,7 +9,7 @@ atomic step as the postings.
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +21,8 @@ from shuniu.market.ledger import BatchPosting, LedgerPosting, account_id, billed
 from shuniu.market.ledger.model import MAX_AMOUNT_FEN, POSTING_KIND_OF_PARTY
 from shuniu.market.rating import RatingInputs, RateTables, prepare_batch, rate_inputs
 from shuniu.market.split import SplitPlans, split_lines
+from shuniu.market.vouchers.apply import NO_DRAWS, draw_batch
+from shuniu.market.vouchers.draw import HeldVoucher
 
 __all__ = ["LINES_SCHEMA", "PreparedBatch", "PriceBook", "charge_batch", "prepare_usage", "volume_field"]
 
@@ -32,6 +34,7 @@ LINES_SCHEMA = pa.schema([
     ("price_version", pa.int64()), ("category", pa.string()), ("usage_period", pa.string()),
     ("billed_period", pa.string()), ("units", pa.int64()), ("cpu_ms", pa.int64()), ("memory_mb_s", pa.int64()),
     ("gpu_ms", pa.int64()), ("compute_fen", pa.int64()), ("data_fen", pa.int64()), ("cap_reduction_fen", pa.int64()),
+    ("free", pa.bool_()),  # public data used for a public-interest purpose, served free (公益使用)
 ])  # fmt: skip
 # LZ4: a third of the bytes in Redis at a small fraction of zstd's CPU on the hot path.
 _IPC_OPTIONS = ipc.IpcWriteOptions(compression="lz4")
@@ -91,8 +94,11 @@ def prepare_usage(batch_id: str, batch: pa.RecordBatch, book: PriceBook, validat
 
 
 def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[int], closed: Container[str],
-                 node_id: str = "") -> BatchPosting:
-    """Rate, split and aggregate a prepared batch into its postings (one per buyer, party and period)."""
+                 node_id: str = "", vouchers: Sequence[HeldVoucher] = (), now_ms: int = 0) -> BatchPosting:
+    """Rate, split and aggregate a prepared batch into its postings (one per buyer, party and period).
+
+    `vouchers` are the compute vouchers (算力券) the batch's buyers hold; valid at `now_ms`, they pay
+    the buyers' eligible compute charges first (market/vouchers), posted with the rest of the batch."""
     before = np.array(units_before, dtype=np.int64)
     rated = rate_inputs(prepared.inputs, book.tables, before, prepared.volume_slot)
     batch, inputs, d = prepared.batch, prepared.inputs, book.tables.data
@@ -118,9 +124,13 @@ def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[in
     units = np.where(is_data, np.choose(np.append(d.unit_kind, 0)[inputs.product_index].astype(np.int64),
                                         [inputs.rows, inputs.calls, inputs.queries]), 0)
     lines = _lines(prepared, book, rated, units, month_code, usage_names, billed_names)
+    draws = NO_DRAWS if not vouchers else draw_batch(
+        prepared.buyer_code, month_code, batch.column("compute_class").to_numpy(), batch.column("site"), rated.compute_fen,
+        prepared.buyer_names, usage_names, billed_names, vouchers, now_ms)
     return BatchPosting(
-        batch_id=prepared.batch_id, postings=tuple(postings), charged_fen=int(amount.sum()), record_count=batch.num_rows,
-        volume=volume, lines_ipc=lines, plans=book.plan_specs, node_id=node_id,
+        batch_id=prepared.batch_id, postings=(*postings, *draws.postings), charged_fen=int(amount.sum()),
+        record_count=batch.num_rows, volume=volume, lines_ipc=lines, plans=book.plan_specs, node_id=node_id,
+        voucher_fen=draws.drawn_fen, voucher_balances=draws.balances,
     )
 
 
@@ -163,7 +173,9 @@ def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, split, mo
 
 
 def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, usage_names, billed_names) -> bytes:
-    charged = np.flatnonzero((rated.compute_fen > 0) | (rated.data_fen > 0) | (rated.cap_reduction_fen > 0))
+    # Every record that reads a product is kept, charged or not: operators' reports count free and flat-fee calls.
+    charged = np.flatnonzero((rated.compute_fen > 0) | (rated.data_fen > 0) | (rated.cap_reduction_fen > 0)
+                             | (prepared.inputs.product_index >= 0))
     if not charged.size:
         return b""
     every = charged.size == prepared.batch.num_rows  # the usual case: no copy of the string columns
@@ -181,6 +193,7 @@ def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, u
         pa.array(usage_names, pa.string()).take(months), pa.array(billed_names, pa.string()).take(months),
         pa.array(pick(units)), col("cpu_ms"), col("memory_mb_s"), col("gpu_ms"),
         pa.array(pick(rated.compute_fen)), pa.array(pick(rated.data_fen)), pa.array(pick(rated.cap_reduction_fen)),
+        pa.array(pick(prepared.inputs.free), pa.bool_()),
     ], schema=LINES_SCHEMA)  # fmt: skip
     sink = pa.BufferOutputStream()
     with ipc.new_stream(sink, LINES_SCHEMA, options=_IPC_OPTIONS) as writer:

@@ -4,6 +4,7 @@ state_reason is machine-readable before any ':' and may carry the operator's wor
   auto:public, auto:internal_within_limits          approved by policy
   needs_operator:grade_sensitive, …:grade_core,     pending
   needs_operator:internal_<limit or validity>
+  needs_operator:credit_score (…)                    pending: the buyer's credit score is below the threshold
   operator_approved[: note], operator_rejected: why, operator_revoked: why
   expired                                            set on read once expires_unix_ms has passed
 """
@@ -43,8 +44,22 @@ def grant_grade(spec: grants_pb2.GrantSpec, products: Mapping[str, catalog_pb2.P
 
 def decide(
     spec: grants_pb2.GrantSpec, products: Mapping[str, catalog_pb2.Product], policy: GrantPolicy, now_ms: int,
+    credit_hold: str = "",
 ) -> Decision:
-    """Auto-approval by grade: public at once, internal within the policy's ceilings, the rest by an operator."""
+    """Auto-approval by grade: public at once, internal within the policy's ceilings, the rest by an operator.
+
+    `credit_hold` (why the buyer's credit score is below the auto-approval threshold, 信用) turns what
+    policy would approve into a wait for an operator.
+    """
+    decision = _decide_by_grade(spec, products, policy, now_ms)
+    if credit_hold and decision.state == APPROVED:
+        return Decision(PENDING, OPERATOR, f"needs_operator:credit_score ({credit_hold})")
+    return decision
+
+
+def _decide_by_grade(
+    spec: grants_pb2.GrantSpec, products: Mapping[str, catalog_pb2.Product], policy: GrantPolicy, now_ms: int,
+) -> Decision:
     grade = grant_grade(spec, products)
     if grade == common_pb2.CLASSIFICATION_GRADE_PUBLIC:
         return Decision(APPROVED, AUTO, "auto:public")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from shuniu.protos.v1 import ledger_pb2
 
-__all__ = ["ACCOUNT_KINDS", "POSTING_KIND_OF_PARTY", "BatchPosting", "LedgerPosting", "account_id", "account_kind", "split_account_id"]
+__all__ = ["ACCOUNT_KINDS", "MAX_AMOUNT_FEN", "POSTING_KIND_OF_PARTY", "BatchPosting", "LedgerPosting", "account_id", "account_kind", "split_account_id"]
 
 # Account id prefix ("<kind>:<owner_id>") per AccountKind; the prefixes are the split's party types.
 ACCOUNT_KINDS = {
@@ -63,10 +63,12 @@ class LedgerPosting:
     original_period: str = ""  # usage period when it differs (late usage)
     product_id: str = ""
     price_version: int = 0
+    voucher_id: str = ""  # the compute voucher (算力券) a POSTING_KIND_VOUCHER posting draws on
 
     def as_row(self) -> list:
-        return [self.kind, self.debit_account_id, self.credit_account_id, self.amount_fen, self.period,
-                self.original_period, self.product_id, self.price_version]
+        row = [self.kind, self.debit_account_id, self.credit_account_id, self.amount_fen, self.period,
+               self.original_period, self.product_id, self.price_version]
+        return [*row, self.voucher_id] if self.voucher_id else row  # rows without a voucher stay as they were
 
     @classmethod
     def from_row(cls, row: list) -> "LedgerPosting":
@@ -86,6 +88,11 @@ class BatchPosting:
     lines_ipc: bytes = b""  # rated lines (Arrow IPC) for statements
     plans: dict = field(default_factory=dict)  # the split plans used, to re-split lines in statements
     node_id: str = ""
+    # Compute vouchers drawn (subsidy -> buyer postings, on top of the charged lines) and, per voucher,
+    # (remaining fen before, after, valid until unix ms): the posting script checks and writes them.
+    voucher_fen: int = 0
+    voucher_balances: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    reference: str = ""  # a payment's bank reference, kept in the batch's summary
 
     def __post_init__(self) -> None:
         total = 0
@@ -93,7 +100,17 @@ class BatchPosting:
             assert 0 < p.amount_fen < MAX_AMOUNT_FEN, f"posting amount {p.amount_fen} fen outside 1..2^53-1"
             assert p.debit_account_id != p.credit_account_id, f"posting from {p.debit_account_id} to itself"
             total += p.amount_fen
-        assert total == self.charged_fen, f"batch {self.batch_id}: postings add to {total} fen, lines to {self.charged_fen}"
+        assert total == self.posted_fen, (f"batch {self.batch_id}: postings add to {total} fen, lines to "
+                                          f"{self.charged_fen} and vouchers to {self.voucher_fen}")
+        drawn = sum(before - after for before, after, _ in self.voucher_balances.values())
+        assert all(0 <= after < before for before, after, _ in self.voucher_balances.values()), \
+            f"batch {self.batch_id}: a voucher would go negative or draw nothing: {self.voucher_balances}"
+        assert drawn == self.voucher_fen, f"batch {self.batch_id}: vouchers drop by {drawn} fen, draws add to {self.voucher_fen}"
+
+    @property
+    def posted_fen(self) -> int:
+        """Σ of the batch's postings: the charged lines plus what vouchers paid the buyers."""
+        return self.charged_fen + self.voucher_fen
 
     def account_totals(self) -> tuple[dict[str, int], dict[str, int]]:
         """(debits, credits) per account over the batch's postings, in account order."""

@@ -3,12 +3,15 @@
 --
 -- KEYS: 1 batches (hash), 2 order (list), 3 postings (hash), 4 debits (hash), 5 credits (hash),
 --       6 totals (hash), 7 volume (hash), 8 periods (hash), 9 lines (string), 10 updated (hash),
---       11 usage stream, 12.. one list per billed period (in ARGV's period order)
--- ARGV: 1 batch id, 2 now ms, 3 charged fen, 4 summary (JSON), 5 postings (JSON), 6 lines (bytes),
---       7 consumer group ("" for none), 8 stream entry id,
+--       11 usage stream, 12.. one list per billed period (in ARGV's period order),
+--       then (when vouchers are drawn) the vouchers' remaining amounts (hash voucher id -> fen)
+-- ARGV: 1 batch id, 2 now ms, 3 posted fen (charged lines + voucher draws), 4 summary (JSON), 5 postings (JSON),
+--       6 lines (bytes), 7 consumer group ("" for none), 8 stream entry id,
 --       9 n debited accounts, then per account: id, fen; then n credited accounts, then per account: id, fen
---       (the batch's postings summed per account; the postings themselves are in ARGV 5); then n periods, the period names; then n volume fields, per field: name, expected, new
--- Returns {1, seq} posted, {0, summary} already posted, {-1, period} period closed, {-2, field} stale volume.
+--       (the batch's postings summed per account; the postings themselves are in ARGV 5); then n periods, the period names; then n volume fields, per field: name, expected, new;
+--       then (optional) n vouchers drawn, per voucher: id, expected remaining fen, new remaining fen, valid until ms
+-- Returns {1, seq} posted, {0, summary} already posted, {-1, period} period closed, {-2, field} stale volume,
+-- {-3, voucher id} stale voucher (its remaining amount changed since it was read, or it expired).
 local function ack()
   if ARGV[7] ~= '' then redis.call('XACK', KEYS[11], ARGV[7], ARGV[8]) end
 end
@@ -31,6 +34,10 @@ local periods_at = at
 at = at + n_periods
 local n_volume = tonumber(ARGV[at]); at = at + 1
 local volume_at = at
+at = at + 3 * n_volume
+local n_vouchers = tonumber(ARGV[at] or '0'); at = at + 1
+local vouchers_at = at
+local vouchers_key = KEYS[12 + n_periods]
 
 for i = 0, n_periods - 1 do
   local state = redis.call('HGET', KEYS[8], ARGV[periods_at + i])
@@ -41,6 +48,16 @@ for i = 0, n_volume - 1 do
   -- Compared as decimal strings: counters reach 2^61, past what a Lua number holds exactly.
   local current = redis.call('HGET', KEYS[7], field) or '0'
   if current ~= ARGV[volume_at + 3 * i + 1] then return {-2, field} end
+end
+-- A voucher draws only what it had when the draw was computed, and never after it expired.
+for i = 0, n_vouchers - 1 do
+  local voucher = ARGV[vouchers_at + 4 * i]
+  local left = redis.call('HGET', vouchers_key, voucher)
+  local after = tonumber(ARGV[vouchers_at + 4 * i + 2])
+  if left ~= ARGV[vouchers_at + 4 * i + 1] or tonumber(ARGV[2]) >= tonumber(ARGV[vouchers_at + 4 * i + 3])
+     or not after or after < 0 or after >= tonumber(left) then
+    return {-3, voucher}
+  end
 end
 
 -- Refuse a posting set that does not balance: every amount a positive integer below 2^53,
@@ -82,6 +99,9 @@ for i = 0, n_volume - 1 do
 end
 for i = 0, n_periods - 1 do
   redis.call('RPUSH', KEYS[12 + i], ARGV[1])
+end
+for i = 0, n_vouchers - 1 do
+  redis.call('HSET', vouchers_key, ARGV[vouchers_at + 4 * i], ARGV[vouchers_at + 4 * i + 2])
 end
 local seq = redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])

@@ -11,6 +11,8 @@ Keys (all under shuniu:ledger:):
   volume           hash "product|buyer|period" -> cumulative billable units (volume tiers)
   periods          hash period -> "closed:<unix ms>" once settlement closed it
   period:{period}  list of batch ids with postings billed in that period
+The posting script also writes `shuniu:vouchers:remaining` (voucher id -> fen left), owned by
+market/vouchers, when a batch draws on compute vouchers: the draw commits with the batch or not at all.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ __all__ = ["LedgerStore", "PostOutcome", "ledger_key"]
 
 _PREFIX = "shuniu:ledger:"
 _SCRIPT = (pathlib.Path(__file__).with_name("post_batch.lua")).read_text()
+VOUCHER_REMAINING_KEY = "shuniu:vouchers:remaining"  # market/vouchers owns it; the posting script draws on it
+_STATUS = {1: "posted", 0: "duplicate", -1: "period_closed", -2: "stale_volume", -3: "stale_voucher"}
 
 
 def ledger_key(name: str) -> str:
@@ -39,7 +43,8 @@ def ledger_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class PostOutcome:
-    """posted, duplicate (the batch id was posted before: nothing changed), period_closed or stale_volume."""
+    """posted, duplicate (the batch id was posted before: nothing changed), period_closed, stale_volume or
+    stale_voucher (a voucher's remaining amount changed since it was read, or it expired: draw again)."""
 
     status: str
     detail: str = ""
@@ -57,20 +62,28 @@ class LedgerStore:
         periods = batch.periods
         keys = [ledger_key(k) for k in ("batches", "order", "postings", "debits", "credits", "totals", "volume",
                                         "periods", f"lines:{batch.batch_id}", "updated")]
-        keys += [stream or ledger_key("no-stream"), *(ledger_key(f"period:{p}") for p in periods)]
+        keys += [stream or ledger_key("no-stream"), *(ledger_key(f"period:{p}") for p in periods), VOUCHER_REMAINING_KEY]
         debits, credits = batch.account_totals()
         sides = [len(debits), *(x for item in debits.items() for x in item), len(credits), *(x for item in credits.items() for x in item)]
         volume = [x for field, (before, after) in sorted(batch.volume.items()) for x in (field, before, after)]
         now_ms = int(time.time() * 1000)
-        summary = json.dumps({"records": batch.record_count, "charged_fen": batch.charged_fen, "periods": periods,
-                              "node_id": batch.node_id, "entry_id": entry_id, "posted_unix_ms": now_ms})
+        summary = {"records": batch.record_count, "charged_fen": batch.charged_fen, "periods": periods,
+                   "node_id": batch.node_id, "entry_id": entry_id, "posted_unix_ms": now_ms}
+        if batch.voucher_fen:
+            summary["voucher_fen"] = batch.voucher_fen
+        if batch.reference:
+            summary["reference"] = batch.reference
+        summary = json.dumps(summary)
+        draws = [x for vid, (before, after, until_ms) in sorted(batch.voucher_balances.items())
+                 for x in (vid, before, after, until_ms)]
         body = json.dumps({"postings": [p.as_row() for p in batch.postings], "plans": batch.plans,
                            "posted_unix_ms": now_ms}, separators=(",", ":"))
-        args = [batch.batch_id, now_ms, batch.charged_fen, summary, body, batch.lines_ipc, group if stream else "",
-                entry_id, *sides, len(periods), *periods, len(batch.volume), *volume]
+        args = [batch.batch_id, now_ms, batch.posted_fen, summary, body, batch.lines_ipc, group if stream else "",
+                entry_id, *sides, len(periods), *periods, len(batch.volume), *volume,
+                len(batch.voucher_balances), *draws]
         status, detail = self._post(keys=keys, args=args)
         detail = detail.decode() if isinstance(detail, bytes) else str(detail)
-        return PostOutcome({1: "posted", 0: "duplicate", -1: "period_closed", -2: "stale_volume"}[int(status)], detail)
+        return PostOutcome(_STATUS[int(status)], detail)
 
     # Period state -----------------------------------------------------------------------------
 

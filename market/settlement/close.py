@@ -21,9 +21,12 @@ import pyarrow.parquet as pq
 import redis
 
 from shuniu.market.ledger import LedgerStore, ledger_key, parse_period, split_account_id
+from shuniu.market.ledger.transfers import TRANSFER_KINDS
+from shuniu.market.public_data.settle import annotate_statement, settle_operators
 from shuniu.market.settlement.price_index import IndexCell, chain_index, index_cells, index_table
 from shuniu.market.settlement.statements import statement_lines
 from shuniu.market.settlement.summary import period_summary, statement_summary
+from shuniu.market.vouchers.statement import voucher_used_fen
 from shuniu.protos.v1 import settlement_pb2
 from shuniu.security.caller import current_actor
 
@@ -66,12 +69,14 @@ class SettlementStore:
         ids = self.ledger.batches_in_period(period)
         batches = [(b, postings, plans, self.ledger.lines(b)) for b, postings, plans, _ in self.ledger.batch_postings(ids)]
         lines = statement_lines(period, batches)
+        lines = settle_operators(self.client, period, batches, lines)  # 公共数据授权运营: operators' months, true-ups
         folder = self.root / period
         folder.mkdir(parents=True, exist_ok=True)
         opening = self._opening_balances(period)
         statements = [self._write_statement(period, account, lines, opening.get(account, 0), folder)
                       for account in sorted(set(pc.unique(lines.column("account_id")).to_pylist()))]
-        buyer_lines = lines.filter(pc.starts_with(lines.column("account_id"), "buyer:"))
+        charged = pc.invert(pc.is_in(lines.column("kind"), pa.array(TRANSFER_KINDS, pa.int32())))  # not a voucher or payment
+        buyer_lines = lines.filter(pc.and_(pc.starts_with(lines.column("account_id"), "buyer:"), charged))
         late = buyer_lines.filter(pc.not_equal(buyer_lines.column("original_period"), ""))
         record = settlement_pb2.Period(
             period=period, state=settlement_pb2.PERIOD_STATE_CLOSED, closed_unix_ms=closed_ms, statements=len(statements),
@@ -99,7 +104,7 @@ class SettlementStore:
 
     def price_index(self) -> tuple[list[settlement_pb2.PriceIndexPoint], dict[tuple[str, str], int]]:
         raw = self.client.hgetall(settlement_key("index"))
-        cells = {tuple(k.decode().split("|", 1)): IndexCell(**json.loads(v)) for k, v in raw.items()}
+        cells = {tuple(k.decode().split("|", 1)): IndexCell.from_json(json.loads(v)) for k, v in raw.items()}
         return chain_index(cells, self.min_transactions, self.min_parties), {k: c.units for k, c in cells.items()}
 
     def _periods_with_postings(self) -> set[str]:
@@ -127,9 +132,11 @@ class SettlementStore:
             statement_id=f"{period}/{account}", period=period, account_id=account, account_kind=kind, owner_id=owner,
             opening_balance_fen=opening_fen, closing_balance_fen=opening_fen + int(amounts.sum()),
             charges_fen=-int(amounts[amounts < 0].sum()), revenue_fen=int(amounts[amounts > 0].sum()),
-            late_adjustment_fen=int(late.sum()), line_count=own.num_rows, parquet_path=str(path.resolve()),
+            late_adjustment_fen=int(late.sum()), voucher_used_fen=voucher_used_fen(own), line_count=own.num_rows,
+            parquet_path=str(path.resolve()),
             parquet_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
         statement.summary = statement_summary(statement, own)
+        annotate_statement(statement, own)
         (folder / f"{name}.md").write_text(statement.summary)
         return statement
 
@@ -152,7 +159,7 @@ class SettlementStore:
         cells = index_cells(lines)
         pipe = self.client.pipeline(transaction=True)
         for category, cell in cells.items():
-            pipe.hset(settlement_key("index"), f"{category}|{period}", json.dumps(cell.__dict__))
+            pipe.hset(settlement_key("index"), f"{category}|{period}", json.dumps(cell.to_json()))
         pipe.execute()
         points, units = self.price_index()
         self.root.mkdir(parents=True, exist_ok=True)

@@ -1,27 +1,40 @@
-"""The data price index (数据要素市场价格指数): per product category, a chained index, base period = 100.
+"""The data price index (数据要素市场价格指数): per product category, a chained weighted index, base period = 100.
 
-From settled data transactions (statement lines of data charges): each cell (category,
-period) has its turnover, units, transactions and distinct buyers. The average unit price
-is turnover / units; the index chains it period to period:
+The method (published in docs/price-index.md; `shuniu index rebuild` recomputes it from the
+statement files alone):
 
-    I(base) = 100,   I(t) = I(t-1) × avg(t) / avg(t-1)
-
-where t-1 is the category's previous shown period. A cell with fewer than the minimum
-transactions or distinct buyers is suppressed (shown as 0, skipped by the chain), so that
-no single party's prices can be read off the index.
+- Source: settled data transactions, i.e. the buyers' data-charge lines of closed periods'
+  statements with a positive quantity. A line is one transaction; its unit price is
+  line_fen / quantity (fen per unit of the product's pricing unit).
+- Cell: (category, period). It holds the turnover, units and transactions per product, the
+  number of transactions, and its distinct parties: the fewer of its distinct buyers and its
+  distinct sellers (rights holders paid for those lines), so that a shown cell never reveals
+  one buyer's or one seller's prices.
+- Suppression: a cell with fewer than the minimum transactions or distinct parties is not
+  shown (index 0, `suppressed`) and the chain steps over it.
+- Link: between a category's consecutive shown periods a and b, a Törnqvist index over the
+  products sold at a price in both (matched products):
+      ln(b / a) = Σ_i ½ (s_i,a + s_i,b) · ln(p_i,b / p_i,a)
+  where p_i is product i's unit value (turnover / units) and s_i its share of the matched
+  products' turnover. Weights follow what is bought, and a change in the mix of products
+  is not read as a change in price. With no matched product, the link falls back to the
+  ratio of the cells' unit values (turnover / units over all products).
+- Chain: the first shown period of a category is 100; each later shown period is the last
+  shown value times its link.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from shuniu.protos.v1 import ledger_pb2, settlement_pb2
 
-__all__ = ["INDEX_SCHEMA", "IndexCell", "chain_index", "index_cells", "index_table"]
+__all__ = ["INDEX_SCHEMA", "IndexCell", "ProductSales", "chain_index", "index_cells", "index_table", "link"]
 
 BASE_INDEX = 100.0
 INDEX_SCHEMA = pa.schema([
@@ -31,45 +44,96 @@ INDEX_SCHEMA = pa.schema([
 
 
 @dataclass(frozen=True)
+class ProductSales:
+    turnover_fen: int
+    units: int
+
+    @property
+    def unit_value(self) -> float:
+        return self.turnover_fen / self.units
+
+
+@dataclass(frozen=True)
 class IndexCell:
     turnover_fen: int
     units: int
     transactions: int
     distinct_parties: int
+    products: Mapping[str, ProductSales] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"turnover_fen": self.turnover_fen, "units": self.units, "transactions": self.transactions,
+                "distinct_parties": self.distinct_parties,
+                "products": {p: [s.turnover_fen, s.units] for p, s in sorted(self.products.items())}}
+
+    @classmethod
+    def from_json(cls, raw: Mapping) -> IndexCell:
+        products = {p: ProductSales(int(t), int(u)) for p, (t, u) in raw.get("products", {}).items()}
+        return cls(int(raw["turnover_fen"]), int(raw["units"]), int(raw["transactions"]), int(raw["distinct_parties"]),
+                   products)
+
+
+def _data_lines(lines: pa.Table, side: str) -> pa.Table:
+    return lines.filter(pc.and_(pc.equal(lines.column("kind"), ledger_pb2.POSTING_KIND_DATA),
+                                pc.starts_with(lines.column("account_id"), side)))
+
+
+def _counts(table: pa.Table, key: str, column: str) -> dict[str, int]:
+    if not table.num_rows:
+        return {}
+    grouped = table.group_by(key).aggregate([(column, "count_distinct")])
+    return dict(zip(grouped.column(key).to_pylist(), grouped.column(f"{column}_count_distinct").to_pylist()))
 
 
 def index_cells(lines: pa.Table) -> dict[str, IndexCell]:
-    """Cells per category from a period's statement lines (the buyers' data-charge lines)."""
-    data = lines.filter(pc.and_(pc.equal(lines.column("kind"), ledger_pb2.POSTING_KIND_DATA),
-                                pc.starts_with(lines.column("account_id"), "buyer:")))
-    data = data.filter(pc.greater(data.column("quantity"), 0))
-    if not data.num_rows:
+    """Cells per category from a period's statement lines (every account's)."""
+    bought = _data_lines(lines, "buyer:")
+    bought = bought.filter(pc.greater(bought.column("quantity"), 0))
+    if not bought.num_rows:
         return {}
-    grouped = data.group_by("category").aggregate([
-        ("line_fen", "sum"), ("quantity", "sum"), ("line_id", "count"), ("account_id", "count_distinct")])
-    return {c: IndexCell(int(t), int(u), int(n), int(p)) for c, t, u, n, p in zip(*(grouped.column(k).to_pylist() for k in (
-        "category", "line_fen_sum", "quantity_sum", "line_id_count", "account_id_count_distinct")))}
+    sellers = _counts(_data_lines(lines, "holder:"), "category", "account_id")
+    by_product = bought.group_by(["category", "product_id"]).aggregate([("line_fen", "sum"), ("quantity", "sum")])
+    products: dict[str, dict[str, ProductSales]] = {}
+    for category, product, turnover, units in zip(*(by_product.column(k).to_pylist() for k in (
+            "category", "product_id", "line_fen_sum", "quantity_sum"))):
+        products.setdefault(category, {})[product] = ProductSales(int(turnover), int(units))
+    grouped = bought.group_by("category").aggregate([("line_id", "count"), ("account_id", "count_distinct")])
+    cells = {}
+    for category, transactions, buyers in zip(*(grouped.column(k).to_pylist() for k in (
+            "category", "line_id_count", "account_id_count_distinct"))):
+        sales = products[category]
+        cells[category] = IndexCell(
+            turnover_fen=sum(s.turnover_fen for s in sales.values()), units=sum(s.units for s in sales.values()),
+            transactions=int(transactions), distinct_parties=min(int(buyers), sellers.get(category, 0)), products=sales)
+    return cells
+
+
+def link(a: IndexCell, b: IndexCell) -> float:
+    """The price change from cell a to cell b: Törnqvist over matched products, else the unit-value ratio."""
+    matched = sorted(p for p in a.products.keys() & b.products.keys()
+                     if a.products[p].turnover_fen > 0 and b.products[p].turnover_fen > 0)
+    if matched:
+        total_a = sum(a.products[p].turnover_fen for p in matched)
+        total_b = sum(b.products[p].turnover_fen for p in matched)
+        log_change = sum(0.5 * (a.products[p].turnover_fen / total_a + b.products[p].turnover_fen / total_b)
+                         * math.log(b.products[p].unit_value / a.products[p].unit_value) for p in matched)
+        return math.exp(log_change)
+    before, after = a.turnover_fen / a.units, b.turnover_fen / b.units
+    return after / before if before > 0 else 1.0  # a free previous period gives no ratio: carry the level
 
 
 def chain_index(cells: Mapping[tuple[str, str], IndexCell], min_transactions: int,
                 min_parties: int) -> list[settlement_pb2.PriceIndexPoint]:
     """Index points by category then period; cells keyed (category, period)."""
     points = []
-    last_avg: dict[str, float] = {}
-    last_index: dict[str, float] = {}
+    last: dict[str, tuple[IndexCell, float]] = {}
     for category, period in sorted(cells):
         cell = cells[(category, period)]
         suppressed = cell.transactions < min_transactions or cell.distinct_parties < min_parties or cell.units <= 0
         value = 0.0
         if not suppressed:
-            avg = cell.turnover_fen / cell.units
-            if category not in last_avg:
-                value = BASE_INDEX
-            elif last_avg[category] > 0:
-                value = last_index[category] * avg / last_avg[category]
-            else:
-                value = last_index[category]  # a free previous period gives no ratio: carry the level
-            last_avg[category], last_index[category] = avg, value
+            value = BASE_INDEX if category not in last else last[category][1] * link(last[category][0], cell)
+            last[category] = (cell, value)
         points.append(settlement_pb2.PriceIndexPoint(
             category=category, period=period, index_value=round(value, 4), transactions=cell.transactions,
             distinct_parties=cell.distinct_parties, turnover_fen=cell.turnover_fen, suppressed=suppressed))

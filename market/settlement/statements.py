@@ -17,6 +17,7 @@ import pyarrow.ipc as ipc
 
 from shuniu.market.ledger import LedgerPosting, account_id
 from shuniu.market.ledger.model import POSTING_KIND_OF_PARTY
+from shuniu.market.ledger.transfers import transfer_lines
 from shuniu.market.split import build_split_plans, split_lines
 from shuniu.protos.v1 import ledger_pb2
 
@@ -42,10 +43,13 @@ def statement_lines(period: str, batches: Iterable[tuple[str, list[LedgerPosting
     parts: list[pa.Table] = []
     posted: dict[str, int] = defaultdict(int)
     for batch_id, postings, plans, lines_ipc in batches:
-        for p in postings:
-            if p.period == period:
-                posted[p.debit_account_id] -= p.amount_fen
-                posted[p.credit_account_id] += p.amount_fen
+        in_period = [p for p in postings if p.period == period]
+        for p in in_period:
+            posted[p.debit_account_id] -= p.amount_fen
+            posted[p.credit_account_id] += p.amount_fen
+        moved = transfer_lines(batch_id, in_period, STATEMENT_SCHEMA)  # vouchers (算力券) used, payments
+        if moved is not None:
+            parts.append(moved)
         if lines_ipc:
             lines = ipc.open_stream(pa.py_buffer(lines_ipc)).read_all()
             lines = lines.filter(pc.equal(lines.column("billed_period"), period))

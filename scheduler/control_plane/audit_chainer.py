@@ -24,10 +24,14 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.exceptions import WatchError
+from shuniu.market.catalog.certificate_store import CERTIFICATE_EVENTS_KEY
+from shuniu.market.credit import CREDIT_EVENTS_KEY
 from shuniu.market.grants import GRANT_EVENTS_KEY
 from shuniu.market.ledger import ledger_key
 from shuniu.market.negative_list.store import NEGATIVE_LIST_EVENTS_KEY
+from shuniu.market.public_data.store import FEE_EVENTS_KEY
 from shuniu.market.settlement.close import SETTLEMENT_EVENTS_KEY
+from shuniu.market.vouchers.store import VOUCHER_EVENTS_KEY
 from shuniu.protos.usage_schema import DEAD_LETTER_STREAM, USAGE_STREAM
 from shuniu.protos.v1 import audit_pb2
 from shuniu.scheduler.control_plane import audit_events as ev
@@ -59,6 +63,7 @@ class Source:
 SOURCES: tuple[Source, ...] = (
     Source("nodes", "shuniu:events:nodes", ev.node_drafts, 500),
     Source("products", PRODUCT_EVENTS_KEY, ev.product_drafts, 500),
+    Source("certificates", CERTIFICATE_EVENTS_KEY, ev.certificate_drafts, 500),
     Source("negative_list", NEGATIVE_LIST_EVENTS_KEY, ev.negative_list_drafts, 500),
     Source("grants", GRANT_EVENTS_KEY, ev.grant_drafts, 500),
     Source("jobs", JOB_EVENTS_KEY, ev.job_drafts, 500),
@@ -66,6 +71,9 @@ SOURCES: tuple[Source, ...] = (
     Source("usage_dead", DEAD_LETTER_STREAM, ev.dead_letter_drafts, 100),
     Source("postings", LEDGER_ORDER_KEY, None, 500),
     Source("settlement", SETTLEMENT_EVENTS_KEY, ev.settlement_drafts, 100),
+    Source("fees", FEE_EVENTS_KEY, ev.fee_schedule_drafts, 100),
+    Source("vouchers", VOUCHER_EVENTS_KEY, ev.voucher_drafts, 500),
+    Source("credit", CREDIT_EVENTS_KEY, ev.credit_drafts, 500),
 )
 
 

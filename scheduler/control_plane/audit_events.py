@@ -80,6 +80,16 @@ def product_drafts(fields: Mapping[str, bytes], at_ms: int) -> list[Draft]:
     return [Draft(A.AUDIT_KIND_PRODUCT, action, product_id, details=details, refs=(product_id,), **_common(fields, at_ms))]
 
 
+def certificate_drafts(fields: Mapping[str, bytes], at_ms: int) -> list[Draft]:
+    """A registration certificate version issued, or a certificate revoked (数据产权登记凭证)."""
+    cert_id, product_id = _text(fields, "certificate_id"), _text(fields, "product_id")
+    details = {"product_id": product_id, "reason": _text(fields, "reason")}
+    if "version" in fields:
+        details.update(version=_int(fields, "version"), sha256=_text(fields, "sha256"))
+    return [Draft(A.AUDIT_KIND_PRODUCT, f"certificate.{_text(fields, 'action')}", cert_id, details=details,
+                  refs=(cert_id, product_id), **_common(fields, at_ms))]
+
+
 def grant_drafts(fields: Mapping[str, bytes], at_ms: int) -> list[Draft]:
     grant_id = _text(fields, "grant_id")
     before, after = _text(fields, "from"), _text(fields, "to")
@@ -178,6 +188,38 @@ def settlement_drafts(fields: Mapping[str, bytes], at_ms: int) -> list[Draft]:
     details["manifest_sha256"] = _text(fields, "manifest_sha256")
     return [Draft(A.AUDIT_KIND_SETTLEMENT, "settlement.close", period, details=details, refs=(period,),
                   actor=_text(fields, "actor") or "system", recorded_unix_ms=_int(fields, "closed_unix_ms", at_ms))]
+
+
+def credit_drafts(fields: Mapping[str, bytes], at_ms: int) -> list[Draft]:
+    """A credit event (信用) of an organisation: what happened, its points and its cause."""
+    org_id, subject_id = _text(fields, "org_id"), _text(fields, "subject_id")
+    details = {"event_id": _text(fields, "event_id"), "kind": _text(fields, "kind"), "points": _int(fields, "points"),
+               "subject_id": subject_id, "note": _text(fields, "note")}
+    return [Draft(A.AUDIT_KIND_CREDIT, f"credit.{details['kind']}", org_id, details=details,
+                  refs=(org_id, subject_id), **_common(fields, at_ms))]
+
+
+def voucher_drafts(fields: Mapping[str, bytes], at_ms: int) -> list[Draft]:
+    """A compute voucher issued, or an organisation's voucher cap set (their draws are ledger postings)."""
+    org_id, event = _text(fields, "org_id"), _text(fields, "event")
+    if event == "issue":
+        voucher_id = _text(fields, "voucher_id")
+        details = {"org_id": org_id, "amount_fen": _int(fields, "amount_fen"), "programme": _text(fields, "programme"),
+                   "valid_until_unix_ms": _int(fields, "valid_until_unix_ms")}
+        return [Draft(A.AUDIT_KIND_POSTING, "voucher.issue", voucher_id, details=details, refs=(voucher_id, org_id),
+                      **_common(fields, at_ms))]
+    return [Draft(A.AUDIT_KIND_POSTING, "voucher.cap", org_id, details={"cap_fen": _int(fields, "cap_fen")},
+                  refs=(org_id,), **_common(fields, at_ms))]
+
+
+def fee_schedule_drafts(fields: Mapping[str, bytes], at_ms: int) -> list[Draft]:
+    """A fee schedule version published (公共数据授权运营): the products it re-priced and their new price versions."""
+    schedule_id = _text(fields, "fee_schedule_id")
+    products = [p for p in _text(fields, "product_ids").split(",") if p]
+    details = {"version": _int(fields, "version"), "operator_id": _text(fields, "operator_id"), "product_ids": products,
+               "price_versions": [int(v) for v in _text(fields, "price_versions").split(",") if v.isdigit()]}
+    return [Draft(A.AUDIT_KIND_PRODUCT, "fees.publish", schedule_id, details=details, refs=(schedule_id, *products),
+                  **_common(fields, at_ms))]
 
 
 StreamMapper = Callable[[Mapping[str, bytes], int], list[Draft]]

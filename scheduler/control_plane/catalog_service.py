@@ -1,7 +1,8 @@
-"""CatalogService: registration, verification, review, delisting and price versions of data products.
+"""CatalogService: registration, verification, review, delisting, prices and rights of data products.
 
-Certificates (数据产权登记凭证), rights changes and the catalog export are not served here;
-their RPCs answer UNIMPLEMENTED.
+Registration certificates (数据产权登记凭证) follow every product change in the same transaction
+(certificate_desk.py): listing issues version 1, a rights change the next version, delisting
+revokes. Certificate reads, verification and the DCAT export delegate to the desk.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import grpc
 import redis.asyncio as aioredis
 
 from shuniu.market import catalog, negative_list
-from shuniu.market.catalog import CatalogError, ProductStore, product_key, queue_product_write
+from shuniu.market.catalog import CatalogError, ProductStore, certificate_keys, product_key, queue_product_write
+from shuniu.market.catalog.rights_change import apply_rights_change
 from shuniu.market.negative_list import NEGATIVE_LIST_KEY
 from shuniu.nodes import topology
 from shuniu.protos.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, negative_list_pb2
 from shuniu.scheduler.control_plane import validate
+from shuniu.scheduler.control_plane.certificate_desk import CertificateDesk
 from shuniu.scheduler.control_plane.errors import RequestError, failed_precondition, invalid, not_found
 from shuniu.scheduler.control_plane.idempotency import fingerprint, run_idempotent
 from shuniu.scheduler.control_plane.node_service import refusals
@@ -80,6 +83,7 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         self.store = ProductStore(client)
         self.request_id_ttl_s = request_id_ttl_s
         self._site_ids = frozenset(topology.site_ids())
+        self.certs = CertificateDesk(client, certificate_keys.load_or_create())
 
     async def _idempotent(self, rpc: str, request, watch: list[str], plan) -> tuple[bytes, bool]:
         validate.request_id(request.request_id)
@@ -113,8 +117,9 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.RegisterProductResponse.FromString(raw)
 
     async def _change(self, rpc: str, request, change: Callable[[catalog_pb2.Product, int], catalog_pb2.Product],
-                      respond: Callable[[catalog_pb2.Product], bytes], new_price: bool = False) -> bytes:
-        """Applies `change` to one product under WATCH, with its event, once per request id."""
+                      respond: Callable[[catalog_pb2.Product, catalog_pb2.Certificate | None], bytes],
+                      new_price: bool = False, valid_until_ms: int = 0) -> bytes:
+        """Applies `change` to one product under WATCH, with its event and certificate, once per request id."""
         validate.request_id(request.request_id)
         _product_id(request.product_id)
         now_ms = _now_ms()
@@ -126,13 +131,16 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             before = catalog_pb2.Product.FromString(raw)
             with catalog_refusals():
                 after = change(before, now_ms)
+                after, certificate_writes, certificate = await self.certs.follow(
+                    pipe, before, after, now_ms, valid_until_ms=valid_until_ms, reason=getattr(request, "reason", ""))
 
             def writes(p):
                 queue_product_write(p, after, new_price=new_price)
                 if after.state != before.state:
                     queue_product_event(p, after, before.state, now_ms)
+                certificate_writes(p)
 
-            return writes, respond(after)
+            return writes, respond(after, certificate)
 
         raw, _ = await self._idempotent(rpc, request, [product_key(request.product_id)], plan)
         return raw
@@ -143,29 +151,38 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         raw = await self._change(
             "ReportVerification", request,
             lambda p, now_ms: catalog.apply_verification(p, request.verification, now_ms),
-            lambda p: catalog_pb2.ReportVerificationResponse(product=p).SerializeToString())
+            lambda p, _: catalog_pb2.ReportVerificationResponse(product=p).SerializeToString())
         return catalog_pb2.ReportVerificationResponse.FromString(raw)
 
     @refusals
     async def ReviewProduct(self, request: catalog_pb2.ReviewProductRequest, context):
         raw = await self._change(
             "ReviewProduct", request, lambda p, now_ms: catalog.apply_review(p, request.approve, request.reason, now_ms),
-            lambda p: catalog_pb2.ReviewProductResponse(product=p).SerializeToString())
+            lambda p, c: catalog_pb2.ReviewProductResponse(product=p, certificate=c).SerializeToString(),
+            valid_until_ms=request.certificate_valid_until_unix_ms)
         return catalog_pb2.ReviewProductResponse.FromString(raw)
 
     @refusals
     async def DelistProduct(self, request: catalog_pb2.DelistProductRequest, context):
         raw = await self._change(
             "DelistProduct", request, lambda p, now_ms: catalog.apply_delist(p, request.reason, now_ms),
-            lambda p: catalog_pb2.DelistProductResponse(product=p).SerializeToString())
+            lambda p, _: catalog_pb2.DelistProductResponse(product=p).SerializeToString())
         return catalog_pb2.DelistProductResponse.FromString(raw)
 
     @refusals
     async def UpdateProductPrice(self, request: catalog_pb2.UpdateProductPriceRequest, context):
         raw = await self._change(
             "UpdateProductPrice", request, lambda p, now_ms: catalog.apply_price(p, request.pricing, now_ms),
-            lambda p: catalog_pb2.UpdateProductPriceResponse(product=p).SerializeToString(), new_price=True)
+            lambda p, _: catalog_pb2.UpdateProductPriceResponse(product=p).SerializeToString(), new_price=True)
         return catalog_pb2.UpdateProductPriceResponse.FromString(raw)
+
+    @refusals
+    async def UpdateProductRights(self, request: catalog_pb2.UpdateProductRightsRequest, context):
+        raw = await self._change(
+            "UpdateProductRights", request,
+            lambda p, now_ms: apply_rights_change(p, request.kind, request.rights, request.reason, now_ms),
+            lambda p, c: catalog_pb2.UpdateProductRightsResponse(product=p, certificate=c).SerializeToString())
+        return catalog_pb2.UpdateProductRightsResponse.FromString(raw)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -206,3 +223,21 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         more = start + size < len(matching)
         return catalog_pb2.ListProductsResponse(products=page, next_page_token=page[-1].product_id if more else "",
                                                 total=len(matching))
+
+    # -- certificates and the export (certificate_desk.py) --------------------------------------
+
+    @refusals
+    async def GetCertificate(self, request: catalog_pb2.GetCertificateRequest, context):
+        return await self.certs.get(request)
+
+    @refusals
+    async def ListCertificateVersions(self, request: catalog_pb2.ListCertificateVersionsRequest, context):
+        return await self.certs.list_versions(request)
+
+    @refusals
+    async def VerifyCertificate(self, request: catalog_pb2.VerifyCertificateRequest, context):
+        return await self.certs.verify(request)
+
+    @refusals
+    async def ExportCatalog(self, request: catalog_pb2.ExportCatalogRequest, context):
+        return await self.certs.export()

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import grpc
 import redis.asyncio as aioredis
 
-from shuniu.market import grants
+from shuniu.market import credit, grants
 from shuniu.market.catalog import ProductStore, product_key
 from shuniu.market.grants import GrantPolicy, GrantRefusal, GrantStore, grant_key, jobs_key, usage_key
 from shuniu.market.grants import rules
@@ -87,6 +87,7 @@ class GrantService(grants_pb2_grpc.GrantServiceServicer):
         self.grants = GrantStore(client)
         self.products = ProductStore(client)
         self.negative_list = NegativeListStore(client)
+        self.credit = credit.CreditStore(client)
 
     async def _idempotent(self, rpc: str, request, watch: list[str], plan) -> bytes:
         fp = fingerprint(rpc, request.SerializeToString(deterministic=True))
@@ -127,7 +128,8 @@ class GrantService(grants_pb2_grpc.GrantServiceServicer):
             with grant_refusals():
                 grants.check_fields(spec, now_ms, self.policy)
             products = await self._checked_products(spec)
-            decision = grants.decide(spec, products, self.policy, now_ms)
+            decision = grants.decide(spec, products, self.policy, now_ms, await self._credit_hold(pipe, spec.buyer_id,
+                                                                                                now_ms))
             grant = grants.new_grant(grants.new_grant_id(now_ms), request.request_id, spec, decision, products, now_ms)
 
             def writes(p):
@@ -138,10 +140,16 @@ class GrantService(grants_pb2_grpc.GrantServiceServicer):
 
         return grants_pb2.ApplyGrantResponse.FromString(await self._idempotent("ApplyGrant", request, watch, plan))
 
+    async def _credit_hold(self, pipe, buyer_id: str, now_ms: int) -> str:
+        """Why the buyer's credit (信用) keeps its grants from auto-approval, or ''; its events are watched."""
+        await pipe.watch(credit.events_key(buyer_id))
+        standing = await self.credit.standing(buyer_id, now_ms, pipe)
+        return credit.needs_operator_note(standing, self.credit.policy) if standing.needs_operator else ""
+
     async def _transition(self, rpc: str, request, extra_watch: list[str], change, respond) -> bytes:
         """One operator decision on a stored grant, stored with its event; once per request_id.
 
-        `change(pipe, grant, now_ms)` returns the changed grant and the jobs to cancel;
+        `change(pipe, grant, now_ms)` returns the changed grant, the jobs to cancel and any writes to queue with them;
         `respond(grant with usage, jobs)` builds the response message.
         """
         validate.request_id(request.request_id)
@@ -150,11 +158,13 @@ class GrantService(grants_pb2_grpc.GrantServiceServicer):
 
         async def plan(pipe):
             grant = await self._stored(pipe, request.grant_id)
-            changed, cancel = await change(pipe, grant, now_ms)
+            changed, cancel, *more = await change(pipe, grant, now_ms)
 
             def writes(p):
                 grants.queue_grant_write(p, changed)
                 grants.queue_transition(p, changed, grant.state, now_ms, cancel_job_ids=cancel)
+                for queue in more:
+                    queue(p)
 
             return writes, respond(await self._with_usage(pipe, changed), cancel).SerializeToString()
 
@@ -201,7 +211,11 @@ class GrantService(grants_pb2_grpc.GrantServiceServicer):
                 revoked = grants.revoke(grant, operator=operator, reason=request.reason, now_ms=now_ms)
             # Not watched: jobs starting all the time would make the revocation retry forever.
             # The event lists the jobs known now; the answer lists them again after the commit.
-            return revoked, sorted(j.decode() for j in await pipe.smembers(jobs_key(request.grant_id)))
+            # The buyer's credit event (信用) commits with the revocation: one per grant, never two.
+            event = credit.system_event(grant.spec.buyer_id, credit.GRANT_REVOKED, grant.grant_id,
+                                        revoked.state_reason, now_ms)
+            return (revoked, sorted(j.decode() for j in await pipe.smembers(jobs_key(request.grant_id))),
+                    lambda p: credit.queue_event(p, event))
 
         raw = await self._transition(
             "RevokeGrant", request, [], change,

@@ -7,14 +7,17 @@ worker thread so that the event loop keeps serving heartbeats.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import redis
 
-from shuniu.market.ledger import LedgerStore, account_id, postings_matching, split_account_id
+from shuniu.market.ledger import LedgerStore, account_id, billed_period, period_of_ms, postings_matching, split_account_id
 from shuniu.market.ledger.model import ACCOUNT_KINDS
+from shuniu.market.ledger.payments import PaymentError, payment_batch
+from shuniu.market.vouchers.store import held_vouchers
 from shuniu.protos.v1 import ledger_pb2, ledger_pb2_grpc
 from shuniu.scheduler.control_plane import validate
-from shuniu.scheduler.control_plane.errors import invalid, not_found
+from shuniu.scheduler.control_plane.errors import failed_precondition, invalid, not_found
 from shuniu.scheduler.control_plane.node_service import refusals
 
 __all__ = ["LedgerService", "offset_page"]
@@ -51,7 +54,9 @@ class LedgerService(ledger_pb2_grpc.LedgerServiceServicer):
         found = await asyncio.to_thread(self.store.account, account)
         if found is None:
             raise not_found(f"account {account!r} has no postings; see `shuniu ledger balance` for the accounts")
-        return ledger_pb2.GetBalanceResponse(account=found)
+        vouchers = [] if found.kind != ledger_pb2.ACCOUNT_KIND_BUYER else await asyncio.to_thread(
+            held_vouchers, self.store.client, [found.owner_id], int(time.time() * 1000))
+        return ledger_pb2.GetBalanceResponse(account=found, voucher_available_fen=sum(v.remaining_fen for v in vouchers))
 
     @refusals
     async def ListAccounts(self, request: ledger_pb2.ListAccountsRequest, context):
@@ -81,10 +86,34 @@ class LedgerService(ledger_pb2_grpc.LedgerServiceServicer):
     async def CheckLedger(self, request: ledger_pb2.CheckLedgerRequest, context):
         return await asyncio.to_thread(self.store.check)
 
+    @refusals
+    async def RecordPayment(self, request: ledger_pb2.RecordPaymentRequest, context):
+        return await asyncio.to_thread(self._record_payment, request)
+
+    def _record_payment(self, request: ledger_pb2.RecordPaymentRequest) -> ledger_pb2.RecordPaymentResponse:
+        period = billed_period(period_of_ms(int(time.time() * 1000)), self.store.closed_periods())
+        try:
+            batch = payment_batch(request.request_id, request.account_id, request.amount_fen, request.reference, period)
+        except PaymentError as err:
+            raise invalid(str(err)) from None
+        outcome = self.store.post(batch)
+        if outcome.status not in ("posted", "duplicate"):  # a period closed between the read and the write
+            raise failed_precondition(f"payment not recorded ({outcome.status}: {outcome.detail}); retry with the same request_id")
+        (batch_id, (posting,), _, posted_ms), = self.store.batch_postings([batch.batch_id])
+        asked = batch.postings[0]
+        if (posting.debit_account_id, posting.credit_account_id, posting.amount_fen) != (
+                asked.debit_account_id, asked.credit_account_id, asked.amount_fen):
+            raise failed_precondition(f"request_id {request.request_id!r} already recorded a payment of "
+                                      f"{posting.amount_fen} fen from {posting.debit_account_id} to "
+                                      f"{posting.credit_account_id}; a new payment needs a new request_id")
+        return ledger_pb2.RecordPaymentResponse(posting=_posting(batch_id, posting, posted_ms),
+                                                account=self.store.account(request.account_id))
+
 
 def _posting(batch_id: str, p, posted_ms: int) -> ledger_pb2.Posting:
     return ledger_pb2.Posting(
-        posting_id=f"{batch_id}/{p.kind}/{p.debit_account_id}/{p.credit_account_id}/{p.period}/{p.original_period}/{p.product_id}@{p.price_version}",
+        posting_id=f"{batch_id}/{p.kind}/{p.debit_account_id}/{p.credit_account_id}/{p.period}/{p.original_period}/{p.product_id}@{p.price_version}"
+                   + (f"/{p.voucher_id}" if p.voucher_id else ""),
         batch_id=batch_id, kind=p.kind, debit_account_id=p.debit_account_id, credit_account_id=p.credit_account_id,
         amount_fen=p.amount_fen, period=p.period, original_period=p.original_period, product_id=p.product_id,
-        price_version=p.price_version, posted_unix_ms=posted_ms)
+        price_version=p.price_version, posted_unix_ms=posted_ms, voucher_id=p.voucher_id)

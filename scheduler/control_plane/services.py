@@ -14,11 +14,16 @@ from shuniu.protos.v1 import (
 from shuniu.protos.v1 import overview_pb2, overview_pb2_grpc
 from shuniu.scheduler.control_plane.audit_service import AuditService
 from shuniu.scheduler.control_plane.catalog_service import CatalogService
+from shuniu.scheduler.control_plane.fee_schedule_service import FeeScheduleService
+from shuniu.scheduler.control_plane.credit_service import CreditService
+from shuniu.scheduler.control_plane.holder_usage_service import HolderUsageService
+from shuniu.protos.v1 import credit_pb2, credit_pb2_grpc, usage_pb2, usage_pb2_grpc
 from shuniu.scheduler.control_plane.grant_service import GrantService
 from shuniu.scheduler.control_plane.ledger_service import LedgerService
 from shuniu.scheduler.control_plane.negative_list_service import NegativeListService
 from shuniu.scheduler.control_plane.overview_service import OverviewService
 from shuniu.scheduler.control_plane.settlement_service import SettlementService
+from shuniu.scheduler.control_plane.voucher_service import VoucherService
 from shuniu.scheduler.jobs.job_service import JobService
 
 if TYPE_CHECKING:
@@ -50,6 +55,10 @@ def bindings(plane: ControlPlane) -> list[Binding]:
         _binding(GrantService(plane.redis, ttl_s), grants_pb2, grants_pb2_grpc, "GrantService"),
         _binding(LedgerService(plane.config.redis_url), ledger_pb2, ledger_pb2_grpc, "LedgerService"),
         _binding(SettlementService(plane.config.redis_url), settlement_pb2, settlement_pb2_grpc, "SettlementService"),
+        _binding(FeeScheduleService(plane.redis, ttl_s), settlement_pb2, settlement_pb2_grpc, "FeeScheduleService"),
+        _binding(VoucherService(plane.redis, ttl_s), ledger_pb2, ledger_pb2_grpc, "VoucherService"),
         _binding(AuditService.with_chainer(plane.redis), audit_pb2, audit_pb2_grpc, "AuditService"),
         _binding(OverviewService(plane), overview_pb2, overview_pb2_grpc, "OverviewService"),
+        _binding(CreditService.with_sweeper(plane.redis, ttl_s), credit_pb2, credit_pb2_grpc, "CreditService"),
+        _binding(HolderUsageService(plane.redis), usage_pb2, usage_pb2_grpc, "UsageService"),
     ]

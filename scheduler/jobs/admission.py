@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shuniu.market.catalog import LISTED
+from shuniu.market.credit import CreditPolicy, Standing, blocked_message
 from shuniu.protos.v1 import catalog_pb2, common_pb2, grants_pb2, jobs_pb2
 
 DEFAULT_MAX_PENDING_JOBS = 1_000
@@ -114,3 +115,14 @@ def grant_refusal(rule: str, message: str) -> Refusal:
     code = "RESOURCE_EXHAUSTED" if rule.startswith("limit:") else "FAILED_PRECONDITION"
     reason = {"limit:max_budget_fen": "budget"}.get(rule, rule)
     return Refusal(reason, message, code)
+
+
+# Refusals of a job that reaches outside its grant: a grant violation on the buyer's credit record (信用).
+GRANT_VIOLATION_REASONS = frozenset({"product_outside_grant", "columns_outside_grant", "job_kind"})
+
+
+def credit_refusal(standing: Standing | None, policy: CreditPolicy) -> Refusal | None:
+    """A buyer whose credit score is below the admission threshold may not submit; None otherwise."""
+    if standing is None or not standing.blocked:
+        return None
+    return Refusal("credit_blocked", blocked_message(standing, policy))

@@ -16,6 +16,8 @@ def node_run_request(
     tier: int,
     dp_epsilon_milli: int,
 ) -> runs_pb2.NodeRunRequest:
+    # The quote locked at admission prices the run, whatever the catalog holds by the time it is placed.
+    locked = {p.product_id: p.price_version for p in job.quote.product_prices}
     inputs = []
     for product_id, columns in product_columns.items():
         spec = products[product_id].spec
@@ -26,7 +28,7 @@ def node_run_request(
             columns=columns,
             sensitive_columns=spec.sensitive_columns,
             identifier_columns=spec.identifier_columns,
-            price_version=spec.pricing.price_version,
+            price_version=locked.get(product_id, spec.pricing.price_version),
         ))
     return runs_pb2.NodeRunRequest(
         job_id=job.job_id, attempt=job.attempt, node_id=node.node_id, buyer_id=job.buyer_id, spec=job.spec,

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 
+from shuniu.market import credit
 from shuniu.market.catalog import ProductStore
 from shuniu.market.grants import GrantStore
 from shuniu.market.grants.store import jobs_key
@@ -61,8 +62,12 @@ class JobRuntime:
 
     @staticmethod
     def end_writes(pipe, job: jobs_pb2.Job) -> None:
-        """Queued with a job's terminal transition: the grant no longer counts it as running."""
+        """Queued with a job's terminal transition: the grant no longer counts it as running; a withheld
+        output is a credit event (信用) of the buyer, one per job."""
         pipe.srem(jobs_key(job.spec.grant_id), job.job_id)
+        if job.state == lifecycle.EGRESS_DENIED:
+            credit.queue_event(pipe, credit.system_event(job.buyer_id, credit.EGRESS_DENIAL, job.job_id,
+                                                         job.state_message, job.finished_unix_ms))
 
     async def rebuild(self) -> None:
         """Requeues every open job from Redis; attempts in flight died with the old driver's Ray tasks."""

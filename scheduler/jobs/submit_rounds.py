@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 
 import grpc
+from shuniu.market import credit
 from shuniu.market.grants import Ask, GrantUse
 from shuniu.monitoring import metrics
 from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2
@@ -77,6 +78,8 @@ class SubmitRounds:
         self.service = service  # JobService: redis, grants, products, scheduler, ttl_s, refuse_if_never
         self._queued: list[Submit] = []
         self._drainer: asyncio.Task | None = None
+        self.credit = credit.CreditStore(service.redis)
+        self._violations: list = []  # credit events of the round's refusals for reaching outside a grant
 
     async def submit(self, request: jobs_pb2.SubmitJobRequest, spec: jobs_pb2.JobSpec, fp: bytes,
                      job_id: str) -> jobs_pb2.SubmitJobResponse:
@@ -105,8 +108,10 @@ class SubmitRounds:
             svc.grants.get_many_with_records({s.spec.grant_id for s in batch}, now_ms),
             svc.products.get_many({p.product_id for s in batch for p in s.spec.products}))
         by_product = {p.product_id: p for p in products}
+        # One read per buyer per round: its credit standing (信用) decides whether it may submit.
+        standings = await self.credit.standings({g.spec.buyer_id for g, _ in grants.values()}, now_ms)
         queued_now: collections.Counter[str] = collections.Counter()
-        admitted = []
+        admitted, refusals = [], []
         for s, prior in zip(batch, priors):
             if isinstance(prior, RequestError):
                 _fail(s, prior)
@@ -114,20 +119,30 @@ class SubmitRounds:
                 _answer(s, jobs_pb2.SubmitJobResponse.FromString(prior))
             else:
                 try:
-                    admitted.append(self._admit(s, grants.get(s.spec.grant_id), by_product, now_ms, queued_now))
+                    admitted.append(self._admit(s, grants.get(s.spec.grant_id), by_product, now_ms, queued_now,
+                                                standings))
                 except RequestError as err:
-                    _fail(s, err)
+                    refusals.append((s, err))
+        await self._record_violations()  # stored before the refused hear why
+        for s, err in refusals:
+            _fail(s, err)
         counted = await self._count(admitted, grants, now_ms)
         await self._store(counted, now_ms)
 
     def _admit(self, s: Submit, grant_and_record: tuple | None, products: dict[str, catalog_pb2.Product],
-               now_ms: int, queued_now: collections.Counter) -> _Admitted:
+               now_ms: int, queued_now: collections.Counter, standings: dict) -> _Admitted:
         """Admission of one job of the round (pure but for the scheduler's fleet), or a RequestError."""
         grant = grant_and_record[0] if grant_and_record else None
         plan = admission.plan_admission(s.spec, grant, {p.product_id: products[p.product_id]
                                                         for p in s.spec.products if p.product_id in products}, now_ms)
         if isinstance(plan, admission.Refusal):
+            if plan.reason in admission.GRANT_VIOLATION_REASONS:  # the job id is fixed by the request id
+                self._violations.append(credit.system_event(grant.spec.buyer_id, credit.GRANT_VIOLATION, s.job_id,
+                                                            f"{plan.reason}: {plan.message}", now_ms))
             raise refused(plan)
+        refusal = admission.credit_refusal(standings.get(grant.spec.buyer_id), self.credit.policy)
+        if refusal is not None:
+            raise refused(refusal)
         entry = OpenJob(jobs_pb2.Job(), plan.product_columns, plan.domain_node_ids, plan.anchor_site,
                         plan.dp_epsilon_milli, time.monotonic())
         entry.job.spec.CopyFrom(s.spec)
@@ -139,6 +154,15 @@ class SubmitRounds:
             raise refused(refusal)
         queued_now[buyer] += 1
         return _Admitted(s, plan, grant, entry)
+
+    async def _record_violations(self) -> None:
+        """Writes the round's grant-violation credit events in one round trip (each once per job id)."""
+        events, self._violations = self._violations, []
+        if events:
+            async with self.service.redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    credit.queue_event(pipe, event)
+                await pipe.execute()
 
     async def _count(self, admitted: list[_Admitted], grants: dict, now_ms: int) -> list[_Admitted]:
         """Counts every admitted job's grant use (the job recorded as running there); the refused hear why.

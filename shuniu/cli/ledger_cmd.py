@@ -62,6 +62,28 @@ def check(address: str = AddressOption, as_json: bool = JsonOption) -> None:
         raise typer.Exit(1)
 
 
+@ledger_app.command("pay")
+def pay(
+    account: str = typer.Option(..., help="Account paid into (or out of), e.g. buyer:acme or holder:state-grid."),
+    amount_fen: int = typer.Option(..., help="Fen; > 0 pays into the account (a buyer settling its bill), < 0 pays out."),
+    reference: str = typer.Option("", help="Bank or payment reference."),
+    request_id: str = typer.Option("", help="Idempotency key (default: a new one); reuse it to retry safely."),
+    address: str = AddressOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Record a payment (收付款) between an account and the bank, as one posting (operators)."""
+    request = ledger_pb2.RecordPaymentRequest(request_id=request_id or new_request_id(), account_id=account,
+                                              amount_fen=amount_fen, reference=reference)
+    with Client(resolve_address(address)) as client, rpc_errors():
+        result = client.ledger.RecordPayment(request, timeout=client.timeout_s)
+    if as_json:
+        print_json(to_dict(result))
+        return
+    p = result.posting
+    console.print(f"payment of {yuan(p.amount_fen)} ¥ from {p.debit_account_id} to {p.credit_account_id} in {p.period}; "
+                  f"{result.account.account_id} balance {yuan(result.account.balance_fen)} ¥", highlight=False)
+
+
 @app.command("settle")
 def settle(
     period: str = typer.Option(..., help="Period to close, YYYY-MM (e.g. 2026-11)."),
@@ -91,20 +113,35 @@ def settle(
 @app.command("index")
 def index(
     category: str = typer.Option("", help="One product category (default: all)."),
+    from_statements: str = typer.Option("", help="Recompute offline from the statement files in this settlement folder "
+                                                 "(<state dir>/settlement) instead of asking the exchange."),
+    min_transactions: int = typer.Option(3, min=1, help="With --from-statements: transactions a cell needs to be shown."),
+    min_parties: int = typer.Option(2, min=1, help="With --from-statements: distinct buyers and sellers a cell needs."),
     address: str = AddressOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """The data price index (数据要素市场价格指数): chained, base period = 100, per category."""
-    with Client(resolve_address(address)) as client, rpc_errors():
-        result = client.settlement.GetPriceIndex(settlement_pb2.GetPriceIndexRequest(category=category), timeout=client.timeout_s)
+    """The data price index (数据要素市场价格指数): chained Törnqvist per category, base period = 100 (docs/price-index.md)."""
+    if from_statements:
+        from shuniu.market.settlement.index_rebuild import index_from_statements  # noqa: PLC0415
+
+        try:
+            points, _ = index_from_statements(from_statements, min_transactions, min_parties)
+        except FileNotFoundError as err:
+            fail(str(err))
+        result = settlement_pb2.GetPriceIndexResponse(points=[p for p in points if not category or p.category == category],
+                                                      min_transactions=min_transactions, min_distinct_parties=min_parties)
+    else:
+        with Client(resolve_address(address)) as client, rpc_errors():
+            result = client.settlement.GetPriceIndex(settlement_pb2.GetPriceIndexRequest(category=category),
+                                                     timeout=client.timeout_s)
     if as_json:
         print_json(to_dict(result))
         return
     if not result.points:
         fail("no settled data transactions yet; close a period with `shuniu settle --period YYYY-MM`")
     table = Table(title=f"data price index (base = 100; cells under {result.min_transactions} transactions or "
-                        f"{result.min_distinct_parties} buyers suppressed)", header_style="bold", title_justify="left")
-    for column in ("category", "period", "index", "transactions", "buyers", "turnover ¥"):
+                        f"{result.min_distinct_parties} buyers or sellers suppressed)", header_style="bold", title_justify="left")
+    for column in ("category", "period", "index", "transactions", "parties", "turnover ¥"):
         table.add_column(column, justify="left" if column in ("category", "period") else "right")
     for p in result.points:
         table.add_row(p.category, p.period, "—" if p.suppressed else f"{p.index_value:.2f}", f"{p.transactions:,}",

@@ -1,8 +1,9 @@
-"""`shuniu products …`: the catalog of data products (register, list, review, delist, price)."""
+"""`shuniu products …`: the catalog of data products (register, list, review, delist, price, rights, export)."""
 
 from __future__ import annotations
 
 import pathlib
+import sys
 
 import typer
 from google.protobuf import json_format
@@ -12,10 +13,12 @@ from shuniu.cli._app import AddressOption, JsonOption, app, console, fail, print
 from shuniu.client import Client, new_request_id
 from shuniu.market._names import GRADE_NAMES, name_of, value_of
 from shuniu.market.catalog import STATE_NAMES, UNIT_NAMES, state_name
+from shuniu.market.catalog.rights_change import KIND_NAMES
 from shuniu.nodes.product_verify import content_sha256, product_paths
 from shuniu.protos.v1 import catalog_pb2
 
-products_app = typer.Typer(help="Data products: register, list, review, delist, set prices.", no_args_is_help=True)
+products_app = typer.Typer(help="Data products: register, list, review, delist, set prices and rights, export.",
+                           no_args_is_help=True)
 app.add_typer(products_app, name="products")
 
 _STATE_STYLE = {"registered": "cyan", "under_review": "yellow", "listed": "green", "rejected": "red", "delisted": "dim"}
@@ -233,3 +236,68 @@ def products_price(
     console.print(f"product {product.product_id} price v{product.spec.pricing.price_version}: "
                   f"{price_text(product.spec.pricing)}", highlight=False)
 
+
+
+def _right(text: str, option: str) -> catalog_pb2.Right:
+    right = catalog_pb2.Right()
+    for item in text.split(","):
+        holder, sep, bp = item.strip().partition("=")
+        if not sep or not holder or not bp.strip().isdigit():
+            fail(f"{option} {text!r} malformed; expected HOLDER=SHARE_BP,… summing to 10000, e.g. henan-hs=7500,hospital=2500")
+        right.holders.add(holder_id=holder.strip(), share_bp=int(bp))
+    return right
+
+
+@products_app.command("rights")
+def products_rights(
+    product_id: str,
+    kind: str = typer.Option(..., help=f"Kind of change: {', '.join(KIND_NAMES.values())}."),
+    all_rights: str = typer.Option("", "--all", help="HOLDER=BP,… for all three rights at once."),
+    holding: str = typer.Option("", help="HOLDER=BP,… of the holding right (持有权)."),
+    processing_use: str = typer.Option("", help="HOLDER=BP,… of the processing-use right (加工使用权)."),
+    product_operation: str = typer.Option("", help="HOLDER=BP,… of the product-operation right (经营权)."),
+    rights_file: pathlib.Path = typer.Option(None, "--rights", help="The whole Rights as JSON instead."),
+    reason: str = typer.Option("", help="Why, for the certificate's record and the audit trail."),
+    request_id: str = typer.Option("", help="Idempotency key (default: a new one)."),
+    as_json: bool = JsonOption,
+    address: str = AddressOption,
+) -> None:
+    """Changes a product's rights; a listed product gets a new certificate version linked to the previous one."""
+    change = enum_value(KIND_NAMES, kind, "kind")
+    with rpc_errors(), Client(resolve_address(address)) as client:
+        rights = catalog_pb2.Rights()
+        if rights_file is not None:
+            load_message(rights_file, rights, "Rights")
+        else:  # rights not named stay as in force
+            rights.CopyFrom(client.catalog.GetProduct(catalog_pb2.GetProductRequest(product_id=product_id),
+                                                      timeout=client.timeout_s).product.spec.rights)
+        for name, text in (("holding", holding or all_rights), ("processing_use", processing_use or all_rights),
+                           ("product_operation", product_operation or all_rights)):
+            if text:
+                getattr(rights, name).CopyFrom(_right(text, f"--{name.replace('_', '-')}"))
+        answer = client.catalog.UpdateProductRights(catalog_pb2.UpdateProductRightsRequest(
+            request_id=request_id or new_request_id("rights"), product_id=product_id, kind=change, rights=rights,
+            reason=reason), timeout=client.timeout_s)
+    if as_json:
+        print_json({"product": to_dict(answer.product), "certificate": to_dict(answer.certificate)})
+        return
+    cert = answer.certificate
+    console.print(f"product {product_id} rights changed ({kind})"
+                  + (f"; certificate {cert.certificate_id} version {cert.version} issued" if cert.certificate_id
+                     else "; its certificate will carry them when it is listed"), highlight=False)
+
+
+@products_app.command("export")
+def products_export(
+    out: pathlib.Path = typer.Option(None, "--out", help="Write the JSON-LD here (default: standard output)."),
+    address: str = AddressOption,
+) -> None:
+    """Exports the listed catalog as a DCAT-style JSON-LD document, for other data spaces."""
+    with rpc_errors(), Client(resolve_address(address)) as client:
+        answer = client.catalog.ExportCatalog(catalog_pb2.ExportCatalogRequest(), timeout=client.timeout_s)
+    if out is None:
+        sys.stdout.write(answer.json_ld)
+        return
+    out.write_text(answer.json_ld)
+    console.print(f"{answer.products} listed products exported to {out} (DCAT JSON-LD, {len(answer.json_ld):,} bytes)",
+                  highlight=False)

@@ -82,8 +82,9 @@ def story(ray_cluster, control_plane_factory, redis_url, tmp_path, eventually):
             client.settlement.ClosePeriod(settlement_pb2.ClosePeriodRequest(
                 request_id="close-1", period=period_of_ms(int(time.time() * 1000))), timeout=60)
             client.drain("ray-n4", reason="maintenance")
-            eventually(lambda: int(store.hget("shuniu:audit:head", "seq") or 0) >= 1 and _kinds(client) >= _ALL_KINDS,
-                       timeout_s=20, what="every kind chained")
+            # The drain is the last change made: once it is chained, so is everything before it.
+            eventually(lambda: _kinds(client) >= _ALL_KINDS and "node.drain" in {e.action for e in _entries(client)},
+                       timeout_s=60, what="every kind chained, the drain last")
             yield plane, client, job, grant, path
     finally:
         for agent in agents:

@@ -12,8 +12,8 @@ import pytest
 from shuniu.protos.v1 import common_pb2, nodes_pb2
 
 
-def shuniu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "shuniu.cli", *args], capture_output=True, text=True, timeout=60,
+def shuniu(*args: str, env: dict[str, str] | None = None, timeout_s: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "shuniu.cli", *args], capture_output=True, text=True, timeout=timeout_s,
                           env={**os.environ, "COLUMNS": "200", **(env or {})})
 
 
@@ -85,8 +85,9 @@ def test_topology_model_json_has_every_site_and_the_circle():
 
 
 def test_up_runs_the_stack_and_stops_cleanly(tmp_path):
+    # Starting Redis, a Ray head, the control plane, the fleet and the biller takes a minute on a busy machine.
     result = shuniu("up", "--nodes", "12", "--port", "0", "--interval", "0.5", "--duration", "6",
-                    env={"SHUNIU_STATE_DIR": str(tmp_path), "REDIS_URL": ""})
+                    env={"SHUNIU_STATE_DIR": str(tmp_path), "REDIS_URL": ""}, timeout_s=240)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "fleet: 12 nodes" in result.stdout
     assert "stack stopped" in result.stderr

@@ -119,3 +119,9 @@ def test_price_index_starts_at_100_and_chains_to_the_next_period(settled):
     assert table.num_rows == 6 and set(table.column("category").to_pylist()) == set(by_category)
     shown = shuniu("index", "--addr", plane.address)
     assert shown.returncode == 0 and "100.00" in shown.stdout
+    # Anyone holding the statement files recomputes the same index, with no ledger and no exchange.
+    rebuilt = shuniu("index", "--json", "--from-statements", str(root))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(rebuilt.stdout)["points"] == points
+    missing = shuniu("index", "--from-statements", str(root / "nowhere"))
+    assert missing.returncode != 0 and "not a directory" in missing.stderr

@@ -1,0 +1,163 @@
+"""UsageService.ListHolderUsage: a data holder's live view of the use of its products (可控可计量).
+
+Sourced from what billing already wrote, so billed-but-unsettled use counts at once: the ledger's
+commit order of posted batches, each batch's summary (the usage-stream entry it came from), its
+rated lines and the split plans it was posted with. Per (product, buyer, grant, purpose) a row
+holds the jobs, rows and calls of the usage records (metadata the node signed) and the holder's
+revenue due: its own parts of each data line, re-split with the batch's plan exactly as posted.
+Never the buyer's outputs: nothing here reads a job's result. Each call reads the ledger's batches
+from the start (fine for the volumes of a provincial exchange; an incremental index comes when not).
+ReportUsage is not served here (node agents write the usage stream directly).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import redis.asyncio as aioredis
+from pyarrow import ipc
+from shuniu.market.catalog import ProductStore
+from shuniu.market.credit import ORG_ID
+from shuniu.market.ledger import ledger_key
+from shuniu.market.split import build_split_plans, split_lines
+from shuniu.protos.usage_schema import USAGE_STREAM, UsageSchemaError, batch_from_ipc
+from shuniu.protos.v1 import usage_pb2, usage_pb2_grpc
+from shuniu.scheduler.control_plane import validate
+from shuniu.scheduler.control_plane.errors import invalid, not_found
+from shuniu.scheduler.control_plane.node_service import refusals
+
+_CHUNK = 200  # batches read per round trip
+_RECORD_COLUMNS = ["record_id", "job_id", "grant_id", "buyer_id", "product_id", "purpose", "purpose_category",
+                   "rows", "calls", "end_unix_ms"]
+Key = tuple[str, str, str, str, int]  # product, buyer, grant, purpose, purpose category
+
+
+@dataclass
+class _Row:
+    jobs: set[str] = field(default_factory=set)
+    rows: int = 0
+    calls: int = 0
+    revenue_due_fen: int = 0
+    last_used_unix_ms: int = 0
+
+
+def holder_parts(holder_id: str, plan_specs: dict, lines: pa.Table) -> dict[str, int]:
+    """The holder's part (fen) of each data line, by record id, re-split with the plans the batch was posted with."""
+    lines = lines.filter(pc.greater(lines.column("data_fen"), 0))
+    if not lines.num_rows:
+        return {}
+    plans = build_split_plans(plan_specs["data"], plan_specs["compute"], plan_specs["exchange_id"])
+    plan = plans.data_plan_index(lines.column("product_id").combine_chunks())
+    split = split_lines(plans, plan, lines.column("data_fen").to_numpy())
+    ours = np.array([party == ("holder", holder_id) for party in plans.parties] or [False], dtype=bool)
+    record_ids = lines.column("record_id").to_pylist()
+    parts: dict[str, int] = {}
+    for i, record_id in enumerate(record_ids):
+        lo, hi = int(split.line_offsets[i]), int(split.line_offsets[i + 1])
+        slots = np.arange(int(plans.plan_offsets[plan[i]]), int(plans.plan_offsets[plan[i]]) + (hi - lo))
+        fen = int(split.part_fen[lo:hi][ours[plans.slot_party[slots]]].sum())
+        if fen:
+            parts[record_id] = parts.get(record_id, 0) + fen
+    return parts
+
+
+def add_batch(table: dict[Key, _Row], records: dict[str, list], parts: dict[str, int], products: set[str],
+              from_ms: int, to_ms: int) -> None:
+    """Adds one batch's data records of `products` within [from_ms, to_ms) (0: open) to the table."""
+    for i, product_id in enumerate(records["product_id"]):
+        end_ms = records["end_unix_ms"][i]
+        if product_id not in products or (from_ms and end_ms < from_ms) or (to_ms and end_ms >= to_ms):
+            continue
+        key = (product_id, records["buyer_id"][i], records["grant_id"][i], records["purpose"][i],
+               records["purpose_category"][i])
+        row = table.setdefault(key, _Row())
+        row.jobs.add(records["job_id"][i])
+        row.rows += records["rows"][i]
+        row.calls += records["calls"][i]
+        row.revenue_due_fen += parts.get(records["record_id"][i], 0)
+        row.last_used_unix_ms = max(row.last_used_unix_ms, end_ms)
+
+
+def usage_rows(table: dict[Key, _Row]) -> list[usage_pb2.HolderUsageRow]:
+    return [usage_pb2.HolderUsageRow(product_id=k[0], buyer_id=k[1], grant_id=k[2], purpose=k[3], purpose_category=k[4],
+                                     jobs=len(r.jobs), rows=r.rows, calls=r.calls, revenue_due_fen=r.revenue_due_fen,
+                                     last_used_unix_ms=r.last_used_unix_ms)
+            for k, r in sorted(table.items())]
+
+
+class HolderUsageService(usage_pb2_grpc.UsageServiceServicer):
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.redis = client
+        self.products = ProductStore(client)
+
+    async def _holder_products(self, holder_id: str, product_id: str) -> set[str]:
+        owned = {p.product_id for p in await self.products.all() if p.spec.holder_id == holder_id}
+        if product_id and product_id not in owned:
+            raise not_found(f"product {product_id!r} is not a product of holder {holder_id!r}; expected one of "
+                            f"{', '.join(sorted(owned)) or 'none (the holder has no products)'}")
+        return {product_id} if product_id else owned
+
+    async def _batches(self, batch_ids: list[str]) -> AsyncIterator[tuple[dict, dict, bytes, bytes]]:
+        """(summary, postings body, rated lines, usage entry's Arrow IPC) of each batch, in two round trips."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(ledger_key("batches"), batch_ids)
+            pipe.hmget(ledger_key("postings"), batch_ids)
+            for batch_id in batch_ids:
+                pipe.get(ledger_key(f"lines:{batch_id}"))
+            summaries, bodies, *lines = await pipe.execute()
+        summaries = [json.loads(s) if s else {} for s in summaries]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for summary in summaries:
+                entry_id = summary.get("entry_id") or "0-0"
+                pipe.xrange(USAGE_STREAM, min=entry_id, max=entry_id, count=1)
+            entries = await pipe.execute()
+        for summary, body, lines_ipc, entry in zip(summaries, bodies, lines, entries):
+            fields = entry[0][1] if entry else {}
+            yield summary, json.loads(body) if body else {}, lines_ipc or b"", fields.get(b"arrow_ipc", b"")
+
+    async def _table(self, holder_id: str, products: set[str], from_ms: int, to_ms: int) -> dict[Key, _Row]:
+        table: dict[Key, _Row] = {}
+        order = [b.decode() for b in await self.redis.lrange(ledger_key("order"), 0, -1)]
+        for start in range(0, len(order), _CHUNK):
+            async for _, body, lines_ipc, usage_ipc in self._batches(order[start:start + _CHUNK]):
+                try:
+                    batch, _ = batch_from_ipc(usage_ipc)
+                except (UsageSchemaError, ValueError):
+                    continue  # a posted batch whose stream entry is gone: its use cannot be shown
+                records = batch.select(_RECORD_COLUMNS).to_pydict()
+                if not products.intersection(records["product_id"]):
+                    continue
+                parts = {}
+                if lines_ipc:
+                    parts = holder_parts(holder_id, body["plans"], ipc.open_stream(pa.py_buffer(lines_ipc)).read_all())
+                add_batch(table, records, parts, products, from_ms, to_ms)
+        return table
+
+    @refusals
+    async def ListHolderUsage(self, request: usage_pb2.ListHolderUsageRequest, context):
+        if not ORG_ID.match(request.holder_id):
+            raise invalid(f"holder_id {request.holder_id!r} is malformed; expected a data holder's id (1-128 letters, "
+                          "digits, '.', '_', ':' or '-')")
+        if request.from_unix_ms < 0 or request.to_unix_ms < 0 or (
+                request.to_unix_ms and request.from_unix_ms >= request.to_unix_ms):
+            raise invalid(f"from_unix_ms {request.from_unix_ms} / to_unix_ms {request.to_unix_ms}; expected "
+                          "0 (open) or 0 <= from < to")
+        size = validate.page_size(request.page_size)
+        products = await self._holder_products(request.holder_id, request.product_id)
+        rows = usage_rows(await self._table(request.holder_id, products, request.from_unix_ms, request.to_unix_ms))
+        keys = [_row_key(r) for r in rows]
+        start = next((i + 1 for i, k in enumerate(keys) if k == request.page_token), 0) if request.page_token else 0
+        page = rows[start:start + size]
+        more = start + size < len(rows)
+        return usage_pb2.ListHolderUsageResponse(
+            rows=page, next_page_token=keys[start + len(page) - 1] if more and page else "", total=len(rows),
+            revenue_due_total_fen=sum(r.revenue_due_fen for r in rows))
+
+
+def _row_key(row: usage_pb2.HolderUsageRow) -> str:
+    return "|".join((row.product_id, row.buyer_id, row.grant_id, row.purpose, str(row.purpose_category)))
