@@ -14,6 +14,7 @@ import sys
 import threading
 
 from shuniu.nodes.sandbox import seccomp
+from shuniu.nodes.sandbox.cpu_group import join_argv
 from shuniu.nodes.sandbox.types import SandboxLimits, SandboxUnavailableError
 
 SANDBOX_SITE_DIR = "/opt/sandbox/site"
@@ -150,7 +151,8 @@ def sandbox_argv(runtime: Runtime, limits: SandboxLimits, label: str, seccomp_fd
     identity, become = _identity_argv(uid)
     child = [runtime.python_executable, "-I", "-S", "-c", _CHILD_SOURCE]
     child += [SANDBOX_SITE_DIR, label, str(limits.max_header_bytes)]
-    return _prlimit_argv(runtime, limits) + _bwrap_argv(runtime, limits, seccomp_fd, identity) + become + child
+    return (join_argv(limits.nice) + _prlimit_argv(runtime, limits) + _bwrap_argv(runtime, limits, seccomp_fd, identity)
+            + become + child)
 
 
 def _seccomp_pipe() -> int | None:

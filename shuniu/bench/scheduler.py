@@ -178,12 +178,12 @@ def placement_section(report: Report, n_nodes: int, n_jobs: int, step: Callable[
 
 
 def run_scheduler_bench(n_nodes: int, n_jobs: int, step: Callable[[str], None] = lambda _: None,
-                        lifecycle_jobs: int = 0, lifecycle_nodes: int = 20) -> Report:
+                        lifecycle_jobs: int = 0, lifecycle_nodes: int = 20, lifecycle_clients: int = 64) -> Report:
     """Every section of the scheduler benchmark in one report; the lifecycle one when `lifecycle_jobs` > 0."""
     report = Report("scheduler", "the pure-Python reference placement", {})
     placement_section(report, n_nodes, n_jobs, step)
     if lifecycle_jobs:
         from shuniu.bench.lifecycle import lifecycle_section  # noqa: PLC0415  (starts a stack of its own)
 
-        lifecycle_section(report, lifecycle_jobs, lifecycle_nodes, step)
+        lifecycle_section(report, lifecycle_jobs, lifecycle_nodes, step, clients=lifecycle_clients)
     return report

@@ -143,6 +143,8 @@ def bench_scheduler(
     lifecycle_jobs: int = typer.Option(300, min=0, max=100_000,
                                        help="Jobs run end to end on a stack of the bench's own (0: skip)."),
     lifecycle_nodes: int = typer.Option(20, min=1, max=2_000, help="Simulated nodes of that stack."),
+    lifecycle_clients: int = typer.Option(64, min=1, max=256, help="Concurrent clients submitting the burst "
+                                          "(a closed loop: too few measure their own round trips, not the scheduler)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Placement decisions/s (vectorised vs the pure-Python reference), then jobs end to end on a local stack."""
@@ -150,7 +152,8 @@ def bench_scheduler(
 
     with _steps() as step:
         report = run_scheduler_bench(nodes, jobs, step=step,
-                                     lifecycle_jobs=lifecycle_jobs, lifecycle_nodes=lifecycle_nodes)
+                                     lifecycle_jobs=lifecycle_jobs, lifecycle_nodes=lifecycle_nodes,
+                                     lifecycle_clients=lifecycle_clients)
     _emit(report, as_json)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pathlib
 import statistics
 import textwrap
 
@@ -85,9 +86,35 @@ def test_child_yields_the_cpu_to_the_node_processes(runner):
     body = """
         def run(table):
             stat = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
-            return pa.table({"nice": [stat[16]]})  # field 19 of stat, counted after the name
+            try:  # its session's scheduler group too, where the kernel has them
+                group = open("/proc/self/autogroup").read().split()[-1]
+            except OSError:
+                group = stat[16]
+            return pa.table({"nice": [stat[16] + "," + group]})  # stat field 19, counted after the name
     """
-    assert _single_value(_custom(runner, body)) == str(SandboxLimits().nice) == "10"
+    assert _single_value(_custom(runner, body)).split(",") == [str(SandboxLimits().nice)] * 2
+
+
+@pytest.mark.skipif(_launch.join_argv(SandboxLimits().nice) == [], reason="no cgroup v1 cpu controller the runner can write")
+def test_every_process_of_a_child_runs_in_the_sandboxes_cpu_group():
+    """Niced processes in sessions of their own still take a full share each; the group holds them all to one."""
+    from shuniu.nodes.sandbox.cpu_group import CPU_CGROUP_ROOT, GROUP_NAME
+
+    group = CPU_CGROUP_ROOT / GROUP_NAME
+    assert (group / "cpu.shares").read_text().strip() == "110"  # the kernel's weight of nice 10
+    child = _launch.spawn(FAST, LABEL_PREFIX + "cgroup", _launch.next_sandbox_uid())
+    try:
+        assert child.stdout.read(1)  # ready: bwrap has forked the child and it imported pyarrow
+        members = {int(pid) for pid in (group / "cgroup.procs").read_text().split()}
+        parents = {int(p.name): int(open(p / "stat").read().rsplit(")", 1)[1].split()[1])
+                   for p in pathlib.Path("/proc").iterdir() if p.name.isdigit() and (p / "stat").exists()}
+        tree = {child.pid} | {pid for pid, parent in parents.items() if parent == child.pid}
+        assert len(tree) >= 2 and tree <= members
+    finally:
+        child.kill()
+        child.wait()
+        for stream in (child.stdin, child.stdout, child.stderr):
+            stream.close()
 
 
 def test_seccomp_refuses_new_namespaces_and_ptrace(runner):
