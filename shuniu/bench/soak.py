@@ -34,6 +34,7 @@ from shuniu.bench.report import Report
 from shuniu.client import Client
 from shuniu.market.billing.archive import UsageArchive
 from shuniu.nodes.simulator import FleetPlan
+from shuniu.protos.usage_schema import USAGE_STREAM
 from shuniu.protos.v1 import common_pb2, jobs_pb2
 from shuniu.security import tls
 from shuniu.stack import LocalRedis, ManagedProcess, free_port
@@ -136,6 +137,14 @@ class SoakStack:
             for pid in _group_pids(self.ray.head.proc.pid, ("gcs_server", "raylet")):
                 out[f"ray {pathlib.Path(f'/proc/{pid}/comm').read_text().strip()}"] = rss_mb(pid)
         return out
+
+    def redis_data_mb(self) -> float | None:
+        """What Redis holds (INFO used_memory_dataset), apart from its own overhead and allocator slack."""
+        try:
+            with redis.Redis.from_url(self.redis.url, socket_timeout=5) as client:
+                return client.info("memory")["used_memory_dataset"] / 1e6
+        except redis.RedisError:
+            return None
 
     def heartbeats(self) -> int | None:
         """The control plane's count of heartbeats applied since it started (None while it is away)."""
@@ -259,7 +268,7 @@ def run_soak_bench(minutes: float, seed: int, step: Callable[[str], None], nodes
                 submitters = Submitters(stack.address, _job(grant_id, product_id), jobs_per_s)
                 started = time.monotonic()
                 submitters.start()
-                rss_warm, pending = {}, list(faults)
+                rss_warm, pending, data_warm = {}, list(faults), (None, 0)
                 while (elapsed := time.monotonic() - started) < duration_s:
                     while pending and pending[0][0] <= elapsed:
                         step(f"{elapsed:.0f} s: kill -9 and restart {pending[0][1]}")
@@ -269,16 +278,19 @@ def run_soak_bench(minutes: float, seed: int, step: Callable[[str], None], nodes
                     heartbeats.sample(stack.heartbeats())
                     if not rss_warm and elapsed >= baseline_at_s:
                         rss_warm = stack.rss()
+                        data_warm = (stack.redis_data_mb(), len(submitters.answered))
                     step(f"{elapsed:.0f}/{duration_s:.0f} s: {len(submitters.answered)} jobs submitted, "
                          f"{len(faults) - len(pending)}/{len(faults)} faults")
                     time.sleep(1.0)
                 rss_end, load_s = stack.rss(), time.monotonic() - started
+                data_end = (stack.redis_data_mb(), len(submitters.answered))
                 submitters.stop(150)
                 step("draining runs and billing")
                 flushed = _drain(stack, submitters.answered, max(120.0, duration_s * 0.2), step)
             store = redis.Redis.from_url(stack.redis.url)
             jobs, by_id = soak_audit.audit_jobs(store, submitters.answered)
             charges = soak_audit.audit_charges(store, by_id, UsageArchive(stack.root / "usage-archive"))
+            stream_left = store.xlen(USAGE_STREAM)
             store.close()
         finally:
             stack.stop()
@@ -288,7 +300,21 @@ def run_soak_bench(minutes: float, seed: int, step: Callable[[str], None], nodes
         "client_errors": dict(submitters.errors), "refused": dict(submitters.refused),
         "batches_sent_by_final_spool_flush": flushed})
     _figures(report, load_s, heartbeats.total, jobs, charges, submitters, rss_warm, rss_end, len(faults))
+    _redis_figures(report, data_warm, data_end, stream_left, charges.batches_posted)
     return report
+
+
+def _redis_figures(report: Report, warm: tuple[float | None, int], end: tuple[float | None, int], stream_left: int,
+                   batches: int) -> None:
+    """What Redis's growth is made of: the data it holds, per job of the measured window."""
+    (warm_mb, warm_jobs), (end_mb, end_jobs) = warm, end
+    if warm_mb is not None and end_mb is not None:
+        report.add("Redis data set at the end (baseline: after warm-up)", end_mb, "MB", warm_mb)
+        if end_jobs > warm_jobs:
+            report.add("Redis data set added per job submitted after warm-up", (end_mb - warm_mb) * 1000 / (end_jobs - warm_jobs),
+                       "KB/job")
+    report.add("usage stream entries left at the end (billed ones are archived, then trimmed)", stream_left, "entries",
+               batches)
 
 
 def _figures(report: Report, load_s: float, heartbeats: int, jobs: soak_audit.JobAudit,
