@@ -159,7 +159,9 @@ class Biller:
                 metrics.USAGE_RECORDS_BILLED.inc(posting.record_count)
                 metrics.BILLED_FEN.inc(posting.charged_fen)
                 for account, amount_fen in posting.account_totals()[1].items():
-                    metrics.REVENUE_FEN.labels(metrics.party_kind(account.split(":", 1)[0])).inc(amount_fen)
+                    kind = account.split(":", 1)[0]
+                    if kind != "buyer":  # a voucher paying a buyer's charge is a subsidy, not revenue
+                        metrics.REVENUE_FEN.labels(metrics.party_kind(kind)).inc(amount_fen)
             if result.status in ("posted", "duplicate"):
                 return result.status
             log.info("batch %s: %s (%s); rating again", batch_id, result.status, result.detail)

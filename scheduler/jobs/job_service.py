@@ -54,6 +54,10 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         plan = admission.plan_admission(spec, grant, products, now_ms)
         if isinstance(plan, admission.Refusal):
             raise refused(plan)
+        standings = await self.rounds.credit.standings({grant.spec.buyer_id}, now_ms)  # 信用: as a submit would
+        blocked = admission.credit_refusal(standings.get(grant.spec.buyer_id), self.rounds.credit.policy)
+        if blocked is not None:
+            raise refused(blocked)
         return plan
 
     def refuse_if_never(self, entry: OpenJob) -> None:

@@ -56,14 +56,18 @@ def apply(client, request_id: str) -> grants_pb2.Grant:
     return client.grants.ApplyGrant(grants_pb2.ApplyGrantRequest(request_id=request_id, spec=spec), timeout=5).grant
 
 
-def submit(client, grant_id: str, request_id: str, product_id: str = "p-power") -> jobs_pb2.Job:
-    spec = jobs_pb2.JobSpec(
+def _spec(grant_id: str, product_id: str = "p-power") -> jobs_pb2.JobSpec:
+    return jobs_pb2.JobSpec(
         grant_id=grant_id, kind=AGGREGATE, products=[common_pb2.ProductColumns(product_id=product_id)],
         aggregate=jobs_pb2.AggregateArgs(group_by=["city"], aggregations=[
             jobs_pb2.Aggregation(function=jobs_pb2.AGGREGATE_FUNCTION_COUNT)]),
         resources=common_pb2.Capacity(cpu_milli=1000, memory_mb=512), compute_class=common_pb2.COMPUTE_CLASS_GENERAL,
         anchor_site="zhengzhou", max_tier=common_pb2.TIER_T1, price_cap_fen=1000, max_runtime_s=60)
-    return client.jobs.SubmitJob(jobs_pb2.SubmitJobRequest(request_id=request_id, spec=spec), timeout=10).job
+
+
+def submit(client, grant_id: str, request_id: str, product_id: str = "p-power") -> jobs_pb2.Job:
+    return client.jobs.SubmitJob(jobs_pb2.SubmitJobRequest(request_id=request_id, spec=_spec(grant_id, product_id)),
+                                 timeout=10).job
 
 
 def record(client, request_id: str, points: int, kind: int = credit.ADJUSTMENT, subject: str = "",
@@ -136,6 +140,8 @@ def test_a_low_score_needs_an_operator_and_a_blocked_buyer_cannot_submit(plane):
         record(client, "adj-2", -300)
         with pytest.raises(grpc.RpcError) as refused:
             submit(client, approved.grant_id, "sub-blocked")
+        plan = client.jobs.PlanJob(jobs_pb2.PlanJobRequest(spec=_spec(approved.grant_id)), timeout=10)
+        assert not plan.admissible and "credit_blocked" in plan.admission_reason  # the dry run says what a submit would
         blocked = client.credit.ListCreditRecords(credit_pb2.ListCreditRecordsRequest(blocked_only=True), timeout=5)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "credit_blocked" in refused.value.details() and "credit score 350" in refused.value.details()
