@@ -300,19 +300,25 @@ def run_soak_bench(minutes: float, seed: int, step: Callable[[str], None], nodes
         "client_errors": dict(submitters.errors), "refused": dict(submitters.refused),
         "batches_sent_by_final_spool_flush": flushed})
     _figures(report, load_s, heartbeats.total, jobs, charges, submitters, rss_warm, rss_end, len(faults))
-    _redis_figures(report, data_warm, data_end, stream_left, charges.batches_posted)
+    _redis_figures(report, data_warm, data_end, (rss_warm.get("redis"), rss_end.get("redis")), stream_left,
+                   charges.batches_posted)
     return report
 
 
-def _redis_figures(report: Report, warm: tuple[float | None, int], end: tuple[float | None, int], stream_left: int,
-                   batches: int) -> None:
-    """What Redis's growth is made of: the data it holds, per job of the measured window."""
+def _redis_figures(report: Report, warm: tuple[float | None, int], end: tuple[float | None, int],
+                   rss: tuple[float | None, float | None], stream_left: int, batches: int) -> None:
+    """What Redis's growth is made of: the data it holds, per job of the measured window, and the rest."""
     (warm_mb, warm_jobs), (end_mb, end_jobs) = warm, end
     if warm_mb is not None and end_mb is not None:
         report.add("Redis data set at the end (baseline: after warm-up)", end_mb, "MB", warm_mb)
         if end_jobs > warm_jobs:
             report.add("Redis data set added per job submitted after warm-up", (end_mb - warm_mb) * 1000 / (end_jobs - warm_jobs),
                        "KB/job")
+        if rss[0] and rss[1]:  # what a leak would grow: Redis's memory beyond the data it was asked to keep
+            rest_warm, rest_end = rss[0] - warm_mb, rss[1] - end_mb
+            report.add("Redis memory beyond its data set (RSS − data set), at the end", rest_end, "MB", rest_warm)
+            report.add("growth of Redis memory beyond its data set", (rest_end - rest_warm) / rest_warm * 100, "%",
+                       goal="< 10 %", met=rest_end - rest_warm < 0.1 * rest_warm)
     report.add("usage stream entries left at the end (billed ones are archived, then trimmed)", stream_left, "entries",
                batches)
 
