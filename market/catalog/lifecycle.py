@@ -116,16 +116,22 @@ def apply_delist(product: catalog_pb2.Product, reason: str, now_ms: int) -> cata
     return out
 
 
+def editable_copy(product: catalog_pb2.Product, change: str, now_ms: int) -> catalog_pb2.Product:
+    """A copy of `product` stamped `now_ms`, to change; refused for a rejected or delisted product."""
+    if product.state in (REJECTED, DELISTED):
+        raise precondition(f"product {product.product_id} is {state_name(product.state)}; "
+                           f"{change} only on a product that is registered, under review or listed")
+    out = catalog_pb2.Product()
+    out.CopyFrom(product)
+    out.updated_unix_ms = now_ms
+    return out
+
+
 def apply_price(product: catalog_pb2.Product, pricing: catalog_pb2.Pricing, now_ms: int) -> catalog_pb2.Product:
     """Puts `pricing` in force as the next price version; earlier versions stay as they were billed."""
     check_pricing(pricing, product.spec.grade, "pricing")
-    if product.state in (REJECTED, DELISTED):
-        raise precondition(f"product {product.product_id} is {state_name(product.state)}; "
-                           "a price can be set only on a product that is registered, under review or listed")
-    out = catalog_pb2.Product()
-    out.CopyFrom(product)
+    out = editable_copy(product, "a price can be set", now_ms)
     out.spec.pricing.CopyFrom(pricing)
     out.spec.pricing.price_version = product.spec.pricing.price_version + 1
     out.spec.pricing.effective_unix_ms = now_ms
-    out.updated_unix_ms = now_ms
     return out

@@ -8,8 +8,8 @@ from one holder per right it touches.
 
 from __future__ import annotations
 
-from shuniu.market.catalog.errors import CatalogError, precondition
-from shuniu.market.catalog.lifecycle import DELISTED, REJECTED, state_name
+from shuniu.market.catalog.errors import CatalogError
+from shuniu.market.catalog.lifecycle import editable_copy
 from shuniu.market.catalog.rights import RIGHT_NAMES, check_rights
 from shuniu.protos.v1 import catalog_pb2
 
@@ -63,11 +63,6 @@ def apply_rights_change(product: catalog_pb2.Product, kind: int, rights: catalog
         raise CatalogError(f"reason has {len(reason)} characters; expected at most {_MAX_REASON}")
     check_rights(rights, "rights")
     check_kind(kind, product.spec.rights, rights)
-    if product.state in (REJECTED, DELISTED):
-        raise precondition(f"product {product.product_id} is {state_name(product.state)}; rights can change only "
-                           "on a product that is registered, under review or listed")
-    out = catalog_pb2.Product()
-    out.CopyFrom(product)
+    out = editable_copy(product, "rights can change", now_ms)
     out.spec.rights.CopyFrom(rights)
-    out.updated_unix_ms = now_ms
     return out

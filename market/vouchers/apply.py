@@ -54,6 +54,7 @@ def draw_batch(buyer_code: np.ndarray, month_code: np.ndarray, compute_class: np
     n_months, n_sites = len(usage_names), len(site_names)
     key = ((buyer_code[lines] * n_months + month_code[lines]) * _CLASSES + compute_class[lines].astype(np.int64)) * n_sites + site_code
     keys, inverse = np.unique(key, return_inverse=True)
+    # Float sums are exact: charge_batch has checked that the whole batch is below 2^53 fen.
     sums = np.bincount(inverse, weights=compute_fen[lines].astype(np.float64), minlength=len(keys)).astype(np.int64)
     rest, site_of = np.divmod(keys, n_sites)
     rest, class_of = np.divmod(rest, _CLASSES)
