@@ -155,14 +155,24 @@ def test_cli_verify_exits_non_zero_on_a_broken_chain(client, tmp_path, control_p
 def test_a_chainer_killed_mid_way_resumes_without_gaps_or_duplicates(client, tmp_path, control_plane_factory, monkeypatch,
                                                                     eventually):
     monkeypatch.setenv("SHUNIU_STATE_DIR", str(tmp_path / "state"))
-    jobs = 15_000
-    job_events(client, jobs)
+    jobs, backlog = 0, 15_000
     plane = control_plane_factory()
-    eventually(lambda: int(client.hget(HEAD_KEY, "seq") or 0) >= 2_000, timeout_s=60, what="chaining under way")
+    for _attempt in range(5):
+        job_events(client, backlog, start=jobs)
+        jobs += backlog
+        eventually(lambda: int(client.hget(HEAD_KEY, "seq") or 0) >= 1_000, timeout_s=60, interval_s=0.002,
+                   what="chaining under way")
+        # Writes held, the chainer's next round cannot land; what the head shows now is what the kill leaves.
+        client.execute_command("CLIENT", "PAUSE", 30_000, "WRITE")
+        at_kill = int(client.hget(HEAD_KEY, "seq"))
+        if at_kill < 2 * jobs:
+            break
+        client.execute_command("CLIENT", "UNPAUSE")  # a fast machine chained it all before the pause: more backlog
+    else:
+        pytest.fail("the chainer always finished its backlog before the pause")
     plane.kill()  # SIGKILL, mid-way through the backlog
-    at_kill = int(client.hget(HEAD_KEY, "seq"))
-    assert at_kill < 2 * jobs, "the chainer finished before the kill; make the backlog longer"
-    assert client.llen(ENTRIES_KEY) == at_kill
+    client.execute_command("CLIENT", "UNPAUSE")
+    assert client.llen(ENTRIES_KEY) == at_kill == int(client.hget(HEAD_KEY, "seq"))
     plane = control_plane_factory()
     eventually(lambda: int(client.hget(HEAD_KEY, "seq") or 0) >= 2 * jobs, timeout_s=120, what="backlog chained")
     entries = [P.AuditEntry.FromString(r) for r in client.lrange(ENTRIES_KEY, 0, -1)]
