@@ -81,16 +81,17 @@ def _round_half_even(num: int, den: int) -> int:
 
 
 _NO_END = np.int64(2**63 - 1)  # end of a product's last volume tier
-_CHUNK_RECORDS = 16_384
+_ALL = np.int64(-1)  # a mask of all ones
 
 
-# Hot-path shape: five passes over each chunk of the batch instead of one loop that does
-# everything. Almost every volume slot stays inside one volume tier for a whole chunk, so the cumulative volume
-# before each record (the only serial step) is taken first in a tight loop, every slot's tier
-# is then looked up once, and each record is priced at its slot's tier without a branch on the
-# data. Only slots that cross a tier boundary within the batch, or that hold records of several
-# products, are priced record by record (`_price_exact`). Records that are not billable move
-# 0 units on a scratch slot priced at 0.
+# Hot-path shape: one pass, no branch on the data in the common case. Almost every volume slot
+# stays inside one volume tier for many records, so each slot remembers the tier its volume lies
+# in (its end, price and capped price) and a record that stays inside it is priced by two
+# multiplications. A record that crosses a tier boundary, or the first of a slot (or of another
+# product on the slot), is laid over the tiers one by one and refreshes the slot's tier.
+# Selection by masks (0 or all ones) read from small tables, not by comparisons: a comparison
+# would let the compiler turn the column reads into branches, and which column a record reads
+# is a coin toss. Records that are not billable move 0 units on a scratch slot priced at 0.
 @njit(cache=True, nogil=True)
 def data_charge_kernel(
     product_index,
@@ -109,115 +110,57 @@ def data_charge_kernel(
     """(charge fen, cap reduction fen, units after per volume slot); equal to data_charge_twin."""
     n = product_index.shape[0]
     n_slots = units_before.shape[0]
-    charge = np.zeros(n, dtype=np.int64)  # 0 stays where there are no products to rate
+    charge = np.zeros(n, dtype=np.int64)
     reduction = np.zeros(n, dtype=np.int64)
     cumulative = np.zeros(n_slots + 1, dtype=np.int64)  # the last slot is the scratch slot
     cumulative[:n_slots] = units_before  # a copy: the caller's array stays as it was
     if unit_kind.shape[0] == 0:  # no products: no record is billable
         return charge, reduction, cumulative[:n_slots].copy()
     tier_end, capped_price = _tier_ends_and_capped_prices(tier_offsets, tier_from_units, tier_price_millifen, guided_cap_millifen)
-    # In chunks: the per-record scratch columns stay in cache, volume carries from chunk to chunk,
-    # and a chunk is never shorter than the slots it looks up once.
-    chunk = max(_CHUNK_RECORDS, n_slots)
-    for lo in range(0, n, chunk):
-        hi = min(n, lo + chunk)
-        _charge_chunk(product_index[lo:hi], free[lo:hi], rows[lo:hi], calls[lo:hi], queries[lo:hi], volume_slot[lo:hi], unit_kind,
-                      tier_offsets, tier_from_units, tier_end, tier_price_millifen, capped_price, cumulative,
-                      charge[lo:hi], reduction[lo:hi])  # fmt: skip
+    row_mask, call_mask, query_mask, product_mask = _unit_masks(unit_kind)
+    # Per slot: the product (index + 1) whose tier it remembers, that tier's end, price and capped
+    # price. End -1: nothing remembered yet. The scratch slot remembers product 0 at price 0 forever.
+    remembered = np.zeros((4, n_slots + 1), dtype=np.int64)
+    slot_product, slot_end, slot_price, slot_capped = remembered[0], remembered[1], remembered[2], remembered[3]
+    slot_end[:n_slots] = -1
+    slot_end[n_slots] = _NO_END
+    not_free = free.view(np.uint8)
+    scratch = np.int64(n_slots)
+    for i in range(n):
+        q = np.uint64(product_index[i] + 1)  # row q of the masks; unsigned: no negative-index fix-up
+        billable = product_mask[q] & (np.int64(not_free[i]) - 1)  # all ones unless no product or free
+        units = ((rows[i] & row_mask[q]) | (calls[i] & call_mask[q]) | (queries[i] & query_mask[q])) & billable
+        v = np.uint64((np.int64(volume_slot[i]) & billable) | (scratch & ~billable))
+        product = np.int64(q) & billable
+        first = cumulative[v]
+        last = first + units
+        cumulative[v] = last
+        if (slot_product[v] == product) & (last <= slot_end[v]):
+            capped = slot_capped[v]
+            charge[i] = round_half_even_millifen(units * capped)
+            reduction[i] = round_half_even_millifen(units * (slot_price[v] - capped))
+            continue
+        p = product - 1
+        lo, hi = tier_offsets[p], tier_offsets[p + 1]
+        j, gross, capped = _across_tiers(lo, hi, first, units, tier_from_units, tier_end, tier_price_millifen, capped_price)
+        charge[i] = round_half_even_millifen(capped)
+        reduction[i] = round_half_even_millifen(gross - capped)
+        slot_product[v], slot_end[v], slot_price[v], slot_capped[v] = product, tier_end[j], tier_price_millifen[j], capped_price[j]
     return charge, reduction, cumulative[:n_slots].copy()
 
 
 @njit(cache=True, nogil=True)
-def _charge_chunk(product_index, free, rows, calls, queries, volume_slot, unit_kind, tier_offsets, tier_from_units, tier_end,
-                  tier_price_millifen, capped_price, cumulative, charge, reduction):  # fmt: skip
-    """Price one chunk of records into `charge` and `reduction`, moving `cumulative` (per slot) past it."""
-    n_slots = cumulative.shape[0] - 1
-    units_before = cumulative[:n_slots].copy()
-    units, slot = _units_and_slots(product_index, free, rows, calls, queries, unit_kind, volume_slot, n_slots)
-    first, slot_product, mixed = _cumulate(units, slot, product_index, cumulative)
-    price, capped, exact = _slot_prices(units_before, cumulative, slot_product, mixed, tier_offsets, tier_from_units,
-                                        tier_end, tier_price_millifen, capped_price)  # fmt: skip
-    for i in range(product_index.shape[0]):
-        v = slot[i]
-        charge[i] = round_half_even_millifen(units[i] * capped[v])
-        reduction[i] = round_half_even_millifen(units[i] * (price[v] - capped[v]))
-    if exact.any():
-        _price_exact(exact, slot, first, units, product_index, tier_offsets, tier_from_units, tier_end, tier_price_millifen,
-                     capped_price, charge, reduction)  # fmt: skip
-
-
-@njit(cache=True, nogil=True)
-def _units_and_slots(product_index, free, rows, calls, queries, unit_kind, volume_slot, n_slots):
-    """Billable units and volume slot per record; a record that is not billable moves 0 units on slot n_slots."""
-    n = product_index.shape[0]
-    kind = np.zeros(unit_kind.shape[0] + 1, dtype=np.int64)  # index -1 (no product) reads the padding
-    kind[: unit_kind.shape[0]] = unit_kind
-    units = np.empty(n, dtype=np.int64)
-    slot = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        p = np.int64(product_index[i])
-        billable = np.int64((p >= 0) & (not free[i]))
-        k = kind[p]
-        u = rows[i] * (k == _KIND_ROW) + calls[i] * (k == _KIND_CALL) + queries[i] * (k > _KIND_CALL)
-        units[i] = u * billable
-        slot[i] = np.int64(volume_slot[i]) * billable + n_slots * (1 - billable)
-    return units, slot
-
-
-@njit(cache=True, nogil=True)
-def _cumulate(units, slot, product_index, cumulative):
-    """Move `cumulative` (per slot) over the batch; (units before each record, a product per slot, slots with several)."""
-    n = units.shape[0]
-    n_slots = cumulative.shape[0] - 1
-    first = np.empty(n, dtype=np.int64)
-    slot_product = np.full(n_slots + 1, -1, dtype=np.int64)
-    for i in range(n):
-        v = slot[i]
-        first[i] = cumulative[v]
-        cumulative[v] += units[i]
-        slot_product[v] = product_index[i]
-    mixed = np.zeros(n_slots + 1, dtype=np.bool_)
-    for i in range(n):
-        mixed[slot[i]] |= slot_product[slot[i]] != product_index[i]
-    slot_product[n_slots] = -1  # the scratch slot belongs to no product
-    return first, slot_product, mixed
-
-
-@njit(cache=True, nogil=True)
-def _slot_prices(units_before, cumulative, slot_product, mixed, tier_offsets, tier_from_units, tier_end,
-                 tier_price_millifen, capped_price):  # fmt: skip
-    """Per slot: the price and capped price of the one tier its batch volume lies in, or `exact` where there is none."""
-    n_slots = units_before.shape[0]
-    price = np.zeros(n_slots + 1, dtype=np.int64)  # the scratch slot stays at price 0
-    capped = np.zeros(n_slots + 1, dtype=np.int64)
-    exact = np.zeros(n_slots + 1, dtype=np.bool_)
-    for v in range(n_slots):
-        p = slot_product[v]
-        if p < 0:
-            continue
-        at = units_before[v]
-        j = tier_offsets[p]
-        while j + 1 < tier_offsets[p + 1] and tier_from_units[j + 1] <= at:
-            j += 1
-        if mixed[v] or cumulative[v] > tier_end[j]:
-            exact[v] = True
-        else:
-            price[v] = tier_price_millifen[j]
-            capped[v] = capped_price[j]
-    return price, capped, exact
-
-
-@njit(cache=True, nogil=True)
-def _price_exact(exact, slot, first, units, product_index, tier_offsets, tier_from_units, tier_end, tier_price_millifen,
-                 capped_price, charge, reduction):  # fmt: skip
-    """Price the records of `exact` slots one by one, laying each over the tiers from its own cumulative start."""
-    for i in range(slot.shape[0]):
-        if exact[slot[i]]:
-            p = product_index[i]
-            _, gross, capped = _across_tiers(tier_offsets[p], tier_offsets[p + 1], first[i], units[i], tier_from_units,
-                                             tier_end, tier_price_millifen, capped_price)  # fmt: skip
-            charge[i] = round_half_even_millifen(capped)
-            reduction[i] = round_half_even_millifen(gross - capped)
+def _unit_masks(unit_kind):
+    """Per product, shifted by one (row 0 is no product): masks choosing its unit column, and all ones."""
+    m = unit_kind.shape[0] + 1
+    masks = np.zeros((4, m), dtype=np.int64)
+    for q in range(1, m):
+        kind = unit_kind[q - 1]
+        masks[0, q] = _ALL if kind == _KIND_ROW else 0
+        masks[1, q] = _ALL if kind == _KIND_CALL else 0
+        masks[2, q] = _ALL if kind > _KIND_CALL else 0
+        masks[3, q] = _ALL
+    return masks[0], masks[1], masks[2], masks[3]
 
 
 @njit(cache=True, nogil=True)

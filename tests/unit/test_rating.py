@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from shuniu.market.rating import RatingInputError, RatingInputs, build_rate_tables, prepare_batch, rate_batch, rate_inputs, rate_inputs_twin
 from shuniu.market.rating.arrow_compute import rate_inputs_arrow
 from shuniu.market.rating.bench import run_rating_bench, synthetic_batch, synthetic_inputs, synthetic_tables
+from shuniu.market.rating._money import round_half_even_millifen
 from shuniu.market.rating.compute import _round_line
 from shuniu.protos.usage_schema import USAGE_SCHEMA, UsageSchemaError, validate_usage_batch
 
@@ -290,9 +291,9 @@ def test_volume_slots_shared_by_several_products_equal_the_twin(case, data):
 
 
 @pytest.mark.parametrize("slots", ["per_product", "shared_by_products"])
-def test_batch_longer_than_a_kernel_chunk_equals_the_twin(slots):
-    # The data kernel works in chunks of 16,384 records: volume must carry from chunk to chunk, and
-    # tiers crossed inside a chunk or at its edge must be priced record by record, as the twin does.
+def test_long_batch_crossing_many_tiers_equals_the_twin(slots):
+    # The data kernel remembers each slot's tier: tiers crossed again and again over a long batch, and
+    # slots that switch products, must refresh what it remembers exactly where the twin moves on.
     rng = np.random.default_rng(11)
     tier = lambda f, price: {"from_units": f, "price_millifen": price}  # noqa: E731
     products = {f"p{p}": {"unit": ("row", "call", "query")[p], "grade": "internal", "guided_cap_millifen": (None, 700, 90)[p],
@@ -328,3 +329,10 @@ def test_compute_line_rounding_is_exact_half_even_at_any_magnitude(base, m, wher
         target = (base * m // _LINE_DEN) * _LINE_DEN + (_LINE_DEN // 2 if where == "near_half" else 0) + nudge * m
         base = max(0, min(2**61, -(-target // m)))  # the base whose product lands next to the target
     assert _round_line(np.uint64(base), np.uint64(m)) == round(Fraction(base * m, _LINE_DEN))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(0, 2**62 // 1000), st.sampled_from([0, 1, 499, 500, 501, 999]))
+def test_data_line_rounding_is_half_even_to_the_fen(fen, millifen_over):
+    millifen = fen * 1000 + millifen_over
+    assert round_half_even_millifen(np.int64(millifen)) == round(Fraction(millifen, 1000))
