@@ -1,19 +1,22 @@
-"""Settlement: closing periods into per-party statements, and the data price index (数据要素市场价格指数)."""
+"""Settlement: closing periods into per-party statements, and the data price index (数据要素市场价格指数).
 
-from shuniu.market.settlement.close import SettlementError, SettlementStore, settlement_key
-from shuniu.market.settlement.price_index import IndexCell, chain_index, index_cells
-from shuniu.market.settlement.statements import STATEMENT_SCHEMA, StatementMismatch, statement_lines
-from shuniu.market.settlement.summary import yuan
+Names load on first use: statements pull in the split kernel (Numba), which a CLI that only
+formats yuan, or a control plane starting up, does not need.
+"""
 
-__all__ = [
-    "STATEMENT_SCHEMA",
-    "IndexCell",
-    "SettlementError",
-    "SettlementStore",
-    "StatementMismatch",
-    "chain_index",
-    "index_cells",
-    "settlement_key",
-    "statement_lines",
-    "yuan",
-]
+from shuniu.market._lazy import lazy_exports
+
+_HOMES = {
+    "SettlementError": "close",
+    "SettlementStore": "close",
+    "settlement_key": "close",
+    "IndexCell": "price_index",
+    "chain_index": "price_index",
+    "index_cells": "price_index",
+    "STATEMENT_SCHEMA": "statements",
+    "StatementMismatch": "statements",
+    "statement_lines": "statements",
+    "yuan": "summary",
+}
+__all__ = sorted(_HOMES)
+__getattr__ = lazy_exports(__name__, _HOMES)

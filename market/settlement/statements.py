@@ -18,7 +18,7 @@ import pyarrow.ipc as ipc
 from shuniu.market.ledger import LedgerPosting, account_id
 from shuniu.market.ledger.model import POSTING_KIND_OF_PARTY
 from shuniu.market.ledger.transfers import transfer_lines
-from shuniu.market.split import build_split_plans, split_lines
+from shuniu.market import split as revenue_split  # its kernel (Numba) loads on the first split
 from shuniu.protos.v1 import ledger_pb2
 
 __all__ = ["STATEMENT_SCHEMA", "StatementMismatch", "statement_lines"]
@@ -62,7 +62,7 @@ def statement_lines(period: str, batches: Iterable[tuple[str, list[LedgerPosting
 
 
 def _batch_lines(batch_id: str, plan_specs: dict, lines: pa.Table) -> list[pa.Table]:
-    plans = build_split_plans(plan_specs["data"], plan_specs["compute"], plan_specs["exchange_id"])
+    plans = revenue_split.build_split_plans(plan_specs["data"], plan_specs["compute"], plan_specs["exchange_id"])
     out = []
     for kind, amount_col, plan_of in (("c", "compute_fen", plans.compute_plan_index), ("d", "data_fen", plans.data_plan_index)):
         rows = lines.filter(pc.greater(lines.column(amount_col), 0))
@@ -70,7 +70,7 @@ def _batch_lines(batch_id: str, plan_specs: dict, lines: pa.Table) -> list[pa.Ta
             continue
         plan = plan_of(rows.column("compute_center" if kind == "c" else "product_id").combine_chunks())
         amount = rows.column(amount_col).to_numpy()
-        split = split_lines(plans, plan, amount)
+        split = revenue_split.split_lines(plans, plan, amount)
         line_ids = pc.binary_join_element_wise(batch_id, rows.column("record_id"), kind, ":")
         original = pc.if_else(pc.equal(rows.column("usage_period"), rows.column("billed_period")), "", rows.column("usage_period"))
         quantity = rows.column("units") if kind == "d" else rows.column("cpu_ms")

@@ -1,6 +1,19 @@
-"""Revenue split: fen lines to rights holders, 反哺 fund, compute centers and the exchange, exactly."""
+"""Revenue split: fen lines to rights holders, 反哺 fund, compute centers and the exchange, exactly.
 
-from shuniu.market.split.hamilton import Posting, SplitResult, postings, split_lines
-from shuniu.market.split.plans import PARTY_TYPES, SplitPlans, build_split_plans
+Names load on first use: the split kernel pulls in Numba, which the control plane needs only when
+it closes a period or shows a holder's revenue, not to start serving.
+"""
 
-__all__ = ["PARTY_TYPES", "Posting", "SplitPlans", "SplitResult", "build_split_plans", "postings", "split_lines"]
+from shuniu.market._lazy import lazy_exports
+
+_HOMES = {
+    "Posting": "hamilton",
+    "SplitResult": "hamilton",
+    "postings": "hamilton",
+    "split_lines": "hamilton",
+    "PARTY_TYPES": "plans",
+    "SplitPlans": "plans",
+    "build_split_plans": "plans",
+}
+__all__ = sorted(_HOMES)
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -1,6 +1,11 @@
-"""The control plane: NodeService over gRPC, the fleet's liveness, pools."""
+"""The control plane: NodeService over gRPC, the fleet's liveness, pools.
 
-from shuniu.scheduler.control_plane.config import ControlPlaneConfig, LivenessConfig
-from shuniu.scheduler.control_plane.server import ControlPlane, serve
+Names load on first use: importing one servicer's module, or the CLI, must not start-up the whole
+server with everything it serves.
+"""
 
-__all__ = ["ControlPlane", "ControlPlaneConfig", "LivenessConfig", "serve"]
+from shuniu.market._lazy import lazy_exports
+
+_HOMES = {"ControlPlaneConfig": "config", "LivenessConfig": "config", "ControlPlane": "server", "serve": "server"}
+__all__ = sorted(_HOMES)
+__getattr__ = lazy_exports(__name__, _HOMES)

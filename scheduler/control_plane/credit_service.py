@@ -21,7 +21,7 @@ from shuniu.market.credit import DEFAULT_POLICY, CreditPolicy, CreditStore
 from shuniu.protos.v1 import credit_pb2, credit_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.errors import failed_precondition, invalid
-from shuniu.scheduler.control_plane.grant_service import OPERATOR_METADATA
+from shuniu.protos.metadata import OPERATOR_METADATA
 from shuniu.scheduler.control_plane.idempotency import fingerprint, run_idempotent
 from shuniu.scheduler.control_plane.node_service import refusals
 from shuniu.security.caller import current_caller

@@ -25,10 +25,10 @@ from shuniu.protos.v1 import catalog_pb2, grants_pb2, grants_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.errors import RequestError, invalid, not_found
 from shuniu.scheduler.control_plane.idempotency import fingerprint, run_idempotent
+from shuniu.protos.metadata import OPERATOR_METADATA
 from shuniu.security.caller import current_caller
 from shuniu.scheduler.control_plane.node_service import refusals
 
-OPERATOR_METADATA = "shuniu-operator"
 _DEFAULT_OPERATOR = "operator"
 _OPERATOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,63}$")
 _MAX_ID = 64

@@ -24,7 +24,7 @@ from pyarrow import ipc
 from shuniu.market.catalog import ProductStore
 from shuniu.market.credit import ORG_ID
 from shuniu.market.ledger import ledger_key
-from shuniu.market.split import build_split_plans, split_lines
+from shuniu.market import split as revenue_split  # its kernel (Numba) loads on the first split
 from shuniu.protos.usage_schema import USAGE_STREAM, UsageSchemaError, batch_from_ipc
 from shuniu.protos.v1 import usage_pb2, usage_pb2_grpc
 from shuniu.scheduler.control_plane import validate
@@ -51,9 +51,9 @@ def holder_parts(holder_id: str, plan_specs: dict, lines: pa.Table) -> dict[str,
     lines = lines.filter(pc.greater(lines.column("data_fen"), 0))
     if not lines.num_rows:
         return {}
-    plans = build_split_plans(plan_specs["data"], plan_specs["compute"], plan_specs["exchange_id"])
+    plans = revenue_split.build_split_plans(plan_specs["data"], plan_specs["compute"], plan_specs["exchange_id"])
     plan = plans.data_plan_index(lines.column("product_id").combine_chunks())
-    split = split_lines(plans, plan, lines.column("data_fen").to_numpy())
+    split = revenue_split.split_lines(plans, plan, lines.column("data_fen").to_numpy())
     ours = np.array([party == ("holder", holder_id) for party in plans.parties] or [False], dtype=bool)
     record_ids = lines.column("record_id").to_pylist()
     parts: dict[str, int] = {}

@@ -22,7 +22,7 @@ from shuniu.cli._app import (
 from shuniu.client import Client, new_request_id
 from shuniu.market.credit import KIND_NAMES
 from shuniu.protos.v1 import credit_pb2
-from shuniu.scheduler.control_plane.grant_service import OPERATOR_METADATA
+from shuniu.protos.metadata import OPERATOR_METADATA
 
 credit_app = typer.Typer(help="Credit records (信用): each organisation's score and the events behind it.",
                          no_args_is_help=True)

@@ -19,7 +19,7 @@ from shuniu.cli._app import (
 from shuniu.client import Client, new_request_id
 from shuniu.market._names import JOB_KIND_NAMES, PURPOSE_CATEGORY_NAMES, name_of, value_of
 from shuniu.protos.v1 import common_pb2, grants_pb2
-from shuniu.scheduler.control_plane.grant_service import OPERATOR_METADATA
+from shuniu.protos.metadata import OPERATOR_METADATA
 
 grants_app = typer.Typer(help="Apply for, decide and read grants (one scenario, one grant).", no_args_is_help=True)
 app.add_typer(grants_app, name="grants")
