@@ -42,6 +42,7 @@ from shuniu.scheduler.control_plane.audit_store import (
     HEAD_KEY,
     ref_key,
 )
+from shuniu.scheduler.background import stop_if_cancelled
 from shuniu.scheduler.control_plane.catalog_service import PRODUCT_EVENTS_KEY
 from shuniu.scheduler.jobs.store import EVENTS_KEY as JOB_EVENTS_KEY
 from shuniu.security import audit_chain, signing
@@ -104,6 +105,7 @@ class AuditChainer:
 
     async def run(self) -> None:
         while True:
+            stop_if_cancelled()
             try:
                 # Only a backlog is chained round after round; a few events wait a poll for more, so a
                 # busy exchange pays for one round per poll, not one per event.

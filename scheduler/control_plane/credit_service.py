@@ -19,6 +19,7 @@ import redis.exceptions
 from shuniu.market import credit
 from shuniu.market.credit import DEFAULT_POLICY, CreditPolicy, CreditStore
 from shuniu.protos.v1 import credit_pb2, credit_pb2_grpc
+from shuniu.scheduler.background import stop_if_cancelled
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.errors import failed_precondition, invalid
 from shuniu.protos.metadata import OPERATOR_METADATA
@@ -90,6 +91,7 @@ class CreditService(credit_pb2_grpc.CreditServiceServicer):
 
     async def _sweep(self, every_s: float) -> None:
         while True:
+            stop_if_cancelled()
             try:
                 new = await credit.sweep_unpaid(self.redis, credit.store.now_ms(), self.policy)
                 if new:

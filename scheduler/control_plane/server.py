@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from shuniu.monitoring import collectors, exporter, metrics
 from shuniu.nodes import topology
 from shuniu.protos.v1 import nodes_pb2, nodes_pb2_grpc
+from shuniu.scheduler.background import stop_if_cancelled
 from shuniu.scheduler.control_plane.auth_interceptor import AuthInterceptor, OwnerLookup
 from shuniu.scheduler.control_plane.config import ControlPlaneConfig
 from shuniu.scheduler.control_plane.fleet import Fleet
@@ -155,6 +156,7 @@ class ControlPlane:
 
     async def _liveness_loop(self) -> None:
         while True:
+            stop_if_cancelled()
             await asyncio.sleep(self.config.flush_interval_s)
             try:
                 await self.flush()

@@ -23,6 +23,7 @@ import numpy as np
 
 from shuniu.monitoring import metrics
 from shuniu.protos.v1 import jobs_pb2, runs_pb2
+from shuniu.scheduler.background import stop_if_cancelled
 from shuniu.scheduler.jobs import lifecycle
 from shuniu.scheduler.jobs.backfill import Resources, RunningJob
 from shuniu.scheduler.jobs.held import HeldCapacity
@@ -186,6 +187,7 @@ class JobScheduler:
 
     async def _loop(self) -> None:
         while True:
+            stop_if_cancelled()
             try:
                 await asyncio.wait_for(self.wake.wait(), _TICK_S)
             except TimeoutError:
