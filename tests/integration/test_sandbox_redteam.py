@@ -255,7 +255,8 @@ def test_allocating_past_the_memory_limit_is_killed():
 
 @pytest.mark.parametrize("where", ["in-run", "in-a-forked-child"])
 def test_endless_loop_is_killed_with_its_whole_process_group(where):
-    limits = SandboxLimits(cpu_s=60, wall_timeout_s=1.5)
+    # The wall clock counts from the request: a cold start on a loaded machine can take over a second.
+    limits = SandboxLimits(cpu_s=60, wall_timeout_s=4.0)
     forked = where == "in-a-forked-child"
     with _PeakProcesses() as watch:
         started = time.monotonic()
