@@ -83,13 +83,17 @@ def batch_from_ipc(data: bytes) -> tuple[pa.RecordBatch, str]:
     if len(data) > MAX_IPC_BYTES:
         raise UsageSchemaError([f"Arrow IPC payload is {len(data):,} bytes; at most {MAX_IPC_BYTES:,} allowed"])
     try:
-        table = ipc.open_stream(pa.py_buffer(data)).read_all()
+        reader = ipc.open_stream(pa.py_buffer(data))
+        batches = list(reader)  # a node writes one batch per stream: then no copy is made
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as err:
         raise UsageSchemaError([f"payload is not an Arrow IPC stream: {err}"]) from None
-    batch_id = (table.schema.metadata or {}).get(BATCH_ID_METADATA, b"").decode(errors="replace")
-    table = table.replace_schema_metadata(None)
-    batches = table.combine_chunks().to_batches()
-    return (batches[0] if batches else pa.RecordBatch.from_pylist([], table.schema)), batch_id
+    batch_id = (reader.schema.metadata or {}).get(BATCH_ID_METADATA, b"").decode(errors="replace")
+    if len(batches) == 1:
+        batch = batches[0]
+    else:
+        merged = pa.Table.from_batches(batches, reader.schema).combine_chunks().to_batches()
+        batch = merged[0] if merged else pa.RecordBatch.from_pylist([], reader.schema)
+    return batch.replace_schema_metadata(None), batch_id
 
 
 def validate_usage_batch(batch: pa.RecordBatch | pa.Table) -> None:
@@ -157,7 +161,7 @@ def _value_problems(batch: pa.RecordBatch | pa.Table) -> list[str]:
     late = numeric["end_unix_ms"] < numeric["start_unix_ms"]
     if late.any():
         problems.append(f"end_unix_ms is before start_unix_ms in {first_bad(late)}")
-    if pc.count_distinct(record_ids).as_py() != batch.num_rows:
+    if len(pc.unique(record_ids)) != batch.num_rows:  # half the time of count_distinct here
         problems.append("record_id values repeat within the batch; each record needs its own id")
     return problems
 

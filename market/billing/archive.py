@@ -35,12 +35,27 @@ _VALUE = struct.Struct("<I")
 Entry = tuple[str, Mapping[bytes, bytes]]
 
 
-def _encode(entry_id: str, fields: Mapping[bytes, bytes]) -> bytes:
+def _frame(entry_id: str, fields: Mapping[bytes, bytes]) -> list[bytes]:
+    """One entry's frame as a list of parts (header first), so that no batch is copied to build it."""
     parts = [_NAME.pack(len(entry_id)), entry_id.encode()]
     for name, value in fields.items():
         parts += [_NAME.pack(len(name)), name, _VALUE.pack(len(value)), value]
-    body = b"".join(parts)
-    return _HEAD.pack(len(body), zlib.crc32(body)) + body
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return [_HEAD.pack(sum(map(len, parts)), crc), *parts]
+
+
+def _write_all(fd: int, parts: list[bytes]) -> None:
+    """Writes the parts in order with writev (at most IOV_MAX at a time), finishing any short write."""
+    limit, at = os.sysconf("SC_IOV_MAX"), 0
+    while at < len(parts):
+        written = os.writev(fd, parts[at:at + limit])
+        while at < len(parts) and written >= len(parts[at]):
+            written -= len(parts[at])
+            at += 1
+        if written:
+            parts[at] = memoryview(parts[at])[written:]
 
 
 def _decode(body: bytes) -> Entry:
@@ -68,14 +83,14 @@ class UsageArchive:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def append(self, entries: Sequence[Entry]) -> None:
-        """Writes `entries` to today's segment in one write and fsyncs before returning."""
+        """Writes `entries` to today's segment (one writev, no copy of the batches) and fsyncs before returning."""
         if not entries:
             return
         path = self.directory / f"usage-{time.strftime('%Y%m%d', time.gmtime())}.seg"
-        data = b"".join(_encode(entry_id, fields) for entry_id, fields in entries)
+        parts = [part for entry_id, fields in entries for part in _frame(entry_id, fields)]
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
-            os.write(fd, data)
+            _write_all(fd, parts)
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -20,11 +20,15 @@ __all__ = ["PROVENANCE_REASONS", "check_provenance"]
 
 PROVENANCE_REASONS = ("bad_signature", "unknown_key", "job_not_on_node")
 _MAX_NAMED = 5  # a refusal names at most this many jobs
+_MAX_REMEMBERED = 200_000  # (node, job) pairs kept by a biller; forgotten all at once past this
 
 
 def check_provenance(client: redis.Redis, batch_id: str, node_id: str, fields: dict[bytes, bytes],
-                     batch: pa.RecordBatch) -> None:
-    """Raise DeadLetter unless the batch is signed by its node's registered key and reports only that node's jobs."""
+                     batch: pa.RecordBatch, ran_here: set[tuple[str, str]] | None = None) -> None:
+    """Raise DeadLetter unless the batch is signed by its node's registered key and reports only that node's jobs.
+
+    `ran_here` remembers (node, job) pairs already found in job records, across batches: a job that ran
+    on a node stays one that ran there, so those records are not read again."""
     public = _registered_key(client, node_id)
     signature = fields.get(b"signature", b"")
     if not signature:
@@ -42,7 +46,7 @@ def check_provenance(client: redis.Redis, batch_id: str, node_id: str, fields: d
     if claimed != batch.num_rows or not signing.verify(public, signature, message):
         raise DeadLetter("bad_signature", f"batch {batch_id}: the signature of node {node_id!r} does not match its "
                          f"batch id, node id, record count ({claimed} claimed, {batch.num_rows} held) and content")
-    _check_jobs_ran_here(client, node_id, batch)
+    _check_jobs_ran_here(client, node_id, batch, set() if ran_here is None else ran_here)
 
 
 def _registered_key(client: redis.Redis, node_id: str) -> bytes:
@@ -56,10 +60,15 @@ def _registered_key(client: redis.Redis, node_id: str) -> bytes:
     return public
 
 
-def _check_jobs_ran_here(client: redis.Redis, node_id: str, batch: pa.RecordBatch) -> None:
+def _check_jobs_ran_here(client: redis.Redis, node_id: str, batch: pa.RecordBatch, ran_here: set[tuple[str, str]]) -> None:
     job_ids = pc.unique(batch.column("job_id")).to_pylist() if batch.num_rows else []
-    raws = client.mget([f"shuniu:job:{j}" for j in job_ids]) if job_ids else []
-    elsewhere = [j for j, raw in zip(job_ids, raws) if raw is None or not _ran_on(jobs_pb2.Job.FromString(raw), node_id)]
+    unseen = [j for j in job_ids if (node_id, j) not in ran_here]
+    raws = client.mget([f"shuniu:job:{j}" for j in unseen]) if unseen else []
+    elsewhere = [j for j, raw in zip(unseen, raws) if raw is None or not _ran_on(jobs_pb2.Job.FromString(raw), node_id)]
+    if len(ran_here) > _MAX_REMEMBERED:
+        ran_here.clear()
+    refused = set(elsewhere)
+    ran_here.update((node_id, j) for j in unseen if j not in refused)
     if elsewhere:
         named = ", ".join(elsewhere[:_MAX_NAMED]) + (f" and {len(elsewhere) - _MAX_NAMED} more" if len(elsewhere) > _MAX_NAMED else "")
         raise DeadLetter("job_not_on_node", f"node {node_id!r} reports use of job(s) {named} that did not run on it")

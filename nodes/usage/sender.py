@@ -13,11 +13,9 @@ import logging
 import threading
 import time
 
-import pyarrow as pa
-import pyarrow.ipc as ipc
 import redis
 
-from shuniu.nodes.usage.spool import SpooledBatch, UsageSpool
+from shuniu.nodes.usage.spool import SpooledBatch, UsageSpool, spooled_record_count
 from shuniu.protos.usage_schema import USAGE_STREAM
 from shuniu.security.signing import SigningKey, sign_usage_batch
 
@@ -65,7 +63,7 @@ class UsageSender:
         counts = []
         for batch in batches:
             data = batch.read()
-            count = _record_count(data)
+            count = spooled_record_count(data)
             counts.append(count)
             pipe.xadd(self.stream, stream_fields(batch.batch_id, self.spool.node_id, data, count, int(time.time() * 1000),
                                                  self.key))
@@ -86,7 +84,3 @@ class UsageSender:
             except redis.RedisError as err:
                 log.warning("usage stream unreachable, batches stay spooled: %s", err)
             stop.wait(interval_s)
-
-
-def _record_count(data: bytes) -> int:
-    return ipc.open_stream(pa.py_buffer(data)).read_all().num_rows

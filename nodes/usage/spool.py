@@ -3,6 +3,8 @@
 A batch gets its id when it is spooled and keeps it for good: a resend after a crash
 carries the same id, and the ledger posts each id once. File names start with a
 zero-padded time so that a directory listing is the order batches were spooled in.
+Each file's schema metadata also holds its record count, which the sender reads from the
+schema alone instead of decompressing the batch.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pyarrow.ipc as ipc
 
 from shuniu.protos.usage_schema import BATCH_ID_METADATA, USAGE_SCHEMA, validate_usage_batch
 
-__all__ = ["SpoolFullError", "SpooledBatch", "UsageSpool", "new_batch_id"]
+__all__ = ["RECORD_COUNT_METADATA", "SpoolFullError", "SpooledBatch", "UsageSpool", "new_batch_id", "spooled_record_count"]
 
 _SUFFIX = ".arrow"
 _TMP_SUFFIX = ".tmp"
@@ -28,6 +30,7 @@ DEFAULT_MAX_SPOOL_BYTES = 1 << 30
 # LZ4 buffers: half the bytes of a batch on disk, on the stream and in Redis's append-only file, for
 # about 3 ms of CPU per 20,000 records here; readers decompress transparently (batch_from_ipc).
 _IPC_OPTIONS = ipc.IpcWriteOptions(compression="lz4", use_threads=False)
+RECORD_COUNT_METADATA = b"shuniu.record_count"
 
 
 class SpoolFullError(RuntimeError):
@@ -92,9 +95,10 @@ class UsageSpool:
             yield SpooledBatch(path.name[: -len(_SUFFIX)], path)
 
     def remove(self, batch: SpooledBatch) -> None:
-        """Forget a batch the stream has acknowledged."""
+        """Forget a batch the stream has acknowledged.
+
+        Not fsynced: a removal lost in a crash only sends the batch again, and the ledger posts its id once."""
         batch.path.unlink(missing_ok=True)
-        self._sync_directory()
 
     def spooled_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.directory.glob(f"*{_SUFFIX}"))
@@ -107,9 +111,16 @@ class UsageSpool:
             os.close(fd)
 
 
+def spooled_record_count(data: bytes) -> int:
+    """Records in a spooled batch: from its schema metadata, else (a file without it) by reading the batch."""
+    reader = ipc.open_stream(pa.py_buffer(data))
+    count = (reader.schema.metadata or {}).get(RECORD_COUNT_METADATA)
+    return int(count) if count is not None else reader.read_all().num_rows
+
+
 def _compressed_ipc(batch: pa.RecordBatch, batch_id: str) -> bytes:
-    """The batch as an LZ4-compressed Arrow IPC stream, its id in the schema metadata (as batch_to_ipc writes it)."""
-    schema = batch.schema.with_metadata({BATCH_ID_METADATA: batch_id.encode()})
+    """The batch as an LZ4-compressed Arrow IPC stream, its id (as batch_to_ipc writes it) and record count in the schema metadata."""
+    schema = batch.schema.with_metadata({BATCH_ID_METADATA: batch_id.encode(), RECORD_COUNT_METADATA: str(batch.num_rows).encode()})
     sink = pa.BufferOutputStream()
     with ipc.new_stream(sink, schema, options=_IPC_OPTIONS) as writer:
         writer.write_batch(batch.replace_schema_metadata(schema.metadata))

@@ -1,12 +1,13 @@
 """Usage to ledger against a real Redis: spool → stream → biller → ledger, with crashes, restarts and replay.
 
-Every test ends by comparing the ledger's balances with the plain-Python reference rater
+Every billing test ends by comparing the ledger's balances with the plain-Python reference rater
 over the same records, in the ledger's commit order (volume tiers make order matter), to
 the fen, and by the ledger's own check.
 """
 
 from __future__ import annotations
 
+import logging
 import pathlib
 
 import pyarrow as pa
@@ -15,8 +16,10 @@ import redis
 
 from shuniu.bench.billing import Market, job_ids_of, seed_market, signed_sender, synthetic_usage
 from shuniu.market.billing import Biller, BillerConfig, PriceSource, dead_letter_counts, reference_balances
+from shuniu.market.billing.archive import UsageArchive
 from shuniu.market.ledger import LedgerStore
 from shuniu.nodes.usage import UsageSpool, stream_fields
+from shuniu.nodes.usage.spool import RECORD_COUNT_METADATA, spooled_record_count
 from shuniu.protos.usage_schema import DEAD_LETTER_STREAM, USAGE_STREAM, batch_to_ipc
 from shuniu.stack import LocalRedis, ManagedProcess
 
@@ -289,3 +292,95 @@ def test_billing_bench_reports_end_to_end_records_per_second_and_a_balanced_ledg
     r = run_billing_bench(6000, batch_records=2000, sample_records=500)
     assert r["batches"] == 3 and r["ledger_ok"] and r["charged_fen"] > 0
     assert r["end_to_end_records_per_s"] > 0 and r["reference_records_per_s"] > 0
+
+
+# The fast path: writes overlapped with rating, remembered job placements, record counts read
+# from the spool without decoding, archive frames written without copies.
+
+
+def _spool_and_send(client, tmp_path, market: Market, node: str, batches: int, records: int) -> dict:
+    spool, made = _spool(tmp_path, market, node, batches, records)
+    assert signed_sender(market, spool, client).send_pending() == batches
+    return made
+
+
+class _Interrupted(Biller):
+    """A biller during whose first rating another consumer posts an entry that moves the same volume counters."""
+
+    def __init__(self, client, config, other: Biller, entry) -> None:
+        super().__init__(client, config)
+        self._other, self._entry = other, entry
+
+    def _rate(self, *args):
+        posting = super()._rate(*args)
+        if self._entry is not None:
+            entry, self._entry = self._entry, None
+            assert self._other.handle(*entry) == "posted"
+        return posting
+
+
+def test_batches_rated_behind_a_refused_write_are_rated_again_and_posted_once(client, tmp_path, caplog):
+    market = seed_market(client)
+    made = _spool_and_send(client, tmp_path, market, market.nodes[0], batches=4, records=600)
+    other = Biller(client, BillerConfig(consumer="other", block_ms=0))
+    other.ensure_group()
+    (_, [(entry_id, fields)]), = client.xreadgroup("billers", "other", {USAGE_STREAM: ">"}, count=1)
+    biller = _Interrupted(client, BillerConfig(consumer="ours", count=8, block_ms=0), other, (entry_id.decode(), fields))
+    with caplog.at_level(logging.INFO, logger="shuniu.biller"):
+        _drain(biller)
+    # The first write of the round found the counters moved by the other consumer; the ones rated on
+    # its volumes found them stale in turn. Each was rated again and posted once.
+    assert sum("stale_volume" in r.getMessage() for r in caplog.records) >= 2
+    assert biller.outcomes == {"posted": 3} and other.outcomes == {"posted": 1}
+    assert client.xpending(USAGE_STREAM, "billers")["pending"] == 0
+    _assert_ledger_equals_reference(client, made)
+
+
+@pytest.mark.parametrize("count", [1, 3, 8], ids=["one-per-round", "three-per-round", "all-in-one-round"])
+def test_a_round_of_any_size_bills_like_one_batch_at_a_time(client, tmp_path, count):
+    market = seed_market(client)
+    made = {}
+    for node in market.nodes[:2]:
+        made.update(_spool_and_send(client, tmp_path, market, node, batches=3, records=400))
+    biller = Biller(client, BillerConfig(count=count, block_ms=0), UsageArchive(tmp_path / "archive"))
+    _drain(biller)
+    assert biller.outcomes == {"posted": 6}
+    assert sorted(fields[b"batch_id"].decode() for _, fields in biller.archive.entries()) == sorted(made)
+    _assert_ledger_equals_reference(client, made)
+
+
+def test_a_remembered_job_is_remembered_for_its_own_node_only(client, tmp_path):
+    market = seed_market(client)
+    node, elsewhere = market.nodes[0], market.nodes[1]
+    _spool_and_send(client, tmp_path, market, node, batches=1, records=100)
+    borrowed = synthetic_usage(market, node, 100, seed=9, prefix="borrowed-")
+    jobs = pa.array([job_ids_of(elsewhere)[0]] * borrowed.num_rows, pa.string())
+    borrowed = borrowed.set_column(borrowed.schema.get_field_index("job_id"), borrowed.schema.field("job_id"), jobs)
+    data = batch_to_ipc(borrowed, "borrowed")
+    biller = Biller(client, BillerConfig(block_ms=0))
+    _drain(biller)  # the node's own jobs are now remembered
+    other_node_batch = synthetic_usage(market, elsewhere, 100, seed=10, prefix="other-")
+    client.xadd(USAGE_STREAM, stream_fields("other", elsewhere, batch_to_ipc(other_node_batch, "other"), 100, 0, market.keys[elsewhere]))
+    _drain(biller)  # and the other node's, for that node
+    client.xadd(USAGE_STREAM, stream_fields("borrowed", node, data, 100, 0, market.keys[node]))
+    _drain(biller)
+    assert biller.outcomes == {"posted": 2, "dead_letter": 1}
+    assert dead_letter_counts(client) == {"job_not_on_node": 1}
+
+
+def test_the_sender_reads_the_record_count_from_the_spool_file_and_counts_older_files_by_reading(client, tmp_path):
+    market = seed_market(client)
+    node = market.nodes[0]
+    spool = UsageSpool(tmp_path / "spool", node)
+    spool.append(synthetic_usage(market, node, 321, seed=1))
+    (spooled,) = spool.pending()
+    data = spooled.read()
+    assert pa.ipc.open_stream(data).schema.metadata[RECORD_COUNT_METADATA] == b"321"
+    assert spooled_record_count(data) == 321
+    older = batch_to_ipc(synthetic_usage(market, node, 123, seed=2), "older")  # spooled before the count was kept
+    assert spooled_record_count(older) == 123
+    (tmp_path / "spool" / "00000000000000000-older.arrow").write_bytes(older)
+    sender = signed_sender(market, spool, client)
+    assert sender.send_pending() == 2 and sender.sent_records == 321 + 123
+    assert sorted(int(f[b"record_count"]) for _, f in client.xrange(USAGE_STREAM)) == [123, 321]
+    assert list(spool.pending()) == []
