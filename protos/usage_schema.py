@@ -170,5 +170,6 @@ _NUMERIC_CHECKED = (*_RANGES, *QUANTITY_COLUMNS, "start_unix_ms", "end_unix_ms",
 
 # Redis keys of the usage path, shared by the node's sender (writer) and the biller (reader).
 USAGE_STREAM = "shuniu:usage"  # one entry per batch: batch_id, node_id, arrow_ipc, record_count, created_unix_ms
+BILLER_GROUP = "billers"  # the consumer group billers read USAGE_STREAM in; billing lag is measured against it
 DEAD_LETTER_STREAM = "shuniu:usage:dead"  # batches the biller refused, with the reason
 DEAD_LETTER_COUNTS = "shuniu:usage:dead:counts"  # hash reason -> batches refused

@@ -32,6 +32,7 @@ from shuniu.market.rating import RatingInputError
 from shuniu.market.vouchers.store import held_vouchers
 from shuniu.monitoring import metrics
 from shuniu.protos.usage_schema import (
+    BILLER_GROUP,
     DEAD_LETTER_COUNTS,
     DEAD_LETTER_STREAM,
     USAGE_STREAM,
@@ -50,7 +51,7 @@ _MAX_POST_ATTEMPTS = 20  # a stale volume or voucher, or a period closed meanwhi
 
 @dataclass(frozen=True)
 class BillerConfig:
-    group: str = "billers"
+    group: str = BILLER_GROUP
     consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     stream: str = USAGE_STREAM
     count: int = 8  # entries per read

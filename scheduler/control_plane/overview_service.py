@@ -18,8 +18,8 @@ import time
 import numpy as np
 import redis
 
-from shuniu.market.billing.biller import BillerConfig
 from shuniu.monitoring import collectors, metrics
+from shuniu.protos.usage_schema import BILLER_GROUP, USAGE_STREAM
 from shuniu.protos.v1 import common_pb2, overview_pb2, overview_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.fleet import DOWN, READY, SUSPECT
@@ -85,9 +85,8 @@ def startup_summary(seconds: list[float]) -> overview_pb2.StartupSummary:
 
 
 class OverviewService(overview_pb2_grpc.OverviewServiceServicer):
-    def __init__(self, plane, billing: BillerConfig = BillerConfig()) -> None:
+    def __init__(self, plane) -> None:
         self.plane = plane
-        self.billing = billing
         self._redis = redis.Redis.from_url(plane.config.redis_url, socket_timeout=5)  # read in a worker thread
         self._started_s = time.monotonic()
         self._samples: collections.deque[tuple[float, dict[str, float]]] = collections.deque(maxlen=256)
@@ -139,7 +138,7 @@ class OverviewService(overview_pb2_grpc.OverviewServiceServicer):
             ended_per_s=(totals["ended"] - before["ended"]) / window_s, window_s=window_s)
 
     def _billing_lag(self) -> tuple[int, int]:
-        oldest_ms, waiting = collectors.unbilled(self._redis, self.billing.stream, self.billing.group)
+        oldest_ms, waiting = collectors.unbilled(self._redis, USAGE_STREAM, BILLER_GROUP)
         lag_ms = 0 if oldest_ms is None else max(0, time.time_ns() // 1_000_000 - oldest_ms)
         return lag_ms, waiting
 
