@@ -11,6 +11,9 @@ Keys (all under shuniu:ledger:):
   volume           hash "product|buyer|period" -> cumulative billable units (volume tiers)
   periods          hash period -> "closed:<unix ms>" once settlement closed it
   period:{period}  list of batch ids with postings billed in that period
+Retention (scheduler/retention) moves the lines of old batches to the cold file of cold.py; the
+rest stays: `batches` is the exact idempotency record the posting script checks, and `order` and
+`postings` are what `check` recomputes every balance from.
 The posting script also writes `shuniu:vouchers:remaining` (voucher id -> fen left), owned by
 market/vouchers, when a batch draws on compute vouchers: the draw commits with the batch or not at all.
 """
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 
 import redis
 
+from shuniu.market.ledger.cold import COLD_DATASET_KEY, LedgerCold, dataset_directory
 from shuniu.market.ledger.model import BatchPosting, LedgerPosting, split_account_id
 from shuniu.protos.v1 import ledger_pb2
 
@@ -126,7 +130,14 @@ class LedgerStore:
         return out
 
     def lines(self, batch_id: str) -> bytes:
-        return self.client.get(ledger_key(f"lines:{batch_id}")) or b""
+        """A batch's rated lines: from Redis, else from the cold file retention moved them to (cold.py)."""
+        found = self.client.get(ledger_key(f"lines:{batch_id}"))
+        if found is None:
+            cold = LedgerCold.of_dataset(dataset_directory(self.client.get(COLD_DATASET_KEY)))
+            if cold is not None:
+                found = cold.lines(batch_id)
+                cold.close()
+        return found or b""
 
     def iter_postings(self, chunk: int = 500) -> Iterator[tuple[str, LedgerPosting, int]]:
         """(batch id, posting, posted unix ms) of every batch, in commit order."""

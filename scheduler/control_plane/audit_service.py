@@ -8,13 +8,14 @@ import json
 import logging
 
 import redis.asyncio as aioredis
-from shuniu.protos.v1 import audit_pb2, audit_pb2_grpc, jobs_pb2
+from shuniu.protos.v1 import audit_pb2, audit_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.audit_chainer import AuditChainer, exchange_key
 from shuniu.scheduler.control_plane.audit_store import AuditStore
 from shuniu.scheduler.control_plane.errors import invalid, not_found
 from shuniu.scheduler.control_plane.node_service import refusals
-from shuniu.scheduler.jobs.store import job_key
+from shuniu.scheduler.jobs.store import JobStore
+from shuniu.scheduler.retention.cold import ColdStores
 
 log = logging.getLogger("shuniu.audit")
 SCAN_LIMIT = 20_000  # entries one ListEntries call reads at most while filtering; the token says where to go on
@@ -37,16 +38,22 @@ def _matches(entry: audit_pb2.AuditEntry, request: audit_pb2.AuditServiceListEnt
 
 class AuditService(audit_pb2_grpc.AuditServiceServicer):
     def __init__(self, client: aioredis.Redis, public_keys: dict[str, bytes]) -> None:
-        self.store = AuditStore(client)
+        cold = ColdStores(client)
+        self.store = AuditStore(client, cold)
+        self.jobs = JobStore(client, cold)
         self.redis = client
         self.public_keys = public_keys
         self.chainer_task: asyncio.Task | None = None
 
     @classmethod
-    def with_chainer(cls, client: aioredis.Redis) -> AuditService:
-        """The servicer, and the control plane's one chainer task started beside it on the running loop."""
+    def with_chainer(cls, client: aioredis.Redis, retention_s: float = 0.0) -> AuditService:
+        """The servicer, and the control plane's one chainer task started beside it on the running loop.
+
+        With retention, checkpoints are signed at least twice per retention window: only a
+        checkpointed prefix of the chain is sealed into the cold store.
+        """
         key = exchange_key()
-        chainer = AuditChainer(client, key)
+        chainer = AuditChainer(client, key, checkpoint_interval_s=min(60.0, retention_s / 2) if retention_s > 0 else 60.0)
         service = cls(client, {key.key_id: key.public_raw})
         service.chainer_task = asyncio.get_running_loop().create_task(chainer.run(), name="audit-chainer")
         log.info("audit chainer started; checkpoints signed by key %s", key.key_id)
@@ -105,12 +112,12 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         if not request.job_id:
             raise invalid("job_id is empty; expected a job id such as job-3f9a2c41 (see `shuniu jobs ls`)")
         own = await self.store.entries_by_ref(request.job_id)
-        raw_job = await self.redis.get(job_key(request.job_id))
-        if raw_job is None and not own:
+        job = await self.jobs.get(request.job_id)
+        if job is None and not own:
             raise not_found(f"job {request.job_id!r} not found and no audit entry names it; see `shuniu jobs ls`")
         story = {e.seq: e for e in own}
-        if raw_job is not None:
-            grant_id = jobs_pb2.Job.FromString(raw_job).spec.grant_id
+        if job is not None:
+            grant_id = job.spec.grant_id
             story.update((e.seq, e) for e in await self.store.entries_by_ref(grant_id) if e.subject_id == grant_id)
         batches = {e.subject_id for e in own if e.action == "usage.received"}
         periods: set[str] = set()

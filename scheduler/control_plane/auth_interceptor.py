@@ -19,7 +19,7 @@ from shuniu.market.catalog import product_key
 from shuniu.market.grants.store import grant_key
 from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2, nodes_pb2
 from shuniu.scheduler.control_plane.node_store import node_key
-from shuniu.scheduler.jobs.store import job_key
+from shuniu.scheduler.jobs.store import JobStore, job_key
 from shuniu.security import roles
 from shuniu.security.caller import Caller, reset_caller, set_caller
 from shuniu.security.pki import Identity, identity_from_pem
@@ -42,9 +42,13 @@ class OwnerLookup:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        self.jobs = JobStore(redis)
 
     async def owners(self, resource: str, resource_id: str) -> tuple[str, ...] | None:
         key, message_type, read = _OWNERSHIP[resource]
+        if resource == "job":  # a finished job may have moved to the cold store (scheduler/retention)
+            job = await self.jobs.get(resource_id) if resource_id else None
+            return None if job is None else read(job)
         raw = await self.redis.get(key(resource_id)) if resource_id else None
         if raw is None:
             return None

@@ -49,3 +49,11 @@ class ControlPlaneConfig:
     # CA directory (security/tls.py) holding server.pem/server.key and ca.pem: when set, the server
     # requires client certificates of that CA and enforces roles (auth_interceptor.py); empty serves plaintext.
     tls_dir: str = ""
+    # Hot/cold retention (scheduler/retention): a finished job, a checkpointed audit prefix and a ledger
+    # batch's rated lines older than this leave Redis for the cold store in the state directory; 0 keeps
+    # everything in Redis.
+    retention_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.retention_s < 0:
+            raise ValueError(f"retention {self.retention_s} s is negative; expected ≥ 0 (0 keeps everything in Redis)")

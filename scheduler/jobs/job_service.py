@@ -29,6 +29,16 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _after(page_token: str) -> tuple[int, str] | None:
+    """Where a listing goes on: the (submitted ms, job id) of the last job the previous page looked at."""
+    if not page_token:
+        return None
+    ms, _, job_id = page_token.partition(":")
+    if not ms.isdigit() or not job_id:
+        raise invalid(f"page_token {page_token!r} is not one this service returned; pass next_page_token as is")
+    return int(ms), job_id
+
+
 def job_id_for(request_id: str) -> str:
     """A retried submit names the same job, so that its grant use is counted once."""
     return "job-" + hashlib.sha256(request_id.encode()).hexdigest()[:20]
@@ -38,7 +48,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
     def __init__(self, client: aioredis.Redis, scheduler: JobScheduler, request_id_ttl_s: int) -> None:
         self.redis = client
         self.scheduler = scheduler
-        self.jobs = JobStore(client)
+        self.jobs: JobStore = scheduler.store  # one cold store per control plane, shared with retention
         self.grants = GrantStore(client)
         self.products = ProductStore(client)
         self.ttl_s = request_id_ttl_s
@@ -99,26 +109,26 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         size = request.page_size or 100
         if not 0 < size <= _MAX_PAGE:
             raise invalid(f"page_size {request.page_size} out of range; expected 1..{_MAX_PAGE} (0 means 100)")
-        try:
-            offset = int(request.page_token or 0)
-        except ValueError:
-            raise invalid(f"page_token {request.page_token!r} is not one this service returned") from None
-        index = (f"jobs:buyer:{request.buyer_id}" if request.buyer_id else
-                 f"jobs:grant:{request.grant_id}" if request.grant_id else "jobs")
+        after = _after(request.page_token)
+        index = (("buyer", request.buyer_id) if request.buyer_id else
+                 ("grant", request.grant_id) if request.grant_id else None)
         states = set(request.states)
         found: list[jobs_pb2.Job] = []
-        total = 0
-        while len(found) < size:
-            page, total = await self.jobs.page(index, offset, size)
-            if not page:
-                break
-            offset += len(page)
-            found += [self.scheduler.open[j.job_id].job if j.job_id in self.scheduler.open else j
-                      for j in page if (not states or j.state in states)
-                      and (not request.grant_id or j.spec.grant_id == request.grant_id)]
-        more = offset < total
-        return jobs_pb2.ListJobsResponse(jobs=found[:size], next_page_token=str(offset) if more else "",
-                                         total=total)
+        more = True
+        while len(found) < size and more:
+            keys, more = await self.jobs.page(index, after, size)
+            jobs = await self.jobs.get_anywhere([job_id for _, job_id in keys])
+            for at, key in enumerate(keys):
+                job = jobs.get(key[1])
+                after = key
+                if job is not None and (not states or job.state in states) \
+                        and (not request.grant_id or job.spec.grant_id == request.grant_id):
+                    found.append(self.scheduler.open[job.job_id].job if job.job_id in self.scheduler.open else job)
+                    if len(found) == size:
+                        more = more or at + 1 < len(keys)
+                        break
+        token = f"{after[0]}:{after[1]}" if more and after is not None else ""
+        return jobs_pb2.ListJobsResponse(jobs=found, next_page_token=token, total=await self.jobs.total(index))
 
     @refusals
     async def CancelJob(self, request, context):
@@ -198,7 +208,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
                                f"job {job.job_id} is {lifecycle.name(job.state)}; only a SUCCEEDED job has a released "
                                "output" + (f" (egress denied: {job.state_message})" if job.state == lifecycle.EGRESS_DENIED
                                            else ""))
-        data = await self.redis.get(job.result.result_ref)
+        data = await self.jobs.result(job)
         if data is None:
             raise not_found(f"the output of job {job.job_id} is no longer kept")
         return jobs_pb2.GetJobResultResponse(job_id=job.job_id, result=job.result, arrow_ipc=data)

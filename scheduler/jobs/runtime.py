@@ -12,11 +12,14 @@ from shuniu.market.catalog import ProductStore
 from shuniu.market.grants import GrantStore
 from shuniu.market.grants.store import jobs_key
 from shuniu.protos.v1 import grants_pb2, jobs_pb2, nodes_pb2, runs_pb2
+from shuniu.scheduler.background import stop_if_cancelled
 from shuniu.scheduler.jobs import admission, lifecycle
 from shuniu.scheduler.jobs.job_scheduler import JobScheduler
 from shuniu.scheduler.jobs.node_requests import node_run_request
 from shuniu.scheduler.jobs.open_jobs import OpenJob
 from shuniu.scheduler.jobs.store import JobStore
+from shuniu.scheduler.retention.cold import ColdStores
+from shuniu.scheduler.retention.mover import Retention
 
 log = logging.getLogger("shuniu.scheduler")
 GRANT_EVENTS_KEY = "shuniu:events:grants"
@@ -27,7 +30,9 @@ class JobRuntime:
 
     def __init__(self, plane) -> None:
         self.plane = plane
-        self.store = JobStore(plane.redis)
+        self.store = JobStore(plane.redis, ColdStores(plane.redis))
+        retention_s = plane.config.retention_s
+        self.retention = Retention(plane.redis, self.store.cold, retention_s) if retention_s > 0 else None
         self.grants = GrantStore(plane.redis)
         self.products = ProductStore(plane.redis)
         dispatcher = None
@@ -43,6 +48,8 @@ class JobRuntime:
         await self.rebuild()
         self.scheduler.start()
         self._tasks.append(asyncio.create_task(self._follow_revocations(), name="grant-revocations"))
+        if self.retention is not None:
+            self._tasks.append(asyncio.create_task(self.retention.run(), name="retention"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -99,6 +106,7 @@ class JobRuntime:
         """Cancels the running jobs of a revoked grant (the grants stream names them)."""
         last = "$"
         while True:
+            stop_if_cancelled()
             try:
                 replies = await self.plane.redis.xread({GRANT_EVENTS_KEY: last}, block=1000, count=100)
             except asyncio.CancelledError:

@@ -107,6 +107,7 @@ class SubmitRounds:
             prior_responses(svc.redis, [(s.request.request_id, s.fp) for s in batch]),
             svc.grants.get_many_with_records({s.spec.grant_id for s in batch}, now_ms),
             svc.products.get_many({p.product_id for s in batch for p in s.spec.products}))
+        priors = await self._moved_priors(batch, priors)
         by_product = {p.product_id: p for p in products}
         # One read per buyer per round: its credit standing (信用) decides whether it may submit.
         standings = await self.credit.standings({g.spec.buyer_id for g, _ in grants.values()}, now_ms)
@@ -128,6 +129,24 @@ class SubmitRounds:
             _fail(s, err)
         counted = await self._count(admitted, grants, now_ms)
         await self._store(counted, now_ms)
+
+    async def _moved_priors(self, batch: list[Submit], priors: list) -> list:
+        """Answers found in the cold store: retention moves a finished job with its submit's idempotency
+        record (Redis is read first, and a move writes the cold store before deleting from Redis)."""
+        moved = await self.service.jobs.moved_requests([s.job_id for s, p in zip(batch, priors) if p is None])
+        out = []
+        for s, prior in zip(batch, priors):
+            if s.job_id not in moved:
+                out.append(prior)
+                continue
+            fp, response, job = moved[s.job_id]
+            if fp is not None and fp != s.fp:
+                out.append(RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                                        f"request_id {s.request.request_id!r} was already used for a different "
+                                        "request; use a new request_id for a new change"))
+            else:  # a record expired before the move still names the job: answer with it, never make it again
+                out.append(response or jobs_pb2.SubmitJobResponse(job=jobs_pb2.Job.FromString(job)).SerializeToString())
+        return out
 
     def _admit(self, s: Submit, grant_and_record: tuple | None, products: dict[str, catalog_pb2.Product],
                now_ms: int, queued_now: collections.Counter, standings: dict) -> _Admitted:

@@ -1,6 +1,6 @@
 """What a soak run left behind, checked against what its clients were told: jobs, charges, the ledger.
 
-Read from Redis after the load stopped and the billing drained: every job a client was
+Read from Redis (and the cold store retention moved finished jobs to) after the load stopped and the billing drained: every job a client was
 answered with is stored once, no other job exists, every run that completed was charged
 once, the ledger equals the plain-Python reference rater over the same batches in the
 ledger's order, to the fen, and its own check passes.
@@ -21,7 +21,9 @@ from shuniu.market.ledger import LedgerStore
 from shuniu.nodes.usage import UsageSender, UsageSpool
 from shuniu.protos.usage_schema import DEAD_LETTER_STREAM, USAGE_STREAM, batch_from_ipc
 from shuniu.protos.v1 import jobs_pb2
+from shuniu.market.ledger.cold import COLD_DATASET_KEY
 from shuniu.scheduler.jobs.store import job_key
+from shuniu.scheduler.retention.cold import open_cold_jobs
 from shuniu.security import signing
 
 _TERMINAL = {jobs_pb2.JOB_STATE_SUCCEEDED, jobs_pb2.JOB_STATE_FAILED, jobs_pb2.JOB_STATE_CANCELLED,
@@ -52,15 +54,41 @@ class ChargeAudit:
 
 
 def stored_jobs(client: redis.Redis, job_ids: list[str]) -> dict[str, jobs_pb2.Job]:
-    values = client.mget([job_key(j) for j in job_ids]) if job_ids else []
-    return {j: jobs_pb2.Job.FromString(v) for j, v in zip(job_ids, values) if v is not None}
+    """The jobs stored in Redis or, once retention moved them, in the cold store."""
+    values = dict(zip(job_ids, client.mget([job_key(j) for j in job_ids]))) if job_ids else {}
+    missing = [j for j, v in values.items() if v is None]
+    cold = open_cold_jobs(client.get(COLD_DATASET_KEY)) if missing else None
+    if cold is not None:
+        values.update(cold.jobs(missing))
+        cold.conn.close()
+    return {j: jobs_pb2.Job.FromString(v) for j, v in values.items() if v is not None}
+
+
+def cold_job_count(client: redis.Redis) -> int:
+    """Jobs retention moved out of Redis."""
+    cold = open_cold_jobs(client.get(COLD_DATASET_KEY))
+    if cold is None:
+        return 0
+    count = cold.count(None)
+    cold.conn.close()
+    return count
+
+
+def every_job_id(client: redis.Redis) -> set[str]:
+    """Every job stored, hot or cold."""
+    found = {k.decode().removeprefix("shuniu:job:") for k in client.scan_iter("shuniu:job:*", count=1000)}
+    cold = open_cold_jobs(client.get(COLD_DATASET_KEY))
+    if cold is not None:
+        found |= cold.all_ids()
+        cold.conn.close()
+    return found
 
 
 def audit_jobs(client: redis.Redis, answered: dict[str, str]) -> tuple[JobAudit, dict[str, jobs_pb2.Job]]:
     """`answered` maps each request id to the job id its client got."""
     ids = sorted(set(answered.values()))
     jobs = stored_jobs(client, ids)
-    every = {k.decode().removeprefix("shuniu:job:") for k in client.scan_iter("shuniu:job:*", count=1000)}
+    every = every_job_id(client)
     states = Counter(j.state for j in jobs.values())
     shared = len(answered) - len(ids)
     audit = JobAudit(answered=len(answered), lost=len(ids) - len(jobs), duplicated=shared + len(every - set(ids)),

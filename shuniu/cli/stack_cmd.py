@@ -23,7 +23,7 @@ from shuniu.monitoring.exporter import MULTIPROC_ENV, multiprocess_dir
 from shuniu.monitoring.prometheus_server import PrometheusServer
 from shuniu.nodes import topology
 from shuniu.nodes.simulator import FleetPlan, parse_mix
-from shuniu.scheduler.control_plane import ControlPlaneConfig, LivenessConfig, serve
+from shuniu.scheduler import control_plane as plane_server  # the server loads when `control-plane` runs, not for every command
 from shuniu.stack import LocalRedis, ManagedProcess, free_port
 from shuniu.security import tls
 from shuniu.stack.certs import OPERATOR, ensure_stack_ca, fleet_identity
@@ -46,21 +46,24 @@ def control_plane(
     tls_dir: str = typer.Option("", "--tls-dir",
                                 help="CA directory with server.pem/key and ca.pem: require client certificates "
                                      "and enforce roles (mTLS). Empty serves plaintext."),
+    retention: float = typer.Option(600.0, min=0, help="Finished jobs, checkpointed audit entries and ledger lines "
+                                    "older than this many seconds move from Redis to the cold store in the state "
+                                    "directory (0: keep everything in Redis)."),
 ) -> None:
     """Runs the control plane (gRPC, health, reflection) until SIGTERM or Ctrl-C."""
     if not redis_url:
         fail("no Redis given; pass --redis-url or set REDIS_URL (or run the whole stack with `shuniu up`)")
     try:
-        config = ControlPlaneConfig(
+        config = plane_server.ControlPlaneConfig(
             listen=listen, redis_url=redis_url, tiers=topology.TierBounds.parse(tiers),
-            liveness=LivenessConfig(interval, suspect_after, down_after, restart_grace), ray_address=ray_address,
-            metrics_port=metrics_port, tls_dir=tls_dir,
+            liveness=plane_server.LivenessConfig(interval, suspect_after, down_after, restart_grace), ray_address=ray_address,
+            metrics_port=metrics_port, tls_dir=tls_dir, retention_s=retention,
         )
     except ValueError as err:
         fail(str(err))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        asyncio.run(serve(config))
+        asyncio.run(plane_server.serve(config))
     except redis.exceptions.ConnectionError as err:
         fail(f"Redis at {redis_url} unreachable: {err}")
     except (RuntimeError, ValueError) as err:
@@ -101,6 +104,8 @@ def up(
     prometheus: bool = typer.Option(False, help="Also run Debian's prometheus on 127.0.0.1, scraping the stack."),
     secure: bool = typer.Option(True, "--secure/--insecure",
                                 help="mTLS with roles (a CA under the state directory), or plaintext without roles."),
+    retention: float = typer.Option(600.0, min=0, help="Seconds after which finished jobs, checkpointed audit "
+                                    "entries and ledger lines move from Redis to the cold store (0: never)."),
 ) -> None:
     """Starts Redis (unless REDIS_URL is set), the control plane and a simulated fleet; Ctrl-C stops all."""
     try:
@@ -153,7 +158,8 @@ def up(
                                                  "--suspect-after", str(interval * 3), "--down-after", str(interval * 6),
                                                  "--restart-grace", str(interval * 6),
                                                  "--ray-address", ray_cluster.address,
-                                                 "--metrics-port", str(metrics_ports["control-plane"]), *serve_tls],
+                                                 "--metrics-port", str(metrics_ports["control-plane"]),
+                                                 "--retention", str(retention), *serve_tls],
                                logs, env={"REDIS_URL": redis_url, **ray_cluster.env}).start()
         procs.append(plane)
         procs.append(ManagedProcess("biller", ["biller", "--metrics-port", str(metrics_ports["biller"])], logs,
