@@ -60,6 +60,7 @@ class LedgerStore:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._post = client.register_script(_SCRIPT)
+        self._cold: LedgerCold | None = None  # opened once retention has made the file
 
     def post(self, batch: BatchPosting, *, stream: str = "", group: str = "", entry_id: str = "") -> PostOutcome:
         """Write a batch's postings atomically with its idempotency record (and XACK its entry)."""
@@ -132,11 +133,10 @@ class LedgerStore:
     def lines(self, batch_id: str) -> bytes:
         """A batch's rated lines: from Redis, else from the cold file retention moved them to (cold.py)."""
         found = self.client.get(ledger_key(f"lines:{batch_id}"))
-        if found is None:
-            cold = LedgerCold.of_dataset(dataset_directory(self.client.get(COLD_DATASET_KEY)))
-            if cold is not None:
-                found = cold.lines(batch_id)
-                cold.close()
+        if found is None and self._cold is None:
+            self._cold = LedgerCold.of_dataset(dataset_directory(self.client.get(COLD_DATASET_KEY)))
+        if found is None and self._cold is not None:
+            found = self._cold.lines(batch_id)
         return found or b""
 
     def iter_postings(self, chunk: int = 500) -> Iterator[tuple[str, LedgerPosting, int]]:

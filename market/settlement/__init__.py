@@ -6,17 +6,9 @@ formats yuan, or a control plane starting up, does not need.
 
 from shuniu.market._lazy import lazy_exports
 
-_HOMES = {
-    "SettlementError": "close",
-    "SettlementStore": "close",
-    "settlement_key": "close",
-    "IndexCell": "price_index",
-    "chain_index": "price_index",
-    "index_cells": "price_index",
-    "STATEMENT_SCHEMA": "statements",
-    "StatementMismatch": "statements",
-    "statement_lines": "statements",
-    "yuan": "summary",
-}
-__all__ = sorted(_HOMES)
-__getattr__ = lazy_exports(__name__, _HOMES)
+__all__, __getattr__ = lazy_exports(__name__, {
+    "close": ("SettlementError", "SettlementStore", "settlement_key"),
+    "price_index": ("IndexCell", "chain_index", "index_cells"),
+    "statements": ("STATEMENT_SCHEMA", "StatementMismatch", "statement_lines"),
+    "summary": ("yuan",),
+})

@@ -6,14 +6,7 @@ it closes a period or shows a holder's revenue, not to start serving.
 
 from shuniu.market._lazy import lazy_exports
 
-_HOMES = {
-    "Posting": "hamilton",
-    "SplitResult": "hamilton",
-    "postings": "hamilton",
-    "split_lines": "hamilton",
-    "PARTY_TYPES": "plans",
-    "SplitPlans": "plans",
-    "build_split_plans": "plans",
-}
-__all__ = sorted(_HOMES)
-__getattr__ = lazy_exports(__name__, _HOMES)
+__all__, __getattr__ = lazy_exports(__name__, {
+    "hamilton": ("Posting", "SplitResult", "postings", "split_lines"),
+    "plans": ("PARTY_TYPES", "SplitPlans", "build_split_plans"),
+})

@@ -37,8 +37,8 @@ def _matches(entry: audit_pb2.AuditEntry, request: audit_pb2.AuditServiceListEnt
 
 
 class AuditService(audit_pb2_grpc.AuditServiceServicer):
-    def __init__(self, client: aioredis.Redis, public_keys: dict[str, bytes]) -> None:
-        cold = ColdStores(client)
+    def __init__(self, client: aioredis.Redis, public_keys: dict[str, bytes], cold: ColdStores | None = None) -> None:
+        cold = cold if cold is not None else ColdStores(client)
         self.store = AuditStore(client, cold)
         self.jobs = JobStore(client, cold)
         self.redis = client
@@ -46,7 +46,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         self.chainer_task: asyncio.Task | None = None
 
     @classmethod
-    def with_chainer(cls, client: aioredis.Redis, retention_s: float = 0.0) -> AuditService:
+    def with_chainer(cls, client: aioredis.Redis, retention_s: float = 0.0, cold: ColdStores | None = None) -> AuditService:
         """The servicer, and the control plane's one chainer task started beside it on the running loop.
 
         With retention, checkpoints are signed at least twice per retention window: only a
@@ -54,7 +54,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         """
         key = exchange_key()
         chainer = AuditChainer(client, key, checkpoint_interval_s=min(60.0, retention_s / 2) if retention_s > 0 else 60.0)
-        service = cls(client, {key.key_id: key.public_raw})
+        service = cls(client, {key.key_id: key.public_raw}, cold)
         service.chainer_task = asyncio.get_running_loop().create_task(chainer.run(), name="audit-chainer")
         log.info("audit chainer started; checkpoints signed by key %s", key.key_id)
         return service

@@ -20,6 +20,7 @@ from shuniu.market.grants.store import grant_key
 from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2, nodes_pb2
 from shuniu.scheduler.control_plane.node_store import node_key
 from shuniu.scheduler.jobs.store import JobStore, job_key
+from shuniu.scheduler.retention.cold import ColdStores
 from shuniu.security import roles
 from shuniu.security.caller import Caller, reset_caller, set_caller
 from shuniu.security.pki import Identity, identity_from_pem
@@ -40,9 +41,9 @@ _OWNERSHIP: dict[str, tuple[Callable[[str], str], type, Callable[[object], tuple
 class OwnerLookup:
     """Reads who owns a stored job, grant, product or node from Redis, the system of record."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, cold: ColdStores | None = None) -> None:
         self.redis = redis
-        self.jobs = JobStore(redis)
+        self.jobs = JobStore(redis, cold)
 
     async def owners(self, resource: str, resource_id: str) -> tuple[str, ...] | None:
         key, message_type, read = _OWNERSHIP[resource]

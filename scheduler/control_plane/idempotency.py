@@ -23,7 +23,7 @@ def fingerprint(rpc: str, request_bytes: bytes) -> bytes:
     return hashlib.sha256(rpc.encode() + b"\0" + request_bytes).digest()
 
 
-def _replayed(request_id: str, fp: bytes, prior: list) -> bytes | None:
+def replayed(request_id: str, fp: bytes, prior: list) -> bytes | None:
     """The first answer to this request id, or None when it is new; a different body is refused."""
     if prior[0] is None:
         return None
@@ -50,10 +50,10 @@ async def run_idempotent(
         while True:
             try:
                 await pipe.watch(req_key, *watch)
-                replayed = _replayed(request_id, fp, await pipe.hmget(req_key, "fp", "resp"))
-                if replayed is not None:
+                prior = replayed(request_id, fp, await pipe.hmget(req_key, "fp", "resp"))
+                if prior is not None:
                     await pipe.unwatch()
-                    return replayed, True
+                    return prior, True
                 queue_writes, response = await plan(pipe)
                 pipe.multi()
                 queue_writes(pipe)
@@ -76,7 +76,7 @@ async def prior_responses(client: aioredis.Redis, requests: Sequence[tuple[str, 
     found: list[bytes | None | RequestError] = []
     for (request_id, fp), reply in zip(requests, replies):
         try:
-            found.append(_replayed(request_id, fp, reply))
+            found.append(replayed(request_id, fp, reply))
         except RequestError as err:
             found.append(err)
     return found

@@ -25,6 +25,7 @@ from shuniu.scheduler.control_plane.fleet_metrics import fleet_snapshot
 from shuniu.scheduler.control_plane.node_service import NodeService, _now_ms
 from shuniu.scheduler.control_plane.node_store import NodeStore
 from shuniu.scheduler.control_plane.services import bindings
+from shuniu.scheduler.retention.cold import ColdStores
 from shuniu.security import tls
 
 log = logging.getLogger("shuniu.control_plane")
@@ -45,6 +46,7 @@ class ControlPlane:
         self.config = config
         self.redis = aioredis.Redis.from_url(config.redis_url, socket_timeout=10, health_check_interval=30)
         self.store = NodeStore(self.redis, config.request_id_ttl_s)
+        self.cold = ColdStores(self.redis)  # the one set of cold files (retention) its readers share
         self.fleet = Fleet(config.liveness)
         self.matrix = topology.RttMatrix()
         self.service = NodeService(self.store, self.fleet, self.matrix, config)
@@ -64,7 +66,7 @@ class ControlPlane:
         await self._load()
         self.jobs = JobRuntime(self)
         await self.jobs.start()
-        interceptors = [AuthInterceptor(OwnerLookup(self.redis))] if self.config.tls_dir else []
+        interceptors = [AuthInterceptor(OwnerLookup(self.redis, self.cold))] if self.config.tls_dir else []
         self.server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=interceptors)
         nodes_pb2_grpc.add_NodeServiceServicer_to_server(self.service, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -186,6 +188,7 @@ class ControlPlane:
             await self.flush()
         except redis.exceptions.RedisError as err:
             log.warning("final flush failed: %s", err)
+        self.cold.close()
         await self.redis.aclose()
 
 

@@ -57,7 +57,7 @@ def bindings(plane: ControlPlane) -> list[Binding]:
         _binding(SettlementService(plane.config.redis_url), settlement_pb2, settlement_pb2_grpc, "SettlementService"),
         _binding(FeeScheduleService(plane.redis, ttl_s), settlement_pb2, settlement_pb2_grpc, "FeeScheduleService"),
         _binding(VoucherService(plane.redis, ttl_s), ledger_pb2, ledger_pb2_grpc, "VoucherService"),
-        _binding(AuditService.with_chainer(plane.redis, plane.config.retention_s), audit_pb2, audit_pb2_grpc, "AuditService"),
+        _binding(AuditService.with_chainer(plane.redis, plane.config.retention_s, plane.cold), audit_pb2, audit_pb2_grpc, "AuditService"),
         _binding(OverviewService(plane), overview_pb2, overview_pb2_grpc, "OverviewService"),
         _binding(CreditService.with_sweeper(plane.redis, ttl_s), credit_pb2, credit_pb2_grpc, "CreditService"),
         _binding(HolderUsageService(plane.redis), usage_pb2, usage_pb2_grpc, "UsageService"),

@@ -48,7 +48,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
     def __init__(self, client: aioredis.Redis, scheduler: JobScheduler, request_id_ttl_s: int) -> None:
         self.redis = client
         self.scheduler = scheduler
-        self.jobs: JobStore = scheduler.store  # one cold store per control plane, shared with retention
+        self.jobs: JobStore = scheduler.store  # reads the control plane's cold files, as retention writes them
         self.grants = GrantStore(client)
         self.products = ProductStore(client)
         self.ttl_s = request_id_ttl_s

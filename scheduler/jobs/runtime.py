@@ -18,7 +18,6 @@ from shuniu.scheduler.jobs.job_scheduler import JobScheduler
 from shuniu.scheduler.jobs.node_requests import node_run_request
 from shuniu.scheduler.jobs.open_jobs import OpenJob
 from shuniu.scheduler.jobs.store import JobStore
-from shuniu.scheduler.retention.cold import ColdStores
 from shuniu.scheduler.retention.mover import Retention
 
 log = logging.getLogger("shuniu.scheduler")
@@ -30,7 +29,7 @@ class JobRuntime:
 
     def __init__(self, plane) -> None:
         self.plane = plane
-        self.store = JobStore(plane.redis, ColdStores(plane.redis))
+        self.store = JobStore(plane.redis, plane.cold)
         retention_s = plane.config.retention_s
         self.retention = Retention(plane.redis, self.store.cold, retention_s) if retention_s > 0 else None
         self.grants = GrantStore(plane.redis)

@@ -23,7 +23,7 @@ from shuniu.market.grants import Ask, GrantUse
 from shuniu.monitoring import metrics
 from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2
 from shuniu.scheduler.control_plane.errors import RequestError
-from shuniu.scheduler.control_plane.idempotency import prior_responses, queue_idempotency_record
+from shuniu.scheduler.control_plane.idempotency import prior_responses, queue_idempotency_record, replayed
 from shuniu.scheduler.jobs import admission, lifecycle, spec_rules
 from shuniu.scheduler.jobs.open_jobs import OpenJob
 from shuniu.scheduler.jobs.store import queue_job_write
@@ -140,12 +140,13 @@ class SubmitRounds:
                 out.append(prior)
                 continue
             fp, response, job = moved[s.job_id]
-            if fp is not None and fp != s.fp:
-                out.append(RequestError(grpc.StatusCode.INVALID_ARGUMENT,
-                                        f"request_id {s.request.request_id!r} was already used for a different "
-                                        "request; use a new request_id for a new change"))
-            else:  # a record expired before the move still names the job: answer with it, never make it again
-                out.append(response or jobs_pb2.SubmitJobResponse(job=jobs_pb2.Job.FromString(job)).SerializeToString())
+            if fp is None:  # the record had expired before the move; the job still answers: never make it again
+                out.append(jobs_pb2.SubmitJobResponse(job=jobs_pb2.Job.FromString(job)).SerializeToString())
+                continue
+            try:
+                out.append(replayed(s.request.request_id, s.fp, [fp, response]))
+            except RequestError as err:
+                out.append(err)
         return out
 
     def _admit(self, s: Submit, grant_and_record: tuple | None, products: dict[str, catalog_pb2.Product],

@@ -112,7 +112,7 @@ class Retention:
         found: list[tuple[jobs_pb2.Job, bytes]] = []
         offset = 0
         while len(found) < self.batch:
-            ids = await self.redis.zrangebyscore(f"{index_key(None)}", "-inf", cutoff_ms, start=offset, num=self.batch)
+            ids = await self.redis.zrangebyscore(index_key(None), "-inf", cutoff_ms, start=offset, num=self.batch)
             if not ids:
                 break
             offset += len(ids)
