@@ -15,8 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shuniu.market.rating.compute import compute_charge_kernel, compute_charge_twin
-from shuniu.market.rating.data import data_charge_kernel, data_charge_twin
+from shuniu.market.rating.compute import compute_charge_twin
+from shuniu.market.rating.data import data_charge_twin
+from shuniu.market.rating.kernel import kernel_tables, rate_kernel
 from shuniu.market.rating.tables import RateTables
 from shuniu.protos.usage_schema import validate_usage_batch
 
@@ -87,35 +88,36 @@ def rate_batch(batch: pa.RecordBatch, tables: RateTables, units_before: np.ndarr
     return rate_inputs(prepare_batch(batch, tables), tables, units_before)
 
 
-def _rate_with(compute_fn, data_fn, inputs: RatingInputs, tables: RateTables,
-               units_before: np.ndarray | None, volume_slot: np.ndarray | None) -> RatedBatch:
-    slots, before = _volume(inputs, tables, units_before, volume_slot)
-    c, d = tables.compute, tables.data
-    compute_fen = compute_fn(
-        inputs.card_index, inputs.tier, inputs.start_unix_ms, inputs.cpu_ms, inputs.memory_mb_s, inputs.gpu_ms,
-        c.cpu_core_hour_fen, c.memory_gb_hour_fen, c.gpu_hour_fen, c.hour_multiplier_bp, c.tier_factor_bp,
-    )  # fmt: skip
-    data_fen, cap_fen, after = data_fn(
-        inputs.product_index, inputs.free, inputs.rows, inputs.calls, inputs.queries,
-        d.unit_kind, d.tier_offsets, d.tier_from_units, d.tier_price_millifen, d.guided_cap_millifen, before, slots,
-    )  # fmt: skip
-    as_array = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
-    return RatedBatch(as_array(compute_fen), as_array(data_fen), as_array(cap_fen), as_array(after))
-
-
 def rate_inputs(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray | None = None,
                 volume_slot: np.ndarray | None = None) -> RatedBatch:
-    """Rate prepared inputs with the Numba kernels.
+    """Rate prepared inputs with the Numba kernel.
 
     Volume tiers count per product (units_before aligned with tables.data.product_ids), or,
     with `volume_slot` (one int per record), per slot (units_before one per slot)."""
-    return _rate_with(compute_charge_kernel, data_charge_kernel, inputs, tables, units_before, volume_slot)
+    slots, before = _volume(inputs, tables, units_before, volume_slot)
+    x = inputs
+    compute_fen, data_fen, cap_fen, after = rate_kernel(
+        x.card_index, x.tier, x.start_unix_ms, x.cpu_ms, x.memory_mb_s, x.gpu_ms, x.product_index, x.free, x.rows, x.calls, x.queries,
+        before, slots, *kernel_tables(tables),
+    )  # fmt: skip
+    return RatedBatch(compute_fen, data_fen, cap_fen, after)
 
 
 def rate_inputs_twin(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray | None = None,
                      volume_slot: np.ndarray | None = None) -> RatedBatch:
     """Rate prepared inputs with the plain-Python twins (the reference rater; slow)."""
-    return _rate_with(compute_charge_twin, data_charge_twin, inputs, tables, units_before, volume_slot)
+    slots, before = _volume(inputs, tables, units_before, volume_slot)
+    c, d, x = tables.compute, tables.data, inputs
+    compute_fen = compute_charge_twin(
+        x.card_index, x.tier, x.start_unix_ms, x.cpu_ms, x.memory_mb_s, x.gpu_ms,
+        c.cpu_core_hour_fen, c.memory_gb_hour_fen, c.gpu_hour_fen, c.hour_multiplier_bp, c.tier_factor_bp,
+    )  # fmt: skip
+    data_fen, cap_fen, after = data_charge_twin(
+        x.product_index, x.free, x.rows, x.calls, x.queries,
+        d.unit_kind, d.tier_offsets, d.tier_from_units, d.tier_price_millifen, d.guided_cap_millifen, before, slots,
+    )  # fmt: skip
+    as_array = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
+    return RatedBatch(as_array(compute_fen), as_array(data_fen), as_array(cap_fen), as_array(after))
 
 
 def units_before_from_mapping(tables: RateTables, units: dict[str, int]) -> np.ndarray:
@@ -223,8 +225,8 @@ def _volume(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray |
             volume_slot: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(volume slot per record, cumulative units per slot), checked."""
     if volume_slot is None:
-        # Records without a product never touch their slot; clip them onto slot 0.
-        return np.maximum(inputs.product_index, 0), _units_before(tables, units_before)
+        # One slot per product: the product index itself (-1 only on records that never touch a slot).
+        return inputs.product_index, _units_before(tables, units_before)
     slots = np.ascontiguousarray(volume_slot)
     if slots.shape != (len(inputs),) or slots.dtype.kind not in "iu":
         raise ValueError(f"volume_slot must be {len(inputs)} integers, one per record, got shape {slots.shape} {slots.dtype}")

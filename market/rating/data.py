@@ -16,8 +16,8 @@ Rules, per record in batch order:
 - Both lines (charge and cap reduction) are milli-fen sums rounded once, half to even, to
   fen. The list amount is their sum.
 
-`data_charge_twin` is the specification; `data_charge_kernel` is the same in int64
-(units per record < 2^40, prices < 2^20 milli-fen: every product < 2^60).
+`data_charge_twin` is the specification; `charge_data_chunk` (run by market/rating/kernel.py) is the same in int64
+(units per record < 2^40, prices < 2^20 milli-fen: every product and line < 2^60).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from numba import njit
 
 from shuniu.market.rating._money import round_half_even_millifen
 
-__all__ = ["MILLIFEN_PER_FEN", "data_charge_kernel", "data_charge_twin"]
+__all__ = ["MILLIFEN_PER_FEN", "charge_data_chunk", "data_charge_twin", "data_lookup_tables", "data_scratch", "data_volume_state"]
 
 MILLIFEN_PER_FEN = 1000
 _KIND_ROW, _KIND_CALL = 0, 1
@@ -81,86 +81,129 @@ def _round_half_even(num: int, den: int) -> int:
 
 
 _NO_END = np.int64(2**63 - 1)  # end of a product's last volume tier
+# A volume slot's row in the volume state (64 bytes: one cache line per slot): its cumulative units,
+# then what it remembers of the tier its volume lies in: the product (index + 1), the tier's end,
+# price and capped price, and the product's unit column as three masks (all ones on the column).
+_SLOT_FIELDS = 8
+_CUMULATIVE, _PRODUCT, _END, _PRICE, _CAPPED, _ROW_MASK, _CALL_MASK, _QUERY_MASK = range(_SLOT_FIELDS)
+# The same offsets unsigned, for the hot loop: unsigned indexes need no negative-index fix-up.
+_U_PRODUCT, _U_END, _U_PRICE, _U_CAPPED = np.uint64(_PRODUCT), np.uint64(_END), np.uint64(_PRICE), np.uint64(_CAPPED)
+_U_ROW_MASK, _U_CALL_MASK, _U_QUERY_MASK = np.uint64(_ROW_MASK), np.uint64(_CALL_MASK), np.uint64(_QUERY_MASK)
 _ALL = np.int64(-1)  # a mask of all ones
 
 
-# Hot-path shape: one pass, no branch on the data in the common case. Almost every volume slot
-# stays inside one volume tier for many records, so each slot remembers the tier its volume lies
-# in (its end, price and capped price) and a record that stays inside it is priced by two
-# multiplications. A record that crosses a tier boundary, or the first of a slot (or of another
-# product on the slot), is laid over the tiers one by one and refreshes the slot's tier.
-# Selection by masks (0 or all ones) read from small tables, not by comparisons: a comparison
-# would let the compiler turn the column reads into branches, and which column a record reads
-# is a coin toss. Records that are not billable move 0 units on a scratch slot priced at 0.
+# Hot-path shape: three passes per chunk of records, no branch on the data in the common case.
+# 1. Each record's volume slot and product, the scratch slot and product 0 unless billable: no
+#    lookups, so it runs in SIMD lanes.
+# 2. The records in order, as volume must. Almost every volume slot stays inside one volume tier
+#    for many records, so each slot remembers the tier its volume lies in and its product's unit
+#    column: a record of that product that stays inside the tier is priced by two multiplications,
+#    with its units picked by the slot's masks (a comparison would let the compiler turn the column
+#    reads into branches, and which column a record reads is a coin toss). Any other record (one
+#    crossing a tier boundary, the first of a slot, another product on the slot) is laid over the
+#    tiers one by one and refreshes what the slot remembers. Records that are not billable move 0
+#    units on a scratch slot priced at 0. This pass leaves milli-fen.
+# 3. Milli-fen to fen, eight lines at a time in SIMD lanes.
+@njit(cache=True, nogil=True, inline="always")
+def charge_data_chunk(product_index, free, rows, calls, queries, volume_slot, lookup, volume, scratch, charge, reduction):
+    """Charge and cap reduction in fen of one chunk of records (at most the scratch's length) into
+    `charge` and `reduction`, moving `volume` (from data_volume_state) on; equal to data_charge_twin."""
+    k = charge.shape[0]
+    slot_row, product, charged, capped_off = scratch[0][:k], scratch[1][:k], scratch[2][:k], scratch[3][:k]
+    _slots(product_index, free.view(np.uint8), volume_slot, volume.shape[0] // _SLOT_FIELDS - 1, slot_row, product)
+    _price_in_order(rows, calls, queries, slot_row, product, lookup, volume, charged, capped_off)
+    _round_lines(charged, capped_off, charge, reduction)
+
+
 @njit(cache=True, nogil=True)
-def data_charge_kernel(
-    product_index,
-    free,
-    rows,
-    calls,
-    queries,
-    unit_kind,
-    tier_offsets,
-    tier_from_units,
-    tier_price_millifen,
-    guided_cap_millifen,
-    units_before,
-    volume_slot,
-):
-    """(charge fen, cap reduction fen, units after per volume slot); equal to data_charge_twin."""
-    n = product_index.shape[0]
+def data_scratch(chunk):
+    """Per-chunk working columns of charge_data_chunk: slot row, product, milli-fen charged and taken off by the cap."""
+    return np.empty(chunk, dtype=np.int64), np.empty(chunk, dtype=np.int64), np.empty(chunk, dtype=np.int64), np.empty(chunk, dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
+def data_volume_state(units_before):
+    """The volume state of a batch: a row of _SLOT_FIELDS per volume slot, then the scratch slot's.
+
+    A slot starts remembering nothing (end -1: its first record is priced tier by tier); the scratch
+    slot remembers product 0 at price 0 with no unit column, forever."""
     n_slots = units_before.shape[0]
-    charge = np.zeros(n, dtype=np.int64)
-    reduction = np.zeros(n, dtype=np.int64)
-    cumulative = np.zeros(n_slots + 1, dtype=np.int64)  # the last slot is the scratch slot
-    cumulative[:n_slots] = units_before  # a copy: the caller's array stays as it was
-    if unit_kind.shape[0] == 0:  # no products: no record is billable
-        return charge, reduction, cumulative[:n_slots].copy()
+    state = np.zeros((n_slots + 1) * _SLOT_FIELDS, dtype=np.int64)
+    for v in range(n_slots):
+        state[v * _SLOT_FIELDS + _CUMULATIVE] = units_before[v]
+        state[v * _SLOT_FIELDS + _END] = -1
+    state[n_slots * _SLOT_FIELDS + _END] = _NO_END
+    return state
+
+
+@njit(cache=True, nogil=True)
+def units_after(state):
+    """Cumulative units per volume slot (the scratch slot left out) of a volume state."""
+    n_slots = state.shape[0] // _SLOT_FIELDS - 1
+    units = np.empty(n_slots, dtype=np.int64)
+    for v in range(n_slots):
+        units[v] = state[v * _SLOT_FIELDS + _CUMULATIVE]
+    return units
+
+
+@njit(cache=True, nogil=True)
+def data_lookup_tables(unit_kind, tier_offsets, tier_from_units, tier_price_millifen, guided_cap_millifen):
+    """What charge_data_chunk reads per product and tier, built once per rate table."""
     tier_end, capped_price = _tier_ends_and_capped_prices(tier_offsets, tier_from_units, tier_price_millifen, guided_cap_millifen)
-    row_mask, call_mask, query_mask, product_mask = _unit_masks(unit_kind)
-    # Per slot: the product (index + 1) whose tier it remembers, that tier's end, price and capped
-    # price. End -1: nothing remembered yet. The scratch slot remembers product 0 at price 0 forever.
-    remembered = np.zeros((4, n_slots + 1), dtype=np.int64)
-    slot_product, slot_end, slot_price, slot_capped = remembered[0], remembered[1], remembered[2], remembered[3]
-    slot_end[:n_slots] = -1
-    slot_end[n_slots] = _NO_END
-    not_free = free.view(np.uint8)
-    scratch = np.int64(n_slots)
-    for i in range(n):
-        q = np.uint64(product_index[i] + 1)  # row q of the masks; unsigned: no negative-index fix-up
-        billable = product_mask[q] & (np.int64(not_free[i]) - 1)  # all ones unless no product or free
-        units = ((rows[i] & row_mask[q]) | (calls[i] & call_mask[q]) | (queries[i] & query_mask[q])) & billable
-        v = np.uint64((np.int64(volume_slot[i]) & billable) | (scratch & ~billable))
-        product = np.int64(q) & billable
-        first = cumulative[v]
+    return _unit_masks(unit_kind), tier_offsets, tier_from_units, tier_end, tier_price_millifen, capped_price
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slots(product_index, not_free, volume_slot, scratch, slot_row, product):
+    for i in range(product_index.shape[0]):
+        q = np.int64(product_index[i]) + 1
+        billable = -np.int64(q > 0) & (np.int64(not_free[i]) - 1)  # all ones unless no product or free
+        slot_row[i] = ((np.int64(volume_slot[i]) & billable) | (scratch & ~billable)) * _SLOT_FIELDS
+        product[i] = q & billable
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _price_in_order(rows, calls, queries, slot_row, product, lookup, state, charged, capped_off):
+    unit_masks, tier_offsets, tier_from_units, tier_end, tier_price_millifen, capped_price = lookup
+    for i in range(slot_row.shape[0]):
+        v = np.uint64(slot_row[i])
+        units = (rows[i] & state[v + _U_ROW_MASK]) | (calls[i] & state[v + _U_CALL_MASK]) | (queries[i] & state[v + _U_QUERY_MASK])
+        first = state[v]
         last = first + units
-        cumulative[v] = last
-        if (slot_product[v] == product) & (last <= slot_end[v]):
-            capped = slot_capped[v]
-            charge[i] = round_half_even_millifen(units * capped)
-            reduction[i] = round_half_even_millifen(units * (slot_price[v] - capped))
+        state[v] = last
+        if (state[v + _U_PRODUCT] == product[i]) & (last <= state[v + _U_END]):
+            capped = state[v + _U_CAPPED]
+            charged[i] = units * capped
+            capped_off[i] = units * (state[v + _U_PRICE] - capped)
             continue
-        p = product - 1
-        lo, hi = tier_offsets[p], tier_offsets[p + 1]
-        j, gross, capped = _across_tiers(lo, hi, first, units, tier_from_units, tier_end, tier_price_millifen, capped_price)
-        charge[i] = round_half_even_millifen(capped)
-        reduction[i] = round_half_even_millifen(gross - capped)
-        slot_product[v], slot_end[v], slot_price[v], slot_capped[v] = product, tier_end[j], tier_price_millifen[j], capped_price[j]
-    return charge, reduction, cumulative[:n_slots].copy()
+        q = product[i]
+        row_mask, call_mask, query_mask = unit_masks[q, 0], unit_masks[q, 1], unit_masks[q, 2]
+        units = (rows[i] & row_mask) | (calls[i] & call_mask) | (queries[i] & query_mask)
+        state[v] = first + units
+        j, gross, capped = _across_tiers(tier_offsets[q - 1], tier_offsets[q], first, units, tier_from_units, tier_end, tier_price_millifen, capped_price)
+        charged[i] = capped
+        capped_off[i] = gross - capped
+        state[v + _U_PRODUCT], state[v + _U_END], state[v + _U_PRICE], state[v + _U_CAPPED] = q, tier_end[j], tier_price_millifen[j], capped_price[j]
+        state[v + _U_ROW_MASK], state[v + _U_CALL_MASK], state[v + _U_QUERY_MASK] = row_mask, call_mask, query_mask
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _round_lines(charged, capped_off, charge, reduction):
+    for i in range(charge.shape[0]):
+        charge[i] = round_half_even_millifen(charged[i])
+        reduction[i] = round_half_even_millifen(capped_off[i])
 
 
 @njit(cache=True, nogil=True)
 def _unit_masks(unit_kind):
-    """Per product, shifted by one (row 0 is no product): masks choosing its unit column, and all ones."""
-    m = unit_kind.shape[0] + 1
-    masks = np.zeros((4, m), dtype=np.int64)
-    for q in range(1, m):
+    """Per product, shifted by one (row 0 is no product): masks choosing its unit column (rows, calls, queries)."""
+    masks = np.zeros((unit_kind.shape[0] + 1, 3), dtype=np.int64)
+    for q in range(1, masks.shape[0]):
         kind = unit_kind[q - 1]
-        masks[0, q] = _ALL if kind == _KIND_ROW else 0
-        masks[1, q] = _ALL if kind == _KIND_CALL else 0
-        masks[2, q] = _ALL if kind > _KIND_CALL else 0
-        masks[3, q] = _ALL
-    return masks[0], masks[1], masks[2], masks[3]
+        masks[q, 0] = _ALL if kind == _KIND_ROW else 0
+        masks[q, 1] = _ALL if kind == _KIND_CALL else 0
+        masks[q, 2] = _ALL if kind > _KIND_CALL else 0
+    return masks
 
 
 @njit(cache=True, nogil=True)

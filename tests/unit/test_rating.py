@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from shuniu.market.rating import RatingInputError, RatingInputs, build_rate_tables, prepare_batch, rate_batch, rate_inputs, rate_inputs_twin
 from shuniu.market.rating.arrow_compute import rate_inputs_arrow
 from shuniu.market.rating.bench import run_rating_bench, synthetic_batch, synthetic_inputs, synthetic_tables
-from shuniu.market.rating._money import round_half_even_millifen
+from shuniu.market.rating._money import MAX_ROUNDED_MILLIFEN, round_half_even_millifen
 from shuniu.market.rating.compute import _round_line
 from shuniu.protos.usage_schema import USAGE_SCHEMA, UsageSchemaError, validate_usage_batch
 
@@ -213,7 +213,8 @@ def tables_and_inputs(draw):
     n = draw(st.integers(0, 30))
     quantity = st.one_of(st.just(0), st.just(2**35), st.integers(0, 2**35), st.integers(0, 10 * HOUR_MS))
     units = st.one_of(st.just(0), st.integers(0, 1500), st.integers(0, 2**36))
-    start = st.one_of(st.integers(0, 2**42), st.integers(0, 400_000).map(lambda h: h * HOUR_MS), st.integers(1, 400_000).map(lambda h: h * HOUR_MS - 1))
+    start = st.one_of(st.integers(0, 2**42), st.integers(0, 400_000).map(lambda h: h * HOUR_MS), st.integers(1, 400_000).map(lambda h: h * HOUR_MS - 1),
+                      st.integers(0, 2**63 - 1), st.integers(1, 2**41).map(lambda h: h * HOUR_MS - 1))  # far future: the float hour estimate
     ints = lambda s, dtype: np.array(draw(st.lists(s, min_size=n, max_size=n)), dtype=dtype)  # noqa: E731
     inputs = RatingInputs(
         card_index=ints(st.integers(0, len(cards) - 1), np.int32), tier=ints(st.integers(1, 4), np.int8), start_unix_ms=ints(start, np.int64),
@@ -332,7 +333,7 @@ def test_compute_line_rounding_is_exact_half_even_at_any_magnitude(base, m, wher
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.integers(0, 2**62 // 1000), st.sampled_from([0, 1, 499, 500, 501, 999]))
+@given(st.one_of(st.integers(0, MAX_ROUNDED_MILLIFEN // 1000 - 1), st.integers(0, 10**6)), st.sampled_from([0, 1, 499, 500, 501, 999]))
 def test_data_line_rounding_is_half_even_to_the_fen(fen, millifen_over):
     millifen = fen * 1000 + millifen_over
     assert round_half_even_millifen(np.int64(millifen)) == round(Fraction(millifen, 1000))
