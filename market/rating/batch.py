@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from shuniu.market.rating.compute import compute_charge_twin
 from shuniu.market.rating.data import data_charge_twin
-from shuniu.market.rating.kernel import kernel_tables, rate_kernel
+from shuniu.market.rating.kernel import all_within, kernel_tables, rate_kernel, slots_within
 from shuniu.market.rating.tables import RateTables
 from shuniu.protos.usage_schema import validate_usage_batch
 
@@ -231,8 +231,7 @@ def _volume(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray |
     if slots.shape != (len(inputs),) or slots.dtype.kind not in "iu":
         raise ValueError(f"volume_slot must be {len(inputs)} integers, one per record, got shape {slots.shape} {slots.dtype}")
     n_slots = 0 if units_before is None else len(units_before)
-    used = slots[inputs.product_index >= 0]  # records without a product never touch their slot
-    if len(used) and (used.min() < 0 or used.max() >= n_slots):
+    if not slots_within(slots, inputs.product_index, n_slots):
         raise ValueError(f"volume_slot of a data record must be within 0..{n_slots - 1}, the slots of units_before")
     return slots, _checked_before(units_before, n_slots, "volume slots")
 
@@ -247,6 +246,7 @@ def _checked_before(units_before: np.ndarray | None, n: int, aligned_with: str) 
     before = np.asarray(units_before)
     if before.shape != (n,) or before.dtype.kind not in "iu":
         raise ValueError(f"units_before must be {n} integers aligned with {aligned_with}, got shape {before.shape} {before.dtype}")
-    if n and (before.min() < 0 or before.max() > MAX_UNITS_BEFORE):
+    checked = before.astype(np.int64, copy=False)  # an unsigned value past 2^63 turns negative: refused below
+    if not all_within(checked, 0, MAX_UNITS_BEFORE):
         raise ValueError(f"units_before must be within 0..{MAX_UNITS_BEFORE}")
-    return before.astype(np.int64, copy=False)
+    return checked

@@ -21,7 +21,7 @@ from fractions import Fraction
 import numpy as np
 from numba import njit
 
-__all__ = ["charge_compute_chunk", "compute_charge_twin", "compute_lookup_tables", "compute_scratch", "cst_hour"]
+__all__ = ["COMPUTE_SCRATCH_COLUMNS", "charge_compute_chunk", "compute_charge_twin", "compute_lookup_tables", "cst_hour"]
 
 MS_PER_HOUR = 3_600_000
 CST_OFFSET_HOURS = 8
@@ -76,6 +76,7 @@ _INV_LINE_DEN = 1.0 / float(_QUANTITY_DEN * _BP2)
 _INV_MS_PER_HOUR = 1.0 / MS_PER_HOUR
 _U_PRICE_BITS, _U_PRICE_MASK = np.uint64(21), np.uint64((1 << 21) - 1)  # a card's three prices in one word (each <= 2^17)
 _U_HOUR_BITS = np.uint64(5)  # a card's 24 hourly multipliers padded to 32
+COMPUTE_SCRATCH_COLUMNS = 3
 
 
 # Three passes per chunk of records, so that two of them run in SIMD lanes: the hour of day (float
@@ -85,19 +86,15 @@ _U_HOUR_BITS = np.uint64(5)  # a card's 24 hourly multipliers padded to 32
 # floor-division sign fix-ups.
 @njit(cache=True, nogil=True, inline="always")
 def charge_compute_chunk(card_index, tier, start_unix_ms, cpu_ms, memory_mb_s, gpu_ms, lookup, scratch, out):
-    """Compute charge in fen of one chunk of records (at most the scratch's length) into `out`; equal to compute_charge_twin."""
+    """Compute charge in fen of one chunk of records into `out`; equal to compute_charge_twin.
+
+    `scratch`: three uint64 working columns at least as long as the chunk (hour, prices, multiplier)."""
     prices, bands, tier_bp = lookup
     k = out.shape[0]
     hour, packed, multiplier = scratch[0][:k], scratch[1][:k], scratch[2][:k]
     _cst_hours(start_unix_ms, hour)
     _look_up(card_index, tier, hour, prices, bands, tier_bp, packed, multiplier)
     _charge(cpu_ms, memory_mb_s, gpu_ms, packed, multiplier, out)
-
-
-@njit(cache=True, nogil=True)
-def compute_scratch(chunk):
-    """Per-chunk working columns of charge_compute_chunk: hour, packed prices, multiplier."""
-    return np.empty(chunk, dtype=np.uint64), np.empty(chunk, dtype=np.uint64), np.empty(chunk, dtype=np.uint64)
 
 
 @njit(cache=True, nogil=True)

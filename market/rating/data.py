@@ -29,7 +29,7 @@ from numba import njit
 
 from shuniu.market.rating._money import round_half_even_millifen
 
-__all__ = ["MILLIFEN_PER_FEN", "charge_data_chunk", "data_charge_twin", "data_lookup_tables", "data_scratch", "data_volume_state"]
+__all__ = ["DATA_SCRATCH_COLUMNS", "MILLIFEN_PER_FEN", "charge_data_chunk", "data_charge_twin", "data_lookup_tables", "data_volume_state", "units_after"]
 
 MILLIFEN_PER_FEN = 1000
 _KIND_ROW, _KIND_CALL = 0, 1
@@ -85,6 +85,7 @@ _NO_END = np.int64(2**63 - 1)  # end of a product's last volume tier
 # then what it remembers of the tier its volume lies in: the product (index + 1), the tier's end,
 # price and capped price, and the product's unit column as three masks (all ones on the column).
 _SLOT_FIELDS = 8
+DATA_SCRATCH_COLUMNS = 4
 _CUMULATIVE, _PRODUCT, _END, _PRICE, _CAPPED, _ROW_MASK, _CALL_MASK, _QUERY_MASK = range(_SLOT_FIELDS)
 # The same offsets unsigned, for the hot loop: unsigned indexes need no negative-index fix-up.
 _U_PRODUCT, _U_END, _U_PRICE, _U_CAPPED = np.uint64(_PRODUCT), np.uint64(_END), np.uint64(_PRICE), np.uint64(_CAPPED)
@@ -106,19 +107,16 @@ _ALL = np.int64(-1)  # a mask of all ones
 # 3. Milli-fen to fen, eight lines at a time in SIMD lanes.
 @njit(cache=True, nogil=True, inline="always")
 def charge_data_chunk(product_index, free, rows, calls, queries, volume_slot, lookup, volume, scratch, charge, reduction):
-    """Charge and cap reduction in fen of one chunk of records (at most the scratch's length) into
-    `charge` and `reduction`, moving `volume` (from data_volume_state) on; equal to data_charge_twin."""
+    """Charge and cap reduction in fen of one chunk of records into `charge` and `reduction`, moving
+    `volume` (from data_volume_state) on; equal to data_charge_twin.
+
+    `scratch`: four int64 working columns at least as long as the chunk (slot row, product, milli-fen
+    charged, milli-fen taken off by the cap)."""
     k = charge.shape[0]
     slot_row, product, charged, capped_off = scratch[0][:k], scratch[1][:k], scratch[2][:k], scratch[3][:k]
     _slots(product_index, free.view(np.uint8), volume_slot, volume.shape[0] // _SLOT_FIELDS - 1, slot_row, product)
     _price_in_order(rows, calls, queries, slot_row, product, lookup, volume, charged, capped_off)
     _round_lines(charged, capped_off, charge, reduction)
-
-
-@njit(cache=True, nogil=True)
-def data_scratch(chunk):
-    """Per-chunk working columns of charge_data_chunk: slot row, product, milli-fen charged and taken off by the cap."""
-    return np.empty(chunk, dtype=np.int64), np.empty(chunk, dtype=np.int64), np.empty(chunk, dtype=np.int64), np.empty(chunk, dtype=np.int64)
 
 
 @njit(cache=True, nogil=True)

@@ -13,11 +13,11 @@ import weakref
 import numpy as np
 from numba import njit
 
-from shuniu.market.rating.compute import charge_compute_chunk, compute_lookup_tables, compute_scratch
-from shuniu.market.rating.data import charge_data_chunk, data_lookup_tables, data_scratch, data_volume_state, units_after
+from shuniu.market.rating.compute import COMPUTE_SCRATCH_COLUMNS, charge_compute_chunk, compute_lookup_tables
+from shuniu.market.rating.data import DATA_SCRATCH_COLUMNS, charge_data_chunk, data_lookup_tables, data_volume_state, units_after
 from shuniu.market.rating.tables import RateTables
 
-__all__ = ["kernel_tables", "rate_kernel"]
+__all__ = ["all_within", "kernel_tables", "rate_kernel", "slots_within"]
 
 CHUNK_RECORDS = 2048  # the chunk's scratch columns (~80 KB) stay in the core's own cache
 
@@ -50,7 +50,10 @@ def rate_kernel(card_index, tier, start_unix_ms, cpu_ms, memory_mb_s, gpu_ms, pr
     if data_lookup[0].shape[0] == 1:  # no products: no record is billable (and none may name one)
         data_fen[:] = 0
         cap_fen[:] = 0
-    compute_work, data_work = compute_scratch(CHUNK_RECORDS), data_scratch(CHUNK_RECORDS)
+    # One allocation for every working column (a call per batch: allocations are a visible share).
+    work = np.empty((COMPUTE_SCRATCH_COLUMNS + DATA_SCRATCH_COLUMNS, CHUNK_RECORDS), dtype=np.int64)
+    compute_work = (work[0].view(np.uint64), work[1].view(np.uint64), work[2].view(np.uint64))
+    data_work = (work[3], work[4], work[5], work[6])
     for lo in range(0, n, CHUNK_RECORDS):
         hi = min(n, lo + CHUNK_RECORDS)
         charge_compute_chunk(card_index[lo:hi], tier[lo:hi], start_unix_ms[lo:hi], cpu_ms[lo:hi], memory_mb_s[lo:hi], gpu_ms[lo:hi],
@@ -59,3 +62,23 @@ def rate_kernel(card_index, tier, start_unix_ms, cpu_ms, memory_mb_s, gpu_ms, pr
             charge_data_chunk(product_index[lo:hi], free[lo:hi], rows[lo:hi], calls[lo:hi], queries[lo:hi], volume_slot[lo:hi],
                               data_lookup, volume, data_work, data_fen[lo:hi], cap_fen[lo:hi])
     return compute_fen, data_fen, cap_fen, units_after(volume)
+
+
+# Checks of a batch's small inputs: a NumPy reduction costs microseconds per call, which is a
+# visible share of a batch's rating.
+@njit(cache=True, nogil=True)
+def all_within(values, lo, hi):
+    """Whether every value is within lo..hi."""
+    for x in values:
+        if x < lo or x > hi:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def slots_within(volume_slot, product_index, n_slots):
+    """Whether every record that names a product names a volume slot within 0..n_slots-1 (records without one never touch theirs)."""
+    for i in range(volume_slot.shape[0]):
+        if product_index[i] >= 0 and (volume_slot[i] < 0 or volume_slot[i] >= n_slots):
+            return False
+    return True
