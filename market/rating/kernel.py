@@ -1,4 +1,4 @@
-"""The rating kernel: one pass over a batch's records, chunk by chunk, pricing compute and data together.
+"""The rating kernel: one call per batch, chunk by chunk, pricing compute and data together.
 
 Both charges run on the same chunk while its columns are in the core's cache, with one call per
 batch (a Numba call costs microseconds; a batch is ~20k records). The pieces are in compute.py
@@ -19,7 +19,7 @@ from shuniu.market.rating.tables import RateTables
 
 __all__ = ["all_within", "kernel_tables", "rate_kernel", "slots_within"]
 
-CHUNK_RECORDS = 2048  # the chunk's scratch columns (~80 KB) stay in the core's own cache
+CHUNK_RECORDS = 2048  # the chunk's working columns (7 × 16 KB) stay in the core's own cache
 
 _built: weakref.WeakKeyDictionary[RateTables, tuple] = weakref.WeakKeyDictionary()
 
