@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from shuniu.market.rating import RatingInputError, RatingInputs, build_rate_tables, prepare_batch, rate_batch, rate_inputs, rate_inputs_twin
 from shuniu.market.rating.arrow_compute import rate_inputs_arrow
 from shuniu.market.rating.bench import run_rating_bench, synthetic_batch, synthetic_inputs, synthetic_tables
-from shuniu.market.rating._money import MAX_ROUNDED_MILLIFEN, round_half_even_millifen
-from shuniu.market.rating.compute import _round_line
+from shuniu.market.rating.kernel import MAX_ROUNDED_MILLIFEN, _round_line, round_half_even_millifen
 from shuniu.protos.usage_schema import USAGE_SCHEMA, UsageSchemaError, validate_usage_batch
 
 HOUR_MS = 3_600_000
