@@ -10,10 +10,18 @@ Records travel in Arrow IPC streams, one batch per stream entry; the batch id is
 column but the entry's `batch_id` field (`UsageBatch.batch_id`), also written into the
 IPC schema metadata under BATCH_ID_METADATA by `batch_to_ipc`.
 
-This module is a leaf: it imports numpy, pyarrow and the generated usage_pb2, nothing else.
+On the wire (and in the spool) a node may send the low-cardinality string columns
+(DICTIONARY_COLUMNS) dictionary-encoded: a batch names one node, center and site and a few
+jobs, grants, buyers, products and purposes, so each value travels once per batch and the
+biller resolves it once (`string_codes`). Readers accept both forms; `to_wire` encodes.
+
+This module is a leaf: it imports numpy, pyarrow and the generated usage_pb2, nothing else (and Numba
+when a large batch's record ids are first checked).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pyarrow as pa
@@ -27,12 +35,16 @@ __all__ = [
     "BATCH_ID_METADATA",
     "DEAD_LETTER_COUNTS",
     "DEAD_LETTER_STREAM",
+    "DICTIONARY_COLUMNS",
+    "MAX_IPC_BYTES",
     "QUANTITY_COLUMNS",
     "USAGE_SCHEMA",
     "USAGE_STREAM",
     "UsageSchemaError",
     "batch_from_ipc",
     "batch_to_ipc",
+    "string_codes",
+    "to_wire",
     "validate_usage_batch",
 ]
 
@@ -51,6 +63,9 @@ def _schema_of(message) -> pa.Schema:
 
 
 USAGE_SCHEMA = _schema_of(usage_pb2.UsageRecord)
+# String columns that may travel dictionary-encoded (dictionary<int32, string>); record_id is unique per record.
+DICTIONARY_COLUMNS = ("job_id", "grant_id", "buyer_id", "node_id", "compute_center", "product_id", "site", "purpose")
+_DICTIONARY_TYPE = pa.dictionary(pa.int32(), pa.string())
 
 QUANTITY_COLUMNS = ("cpu_ms", "memory_mb_s", "gpu_ms", "rows", "bytes", "calls", "queries", "peak_memory_mb", "output_bytes")
 
@@ -59,6 +74,8 @@ _RANGES = {"tier": (1, 4), "kind": (1, 4), "purpose_category": (1, 3), "compute_
 _NON_EMPTY = ("record_id", "job_id", "grant_id", "buyer_id", "node_id", "compute_center", "site")
 _MAX_ERRORS = 10  # a report names at most this many problems
 MAX_IPC_BYTES = 8 * 1024 * 1024  # UsageBatch.arrow_ipc: at most 8 MiB
+# Decompressed on the reading thread: Arrow's thread pool doubles the CPU of an LZ4 batch this size.
+_READ_OPTIONS = ipc.IpcReadOptions(use_threads=False)
 
 
 class UsageSchemaError(ValueError):
@@ -83,7 +100,7 @@ def batch_from_ipc(data: bytes) -> tuple[pa.RecordBatch, str]:
     if len(data) > MAX_IPC_BYTES:
         raise UsageSchemaError([f"Arrow IPC payload is {len(data):,} bytes; at most {MAX_IPC_BYTES:,} allowed"])
     try:
-        reader = ipc.open_stream(pa.py_buffer(data))
+        reader = ipc.open_stream(pa.py_buffer(data), options=_READ_OPTIONS)
         batches = list(reader)  # a node writes one batch per stream: then no copy is made
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as err:
         raise UsageSchemaError([f"payload is not an Arrow IPC stream: {err}"]) from None
@@ -111,29 +128,29 @@ def validate_usage_batch(batch: pa.RecordBatch | pa.Table) -> None:
 def _schema_problems(schema: pa.Schema) -> list[str]:
     problems = []
     expected_names = USAGE_SCHEMA.names
-    missing = [n for n in expected_names if n not in schema.names]
-    extra = [n for n in schema.names if n not in expected_names]
+    got_types = dict(zip(schema.names, schema.types))
+    missing = [n for n in expected_names if n not in got_types]
+    extra = [n for n in got_types if n not in _EXPECTED_TYPES]
     if missing:
         problems.append(f"missing columns {missing}")
     if extra:
         problems.append(f"unexpected columns {extra}; expected exactly {expected_names}")
-    for field in USAGE_SCHEMA:
-        if field.name not in schema.names:
+    for name, expected in _EXPECTED_TYPES.items():
+        got = got_types.get(name)
+        if got is None or got == expected or (name in DICTIONARY_COLUMNS and got == _DICTIONARY_TYPE):
             continue
-        got = schema.field(field.name).type
-        if got != field.type:
-            problems.append(f"column {field.name!r} has type {got}; expected {field.type}")
+        also = f" (or {_DICTIONARY_TYPE})" if name in DICTIONARY_COLUMNS else ""
+        problems.append(f"column {name!r} has type {got}; expected {expected}{also}")
     if not problems and schema.names != expected_names:
         problems.append(f"columns are in the order {schema.names}; expected {expected_names}")
     return problems
 
 
+_EXPECTED_TYPES = dict(zip(USAGE_SCHEMA.names, USAGE_SCHEMA.types))
+
+
 def _value_problems(batch: pa.RecordBatch | pa.Table) -> list[str]:
-    problems = []
-    for name in USAGE_SCHEMA.names:
-        nulls = batch.column(name).null_count
-        if nulls:
-            problems.append(f"column {name!r} has {nulls} null values; nulls are not allowed")
+    problems = _null_problems(batch)
     if problems or batch.num_rows == 0:
         return problems
     if isinstance(batch, pa.Table):
@@ -147,10 +164,14 @@ def _value_problems(batch: pa.RecordBatch | pa.Table) -> list[str]:
 
     # Fast checks over the Arrow buffers; the message is built only for a column that fails.
     for name in _NON_EMPTY:
-        offsets = np.frombuffer(batch.column(name).buffers()[1], dtype=np.int32)[batch.column(name).offset:][: batch.num_rows + 1]
-        empty = np.diff(offsets) == 0
-        if empty.any():
+        empty = _empty_strings(batch.column(name))
+        if empty is None:
+            problems.append(f"column {name!r} has dictionary indices outside its dictionary; expected 0..len(dictionary) - 1")
+        elif empty.any():
             problems.append(f"column {name!r} is empty in {first_bad(empty)}; it must be non-empty")
+    for name in set(DICTIONARY_COLUMNS) - set(_NON_EMPTY):
+        if _empty_strings(batch.column(name)) is None:
+            problems.append(f"column {name!r} has dictionary indices outside its dictionary; expected 0..len(dictionary) - 1")
     for name, (lo, hi) in _RANGES.items():
         column = numeric[name]
         if column.min() < lo or column.max() > hi:
@@ -161,12 +182,124 @@ def _value_problems(batch: pa.RecordBatch | pa.Table) -> list[str]:
     late = numeric["end_unix_ms"] < numeric["start_unix_ms"]
     if late.any():
         problems.append(f"end_unix_ms is before start_unix_ms in {first_bad(late)}")
-    if len(pc.unique(record_ids)) != batch.num_rows:  # half the time of count_distinct here
-        problems.append("record_id values repeat within the batch; each record needs its own id")
+    repeat = _first_repeat_of(record_ids)
+    if repeat >= 0:
+        problems.append(f"record_id values repeat within the batch, first {record_ids[repeat].as_py()!r}; "
+                        "each record needs its own id")
     return problems
 
 
+def _null_problems(batch: pa.RecordBatch | pa.Table) -> list[str]:
+    problems = []
+    for name in USAGE_SCHEMA.names:
+        column = batch.column(name)
+        nulls = column.null_count
+        if not nulls and pa.types.is_dictionary(column.type):
+            chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+            nulls = sum(chunk.dictionary.null_count for chunk in chunks)
+        if nulls:
+            problems.append(f"column {name!r} has {nulls} null values; nulls are not allowed")
+    return problems
+
+
+def _string_buffers(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 offsets, uint8 data) of a plain string array, without copies."""
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset:][: len(column) + 1]
+    data = column.buffers()[2]
+    return offsets, np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+
+
+def _empty_strings(column: pa.Array) -> np.ndarray | None:
+    """Per record: is the string empty; None when a dictionary index points outside the dictionary."""
+    if not pa.types.is_dictionary(column.type):
+        return np.diff(_string_buffers(column)[0]) == 0
+    codes = column.indices.to_numpy(zero_copy_only=False)
+    dictionary = column.dictionary
+    if len(codes) and (codes.min() < 0 or codes.max() >= len(dictionary)):
+        return None
+    empty = np.diff(_string_buffers(dictionary)[0]) == 0
+    return empty[codes] if empty.any() else empty[:0]  # per record only when some value is empty
+
+
+def _first_repeat_of(record_ids: pa.Array) -> int:
+    """Index of the first record id equal to an earlier one, or -1."""
+    if len(record_ids) < _KERNEL_FROM_RECORDS:  # a runner's few records: not worth loading the kernel for
+        first = pc.index_in(record_ids, value_set=pc.unique(record_ids)).to_numpy()
+        repeats = np.flatnonzero(first != np.arange(len(first)))
+        return int(repeats[0]) if repeats.size else -1
+    return _first_repeat_kernel()(*_string_buffers(record_ids))
+
+
+_KERNEL_FROM_RECORDS = 2048
+
+
+@functools.cache
+def _first_repeat_kernel():
+    # Numba loads on first use: the usage schema is imported by processes (the control plane's
+    # readers, the CLI) that never check a large batch, and Numba takes a sixth of a second to import.
+    from numba import njit
+
+    return njit(cache=True, nogil=True)(_first_repeat)
+
+
+def _first_repeat(offsets: np.ndarray, data: np.ndarray) -> int:
+    """Index of the first string equal to an earlier one, or -1: one pass, an open-addressing hash set."""
+    n = len(offsets) - 1
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    slots = np.full(size, -1, np.int64)
+    hashes = np.zeros(size, np.uint64)
+    for i in range(n):
+        lo, hi = offsets[i], offsets[i + 1]
+        h = np.uint64(14695981039346656037)  # FNV-1a
+        for j in range(lo, hi):
+            h = (h ^ np.uint64(data[j])) * np.uint64(1099511628211)
+        at = np.int64(h & np.uint64(size - 1))
+        while slots[at] >= 0:
+            k = slots[at]
+            if hashes[at] == h and offsets[k + 1] - offsets[k] == hi - lo:
+                same = True
+                for t in range(hi - lo):
+                    if data[offsets[k] + t] != data[lo + t]:
+                        same = False
+                        break
+                if same:
+                    return i
+            at = (at + 1) & (size - 1)
+        slots[at] = i
+        hashes[at] = h
+    return -1
+
+
 _NUMERIC_CHECKED = (*_RANGES, *QUANTITY_COLUMNS, "start_unix_ms", "end_unix_ms", "price_version", "attempt")
+
+
+def string_codes(column: pa.Array) -> tuple[list[str], np.ndarray]:
+    """(distinct values, int32 code per record) of a valid string column, plain or dictionary-encoded.
+
+    A dictionary sent by a node may hold values no record uses (a slice keeps its parent's dictionary)
+    or a value twice: those are dropped and merged, so that every value returned is used, once."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+        return column.dictionary.to_pylist(), column.indices.to_numpy(zero_copy_only=False)
+    codes = column.indices.to_numpy(zero_copy_only=False)
+    values = column.dictionary.to_pylist()
+    used = np.bincount(codes, minlength=len(values)) > 0
+    distinct = list(dict.fromkeys(v for v, u in zip(values, used.tolist()) if u))
+    if len(distinct) == len(values):
+        return values, codes
+    code_of = {v: k for k, v in enumerate(distinct)}
+    return distinct, np.array([code_of.get(v, -1) for v in values], dtype=np.int32)[codes]
+
+
+def to_wire(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with its DICTIONARY_COLUMNS dictionary-encoded (those already encoded kept as they are)."""
+    columns = [pc.dictionary_encode(batch.column(i)) if name in DICTIONARY_COLUMNS and not pa.types.is_dictionary(batch.schema.field(i).type)
+               else batch.column(i) for i, name in enumerate(batch.schema.names)]
+    fields = [pa.field(f.name, c.type, nullable=f.nullable) for f, c in zip(batch.schema, columns)]
+    return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields, metadata=batch.schema.metadata))
+
 
 # Redis keys of the usage path, shared by the node's sender (writer) and the biller (reader).
 USAGE_STREAM = "shuniu:usage"  # one entry per batch: batch_id, node_id, arrow_ipc, record_count, created_unix_ms

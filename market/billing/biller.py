@@ -8,6 +8,9 @@ by a consumer that died are claimed (XAUTOCLAIM) once idle past `claim_idle_ms`.
 A redelivered or resent batch id finds its idempotency record and changes nothing.
 With a `UsageArchive`, each read is archived (fsynced) before it is handled, and the stream
 is trimmed behind the oldest entry still needed (market/billing/archive.py).
+What a batch needs from Redis before rating (its node and products, whether it was posted, the
+closed periods, whether a buyer holds vouchers) is read in one round trip: each read of the
+rating thread may wait behind a posting script's fsync, so their count, not their size, costs.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from dataclasses import dataclass, field
 import redis
 
 from shuniu.market.billing.archive import UsageArchive, trim_billed
-from shuniu.market.billing.book import BillingPolicy, DeadLetter, PriceSource
+from shuniu.market.billing.book import BillingPolicy, DeadLetter, PriceSource, node_key
 from shuniu.market.billing.charge import charge_batch, prepare_usage
 from shuniu.market.billing.provenance import PROVENANCE_REASONS, check_provenance
+from shuniu.market.catalog import product_key
 from shuniu.market.ledger import LedgerStore, ledger_key
+from shuniu.market.ledger.store import closed_periods_of
 from shuniu.market.rating import RatingInputError
-from shuniu.market.vouchers.store import held_vouchers
+from shuniu.market.vouchers.store import HOLDERS_KEY, held_vouchers
 from shuniu.monitoring import metrics
 from shuniu.protos.usage_schema import (
     BILLER_GROUP,
@@ -38,6 +43,7 @@ from shuniu.protos.usage_schema import (
     USAGE_STREAM,
     UsageSchemaError,
     batch_from_ipc,
+    string_codes,
     validate_usage_batch,
 )
 
@@ -159,8 +165,8 @@ class Biller:
             found = self._prepare(ticket, fields)
             if found is None:
                 return ("duplicate", ticket)
-            prepared, book = found
-            posting = self._rate(prepared, book, ticket.node_id, carried)
+            prepared, book, reads = found
+            posting = self._rate(prepared, book, ticket.node_id, carried, reads)
         except DeadLetter as dead:
             return ("dead_letter", ticket, fields, dead)
         carried.update((f, after) for f, (_, after) in posting.volume.items())
@@ -169,22 +175,27 @@ class Biller:
         return ("post", ticket, posting)
 
     def _prepare(self, ticket: _Ticket, fields: dict[bytes, bytes]):
-        """(prepared batch, price book) of a valid, signed, not yet posted batch; None for a posted one."""
+        """(prepared batch, price book, reads) of a valid, signed, not yet posted batch; None for a posted one."""
         batch = _decode(ticket.batch_id, ticket.node_id, fields)
-        check_provenance(self.client, ticket.batch_id, ticket.node_id, fields, batch, self._jobs_ran_here)  # signed by the node, its own jobs only
-        if self.client.hexists(ledger_key("batches"), ticket.batch_id):
+        reads = _read_for(self.client, ticket.batch_id, batch)
+        check_provenance(self.client, ticket.batch_id, ticket.node_id, fields, batch, self._jobs_ran_here,  # signed by the node,
+                         node_record=reads.records.get(node_key(ticket.node_id)))  # its own jobs only
+        if reads.posted:
             return None
-        book = self.prices.book_for(batch)
+        book = self.prices.book_for(batch, reads.records)
         try:
-            return prepare_usage(ticket.batch_id, batch, book, validated=True), book
+            return prepare_usage(ticket.batch_id, batch, book, validated=True), book, reads
         except RatingInputError as err:
             raise DeadLetter(_rating_reason(err.reason), str(err)) from None
 
-    def _rate(self, prepared, book, node_id: str, carried: dict[str, int]):
+    def _rate(self, prepared, book, node_id: str, carried: dict[str, int], reads: _Reads | None = None):
+        """Rate with the counters in Redis (and those still in flight); `reads` of this batch, or None to read afresh."""
         before = [carried.get(f, units) for f, units in zip(prepared.volume_fields, self.ledger.volumes(prepared.volume_fields))]
         now_ms = int(time.time() * 1000)  # vouchers are drawn if valid at billing time (market/vouchers/draw.py)
-        vouchers = held_vouchers(self.client, prepared.buyer_names, now_ms)
-        return charge_batch(prepared, book, before, self.ledger.closed_periods(), node_id, vouchers, now_ms)
+        holds = reads is None or reads.voucher_holders
+        vouchers = held_vouchers(self.client, prepared.buyer_names, now_ms) if holds else []
+        closed = self.ledger.closed_periods() if reads is None else reads.closed
+        return charge_batch(prepared, book, before, closed, node_id, vouchers, now_ms)
 
     def _write(self, archived: Future | None, action: str, ticket: _Ticket, *args):
         """On the posting thread: the write of one entry, once its read is on disk (it acknowledges the entry)."""
@@ -239,6 +250,30 @@ class Biller:
         metrics.USAGE_DEAD_LETTERS.labels(dead.reason).inc()
 
 
+@dataclass(frozen=True)
+class _Reads:
+    """What billing one batch reads from Redis, in one round trip; the posting script re-checks what can change."""
+
+    records: dict[str, bytes]  # node and product records by key (absent: not in Redis)
+    posted: bool  # the batch id has been posted
+    closed: dict[str, int]  # closed period -> unix ms it was closed
+    voucher_holders: bool  # one of the batch's buyers holds compute vouchers
+
+
+def _read_for(client: redis.Redis, batch_id: str, batch) -> _Reads:
+    keys = [node_key(n) for n in string_codes(batch.column("node_id"))[0]]
+    keys += [product_key(p) for p in string_codes(batch.column("product_id"))[0] if p]
+    buyers = string_codes(batch.column("buyer_id"))[0]
+    pipe = client.pipeline(transaction=False)
+    pipe.mget(keys) if keys else pipe.echo("")
+    pipe.hexists(ledger_key("batches"), batch_id)
+    pipe.hgetall(ledger_key("periods"))
+    pipe.smismember(HOLDERS_KEY, buyers) if buyers else pipe.echo("")
+    raw, posted, periods, holders = pipe.execute()
+    return _Reads(records={k: r for k, r in zip(keys, raw or ()) if r is not None}, posted=bool(posted),
+                  closed=closed_periods_of(periods), voucher_holders=any(holders or ()))
+
+
 @dataclass
 class _Ticket:
     """One stream entry on its way through a round."""
@@ -248,7 +283,7 @@ class _Ticket:
     node_id: str
     started: float
     draws_vouchers: bool = False
-    retry: tuple = ()  # (prepared batch, price book) to rate it again with
+    retry: tuple = ()  # (prepared batch, price book) to rate it again with (reading Redis afresh)
 
 
 def _wait_all(pending: list[tuple[_Ticket, Future]]) -> None:
@@ -273,7 +308,7 @@ def _decode(batch_id: str, node_id: str, fields: dict[bytes, bytes]):
     except UsageSchemaError as err:
         negative = any("is negative" in p for p in err.problems)
         raise DeadLetter("negative_quantity" if negative else "bad_schema", str(err)) from None
-    if batch.num_rows and not all(n == node_id for n in batch.column("node_id").unique().to_pylist()):
+    if batch.num_rows and string_codes(batch.column("node_id"))[0] != [node_id]:
         raise DeadLetter("wrong_node", f"batch from node {node_id!r} holds records of other nodes; a node reports only its own use")
     return batch
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import redis
 
 from shuniu.market.billing.charge import PriceBook
@@ -22,6 +22,7 @@ from shuniu.market.billing.prices import UnratableError, data_plan_spec, data_ra
 from shuniu.market.catalog import prices_key, product_key
 from shuniu.market.rating.tables import RateTables, build_compute_rates, build_data_rates
 from shuniu.market.split import build_split_plans
+from shuniu.protos.usage_schema import string_codes
 from shuniu.protos.v1 import catalog_pb2, nodes_pb2
 
 __all__ = ["BillingPolicy", "DeadLetter", "PriceSource", "node_key"]
@@ -76,14 +77,20 @@ class PriceSource:
         self._plans = _Lru()
         self._parsed_nodes = _Lru()
         self._books = _Lru()
+        self._known: Mapping[str, bytes] = {}
 
-    def book_for(self, batch: pa.RecordBatch) -> PriceBook:
-        """The price book of a valid batch; raise DeadLetter naming an unknown node, product or price version."""
-        node_ids = sorted(pc.unique(batch.column("node_id")).to_pylist())
+    def book_for(self, batch: pa.RecordBatch, records: Mapping[str, bytes] | None = None) -> PriceBook:
+        """The price book of a valid batch; raise DeadLetter naming an unknown node, product or price version.
+
+        `records`: node and product records by key, as just read with the batch's other reads; the rest are read here."""
+        self._known = records or {}
+        node_names, node_code = string_codes(batch.column("node_id"))
+        node_ids = sorted(node_names)
         raw_nodes = self._records(node_key, node_ids, "unknown_node", "no node record, so no price card")
         nodes = self._parsed_nodes.remember((tuple(node_ids), raw_nodes), lambda: {n: nodes_pb2.Node.FromString(r) for n, r in zip(node_ids, raw_nodes)})
-        centers = sorted(pc.unique(batch.column("compute_center")).to_pylist())
-        _check_centers(batch, nodes, centers)
+        center_names, center_code = string_codes(batch.column("compute_center"))
+        centers = sorted(center_names)
+        _check_centers(nodes, node_names, node_code, center_names, center_code)
         wanted = _product_versions(batch)
         product_ids = sorted({p for p, _ in wanted})
         raw_products = self._records(product_key, product_ids, "unknown_product", "not in the catalog")
@@ -110,7 +117,10 @@ class PriceSource:
         return PriceBook(tables, plans, specs, categories)
 
     def _records(self, key_of, ids: list[str], reason: str, why: str) -> tuple[bytes, ...]:
-        raw = self.client.mget([key_of(i) for i in ids]) if ids else []
+        keys = [key_of(i) for i in ids]
+        raw = [self._known.get(k) for k in keys]
+        if None in raw:  # not read with the batch (or not in Redis): read now
+            raw = self.client.mget(keys)
         missing = [i for i, r in zip(ids, raw) if r is None]
         if missing:
             what = "node" if reason == "unknown_node" else "product"
@@ -141,22 +151,22 @@ class PriceSource:
 
 def _product_versions(batch: pa.RecordBatch) -> list[tuple[str, int]]:
     """The sorted (product id, price version) pairs of a batch's data records."""
-    products = pc.dictionary_encode(batch.column("product_id"))
-    names = products.dictionary.to_pylist()
+    names, code = string_codes(batch.column("product_id"))
     # One int64 per record: product code above bit 41, price version below (versions are < 2^40).
     versions = batch.column("price_version").to_numpy()
     if len(versions) and versions.max() > _VERSION_MASK:
         raise DeadLetter("price_version", f"price version {versions.max()} is past any the catalog holds (at most {_VERSION_MASK})")
-    pairs = np.unique((products.indices.to_numpy(zero_copy_only=False).astype(np.int64) << 41) | versions)
+    pairs = np.unique((code.astype(np.int64) << 41) | versions)
     return sorted((names[k >> 41], k & _VERSION_MASK) for k in pairs.tolist() if names[k >> 41])
 
 
-def _check_centers(batch: pa.RecordBatch, nodes: dict[str, nodes_pb2.Node], centers: list[str]) -> None:
-    if len(nodes) == 1:  # the usual batch: one node's records
-        pairs = [(node_id, center) for node_id in nodes for center in centers]
+def _check_centers(nodes: dict[str, nodes_pb2.Node], node_names: list[str], node_code: np.ndarray,
+                   center_names: list[str], center_code: np.ndarray) -> None:
+    if len(node_names) == 1:  # the usual batch: one node's records
+        pairs = [(node_names[0], center) for center in center_names]
     else:
-        table = pa.table({"n": batch.column("node_id"), "c": batch.column("compute_center")}).group_by(["n", "c"]).aggregate([])
-        pairs = list(zip(table.column("n").to_pylist(), table.column("c").to_pylist()))
+        codes = np.unique(node_code.astype(np.int64) * len(center_names) + center_code)
+        pairs = [(node_names[k // len(center_names)], center_names[k % len(center_names)]) for k in codes.tolist()]
     for node_id, center in pairs:
         if nodes[node_id].compute_center and nodes[node_id].compute_center != center:
             raise DeadLetter("wrong_center", f"records of node {node_id!r} name compute center {center!r}; "

@@ -10,19 +10,19 @@ atomic step as the postings.
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from shuniu.market.ledger import BatchPosting, LedgerPosting, account_id, billed_period, month_name, periods_of_ms
+from shuniu.market.ledger import BatchPosting, PostingColumns, account_id, billed_period, month_name, periods_of_ms
 from shuniu.market.ledger.model import MAX_AMOUNT_FEN, POSTING_KIND_OF_PARTY
-from shuniu.market.rating import RatingInputs, RateTables, prepare_batch, rate_inputs
+from shuniu.market.rating import RateTables, RatingInputs, prepare_batch, rate_inputs
 from shuniu.market.split import SplitPlans, split_lines
 from shuniu.market.vouchers.apply import NO_DRAWS, draw_batch
 from shuniu.market.vouchers.draw import HeldVoucher
+from shuniu.protos.usage_schema import string_codes
 
 __all__ = ["LINES_SCHEMA", "PreparedBatch", "PriceBook", "charge_batch", "prepare_usage", "volume_field"]
 
@@ -36,8 +36,9 @@ LINES_SCHEMA = pa.schema([
     ("gpu_ms", pa.int64()), ("compute_fen", pa.int64()), ("data_fen", pa.int64()), ("cap_reduction_fen", pa.int64()),
     ("free", pa.bool_()),  # public data used for a public-interest purpose, served free (公益使用)
 ])  # fmt: skip
-# LZ4: a third of the bytes in Redis at a small fraction of zstd's CPU on the hot path.
-_IPC_OPTIONS = ipc.IpcWriteOptions(compression="lz4")
+# LZ4: half the bytes in Redis at half of zstd's CPU on the hot path; compressed on the calling thread,
+# as Arrow's thread pool spends a third more CPU on a batch this size.
+_IPC_OPTIONS = ipc.IpcWriteOptions(compression="lz4", use_threads=False)
 _DENSE_KEYS = 1 << 22  # aggregate by bincount over at most this many (buyer, period, party) keys
 
 
@@ -63,6 +64,8 @@ class PreparedBatch:
     volume_fields: list[str]  # "product|buyer|period" per slot
     buyer_code: np.ndarray  # int64 per record, index into buyer_names
     buyer_names: list[str]
+    month_code: np.ndarray  # int64 per record, index into month_values
+    month_values: np.ndarray  # int64 month indexes the batch's records fall in, ascending
 
 
 def volume_field(product_id: str, buyer_id: str, period: str) -> str:
@@ -73,24 +76,40 @@ def prepare_usage(batch_id: str, batch: pa.RecordBatch, book: PriceBook, validat
     """Validate (unless `validated`) and resolve a batch (raises UsageSchemaError or RatingInputError) and find its volume slots."""
     inputs = prepare_batch(batch, book.tables, validate=not validated)
     months = periods_of_ms(batch.column("end_unix_ms").to_numpy())
+    month_values, month_code = _dense_codes(months)
     data = np.flatnonzero(inputs.product_index >= 0)
     slot = np.zeros(len(inputs), dtype=np.int64)
     fields: list[str] = []
-    buyers = pc.dictionary_encode(batch.column("buyer_id"))
-    buyer_code = buyers.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    buyer_names = buyers.dictionary.to_pylist()
+    buyer_names, buyer_code = string_codes(batch.column("buyer_id"))
+    buyer_code = buyer_code.astype(np.int64)
     if data.size:
         product_names, product_code = np.unique(np.array(book.tables.data.product_ids, dtype=object), return_inverse=True)
-        n_buyers = len(buyer_names)
-        month_values, month_code = np.unique(months, return_inverse=True)
-        key = (product_code[inputs.product_index[data]] * n_buyers + buyer_code[data]) * len(month_values) + month_code[data]
-        keys, slot[data] = np.unique(key, return_inverse=True)
-        product_buyer, month = np.divmod(keys, len(month_values))
+        n_buyers, n_months = len(buyer_names), len(month_values)
+        key = (product_code[inputs.product_index[data]] * n_buyers + buyer_code[data]) * n_months + month_code[data]
+        keys, slot[data] = _dense_codes(key)
+        product_buyer, month = np.divmod(keys, n_months)
         product, buyer = np.divmod(product_buyer, n_buyers)
         month_names = [month_name(int(m)) for m in month_values]
         fields = [volume_field(product_names[p], buyer_names[b], month_names[m])
                   for p, b, m in zip(product.tolist(), buyer.tolist(), month.tolist())]
-    return PreparedBatch(batch_id, batch, inputs, months, slot, fields, buyer_code, buyer_names)
+    return PreparedBatch(batch_id, batch, inputs, months, slot, fields, buyer_code, buyer_names, month_code, month_values)
+
+
+def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values ascending, code per value) as np.unique(return_inverse=True) gives, without a sort
+    when the values span a small range (months of a batch, its volume keys): a mark and a running count."""
+    if not len(values):
+        return values[:0].astype(np.int64), np.zeros(0, dtype=np.int64)
+    low = int(values.min())
+    span = int(values.max()) - low + 1
+    if span > _DENSE_KEYS:
+        distinct, code = np.unique(values, return_inverse=True)
+        return distinct.astype(np.int64), code.astype(np.int64)
+    offset = values - low
+    used = np.zeros(span, dtype=bool)
+    used[offset] = True
+    rank = np.cumsum(used, dtype=np.int64) - 1
+    return np.flatnonzero(used) + low, rank[offset]
 
 
 def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[int], closed: Container[str],
@@ -102,16 +121,16 @@ def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[in
     before = np.array(units_before, dtype=np.int64)
     rated = rate_inputs(prepared.inputs, book.tables, before, prepared.volume_slot)
     batch, inputs, d = prepared.batch, prepared.inputs, book.tables.data
-    month_values, month_code = np.unique(prepared.usage_month, return_inverse=True)
-    usage_names = [month_name(int(m)) for m in month_values]
+    month_code = prepared.month_code
+    usage_names = [month_name(int(m)) for m in prepared.month_values]
     billed_names = [billed_period(name, closed) for name in usage_names]
 
     is_data = inputs.product_index >= 0
     compute_rows = np.flatnonzero(rated.compute_fen > 0)
     data_rows = np.flatnonzero(rated.data_fen > 0)
     plan = np.concatenate([
-        book.plans.compute_plan_index(batch.column("compute_center").take(pa.array(compute_rows))),
-        book.plans.data_plan_index(batch.column("product_id").take(pa.array(data_rows))),
+        _plan_index(book.plans.compute_plan_index, batch.column("compute_center"), compute_rows),
+        _plan_index(book.plans.data_plan_index, batch.column("product_id"), data_rows),
     ]) if compute_rows.size + data_rows.size else np.zeros(0, dtype=np.int32)  # fmt: skip
     record = np.concatenate([compute_rows, data_rows])
     amount = np.concatenate([rated.compute_fen[compute_rows], rated.data_fen[data_rows]])
@@ -127,18 +146,32 @@ def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[in
     draws = NO_DRAWS if not vouchers else draw_batch(
         prepared.buyer_code, month_code, batch.column("compute_class").to_numpy(), batch.column("site"), rated.compute_fen,
         prepared.buyer_names, usage_names, billed_names, vouchers, now_ms)
+    if draws.postings:
+        postings = replace(postings, rows=draws.postings) if postings else tuple(draws.postings)
     return BatchPosting(
-        batch_id=prepared.batch_id, postings=(*postings, *draws.postings), charged_fen=int(amount.sum()),
+        batch_id=prepared.batch_id, postings=postings, charged_fen=int(amount.sum()),
         record_count=batch.num_rows, volume=volume, lines_ipc=lines, plans=book.plan_specs, node_id=node_id,
         voucher_fen=draws.drawn_fen, voucher_balances=draws.balances,
     )
 
 
+def _plan_index(plan_of, column: pa.Array, rows: np.ndarray) -> np.ndarray:
+    """Split plan of each of `rows`, resolved once per distinct center or product and taken by code."""
+    if not rows.size:
+        return np.zeros(0, dtype=np.int32)
+    names, code = string_codes(column)
+    used = np.zeros(len(names), dtype=bool)
+    used[code[rows]] = True
+    plan = np.zeros(len(names), dtype=np.int32)
+    plan[used] = plan_of([names[k] for k in np.flatnonzero(used).tolist()])
+    return plan[code[rows]]
+
+
 def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, split, month_code, usage_names,
-               billed_names) -> list[LedgerPosting]:
+               billed_names) -> PostingColumns | tuple:
     """Sum the split parts per (buyer, usage period, party): one posting each, its kind given by the party."""
     if not len(record):
-        return []
+        return ()
     plans = book.plans
     counts = np.diff(split.line_offsets)
     line_of_part = np.repeat(np.arange(len(record)), counts)
@@ -158,18 +191,22 @@ def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, split, mo
         groups, inverse = np.unique(key, return_inverse=True)
         sums = np.bincount(inverse, weights=weights, minlength=len(groups)).astype(np.int64)
     sums, groups = sums[sums > 0], groups[sums > 0]
-    # One posting per (buyer, usage period, party) key, built from per-name tables: no per-posting string work.
+    if not len(sums):
+        return ()
+    # One posting per (buyer, usage period, party) key, as columns over name tables: no object per posting.
     buyer_month, party = np.divmod(groups, len(plans.parties))
     buyer, month = np.divmod(buyer_month, len(usage_names))
-    buyer_accounts = [account_id("buyer", name) for name in prepared.buyer_names]
-    party_accounts = [account_id(party_type, party_id) for party_type, party_id in plans.parties]
-    party_kinds = [POSTING_KIND_OF_PARTY[party_type] for party_type, _ in plans.parties]
-    late = [usage if usage != billed else "" for usage, billed in zip(usage_names, billed_names)]
-    return [
-        LedgerPosting(kind=party_kinds[p], debit_account_id=buyer_accounts[b], credit_account_id=party_accounts[p],
-                      amount_fen=fen, period=billed_names[m], original_period=late[m])
-        for b, m, p, fen in zip(buyer.tolist(), month.tolist(), party.tolist(), sums.tolist())
-    ]  # fmt: skip
+    accounts = [account_id("buyer", name) for name in prepared.buyer_names]
+    accounts += [account_id(party_type, party_id) for party_type, party_id in plans.parties]
+    party_kinds = np.array([POSTING_KIND_OF_PARTY[party_type] for party_type, _ in plans.parties], dtype=np.int64)
+    # Periods: the billed names first, then the usage names of late usage, then "" (billed on time).
+    periods = list(dict.fromkeys([*billed_names, *usage_names, ""]))
+    billed_at = np.array([periods.index(name) for name in billed_names], dtype=np.int64)
+    original_at = np.array([periods.index(u if u != b else "") for u, b in zip(usage_names, billed_names)], dtype=np.int64)
+    return PostingColumns(
+        accounts=tuple(accounts), periods=tuple(periods), kind=party_kinds[party], debit=buyer,
+        credit=len(prepared.buyer_names) + party, amount_fen=sums, period=billed_at[month], original_period=original_at[month],
+    )
 
 
 def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, usage_names, billed_names) -> bytes:
@@ -180,7 +217,12 @@ def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, u
         return b""
     every = charged.size == prepared.batch.num_rows  # the usual case: no copy of the string columns
     take = None if every else pa.array(charged)
-    col = lambda name: prepared.batch.column(name) if every else prepared.batch.column(name).take(take)  # noqa: E731
+
+    def col(name: str) -> pa.Array:
+        column = prepared.batch.column(name) if every else prepared.batch.column(name).take(take)
+        # Lines keep plain strings (their readers expect LINES_SCHEMA); a node's dictionaries are decoded here.
+        return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+
     pick = lambda values: values if every else values[charged]  # noqa: E731
     # Category per product row of the rate tables (and "" for compute-only records), taken by row index.
     row_categories = [book.categories.get(p, "") for p in book.tables.data.product_ids] + [""]

@@ -10,9 +10,10 @@ dead-lettered: unsigned or badly signed (`bad_signature`), signed by a key the n
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import redis
+
 from shuniu.market.billing.book import DeadLetter
+from shuniu.protos.usage_schema import string_codes
 from shuniu.protos.v1 import jobs_pb2, nodes_pb2
 from shuniu.security import signing
 
@@ -24,12 +25,14 @@ _MAX_REMEMBERED = 200_000  # (node, job) pairs kept by a biller; forgotten all a
 
 
 def check_provenance(client: redis.Redis, batch_id: str, node_id: str, fields: dict[bytes, bytes],
-                     batch: pa.RecordBatch, ran_here: set[tuple[str, str]] | None = None) -> None:
+                     batch: pa.RecordBatch, ran_here: set[tuple[str, str]] | None = None,
+                     node_record: bytes | None = None) -> None:
     """Raise DeadLetter unless the batch is signed by its node's registered key and reports only that node's jobs.
 
     `ran_here` remembers (node, job) pairs already found in job records, across batches: a job that ran
-    on a node stays one that ran there, so those records are not read again."""
-    public = _registered_key(client, node_id)
+    on a node stays one that ran there, so those records are not read again. `node_record`: the node's
+    record as just read with the batch's other reads (else it is read here)."""
+    public = _registered_key(client, node_id, node_record)
     signature = fields.get(b"signature", b"")
     if not signature:
         raise DeadLetter("bad_signature", f"batch {batch_id} from node {node_id!r} is not signed; a node signs each "
@@ -49,8 +52,8 @@ def check_provenance(client: redis.Redis, batch_id: str, node_id: str, fields: d
     _check_jobs_ran_here(client, node_id, batch, set() if ran_here is None else ran_here)
 
 
-def _registered_key(client: redis.Redis, node_id: str) -> bytes:
-    raw = client.get(f"shuniu:node:{node_id}")
+def _registered_key(client: redis.Redis, node_id: str, raw: bytes | None) -> bytes:
+    raw = raw if raw is not None else client.get(f"shuniu:node:{node_id}")
     if raw is None:
         raise DeadLetter("unknown_node", f"node {node_id!r} is not registered; usage comes from registered nodes only")
     public = nodes_pb2.Node.FromString(raw).usage_public_key
@@ -61,7 +64,7 @@ def _registered_key(client: redis.Redis, node_id: str) -> bytes:
 
 
 def _check_jobs_ran_here(client: redis.Redis, node_id: str, batch: pa.RecordBatch, ran_here: set[tuple[str, str]]) -> None:
-    job_ids = pc.unique(batch.column("job_id")).to_pylist() if batch.num_rows else []
+    job_ids = string_codes(batch.column("job_id"))[0] if batch.num_rows else []
     unseen = [j for j in job_ids if (node_id, j) not in ran_here]
     raws = client.mget([f"shuniu:job:{j}" for j in unseen]) if unseen else []
     elsewhere = [j for j, raw in zip(unseen, raws) if raw is None or not _ran_on(jobs_pb2.Job.FromString(raw), node_id)]

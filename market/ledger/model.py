@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shuniu.protos.v1 import ledger_pb2
@@ -80,7 +81,7 @@ class BatchPosting:
     """Everything one usage batch writes to the ledger, in one atomic step."""
 
     batch_id: str
-    postings: tuple[LedgerPosting, ...]
+    postings: Sequence[LedgerPosting]  # a tuple, or PostingColumns (columns.py) from the biller
     charged_fen: int  # Σ of the batch's rated lines; the postings must add up to it exactly
     record_count: int
     # "product|buyer|period" -> (cumulative units the rating started from, units after)
@@ -95,11 +96,14 @@ class BatchPosting:
     reference: str = ""  # a payment's bank reference, kept in the batch's summary
 
     def __post_init__(self) -> None:
-        total = 0
-        for p in self.postings:
-            assert 0 < p.amount_fen < MAX_AMOUNT_FEN, f"posting amount {p.amount_fen} fen outside 1..2^53-1"
-            assert p.debit_account_id != p.credit_account_id, f"posting from {p.debit_account_id} to itself"
-            total += p.amount_fen
+        if hasattr(self.postings, "checked_total"):  # PostingColumns check their amounts and sides as arrays
+            total = self.postings.checked_total(self.batch_id)
+        else:
+            total = 0
+            for p in self.postings:
+                assert 0 < p.amount_fen < MAX_AMOUNT_FEN, f"posting amount {p.amount_fen} fen outside 1..2^53-1"
+                assert p.debit_account_id != p.credit_account_id, f"posting from {p.debit_account_id} to itself"
+                total += p.amount_fen
         assert total == self.posted_fen, (f"batch {self.batch_id}: postings add to {total} fen, lines to "
                                           f"{self.charged_fen} and vouchers to {self.voucher_fen}")
         drawn = sum(before - after for before, after, _ in self.voucher_balances.values())
@@ -115,6 +119,9 @@ class BatchPosting:
     def account_totals(self) -> tuple[dict[str, int], dict[str, int]]:
         """(debits, credits) per account over the batch's postings, in account order."""
         totals = self.__dict__.get("_account_totals")
+        if totals is None and hasattr(self.postings, "account_totals"):
+            totals = self.postings.account_totals()
+            object.__setattr__(self, "_account_totals", totals)
         if totals is None:  # summed once: the posting script and the biller's metrics both ask
             debits: dict[str, int] = {}
             credits: dict[str, int] = {}
@@ -127,4 +134,6 @@ class BatchPosting:
 
     @property
     def periods(self) -> list[str]:
+        if hasattr(self.postings, "period_names"):
+            return sorted(self.postings.period_names())
         return sorted({p.period for p in self.postings})

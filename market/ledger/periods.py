@@ -34,8 +34,15 @@ def period_of_ms(unix_ms: int) -> str:
 
 def periods_of_ms(unix_ms: np.ndarray) -> np.ndarray:
     """Month index (int64) per Unix time in ms, in China Standard Time."""
-    shifted = (np.asarray(unix_ms, dtype=np.int64) + _CST_OFFSET_MS).astype("datetime64[ms]")
-    return shifted.astype("datetime64[M]").astype(np.int64)
+    shifted = np.asarray(unix_ms, dtype=np.int64) + _CST_OFFSET_MS
+    if not len(shifted):
+        return np.zeros(0, dtype=np.int64)
+    first, last = (int(m) for m in np.array([shifted.min(), shifted.max()]).astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64))
+    if last - first > MAX_OPEN_SEARCH:  # a batch spread over a century: month by month
+        return shifted.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
+    # A batch spans a month or two: find each time among the month starts in range, no calendar per record.
+    starts = np.arange(first + 1, last + 1).astype("datetime64[M]").astype("datetime64[ms]").astype(np.int64)
+    return first + np.searchsorted(starts, shifted, side="right")
 
 
 def next_period(period: str) -> str:

@@ -43,12 +43,27 @@ for i = 0, n_periods - 1 do
   local state = redis.call('HGET', KEYS[8], ARGV[periods_at + i])
   if state and string.sub(state, 1, 6) == 'closed' then return {-1, ARGV[periods_at + i]} end
 end
-for i = 0, n_volume - 1 do
-  local field = ARGV[volume_at + 3 * i]
-  -- Compared as decimal strings: counters reach 2^61, past what a Lua number holds exactly.
-  local current = redis.call('HGET', KEYS[7], field) or '0'
-  if current ~= ARGV[volume_at + 3 * i + 1] then return {-2, field} end
+-- A batch holds hundreds of volume counters and accounts: read and write them a chunk per command
+-- (HMGET, HSET with many fields), not one command each; a chunk stays well inside Lua's stack.
+local CHUNK = 2000
+local function each_chunk(n, call)
+  for from = 0, n - 1, CHUNK do call(from, math.min(from + CHUNK, n) - 1) end
 end
+local stale
+each_chunk(n_volume, function(from, to)
+  if stale then return end
+  local fields = {}
+  for i = from, to do fields[#fields + 1] = ARGV[volume_at + 3 * i] end
+  local current = redis.call('HMGET', KEYS[7], unpack(fields))
+  for i = from, to do
+    -- Compared as decimal strings: counters reach 2^61, past what a Lua number holds exactly.
+    if (current[i - from + 1] or '0') ~= ARGV[volume_at + 3 * i + 1] then
+      stale = ARGV[volume_at + 3 * i]
+      return
+    end
+  end
+end)
+if stale then return {-2, stale} end
 -- A voucher draws only what it had when the draw was computed, and never after it expired.
 for i = 0, n_vouchers - 1 do
   local voucher = ARGV[vouchers_at + 4 * i]
@@ -83,20 +98,29 @@ if debited ~= charged or credited ~= charged or charged >= LIMIT then
   return redis.error_reply('ERR unbalanced posting set: debits ' .. debited .. ', credits ' .. credited .. ', charged ' .. ARGV[3])
 end
 
+local function hset_chunks(key, n, pair)
+  each_chunk(n, function(from, to)
+    local args = {}
+    for i = from, to do
+      local field, value = pair(i)
+      args[#args + 1] = field
+      args[#args + 1] = value
+    end
+    redis.call('HSET', key, unpack(args))
+  end)
+end
 for i = 0, n_debits - 1 do
   redis.call('HINCRBY', KEYS[4], ARGV[debits_at + 2 * i], ARGV[debits_at + 2 * i + 1])
-  redis.call('HSET', KEYS[10], ARGV[debits_at + 2 * i], ARGV[2])
 end
 for i = 0, n_credits - 1 do
   redis.call('HINCRBY', KEYS[5], ARGV[credits_at + 2 * i], ARGV[credits_at + 2 * i + 1])
-  redis.call('HSET', KEYS[10], ARGV[credits_at + 2 * i], ARGV[2])
 end
+hset_chunks(KEYS[10], n_debits, function(i) return ARGV[debits_at + 2 * i], ARGV[2] end)
+hset_chunks(KEYS[10], n_credits, function(i) return ARGV[credits_at + 2 * i], ARGV[2] end)
 redis.call('HINCRBY', KEYS[6], 'debits_fen', ARGV[3])
 redis.call('HINCRBY', KEYS[6], 'credits_fen', ARGV[3])
 redis.call('HINCRBY', KEYS[6], 'batches', 1)
-for i = 0, n_volume - 1 do
-  redis.call('HSET', KEYS[7], ARGV[volume_at + 3 * i], ARGV[volume_at + 3 * i + 2])
-end
+hset_chunks(KEYS[7], n_volume, function(i) return ARGV[volume_at + 3 * i], ARGV[volume_at + 3 * i + 2] end)
 for i = 0, n_periods - 1 do
   redis.call('RPUSH', KEYS[12 + i], ARGV[1])
 end

@@ -3,7 +3,7 @@
 Keys (all under shuniu:ledger:):
   batches          hash batch id -> summary JSON (the idempotency record of the batch)
   order            list of batch ids in commit order
-  postings         hash batch id -> {"postings": [...rows], "plans": {...}} JSON
+  postings         hash batch id -> {postings as columns or rows (columns.py), "plans": {...}} JSON
   lines:{batch}    Arrow IPC of the batch's rated lines (statements re-split them)
   debits, credits  hash account id -> fen; balance = credits - debits
   updated          hash account id -> unix ms of its last posting
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import redis
 
 from shuniu.market.ledger.cold import COLD_DATASET_KEY, LedgerCold, dataset_directory
+from shuniu.market.ledger.columns import account_sums_of_body, postings_body, postings_of_body
 from shuniu.market.ledger.model import BatchPosting, LedgerPosting, split_account_id
 from shuniu.protos.v1 import ledger_pb2
 
@@ -81,8 +82,8 @@ class LedgerStore:
         summary = json.dumps(summary)
         draws = [x for vid, (before, after, until_ms) in sorted(batch.voucher_balances.items())
                  for x in (vid, before, after, until_ms)]
-        body = json.dumps({"postings": [p.as_row() for p in batch.postings], "plans": batch.plans,
-                           "posted_unix_ms": now_ms}, separators=(",", ":"))
+        body = json.dumps({**postings_body(batch.postings), "plans": batch.plans, "posted_unix_ms": now_ms},
+                          separators=(",", ":"))
         args = [batch.batch_id, now_ms, batch.posted_fen, summary, body, batch.lines_ipc, group if stream else "",
                 entry_id, *sides, len(periods), *periods, len(batch.volume), *volume,
                 len(batch.voucher_balances), *draws]
@@ -94,8 +95,7 @@ class LedgerStore:
 
     def closed_periods(self) -> dict[str, int]:
         """Closed period -> unix ms it was closed."""
-        raw = self.client.hgetall(ledger_key("periods"))
-        return {k.decode(): int(v.decode().split(":")[1]) for k, v in raw.items() if v.startswith(b"closed:")}
+        return closed_periods_of(self.client.hgetall(ledger_key("periods")))
 
     def close_period(self, period: str) -> int:
         """Mark a period closed (once; later calls keep the first time); return its closing unix ms."""
@@ -127,7 +127,7 @@ class LedgerStore:
         out = []
         for batch_id, raw in zip(batch_ids, self.client.hmget(ledger_key("postings"), batch_ids)):
             body = json.loads(raw)
-            out.append((batch_id, [LedgerPosting.from_row(r) for r in body["postings"]], body["plans"], body["posted_unix_ms"]))
+            out.append((batch_id, postings_of_body(body), body["plans"], body["posted_unix_ms"]))
         return out
 
     def lines(self, batch_id: str) -> bytes:
@@ -188,13 +188,14 @@ class LedgerStore:
         recomputed: dict[str, int] = defaultdict(int)
         total_debits = total_credits = count = 0
         for batch_id in order:
-            for row in json.loads(bodies[batch_id])["postings"]:
-                p = LedgerPosting.from_row(row)
-                recomputed[p.debit_account_id] -= p.amount_fen
-                recomputed[p.credit_account_id] += p.amount_fen
-                total_debits += p.amount_fen
-                total_credits += p.amount_fen
-                count += 1
+            debited, credited, postings = account_sums_of_body(json.loads(bodies[batch_id]))
+            for account, fen in debited.items():
+                recomputed[account] -= fen
+            for account, fen in credited.items():
+                recomputed[account] += fen
+            total_debits += sum(debited.values())
+            total_credits += sum(credited.values())
+            count += postings
         mismatches = [ledger_pb2.AccountMismatch(account_id=a, stored_fen=stored.get(a, 0), recomputed_fen=recomputed.get(a, 0))
                       for a in sorted(set(stored) | set(recomputed)) if stored.get(a, 0) != recomputed.get(a, 0)]
         stored_debits = sum(int(v) for v in debits.values())
@@ -206,6 +207,11 @@ class LedgerStore:
         return ledger_pb2.CheckLedgerResponse(
             ok=ok, total_debits_fen=stored_debits, total_credits_fen=stored_credits, accounts_checked=len(stored),
             postings_checked=count, mismatches=mismatches, checked_unix_ms=int(time.time() * 1000))
+
+
+def closed_periods_of(periods: dict[bytes, bytes]) -> dict[str, int]:
+    """Closed period -> unix ms it was closed, from the raw `periods` hash."""
+    return {k.decode(): int(v.decode().split(":")[1]) for k, v in periods.items() if v.startswith(b"closed:")}
 
 
 def _net(debits: dict, credits: dict) -> dict[str, int]:

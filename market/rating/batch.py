@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from shuniu.market.rating.compute import compute_charge_twin
 from shuniu.market.rating.data import data_charge_twin
 from shuniu.market.rating.kernel import all_within, kernel_tables, rate_kernel, slots_within
 from shuniu.market.rating.tables import RateTables
-from shuniu.protos.usage_schema import validate_usage_batch
+from shuniu.protos.usage_schema import string_codes, validate_usage_batch
 
 __all__ = [
     "RatedBatch",
@@ -169,31 +168,33 @@ _PUBLIC_INTEREST_CATEGORIES = (1, 2)
 
 
 def _card_index(batch: pa.RecordBatch, tables: RateTables, compute_class: np.ndarray) -> np.ndarray:
-    node_ids = batch.column("node_id")
-    node_row = pc.index_in(node_ids, value_set=pa.array(tables.compute.node_ids, pa.string()))
-    if node_row.null_count:
-        first = pc.index(pc.is_null(node_row), True).as_py()
-        raise RatingInputError(f"unknown node {node_ids[first].as_py()!r}: no price card", batch.column("record_id")[first].as_py())
-    card = tables.compute.card_index[node_row.to_numpy(zero_copy_only=False), compute_class]
+    # Strings are resolved once per distinct value (a batch names a node or a few), then taken by code.
+    names, code = string_codes(batch.column("node_id"))
+    rows = {node_id: row for row, node_id in enumerate(tables.compute.node_ids)}
+    node_row = np.array([rows.get(name, -1) for name in names], dtype=np.int64)
+    if (node_row < 0).any():
+        first = int(np.flatnonzero(node_row[code] < 0)[0])
+        raise RatingInputError(f"unknown node {names[code[first]]!r}: no price card", batch.column("record_id")[first].as_py())
+    card = tables.compute.card_index[node_row[code], compute_class]
     bad = np.flatnonzero(card < 0)
     if bad.size:
         i = bad[0]
         raise RatingInputError(
-            f"node {node_ids[i].as_py()!r} has no price card for compute class {compute_class[i]}", batch.column("record_id")[i].as_py()
+            f"node {names[code[i]]!r} has no price card for compute class {compute_class[i]}", batch.column("record_id")[i].as_py()
         )
     return card
 
 
 def _product_index(batch: pa.RecordBatch, tables: RateTables, versions: np.ndarray) -> np.ndarray:
     """Row of tables.data per record, found by (product_id, price_version); -1 for compute-only records."""
-    product_ids = batch.column("product_id")
+    names, code = string_codes(batch.column("product_id"))
     known = sorted(set(tables.data.product_ids))
-    code = pc.index_in(product_ids, value_set=pa.array(known, pa.string()))
-    unknown = pc.and_(pc.is_null(code), pc.not_equal(product_ids, ""))
-    if pc.any(unknown).as_py():
-        first = pc.index(unknown, True).as_py()
-        raise RatingInputError(f"unknown product {product_ids[first].as_py()!r}", batch.column("record_id")[first].as_py())
-    code = pc.fill_null(code, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    position = {product_id: k for k, product_id in enumerate(known)}
+    name_code = np.array([position.get(name, -1 if name == "" else -2) for name in names] or [-1], dtype=np.int64)
+    if (name_code == -2).any():
+        first = int(np.flatnonzero(name_code[code] == -2)[0])
+        raise RatingInputError(f"unknown product {names[code[first]]!r}", batch.column("record_id")[first].as_py())
+    code = name_code[code]
     # Rows are sorted by (product id, version): a combined integer key finds them by binary search.
     row_code = np.searchsorted(np.array(known, dtype=object), np.array(tables.data.product_ids, dtype=object))
     row_keys = (row_code.astype(np.int64) << 40) | tables.data.price_versions
@@ -213,9 +214,9 @@ def _product_index(batch: pa.RecordBatch, tables: RateTables, versions: np.ndarr
 
 
 def _free(batch: pa.RecordBatch, tables: RateTables, product_index: np.ndarray, purpose_category: np.ndarray) -> np.ndarray:
-    purposes = pa.array(sorted(tables.data.public_interest_purposes), pa.string())
-    public_interest = pc.is_in(batch.column("purpose"), value_set=purposes).to_numpy(zero_copy_only=False)
-    public_interest |= np.isin(purpose_category, _PUBLIC_INTEREST_CATEGORIES)
+    names, code = string_codes(batch.column("purpose"))
+    public_purpose = np.array([name in tables.data.public_interest_purposes for name in names] or [False])
+    public_interest = public_purpose[code] | np.isin(purpose_category, _PUBLIC_INTEREST_CATEGORIES)
     # Index -1 (no product) lands on the appended False.
     public_product = np.append(tables.data.is_public, False)[product_index]
     return public_interest & public_product

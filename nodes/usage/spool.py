@@ -4,7 +4,10 @@ A batch gets its id when it is spooled and keeps it for good: a resend after a c
 carries the same id, and the ledger posts each id once. File names start with a
 zero-padded time so that a directory listing is the order batches were spooled in.
 Each file's schema metadata also holds its record count, which the sender reads from the
-schema alone instead of decompressing the batch.
+schema alone instead of decompressing the batch. The low-cardinality string columns are
+spooled dictionary-encoded (usage_schema.to_wire): a third fewer bytes to compress, hash,
+send, store and read. No spooled batch passes MAX_IPC_BYTES, the most the biller accepts:
+`append` refuses a larger one, `append_split` spools it as several batches.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from shuniu.protos.usage_schema import BATCH_ID_METADATA, USAGE_SCHEMA, validate_usage_batch
+from shuniu.protos.usage_schema import BATCH_ID_METADATA, MAX_IPC_BYTES, USAGE_SCHEMA, to_wire, validate_usage_batch
 
-__all__ = ["RECORD_COUNT_METADATA", "SpoolFullError", "SpooledBatch", "UsageSpool", "new_batch_id", "spooled_record_count"]
+__all__ = ["RECORD_COUNT_METADATA", "BatchTooLargeError", "SpoolFullError", "SpooledBatch", "UsageSpool", "new_batch_id",
+           "spooled_record_count"]
 
 _SUFFIX = ".arrow"
 _TMP_SUFFIX = ".tmp"
@@ -37,6 +41,10 @@ class SpoolFullError(RuntimeError):
     """The spool holds its byte limit of unsent batches; the sender is behind or Redis is away."""
 
 
+class BatchTooLargeError(ValueError):
+    """A batch whose Arrow IPC would pass MAX_IPC_BYTES: the biller would dead-letter it."""
+
+
 @dataclass(frozen=True)
 class SpooledBatch:
     """A batch waiting in the spool."""
@@ -48,9 +56,9 @@ class SpooledBatch:
         return self.path.read_bytes()
 
 
-def new_batch_id(node_id: str) -> str:
-    """A batch id that sorts by spool time: node, microseconds since the epoch, 48 random bits."""
-    return f"{node_id}-{time.time_ns() // 1000:017d}-{secrets.token_hex(6)}"
+def new_batch_id(node_id: str, at_us: int | None = None) -> str:
+    """A batch id that sorts by spool time: node, microseconds since the epoch (or `at_us`), 48 random bits."""
+    return f"{node_id}-{time.time_ns() // 1000 if at_us is None else at_us:017d}-{secrets.token_hex(6)}"
 
 
 class UsageSpool:
@@ -71,28 +79,42 @@ class UsageSpool:
         return self.append(pa.RecordBatch.from_pylist(list(records), schema=USAGE_SCHEMA))
 
     def append(self, batch: pa.RecordBatch) -> str:
-        """Validate and spool one batch durably (fsync, atomic rename); return its batch id."""
+        """Validate and spool one batch durably (fsync, atomic rename); return its batch id.
+
+        Raise BatchTooLargeError if its IPC would pass MAX_IPC_BYTES (append_split spools it in parts)."""
+        return self._spool(batch, split=False)[0]
+
+    def append_split(self, batch: pa.RecordBatch) -> list[str]:
+        """Validate and spool a batch as one or more batches (record order kept), each under MAX_IPC_BYTES
+        and with its own batch id; return the ids in spool order."""
+        return self._spool(batch, split=True)
+
+    def _spool(self, batch: pa.RecordBatch, split: bool) -> list[str]:
         validate_usage_batch(batch)
-        batch_id = new_batch_id(self.node_id)
-        data = _compressed_ipc(batch, batch_id)
+        pieces = _pieces(to_wire(batch), self.node_id, split)
+        size = sum(len(data) for _, data in pieces)
         used = self.spooled_bytes()
-        if used + len(data) > self.max_bytes:
-            raise SpoolFullError(f"usage spool {self.directory} holds {used:,} bytes; a {len(data):,}-byte batch "
+        if used + size > self.max_bytes:
+            raise SpoolFullError(f"usage spool {self.directory} holds {used:,} bytes; a {size:,}-byte batch "
                                  f"would pass its limit of {self.max_bytes:,} bytes")
-        final = self.directory / f"{batch_id}{_SUFFIX}"
-        tmp = final.with_name(final.name + _TMP_SUFFIX)
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, final)
+        for batch_id, data in pieces:
+            final = self.directory / f"{batch_id}{_SUFFIX}"
+            tmp = final.with_name(final.name + _TMP_SUFFIX)
+            with open(tmp, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, final)
         self._sync_directory()
-        return batch_id
+        return [batch_id for batch_id, _ in pieces]
 
     def pending(self) -> Iterator[SpooledBatch]:
         """Spooled batches, oldest first."""
-        for path in sorted(self.directory.glob(f"*{_SUFFIX}")):
-            yield SpooledBatch(path.name[: -len(_SUFFIX)], path)
+        # scandir, not glob: the sender lists the spool every round, and glob costs several times more.
+        with os.scandir(self.directory) as found:
+            names = sorted(entry.name for entry in found if entry.name.endswith(_SUFFIX))
+        for name in names:
+            yield SpooledBatch(name[: -len(_SUFFIX)], self.directory / name)
 
     def remove(self, batch: SpooledBatch) -> None:
         """Forget a batch the stream has acknowledged.
@@ -116,6 +138,29 @@ def spooled_record_count(data: bytes) -> int:
     reader = ipc.open_stream(pa.py_buffer(data))
     count = (reader.schema.metadata or {}).get(RECORD_COUNT_METADATA)
     return int(count) if count is not None else reader.read_all().num_rows
+
+
+def _pieces(batch: pa.RecordBatch, node_id: str, split: bool) -> list[tuple[str, bytes]]:
+    """(batch id, compressed IPC) of each piece of `batch` under MAX_IPC_BYTES; ids sort in record order."""
+    first_us = time.time_ns() // 1000
+    parts, out = [batch], []
+    while parts:
+        part = parts.pop(0)
+        batch_id = new_batch_id(node_id, first_us + len(out))
+        data = _compressed_ipc(part, batch_id)
+        if len(data) <= MAX_IPC_BYTES:
+            out.append((batch_id, data))
+            continue
+        if not split or part.num_rows < 2:
+            raise BatchTooLargeError(
+                f"a usage batch of {part.num_rows:,} records is {len(data):,} bytes of Arrow IPC; the biller accepts at "
+                f"most {MAX_IPC_BYTES:,} bytes per batch: spool at most ~{part.num_rows * MAX_IPC_BYTES // len(data):,} "
+                "records at once, or use append_split")
+        # Pieces a tenth under the cap, so that uneven records rarely need a second cut.
+        count = -(-len(data) * 10 // (MAX_IPC_BYTES * 9))
+        step = -(-part.num_rows // count)
+        parts[:0] = [part.slice(at, step) for at in range(0, part.num_rows, step)]
+    return out
 
 
 def _compressed_ipc(batch: pa.RecordBatch, batch_id: str) -> bytes:

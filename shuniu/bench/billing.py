@@ -10,6 +10,7 @@ plain-Python reference rater, measured on a sample in the same run.
 from __future__ import annotations
 
 import hashlib
+import os
 import pathlib
 import tempfile
 import threading
@@ -25,7 +26,7 @@ from shuniu.market.billing import PriceSource, reference_balances
 from shuniu.market.catalog import PRODUCTS_KEY, prices_key, product_key
 from shuniu.market.ledger import LedgerStore
 from shuniu.nodes.usage import UsageSender, UsageSpool
-from shuniu.protos.usage_schema import USAGE_SCHEMA
+from shuniu.protos.usage_schema import DEAD_LETTER_STREAM, USAGE_SCHEMA, to_wire
 from shuniu.protos.v1 import catalog_pb2, common_pb2, jobs_pb2, nodes_pb2
 from shuniu.security.signing import SigningKey
 from shuniu.stack import LocalRedis, ManagedProcess
@@ -158,31 +159,35 @@ def run_billing_bench(records: int, batch_records: int = 20_000, sample_records:
             market = seed_market(client, nodes=8, products=12, buyers=50)
             step("making synthetic usage")
             sizes = [batch_records] * (records // batch_records) + ([records % batch_records] if records % batch_records else [])
-            batches = [synthetic_usage(market, market.nodes[i % len(market.nodes)], n, seed=i) for i, n in enumerate(sizes)]
+            # Built as a runner builds them: the low-cardinality string columns dictionary-encoded (to_wire).
+            batches = [to_wire(synthetic_usage(market, market.nodes[i % len(market.nodes)], n, seed=i)) for i, n in enumerate(sizes)]
             spools = {node: UsageSpool(root / "spool" / node, node) for node in market.nodes}
             senders = {node: signed_sender(market, spool, client) for node, spool in spools.items()}
             biller = ManagedProcess("biller", ["biller", "--redis-url", server.url, "--archive-dir", str(root / "usage-archive")], root / "logs").start()
             step("warming the biller up")
-            warm = synthetic_usage(market, market.nodes[0], 100, seed=10**6, prefix="warm")
+            warm = synthetic_usage(market, market.nodes[0], 4096, seed=10**6, prefix="warm")  # loads every kernel used
             spools[market.nodes[0]].append(warm)
             senders[market.nodes[0]].send_pending()
             _wait_posted(client, biller, 1)
             step(f"billing {records:,} records in {len(batches)} batches")
+            cpu_before = _cpu_s(client, biller)
             start = time.perf_counter()
-            # As on a node: the runner spools while a sender thread drains the spools to the stream.
-            spooling_failed = threading.Event()
+            # As on a node: the runner spools while a sender thread drains the spools to the stream. A batch
+            # over the biller's size limit is spooled as several (append_split), so count what was spooled.
+            spooled = _Spooled()
             with ThreadPoolExecutor(1, thread_name_prefix="usage-sender") as pool:
-                sent = pool.submit(_send_all, list(senders.values()), len(batches), spooling_failed)
+                sent = pool.submit(_send_all, list(senders.values()), spooled)
                 try:
                     for i, batch in enumerate(batches):
-                        spools[market.nodes[i % len(market.nodes)]].append(batch)
-                except BaseException:
-                    spooling_failed.set()  # the sender would otherwise wait for batches that never come
-                    raise
+                        spooled.add(len(spools[market.nodes[i % len(market.nodes)]].append_split(batch)))
+                finally:
+                    spooled.finish()  # the sender would otherwise wait for batches that never come
                 sent.result()
             node_side_s = time.perf_counter() - start
-            _wait_posted(client, biller, len(batches) + 1)
+            _wait_posted(client, biller, spooled.count + 1)
             end_to_end_s = time.perf_counter() - start
+            cpu_us = {side: (after - before) * 1e6 / records for side, before, after in
+                      zip(("node", "biller", "redis"), cpu_before, _cpu_s(client, biller))}
             check = LedgerStore(client).check()
             step("reference rater on a sample")
             sample = synthetic_usage(market, market.nodes[1], min(sample_records, records), seed=10**6 + 1, prefix="sample")
@@ -195,31 +200,71 @@ def run_billing_bench(records: int, batch_records: int = 20_000, sample_records:
                 biller.stop()
             server.stop()
     return {
-        "records": records, "batches": len(batches), "batch_records": batch_records,
+        "records": records, "batches": spooled.count, "batch_records": batch_records,
         "end_to_end_records_per_s": records / end_to_end_s, "node_side_records_per_s": records / node_side_s,
         "reference_records_per_s": sample.num_rows / reference_s, "reference_sample_records": sample.num_rows,
         "ledger_ok": check.ok, "charged_fen": check.total_debits_fen, "postings": check.postings_checked,
+        # CPU per record of each process over the run: this one (spool + sender thread), the biller, Redis.
+        "node_cpu_us_per_record": cpu_us["node"], "biller_cpu_us_per_record": cpu_us["biller"],
+        "redis_cpu_us_per_record": cpu_us["redis"],
     }  # fmt: skip
 
 
-def _send_all(senders: list[UsageSender], batches: int, stop: threading.Event, timeout_s: float = 600.0) -> None:
-    """Send spooled batches as they appear until `batches` were sent (or `stop` is set)."""
+def _cpu_s(client: redis.Redis, biller: ManagedProcess) -> tuple[float, float, float]:
+    """CPU seconds (user + system) used so far by this process, the biller process and Redis."""
+    fields = pathlib.Path(f"/proc/{biller.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    biller_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+    info = client.info("cpu")
+    return time.process_time(), biller_s, float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+class _Spooled:
+    """How many batches the runner has spooled, and whether it is done (shared with the sender thread)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.done = threading.Event()
+
+    def add(self, batches: int) -> None:
+        self.count += batches
+
+    def finish(self) -> None:
+        self.done.set()
+
+
+def _send_all(senders: list[UsageSender], spooled: _Spooled, timeout_s: float = 600.0) -> None:
+    """Send spooled batches as they appear until the runner is done and all it spooled was sent."""
     deadline = time.monotonic() + timeout_s
     sent = 0
-    while sent < batches and not stop.is_set():
+    while True:
+        finished = spooled.done.is_set()  # read before sending: what was spooled by then is sent this round
         round_sent = sum(sender.send_pending() for sender in senders)
         sent += round_sent
+        if finished and not round_sent and sent >= spooled.count:
+            return
+        if finished and not round_sent:
+            raise RuntimeError(f"sent {sent} of {spooled.count} spooled batches; the rest left the spool unsent")
         if not round_sent:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"sent {sent} of {batches} batches in {timeout_s} s")
-            time.sleep(0.001)
+                raise TimeoutError(f"sent {sent} of {spooled.count} batches in {timeout_s} s")
+            time.sleep(0.002)
 
 
 def _wait_posted(client: redis.Redis, biller: ManagedProcess, batches: int, timeout_s: float = 600.0) -> None:
+    """Wait until `batches` batches are posted; fail at once if the biller exits or dead-letters a batch."""
     deadline = time.monotonic() + timeout_s
-    while client.llen("shuniu:ledger:order") < batches:
+    while True:
+        pipe = client.pipeline(transaction=False)
+        posted, dead = pipe.llen("shuniu:ledger:order").xrevrange(DEAD_LETTER_STREAM, count=1).execute()
+        if posted >= batches:
+            return
         if not biller.running:
             raise RuntimeError(f"the biller exited:\n{biller.log_tail()}")
+        if dead:
+            fields = {k.decode(): v for k, v in dead[0][1].items() if k != b"arrow_ipc"}
+            raise RuntimeError(f"the biller dead-lettered batch {fields['batch_id'].decode()} "
+                               f"({client.xlen(DEAD_LETTER_STREAM)} in all): {fields['reason'].decode()}: "
+                               f"{fields['message'].decode(errors='replace')}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the biller posted {client.llen('shuniu:ledger:order')} of {batches} batches in {timeout_s} s")
-        time.sleep(0.002)
+            raise TimeoutError(f"the biller posted {posted} of {batches} batches in {timeout_s} s")
+        time.sleep(0.003)

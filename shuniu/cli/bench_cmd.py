@@ -99,6 +99,8 @@ def bench_billing(
     report.add("records billed per second, end to end", r["end_to_end_records_per_s"], "rec/s", r["reference_records_per_s"],
                "≥ 1,000,000 rec/s", r["end_to_end_records_per_s"] >= 1_000_000)
     report.add("node side: spool (fsync) + send", r["node_side_records_per_s"], "rec/s")
+    for side in ("node", "biller", "redis"):
+        report.add(f"CPU per record, {side} process", r[f"{side}_cpu_us_per_record"], "µs")
     _emit(report, as_json)
     if not r["ledger_ok"]:
         fail("the ledger check failed after the run")

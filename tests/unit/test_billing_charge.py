@@ -19,7 +19,7 @@ from shuniu.market.rating.tables import build_compute_rates, build_data_rates
 from shuniu.market.rating.arrow_compute import rate_inputs_arrow
 from shuniu.market.split import build_split_plans
 from shuniu.market.split.hamilton import split_twin
-from shuniu.protos.usage_schema import USAGE_SCHEMA
+from shuniu.protos.usage_schema import USAGE_SCHEMA, to_wire
 from shuniu.protos.v1 import catalog_pb2, common_pb2, ledger_pb2
 
 NOV_MS = 1_793_462_400_000
@@ -185,3 +185,17 @@ def test_unratable_pricing_is_named(change, message):
     product, pricing = _product(**change)
     with pytest.raises(UnratableError, match=message):
         data_rate_spec(product, pricing)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_records, st.sets(st.sampled_from(["2026-11", "2026-12"])))
+def test_a_dictionary_encoded_batch_charges_exactly_as_its_plain_strings(records, closed):
+    """Nodes send low-cardinality strings dictionary-encoded, older agents plain: the biller bills both alike."""
+    rows = [_record(i, **{**r, "price_version": 1, "start_unix_ms": r["end_unix_ms"] - 1}) for i, r in enumerate(records)]
+    charged = []
+    for batch in (_batch(*rows), to_wire(_batch(*rows))):
+        prepared = prepare_usage("b1", batch, BOOK)
+        posting = charge_batch(prepared, BOOK, [5] * len(prepared.volume_fields), closed)
+        lines = ipc.open_stream(pa.py_buffer(posting.lines_ipc)).read_all().to_pylist() if posting.lines_ipc else []
+        charged.append((list(posting.postings), posting.volume, posting.charged_fen, lines, prepared.volume_fields))
+    assert charged[0] == charged[1]

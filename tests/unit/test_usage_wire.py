@@ -1,0 +1,137 @@
+"""The usage batch on the wire: dictionary-encoded string columns, their validation, and resolving them once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shuniu.market.billing.charge import _dense_codes
+from shuniu.market.ledger.periods import periods_of_ms
+from shuniu.protos.usage_schema import (
+    DICTIONARY_COLUMNS,
+    USAGE_SCHEMA,
+    UsageSchemaError,
+    string_codes,
+    to_wire,
+    validate_usage_batch,
+)
+
+
+def _batch(n: int, record_ids: list[str] | None = None) -> pa.RecordBatch:
+    rng = np.random.default_rng(n)
+    columns = {}
+    for field in USAGE_SCHEMA:
+        if pa.types.is_string(field.type):
+            values = [f"{field.name}-{k % 3}" for k in range(n)]
+            columns[field.name] = pa.array(record_ids or [f"r-{k}" for k in range(n)] if field.name == "record_id" else values)
+        elif field.name in ("tier", "kind", "compute_class"):
+            columns[field.name] = pa.array(np.ones(n, np.int8))
+        elif field.name == "purpose_category":
+            columns[field.name] = pa.array(np.full(n, 3, np.int8))
+        elif field.name == "end_unix_ms":
+            columns[field.name] = pa.array(columns["start_unix_ms"].to_numpy() + 1000)
+        else:
+            columns[field.name] = pa.array(rng.integers(0, 1000, n).astype(field.type.to_pandas_dtype()), field.type)
+    return pa.RecordBatch.from_arrays([columns[f.name] for f in USAGE_SCHEMA], schema=USAGE_SCHEMA)
+
+
+def _with_column(batch: pa.RecordBatch, name: str, column: pa.Array) -> pa.RecordBatch:
+    i = batch.schema.get_field_index(name)
+    return pa.RecordBatch.from_arrays([column if k == i else batch.column(k) for k in range(batch.num_columns)],
+                                      names=batch.schema.names)
+
+
+@pytest.mark.parametrize("form", ["plain", "dictionary"])
+def test_both_string_forms_validate(form):
+    batch = _batch(100)
+    validate_usage_batch(batch if form == "plain" else to_wire(batch))
+
+
+def test_to_wire_encodes_exactly_the_low_cardinality_columns_and_keeps_values():
+    batch = _batch(50)
+    wire = to_wire(batch)
+    encoded = {f.name for f in wire.schema if pa.types.is_dictionary(f.type)}
+    assert encoded == set(DICTIONARY_COLUMNS)
+    assert wire.to_pylist() == batch.to_pylist()
+    assert to_wire(wire).schema == wire.schema  # already encoded: kept
+
+
+@pytest.mark.parametrize("records", [10, 5000], ids=["few-records", "kernel-sized"])
+@pytest.mark.parametrize("at", [1, -1], ids=["early", "last"])
+def test_repeated_record_id_is_refused_and_named(records, at):
+    ids = [f"r-{k}" for k in range(records)]
+    ids[at] = "r-0"
+    with pytest.raises(UsageSchemaError, match="record_id values repeat.*'r-0'"):
+        validate_usage_batch(to_wire(_batch(records, ids)))
+
+
+@pytest.mark.parametrize("records", [10, 5000], ids=["few-records", "kernel-sized"])
+def test_distinct_record_ids_pass_even_when_one_is_a_prefix_of_another(records):
+    ids = [f"r-{k}" for k in range(records)]
+    ids[0], ids[1] = "r-1", "r-"  # same prefix, different lengths
+    validate_usage_batch(_batch(records, ids))
+
+
+@pytest.mark.parametrize("case, indices, dictionary, message", [
+    ("index past the dictionary", [0, 5], ["a", "b"], "indices outside its dictionary"),
+    ("negative index", [0, -1], ["a", "b"], "indices outside its dictionary"),
+    ("empty value used", [0, 1], ["a", ""], "is empty in 1 records"),
+    ("null in the dictionary", [0, 1], ["a", None], "null values"),
+], ids=lambda v: v if isinstance(v, str) and " " in v else "")
+def test_bad_dictionary_is_refused(case, indices, dictionary, message):
+    # As a node could send it over IPC: built without Arrow's own bounds check.
+    column = pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(dictionary, pa.string()), safe=False)
+    batch = _with_column(to_wire(_batch(2)), "job_id", column)
+    with pytest.raises(UsageSchemaError, match=message):
+        validate_usage_batch(batch)
+
+
+def test_an_unused_empty_dictionary_value_is_accepted():
+    column = pa.DictionaryArray.from_arrays(pa.array([0, 0], pa.int32()), pa.array(["a", ""], pa.string()))
+    validate_usage_batch(_with_column(to_wire(_batch(2)), "job_id", column))
+
+
+def test_other_dictionary_types_are_refused_naming_what_is_accepted():
+    column = pa.DictionaryArray.from_arrays(pa.array([0, 0], pa.int8()), pa.array(["a"], pa.string()))
+    with pytest.raises(UsageSchemaError, match=r"'job_id' has type .*int8.*expected string \(or dictionary<values=string, indices=int32"):
+        validate_usage_batch(_with_column(_batch(2), "job_id", column))
+    with pytest.raises(UsageSchemaError, match="'record_id' has type dictionary"):
+        validate_usage_batch(_with_column(_batch(2), "record_id", pa.array(["a", "b"]).dictionary_encode()))
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "dd", ""]), min_size=0, max_size=40), st.integers(0, 3), st.randoms())
+@settings(max_examples=200, deadline=None)
+def test_string_codes_give_each_used_value_once(values, extra, rnd):
+    """A node's dictionary may hold unused or repeated values (a slice keeps its parent's): codes still decode to the records."""
+    plain_values, plain_codes = string_codes(pa.array(values, pa.string()))
+    dictionary = sorted(set(values)) + ["unused"] * extra + list(set(values))[:extra]  # unused and repeated entries
+    rnd.shuffle(dictionary)
+    indices = [dictionary.index(v) for v in values]
+    names, codes = string_codes(pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(dictionary, pa.string())))
+    for got_names, got_codes in ((plain_values, plain_codes), (names, codes)):
+        assert [got_names[c] for c in got_codes.tolist()] == values
+        assert sorted(got_names) == sorted(set(values))
+
+
+_MONTH_STARTS_MS = np.arange(np.datetime64("2026-01"), np.datetime64("2028-01")).astype("datetime64[ms]").astype(np.int64) - 8 * 3_600_000
+
+
+@given(st.lists(st.one_of(st.integers(-2**40, 2**42), st.sampled_from(_MONTH_STARTS_MS.tolist()),
+                          st.sampled_from((_MONTH_STARTS_MS - 1).tolist())), min_size=0, max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_periods_of_ms_equal_the_calendar(times):
+    unix_ms = np.array(times, dtype=np.int64)
+    expected = (unix_ms + 8 * 3_600_000).astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
+    assert periods_of_ms(unix_ms).tolist() == expected.tolist()
+
+
+@given(st.lists(st.integers(-50, 50), max_size=80) | st.lists(st.integers(-2**60, 2**60), max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_dense_codes_equal_numpy_unique(values):
+    array = np.array(values, dtype=np.int64)
+    distinct, code = _dense_codes(array)
+    expected, inverse = np.unique(array, return_inverse=True)
+    assert distinct.tolist() == expected.tolist() and code.tolist() == inverse.reshape(-1).tolist()
