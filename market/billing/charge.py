@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.ipc as ipc
 
 from shuniu.market.ledger import BatchPosting, PostingColumns, account_id, billed_period, month_name, periods_of_ms
+from shuniu.market.ledger.lines import LINES_SCHEMA, lines_ipc
 from shuniu.market.ledger.model import MAX_AMOUNT_FEN, POSTING_KIND_OF_PARTY
 from shuniu.market.rating import RateTables, RatingInputs, prepare_batch, rate_inputs
 from shuniu.market.split import SplitPlans, split_lines
@@ -26,19 +26,6 @@ from shuniu.protos.usage_schema import string_codes
 
 __all__ = ["LINES_SCHEMA", "PreparedBatch", "PriceBook", "charge_batch", "prepare_usage", "volume_field"]
 
-# The rated lines kept with each batch: what statements are built from, each line traceable
-# to its record, job, grant and price version.
-LINES_SCHEMA = pa.schema([
-    ("record_id", pa.string()), ("job_id", pa.string()), ("grant_id", pa.string()), ("buyer_id", pa.string()),
-    ("node_id", pa.string()), ("compute_center", pa.string()), ("product_id", pa.string()),
-    ("price_version", pa.int64()), ("category", pa.string()), ("usage_period", pa.string()),
-    ("billed_period", pa.string()), ("units", pa.int64()), ("cpu_ms", pa.int64()), ("memory_mb_s", pa.int64()),
-    ("gpu_ms", pa.int64()), ("compute_fen", pa.int64()), ("data_fen", pa.int64()), ("cap_reduction_fen", pa.int64()),
-    ("free", pa.bool_()),  # public data used for a public-interest purpose, served free (公益使用)
-])  # fmt: skip
-# LZ4: half the bytes in Redis at half of zstd's CPU on the hot path; compressed on the calling thread,
-# as Arrow's thread pool spends a third more CPU on a batch this size.
-_IPC_OPTIONS = ipc.IpcWriteOptions(compression="lz4", use_threads=False)
 _DENSE_KEYS = 1 << 22  # aggregate by bincount over at most this many (buyer, period, party) keys
 
 
@@ -218,26 +205,20 @@ def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, u
     every = charged.size == prepared.batch.num_rows  # the usual case: no copy of the string columns
     take = None if every else pa.array(charged)
 
-    def col(name: str) -> pa.Array:
-        column = prepared.batch.column(name) if every else prepared.batch.column(name).take(take)
-        # Lines keep plain strings (their readers expect LINES_SCHEMA); a node's dictionaries are decoded here.
-        return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
-
+    col = lambda name: prepared.batch.column(name) if every else prepared.batch.column(name).take(take)  # noqa: E731
     pick = lambda values: values if every else values[charged]  # noqa: E731
-    # Category per product row of the rate tables (and "" for compute-only records), taken by row index.
-    row_categories = [book.categories.get(p, "") for p in book.tables.data.product_ids] + [""]
+    # Category per product row of the rate tables (and "" for compute-only records), and the periods, as
+    # dictionaries over their few values: built from codes, never as a string per line.
+    row_categories = pa.array([book.categories.get(p, "") for p in book.tables.data.product_ids] + [""], pa.string())
     product_row = pick(prepared.inputs.product_index)
-    categories = pa.array(row_categories, pa.string()).take(pa.array(np.where(product_row < 0, len(row_categories) - 1, product_row)))
-    months = pa.array(pick(month_code))
-    table = pa.RecordBatch.from_arrays([
+    category_code = np.where(product_row < 0, len(row_categories) - 1, product_row).astype(np.int32)
+    months = pa.array(pick(month_code).astype(np.int32))
+    by_code = lambda codes, names: pa.DictionaryArray.from_arrays(codes, names)  # noqa: E731
+    return lines_ipc([
         col("record_id"), col("job_id"), col("grant_id"), col("buyer_id"), col("node_id"), col("compute_center"),
-        col("product_id"), col("price_version"), categories,
-        pa.array(usage_names, pa.string()).take(months), pa.array(billed_names, pa.string()).take(months),
+        col("product_id"), col("price_version"), by_code(pa.array(category_code), row_categories),
+        by_code(months, pa.array(usage_names, pa.string())), by_code(months, pa.array(billed_names, pa.string())),
         pa.array(pick(units)), col("cpu_ms"), col("memory_mb_s"), col("gpu_ms"),
         pa.array(pick(rated.compute_fen)), pa.array(pick(rated.data_fen)), pa.array(pick(rated.cap_reduction_fen)),
         pa.array(pick(prepared.inputs.free), pa.bool_()),
-    ], schema=LINES_SCHEMA)  # fmt: skip
-    sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, LINES_SCHEMA, options=_IPC_OPTIONS) as writer:
-        writer.write_batch(table)
-    return sink.getvalue().to_pybytes()
+    ])  # fmt: skip

@@ -17,11 +17,11 @@ from collections.abc import Iterable
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 import redis
 
 from shuniu.market.catalog import PRODUCTS_KEY, product_key
 from shuniu.market.ledger import parse_period
+from shuniu.market.ledger.lines import read_lines
 from shuniu.market.public_data.allowance import month_true_up, yearly_allowance_fen
 from shuniu.market.public_data.store import (
     FEE_SCHEDULES_KEY, OperatorMonthRecord, fee_schedule_key, in_force, operator_months_key, parse_months, parse_versions,
@@ -146,7 +146,7 @@ def _calls(period: str, batches: Iterable[tuple[str, list, dict, bytes]],
     for _, _, _, lines_ipc in batches:
         if not lines_ipc:
             continue
-        rated = ipc.open_stream(pa.py_buffer(lines_ipc)).read_all()
+        rated = read_lines(lines_ipc)
         rated = rated.filter(pc.and_(pc.equal(rated.column("billed_period"), period),
                                      pc.is_in(rated.column("product_id"), value_set=products)))
         is_free = (rated.column("free").to_pylist() if "free" in rated.column_names else [False] * rated.num_rows)

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 
 from shuniu.market.ledger import LedgerPosting, account_id
+from shuniu.market.ledger.lines import read_lines
 from shuniu.market.ledger.model import POSTING_KIND_OF_PARTY
 from shuniu.market.ledger.transfers import transfer_lines
 from shuniu.market import split as revenue_split  # its kernel (Numba) loads on the first split
@@ -51,7 +51,7 @@ def statement_lines(period: str, batches: Iterable[tuple[str, list[LedgerPosting
         if moved is not None:
             parts.append(moved)
         if lines_ipc:
-            lines = ipc.open_stream(pa.py_buffer(lines_ipc)).read_all()
+            lines = read_lines(lines_ipc)
             lines = lines.filter(pc.equal(lines.column("billed_period"), period))
             if lines.num_rows:
                 parts += _batch_lines(batch_id, plans, lines)

@@ -20,10 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis.asyncio as aioredis
-from pyarrow import ipc
 from shuniu.market.catalog import ProductStore
 from shuniu.market.credit import ORG_ID
 from shuniu.market.ledger import ledger_key
+from shuniu.market.ledger.lines import read_lines
 from shuniu.market import split as revenue_split  # its kernel (Numba) loads on the first split
 from shuniu.protos.usage_schema import USAGE_STREAM, UsageSchemaError, batch_from_ipc
 from shuniu.protos.v1 import usage_pb2, usage_pb2_grpc
@@ -134,7 +134,7 @@ class HolderUsageService(usage_pb2_grpc.UsageServiceServicer):
                     continue
                 parts = {}
                 if lines_ipc:
-                    parts = holder_parts(holder_id, body["plans"], ipc.open_stream(pa.py_buffer(lines_ipc)).read_all())
+                    parts = holder_parts(holder_id, body["plans"], read_lines(lines_ipc))
                 add_batch(table, records, parts, products, from_ms, to_ms)
         return table
 

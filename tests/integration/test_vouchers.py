@@ -9,12 +9,12 @@ import time
 
 import grpc
 import pyarrow as pa
-import pyarrow.ipc as ipc
 import pytest
 import redis
 from conftest import stored_state
 from shuniu.market.billing import Biller, BillerConfig
 from shuniu.market.ledger import LedgerStore
+from shuniu.market.ledger.lines import read_lines
 from shuniu.nodes.usage import UsageSpool, stream_fields
 from shuniu.protos.usage_schema import USAGE_STREAM
 from shuniu.protos.v1 import common_pb2, ledger_pb2, settlement_pb2
@@ -54,7 +54,7 @@ def _bill_entry(client, fields) -> dict[str, int]:
 
 
 def _compute_fen_of(client, batch_id: str, buyer: str) -> int:
-    lines = ipc.open_stream(pa.py_buffer(LedgerStore(client).lines(batch_id))).read_all().to_pydict()
+    lines = read_lines(LedgerStore(client).lines(batch_id)).to_pydict()
     return sum(f for b, f in zip(lines["buyer_id"], lines["compute_fen"]) if b == buyer)
 
 

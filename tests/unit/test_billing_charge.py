@@ -6,7 +6,6 @@ from collections import defaultdict
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.ipc as ipc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from shuniu.market.billing import PriceBook, charge_batch, prepare_usage
 from shuniu.market.billing.prices import UnratableError, data_plan_spec, data_rate_spec
 from shuniu.market.ledger import account_id
+from shuniu.market.ledger.lines import read_lines
 from shuniu.market.rating import RateTables, RatingInputs, rate_inputs, rate_inputs_twin
 from shuniu.market.rating.tables import build_compute_rates, build_data_rates
 from shuniu.market.rating.arrow_compute import rate_inputs_arrow
@@ -82,7 +82,7 @@ def test_volume_tiers_continue_per_buyer_and_period_across_batches():
     assert prepared.volume_fields == ["traffic|acme|2026-11", "traffic|acme|2026-12", "traffic|other|2026-11"]
     posting = charge_batch(prepared, BOOK, [500, 0, 0], closed=set())
     # acme's November volume started at 500: 500 rows at 50, 300 at 30 milli-fen = 34 fen; the others 40 each.
-    lines = ipc.open_stream(pa.py_buffer(posting.lines_ipc)).read_all()
+    lines = read_lines(posting.lines_ipc)
     assert lines.column("data_fen").to_pylist() == [34, 40, 40]
     assert posting.volume == {"traffic|acme|2026-11": (500, 1300), "traffic|acme|2026-12": (0, 800), "traffic|other|2026-11": (0, 800)}
 
@@ -103,7 +103,7 @@ def test_public_interest_use_of_public_data_is_free_and_moves_no_volume():
 def test_guided_cap_is_its_own_line():
     prepared = prepare_usage("b1", _batch(_record(0, product_id="credit", calls=4, cpu_ms=0)), BOOK)
     posting = charge_batch(prepared, BOOK, [0], closed=set())
-    lines = ipc.open_stream(pa.py_buffer(posting.lines_ipc)).read_all()
+    lines = read_lines(posting.lines_ipc)
     assert lines.column("data_fen").to_pylist() == [8] and lines.column("cap_reduction_fen").to_pylist() == [2]
 
 
@@ -196,6 +196,6 @@ def test_a_dictionary_encoded_batch_charges_exactly_as_its_plain_strings(records
     for batch in (_batch(*rows), to_wire(_batch(*rows))):
         prepared = prepare_usage("b1", batch, BOOK)
         posting = charge_batch(prepared, BOOK, [5] * len(prepared.volume_fields), closed)
-        lines = ipc.open_stream(pa.py_buffer(posting.lines_ipc)).read_all().to_pylist() if posting.lines_ipc else []
+        lines = read_lines(posting.lines_ipc).to_pylist() if posting.lines_ipc else []
         charged.append((list(posting.postings), posting.volume, posting.charged_fen, lines, prepared.volume_fields))
     assert charged[0] == charged[1]

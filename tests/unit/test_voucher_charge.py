@@ -6,10 +6,10 @@ from collections import defaultdict
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.ipc as ipc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shuniu.market.billing import charge_batch, prepare_usage
+from shuniu.market.ledger.lines import read_lines
 from shuniu.market.settlement import statement_lines
 from shuniu.market.vouchers import HeldVoucher, voucher_used_fen
 from shuniu.protos.v1 import ledger_pb2
@@ -38,7 +38,7 @@ def _net(posting) -> dict[str, int]:
 def _compute_fen(posting, buyer: str) -> int:
     if not posting.lines_ipc:  # nothing charged
         return 0
-    lines = ipc.open_stream(pa.py_buffer(posting.lines_ipc)).read_all().to_pydict()
+    lines = read_lines(posting.lines_ipc).to_pydict()
     return sum(f for b, f in zip(lines["buyer_id"], lines["compute_fen"]) if b == buyer)
 
 

@@ -1,0 +1,56 @@
+"""Rated lines as the ledger keeps them: dictionary-encoded or plain, readers get the same plain strings."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pytest
+
+from shuniu.market.ledger.lines import LINES_SCHEMA, lines_ipc, read_lines
+
+_PLAIN = pa.table({
+    "record_id": ["r1", "r2", "r3"], "job_id": ["j1", "j1", "j2"], "grant_id": ["g", "g", "g"], "buyer_id": ["b1", "b2", "b1"],
+    "node_id": ["n", "n", "n"], "compute_center": ["cc", "cc", "cc"], "product_id": ["p1", "", "p2"], "price_version": [1, 0, 3],
+    "category": ["traffic", "", "health"], "usage_period": ["2026-11", "2026-11", "2026-10"],
+    "billed_period": ["2026-11", "2026-11", "2026-11"], "units": [10, 0, 7], "cpu_ms": [1, 2, 3], "memory_mb_s": [4, 5, 6],
+    "gpu_ms": [0, 0, 9], "compute_fen": [11, 12, 13], "data_fen": [5, 0, 8], "cap_reduction_fen": [1, 0, 0], "free": [False, False, True],
+}, schema=LINES_SCHEMA)  # fmt: skip
+
+
+def _columns(encode: set[str]) -> list[pa.Array]:
+    return [_PLAIN.column(name).combine_chunks().dictionary_encode() if name in encode else _PLAIN.column(name).combine_chunks()
+            for name in LINES_SCHEMA.names]
+
+
+@pytest.mark.parametrize("encoded", [set(), {"job_id", "buyer_id", "category", "usage_period", "billed_period"},
+                                     {f.name for f in LINES_SCHEMA if f.type == pa.string()}], ids=["plain", "some", "every_string"])
+def test_lines_read_back_as_plain_strings_whatever_was_encoded(encoded):
+    data = lines_ipc(_columns(encoded))
+    assert read_lines(data).equals(_PLAIN)
+    stored = ipc.open_stream(pa.py_buffer(data)).schema
+    assert {f.name for f in stored if pa.types.is_dictionary(f.type)} == encoded
+
+
+def test_dictionary_encoding_takes_fewer_bytes_for_repeated_strings():
+    many = pa.concat_tables([_PLAIN] * 2000)
+    columns = lambda encode: [many.column(n).combine_chunks().dictionary_encode() if n in encode else many.column(n).combine_chunks()  # noqa: E731
+                              for n in LINES_SCHEMA.names]
+    repeated = {"job_id", "grant_id", "buyer_id", "node_id", "compute_center", "product_id", "category", "usage_period", "billed_period"}
+    assert len(lines_ipc(columns(repeated))) < len(lines_ipc(columns(set())))
+
+
+@pytest.mark.parametrize("columns, message", [
+    (lambda: _columns(set())[:-1], "need the 19 columns"),
+    (lambda: [pa.array([1, 2, 3]) if i == 0 else c for i, c in enumerate(_columns(set()))], "'record_id' holds int64; expected string"),
+], ids=["a_column_missing", "a_column_of_the_wrong_type"])
+def test_lines_of_the_wrong_shape_are_refused(columns, message):
+    with pytest.raises(ValueError, match=message):
+        lines_ipc(columns())
+
+
+def test_lines_written_before_a_column_existed_still_read():
+    older = _PLAIN.drop_columns(["free"])
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, older.schema) as writer:
+        writer.write_table(older)
+    assert read_lines(sink.getvalue().to_pybytes()).equals(older)
