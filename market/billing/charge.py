@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from shuniu.market.ledger import BatchPosting, PostingColumns, account_id, billed_period, month_name, periods_of_ms
-from shuniu.market.ledger.lines import LINES_SCHEMA, lines_ipc
+from shuniu.market.ledger.lines import LINES_SCHEMA, PendingLines
 from shuniu.market.ledger.model import MAX_AMOUNT_FEN, POSTING_KIND_OF_PARTY
 from shuniu.market.rating import RateTables, RatingInputs, prepare_batch, rate_inputs
 from shuniu.market.split import SplitPlans, split_lines
@@ -196,7 +196,7 @@ def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, split, mo
     )
 
 
-def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, usage_names, billed_names) -> bytes:
+def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, usage_names, billed_names) -> PendingLines | bytes:
     # Every record that reads a product is kept, charged or not: operators' reports count free and flat-fee calls.
     charged = np.flatnonzero((rated.compute_fen > 0) | (rated.data_fen > 0) | (rated.cap_reduction_fen > 0)
                              | (prepared.inputs.product_index >= 0))
@@ -214,7 +214,7 @@ def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, u
     category_code = np.where(product_row < 0, len(row_categories) - 1, product_row).astype(np.int32)
     months = pa.array(pick(month_code).astype(np.int32))
     by_code = lambda codes, names: pa.DictionaryArray.from_arrays(codes, names)  # noqa: E731
-    return lines_ipc([
+    return PendingLines([
         col("record_id"), col("job_id"), col("grant_id"), col("buyer_id"), col("node_id"), col("compute_center"),
         col("product_id"), col("price_version"), by_code(pa.array(category_code), row_categories),
         by_code(months, pa.array(usage_names, pa.string())), by_code(months, pa.array(billed_names, pa.string())),

@@ -5,14 +5,19 @@ The biller writes the columns that repeat within a batch (job, grant, buyer, nod
 product, category, periods) dictionary-encoded, as the node sent most of them: the strings are
 neither decoded nor compressed again on the billing path, and a batch's lines take fewer bytes in
 Redis. Readers get plain strings from `read_lines`, whatever the writer chose.
+
+A biller hands its lines over as `PendingLines`: they are serialised (and LZ4-compressed, which
+releases the GIL) by whoever posts them, the posting thread, while the next batch is rated.
 """
 
 from __future__ import annotations
 
+import threading
+
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-__all__ = ["LINES_SCHEMA", "lines_ipc", "read_lines"]
+__all__ = ["LINES_SCHEMA", "PendingLines", "lines_ipc", "read_lines"]
 
 LINES_SCHEMA = pa.schema([
     ("record_id", pa.string()), ("job_id", pa.string()), ("grant_id", pa.string()), ("buyer_id", pa.string()),
@@ -45,9 +50,24 @@ def lines_ipc(columns: list[pa.Array]) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def read_lines(data: bytes) -> pa.Table:
+class PendingLines:
+    """A batch's line columns, serialised by `lines_ipc` on first use (once, whichever thread asks)."""
+
+    def __init__(self, columns: list[pa.Array]) -> None:
+        self._columns: list[pa.Array] | None = columns
+        self._ipc = b""
+        self._lock = threading.Lock()
+
+    def ipc(self) -> bytes:
+        with self._lock:
+            if self._columns is not None:
+                self._ipc, self._columns = lines_ipc(self._columns), None
+            return self._ipc
+
+
+def read_lines(data: bytes | PendingLines) -> pa.Table:
     """One batch's rated lines with plain string columns (lines written before a column existed lack it)."""
-    table = ipc.open_stream(pa.py_buffer(data)).read_all()
+    table = ipc.open_stream(pa.py_buffer(data.ipc() if isinstance(data, PendingLines) else data)).read_all()
     for i, field in enumerate(table.schema):
         if pa.types.is_dictionary(field.type):
             table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from shuniu.market.ledger.lines import PendingLines
 from shuniu.protos.v1 import ledger_pb2
 
 __all__ = ["ACCOUNT_KINDS", "MAX_AMOUNT_FEN", "POSTING_KIND_OF_PARTY", "BatchPosting", "LedgerPosting", "account_id", "account_kind", "split_account_id"]
@@ -86,7 +87,7 @@ class BatchPosting:
     record_count: int
     # "product|buyer|period" -> (cumulative units the rating started from, units after)
     volume: dict[str, tuple[int, int]] = field(default_factory=dict)
-    lines_ipc: bytes = b""  # rated lines (Arrow IPC) for statements
+    lines_ipc: bytes | PendingLines = b""  # rated lines (Arrow IPC) for statements, or columns serialised when posted
     plans: dict = field(default_factory=dict)  # the split plans used, to re-split lines in statements
     node_id: str = ""
     # Compute vouchers drawn (subsidy -> buyer postings, on top of the charged lines) and, per voucher,

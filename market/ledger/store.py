@@ -31,6 +31,7 @@ import redis
 
 from shuniu.market.ledger.cold import COLD_DATASET_KEY, LedgerCold, dataset_directory
 from shuniu.market.ledger.columns import account_sums_of_body, postings_body, postings_of_body
+from shuniu.market.ledger.lines import PendingLines
 from shuniu.market.ledger.model import BatchPosting, LedgerPosting, split_account_id
 from shuniu.protos.v1 import ledger_pb2
 
@@ -84,7 +85,8 @@ class LedgerStore:
                  for x in (vid, before, after, until_ms)]
         body = json.dumps({**postings_body(batch.postings), "plans": batch.plans, "posted_unix_ms": now_ms},
                           separators=(",", ":"))
-        args = [batch.batch_id, now_ms, batch.posted_fen, summary, body, batch.lines_ipc, group if stream else "",
+        lines = batch.lines_ipc.ipc() if isinstance(batch.lines_ipc, PendingLines) else batch.lines_ipc
+        args = [batch.batch_id, now_ms, batch.posted_fen, summary, body, lines, group if stream else "",
                 entry_id, *sides, len(periods), *periods, len(batch.volume), *volume,
                 len(batch.voucher_balances), *draws]
         status, detail = self._post(keys=keys, args=args)
