@@ -19,14 +19,14 @@ from shuniu.market.ledger import BatchPosting, PostingColumns, account_id, bille
 from shuniu.market.ledger.lines import LINES_SCHEMA, PendingLines
 from shuniu.market.ledger.model import MAX_AMOUNT_FEN, POSTING_KIND_OF_PARTY
 from shuniu.market.rating import RateTables, RatingInputs, prepare_batch, rate_inputs
-from shuniu.market.split import SplitPlans, split_lines
+from shuniu.market.split import SplitPlans, split_sums
 from shuniu.market.vouchers.apply import NO_DRAWS, draw_batch
 from shuniu.market.vouchers.draw import HeldVoucher
 from shuniu.protos.usage_schema import string_codes
 
 __all__ = ["LINES_SCHEMA", "PreparedBatch", "PriceBook", "charge_batch", "prepare_usage", "volume_field"]
 
-_DENSE_KEYS = 1 << 22  # aggregate by bincount over at most this many (buyer, period, party) keys
+_DENSE_KEYS = 1 << 22  # sum straight into every possible (buyer, period, party) key up to this many
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,8 +121,7 @@ def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[in
     ]) if compute_rows.size + data_rows.size else np.zeros(0, dtype=np.int32)  # fmt: skip
     record = np.concatenate([compute_rows, data_rows])
     amount = np.concatenate([rated.compute_fen[compute_rows], rated.data_fen[data_rows]])
-    split = split_lines(book.plans, plan, amount)
-    postings = _aggregate(prepared, book, record, plan, split, month_code, usage_names, billed_names)
+    postings = _aggregate(prepared, book, record, plan, amount, month_code, usage_names, billed_names)
 
     volume = {}
     for f, (b, a) in zip(prepared.volume_fields, zip(before.tolist(), rated.units_after.tolist())):
@@ -154,35 +153,27 @@ def _plan_index(plan_of, column: pa.Array, rows: np.ndarray) -> np.ndarray:
     return plan[code[rows]]
 
 
-def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, split, month_code, usage_names,
+def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, amount, month_code, usage_names,
                billed_names) -> PostingColumns | tuple:
-    """Sum the split parts per (buyer, usage period, party): one posting each, its kind given by the party."""
+    """Split each line and sum the parts per (buyer, usage period, party): one posting each, its kind given by the party."""
     if not len(record):
         return ()
     plans = book.plans
-    counts = np.diff(split.line_offsets)
-    line_of_part = np.repeat(np.arange(len(record)), counts)
-    slot = plans.plan_offsets[plan][line_of_part] + (np.arange(len(split.part_fen)) - split.line_offsets[line_of_part])
-    party = plans.slot_party[slot].astype(np.int64)
+    assert int(amount.sum()) < MAX_AMOUNT_FEN, "batch total over 2^53 fen; split the batch"
     line_key = prepared.buyer_code[record] * len(usage_names) + month_code[record]
-    key = line_key[line_of_part] * len(plans.parties) + party
-    # Float sums are exact: every part is >= 0 and the batch total is below 2^53 (checked).
-    assert int(split.part_fen.sum()) < MAX_AMOUNT_FEN, "batch total over 2^53 fen; split the batch"
-    weights = split.part_fen.astype(np.float64)
-    space = len(prepared.buyer_names) * len(usage_names) * len(plans.parties)
-    if space <= _DENSE_KEYS:  # the usual case: sum straight into every possible key, no sort
-        sums = np.bincount(key, weights=weights, minlength=space).astype(np.int64)
-        groups = np.flatnonzero(sums)
-        sums = sums[groups]
-    else:
-        groups, inverse = np.unique(key, return_inverse=True)
-        sums = np.bincount(inverse, weights=weights, minlength=len(groups)).astype(np.int64)
-    sums, groups = sums[sums > 0], groups[sums > 0]
-    if not len(sums):
+    n_keys = len(prepared.buyer_names) * len(usage_names)
+    distinct = None
+    if n_keys * len(plans.parties) > _DENSE_KEYS:  # very many buyers: number the keys that occur, densely
+        distinct, line_key = np.unique(line_key, return_inverse=True)
+        n_keys = len(distinct)
+    sums = split_sums(plans, plan, amount, line_key, n_keys).ravel()
+    groups = np.flatnonzero(sums)  # parts are >= 0: a non-zero sum is a posting
+    if not len(groups):
         return ()
+    sums = sums[groups]
+    key, party = np.divmod(groups, len(plans.parties))
+    buyer, month = np.divmod(key if distinct is None else distinct[key], len(usage_names))
     # One posting per (buyer, usage period, party) key, as columns over name tables: no object per posting.
-    buyer_month, party = np.divmod(groups, len(plans.parties))
-    buyer, month = np.divmod(buyer_month, len(usage_names))
     accounts = [account_id("buyer", name) for name in prepared.buyer_names]
     accounts += [account_id(party_type, party_id) for party_type, party_id in plans.parties]
     party_kinds = np.array([POSTING_KIND_OF_PARTY[party_type] for party_type, _ in plans.parties], dtype=np.int64)

@@ -7,6 +7,6 @@ it closes a period or shows a holder's revenue, not to start serving.
 from shuniu.market._lazy import lazy_exports
 
 __all__, __getattr__ = lazy_exports(__name__, {
-    "hamilton": ("Posting", "SplitResult", "postings", "split_lines"),
+    "hamilton": ("Posting", "SplitResult", "postings", "split_lines", "split_sums"),
     "plans": ("PARTY_TYPES", "SplitPlans", "build_split_plans"),
 })

@@ -5,7 +5,8 @@ floor(a·w_k / 10^8); the fen left over (fewer than the number of parties) go on
 the parties with the largest remainders, ties to the earlier slot (party id order). Every
 line's parts add up to the line exactly; so does every batch's postings.
 
-`split_twin` is the specification; `split_kernel` is the same over many lines in int64.
+`split_twin` is the specification; `split_kernel` is the same over many lines in int64, and
+`split_sum_kernel` sums the same parts per (line key, party) without keeping them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from numba import njit
 
 from shuniu.market.split.plans import WEIGHT_TOTAL, SplitPlans
 
-__all__ = ["MAX_BATCH_FEN", "MAX_LINE_FEN", "Posting", "SplitResult", "postings", "split_kernel", "split_lines", "split_twin"]
+__all__ = ["MAX_BATCH_FEN", "MAX_LINE_FEN", "Posting", "SplitResult", "postings", "split_kernel", "split_lines", "split_sums", "split_twin"]
 
 MAX_LINE_FEN = 2**62
 MAX_BATCH_FEN = 2**62  # so that no party's total in a batch can leave int64
@@ -60,6 +61,30 @@ def split_twin(plans: SplitPlans, plan_index: Sequence[int], amount_fen: Sequenc
     return out
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _split_line(a, lo, hi, slot_weight, parts, remainder):
+    """Line of `a` fen over slots [lo, hi) into parts[:hi - lo], by largest remainder (earliest slot on ties)."""
+    # a·w / 10^8 without overflow: a = hi·10^8 + lo, so a·w = hi·w·10^8 + lo·w (lo·w < 10^16).
+    a_hi = a // WEIGHT_TOTAL
+    a_lo = a - a_hi * WEIGHT_TOTAL
+    given = np.int64(0)
+    for k in range(hi - lo):
+        w = slot_weight[lo + k]
+        low = a_lo * w
+        part = a_hi * w + low // WEIGHT_TOTAL
+        parts[k] = part
+        remainder[k] = low % WEIGHT_TOTAL
+        given += part
+    # Fewer fen are left than slots; each goes to the largest remainder, earliest slot first.
+    for _ in range(a - given):
+        best = 0
+        for k in range(1, hi - lo):
+            if remainder[k] > remainder[best]:
+                best = k
+        parts[best] += 1
+        remainder[best] = -1
+
+
 @njit(cache=True, nogil=True)
 def split_kernel(plan_index, amount_fen, plan_offsets, slot_weight, slot_party, n_parties):
     """(line_offsets, part_fen, party_total_fen); each line's parts equal split_twin's."""
@@ -74,37 +99,56 @@ def split_kernel(plan_index, amount_fen, plan_offsets, slot_weight, slot_party, 
     party_total = np.zeros(n_parties, dtype=np.int64)
     for i in range(n):
         p = plan_index[i]
-        a = np.int64(amount_fen[i])
-        # a·w / 10^8 without overflow: a = hi·10^8 + lo, so a·w = hi·w·10^8 + lo·w (lo·w < 10^16).
-        a_hi = a // WEIGHT_TOTAL
-        a_lo = a - a_hi * WEIGHT_TOTAL
-        out = line_offsets[i]
-        given = np.int64(0)
-        for s in range(plan_offsets[p], plan_offsets[p + 1]):
-            w = slot_weight[s]
-            low = a_lo * w
-            part = a_hi * w + low // WEIGHT_TOTAL
-            part_fen[out] = part
-            remainder[out] = low % WEIGHT_TOTAL
-            given += part
-            out += 1
-        # Fewer fen are left than slots; each goes to the largest remainder, earliest slot first.
-        for _ in range(a - given):
-            best = line_offsets[i]
-            for k in range(line_offsets[i] + 1, line_offsets[i + 1]):
-                if remainder[k] > remainder[best]:
-                    best = k
-            part_fen[best] += 1
-            remainder[best] = -1
-        slot = plan_offsets[p]
-        for k in range(line_offsets[i], line_offsets[i + 1]):
-            party_total[slot_party[slot]] += part_fen[k]
-            slot += 1
+        lo, hi, out = plan_offsets[p], plan_offsets[p + 1], line_offsets[i]
+        _split_line(np.int64(amount_fen[i]), lo, hi, slot_weight, part_fen[out:], remainder[out:])
+        for k in range(hi - lo):
+            party_total[slot_party[lo + k]] += part_fen[out + k]
     return line_offsets, part_fen, party_total
+
+
+@njit(cache=True, nogil=True)
+def split_sum_kernel(plan_index, amount_fen, line_key, n_keys, plan_offsets, slot_weight, slot_party, n_parties):
+    """Σ of the parts per (line key, party), flat as key · n_parties + party: the lines are split as by
+    split_kernel and summed as they are split, with no array of parts."""
+    sums = np.zeros(n_keys * n_parties, dtype=np.int64)
+    widest = 0
+    for p in range(plan_offsets.shape[0] - 1):
+        widest = max(widest, plan_offsets[p + 1] - plan_offsets[p])
+    parts = np.empty(widest, dtype=np.int64)
+    remainder = np.empty(widest, dtype=np.int64)
+    for i in range(plan_index.shape[0]):
+        p = plan_index[i]
+        lo, hi = plan_offsets[p], plan_offsets[p + 1]
+        _split_line(np.int64(amount_fen[i]), lo, hi, slot_weight, parts, remainder)
+        row = line_key[i] * n_parties
+        for k in range(hi - lo):
+            sums[row + slot_party[lo + k]] += parts[k]
+    return sums
 
 
 def split_lines(plans: SplitPlans, plan_index: np.ndarray, amount_fen: np.ndarray) -> SplitResult:
     """Split many lines at once; raise ValueError on a bad plan index or an amount outside 0..2^62."""
+    index, amounts = _checked_lines(plans, plan_index, amount_fen)
+    offsets, parts, totals = split_kernel(index, amounts, plans.plan_offsets, plans.slot_weight, plans.slot_party, len(plans.parties))
+    return SplitResult(offsets, parts, totals)
+
+
+def split_sums(plans: SplitPlans, plan_index: np.ndarray, amount_fen: np.ndarray, line_key: np.ndarray, n_keys: int) -> np.ndarray:
+    """Split many lines and sum the parts per (line key, party): int64 [n_keys, len(plans.parties)].
+
+    The same parts as split_lines, without them: for callers that post totals (a batch's postings
+    per buyer, period and party). Raise ValueError as split_lines does, or on a key outside 0..n_keys-1."""
+    index, amounts = _checked_lines(plans, plan_index, amount_fen)
+    keys = np.ascontiguousarray(line_key, dtype=np.int64)
+    if keys.shape != index.shape:
+        raise ValueError(f"line_key must be one int per line, got shape {keys.shape} for {index.shape[0]} lines")
+    if keys.size and (keys.min() < 0 or keys.max() >= n_keys):
+        raise ValueError(f"line_key must be within 0..{n_keys - 1}")
+    sums = split_sum_kernel(index, amounts, keys, n_keys, plans.plan_offsets, plans.slot_weight, plans.slot_party, len(plans.parties))
+    return sums.reshape(n_keys, len(plans.parties))
+
+
+def _checked_lines(plans: SplitPlans, plan_index: np.ndarray, amount_fen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     index = np.ascontiguousarray(plan_index, dtype=np.int64)
     amounts = np.ascontiguousarray(amount_fen, dtype=np.int64)
     if index.shape != amounts.shape or index.ndim != 1:
@@ -118,8 +162,7 @@ def split_lines(plans: SplitPlans, plan_index: np.ndarray, amount_fen: np.ndarra
         total = int((amounts >> 31).sum()) * 2**31 + int((amounts & (2**31 - 1)).sum())
         if total > MAX_BATCH_FEN:
             raise ValueError(f"lines total {total} fen; one split call takes at most {MAX_BATCH_FEN}, split the batch")
-    offsets, parts, totals = split_kernel(index, amounts, plans.plan_offsets, plans.slot_weight, plans.slot_party, len(plans.parties))
-    return SplitResult(offsets, parts, totals)
+    return index, amounts
 
 
 def postings(plans: SplitPlans, result: SplitResult, payer_ids: Sequence[str] | None = None, amount_fen: np.ndarray | None = None) -> list[Posting]:

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shuniu.market.billing import PriceBook, charge_batch, prepare_usage
+from shuniu.market.billing import charge as charge_module
 from shuniu.market.billing.prices import UnratableError, data_plan_spec, data_rate_spec
 from shuniu.market.ledger import account_id
 from shuniu.market.ledger.lines import read_lines
@@ -74,6 +75,16 @@ def test_worked_batch_posts_compute_and_data_with_fee_and_feedback():
     kinds = {p.credit_account_id: p.kind for p in posting.postings}
     assert kinds["feedback_fund:dept-transport"] == ledger_pb2.POSTING_KIND_FEEDBACK
     assert kinds["compute_center:cc-1"] == ledger_pb2.POSTING_KIND_COMPUTE
+
+
+def test_batches_of_very_many_buyers_post_the_same_as_the_dense_sum(monkeypatch):
+    records = [_record(i, buyer_id=f"buyer-{i % 5}", end_unix_ms=(NOV_MS, DEC_MS)[i % 2] + 1, rows=100 * i) for i in range(12)]
+    prepared = prepare_usage("b1", _batch(*records), BOOK)
+    before = [0] * len(prepared.volume_fields)
+    dense = charge_batch(prepared, BOOK, before, closed=set())
+    monkeypatch.setattr(charge_module, "_DENSE_KEYS", 0)  # as if buyers × periods × parties were past the dense limit
+    sparse = charge_batch(prepared, BOOK, before, closed=set())
+    assert list(sparse.postings) == list(dense.postings) and len(dense.postings) > 10
 
 
 def test_volume_tiers_continue_per_buyer_and_period_across_batches():

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shuniu.market.split import Posting, build_split_plans, postings, split_lines
+from shuniu.market.split import Posting, build_split_plans, postings, split_lines, split_sums
 from shuniu.market.split.hamilton import split_twin
 
 PLANS = build_split_plans(
@@ -141,3 +141,24 @@ def test_every_split_adds_up_to_the_fen_and_stays_within_a_fen_of_the_exact_shar
     assert sum(int(x) for x in result.party_total_fen) == sum(int(a) for a in amounts)
     legs = postings(plans, result, [f"buyer-{i % 3}" for i in range(len(amounts))], amounts)
     assert sum(p.amount_fen for p in legs) == 0
+
+
+@_PROPERTY
+@given(plans_and_lines(), st.integers(1, 5), st.randoms(use_true_random=False))
+def test_split_sums_equal_the_parts_of_split_lines_summed_per_key_and_party(case, n_keys, rnd):
+    plans, plan_index, amounts = case
+    keys = np.array([rnd.randrange(n_keys) for _ in plan_index], dtype=np.int64)
+    result = split_lines(plans, plan_index, amounts)
+    expected = np.zeros((n_keys, len(plans.parties)), dtype=np.int64)
+    for i, p in enumerate(plan_index):
+        lo = plans.plan_offsets[p]
+        for k, part in enumerate(result.part_fen[result.line_offsets[i] : result.line_offsets[i + 1]]):
+            expected[keys[i], plans.slot_party[lo + k]] += part
+    assert np.array_equal(split_sums(plans, plan_index, amounts, keys, n_keys), expected)
+
+
+def test_split_sums_refuse_a_key_outside_the_keys():
+    with pytest.raises(ValueError, match="line_key must be within 0..1"):
+        split_sums(PLANS, np.array([CC_ZZ]), np.array([100]), np.array([2]), 2)
+    with pytest.raises(ValueError, match="line_key must be one int per line"):
+        split_sums(PLANS, np.array([CC_ZZ]), np.array([100]), np.array([0, 1]), 2)
