@@ -29,7 +29,7 @@ from shuniu.nodes.usage import UsageSender, UsageSpool
 from shuniu.protos.usage_schema import DEAD_LETTER_STREAM, USAGE_SCHEMA, to_wire
 from shuniu.protos.v1 import catalog_pb2, common_pb2, jobs_pb2, nodes_pb2
 from shuniu.security.signing import SigningKey
-from shuniu.stack import LocalRedis, ManagedProcess
+from shuniu.stack import LocalRedis, ManagedProcess, bulk_client
 
 __all__ = ["Market", "job_ids_of", "run_billing_bench", "seed_market", "signed_sender", "synthetic_usage"]
 
@@ -155,7 +155,7 @@ def run_billing_bench(records: int, batch_records: int = 20_000, sample_records:
         server = LocalRedis(root / "redis").start()
         biller = None
         try:
-            client = redis.Redis.from_url(server.url)
+            client = bulk_client(server.url)  # as the node's sender would
             market = seed_market(client, nodes=8, products=12, buyers=50)
             step("making synthetic usage")
             sizes = [batch_records] * (records // batch_records) + ([records % batch_records] if records % batch_records else [])

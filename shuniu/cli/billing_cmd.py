@@ -10,6 +10,7 @@ import redis
 import typer
 
 from shuniu.cli._app import app, err_console, fail, state_dir
+from shuniu.stack.redis_server import bulk_client
 
 usage_app = typer.Typer(help="Usage records on a node: spool and send.", no_args_is_help=True)
 app.add_typer(usage_app, name="usage")
@@ -25,7 +26,7 @@ def _stop_on_signals() -> threading.Event:
 def _redis(redis_url: str | None) -> redis.Redis:
     if not redis_url:
         fail("no Redis given; pass --redis-url or set REDIS_URL")
-    client = redis.Redis.from_url(redis_url, socket_timeout=30)
+    client = bulk_client(redis_url, socket_timeout=30)  # the biller posts, and `usage send` sends, megabytes a batch
     try:
         client.ping()
     except redis.ConnectionError as err:
