@@ -9,32 +9,14 @@ import pathlib
 import pyarrow as pa
 import pytest
 import redis
+
 import shuniu.nodes.usage.spool as spool_module
-from shuniu.market.billing import (
-    Biller,
-    BillerConfig,
-    PriceSource,
-    charge_batch,
-    prepare_usage,
-    reference_balances,
-)
-from shuniu.market.ledger import (
-    BatchPosting,
-    LedgerPosting,
-    LedgerStore,
-    PostOutcome,
-    ledger_key,
-)
+from shuniu.bench.billing import _wait_posted, seed_market, signed_sender, synthetic_usage
+from shuniu.market.billing import Biller, BillerConfig, PriceSource, charge_batch, prepare_usage, reference_balances
+from shuniu.market.ledger import BatchPosting, LedgerPosting, LedgerStore, PostOutcome, ledger_key
 from shuniu.nodes.usage import BatchTooLargeError, UsageSpool, stream_fields
 from shuniu.protos.usage_schema import USAGE_STREAM, batch_from_ipc, batch_to_ipc
 from shuniu.protos.v1 import ledger_pb2
-
-from shuniu.bench.billing import (
-    _wait_posted,
-    seed_market,
-    signed_sender,
-    synthetic_usage,
-)
 from shuniu.stack import ManagedProcess
 
 

@@ -10,11 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shuniu.market.ledger import BatchPosting, LedgerPosting, PostingColumns
-from shuniu.market.ledger.columns import (
-    account_sums_of_body,
-    postings_body,
-    postings_of_body,
-)
+from shuniu.market.ledger.columns import account_sums_of_body, postings_body, postings_of_body
 from shuniu.protos.v1 import ledger_pb2
 
 ACCOUNTS = ("buyer:a", "buyer:b", "holder:h", "exchange:x", "compute_center:c")

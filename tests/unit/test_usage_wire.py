@@ -10,14 +10,7 @@ from hypothesis import strategies as st
 
 from shuniu.market.billing.charge import _dense_codes
 from shuniu.market.ledger.periods import periods_of_ms
-from shuniu.protos.usage_schema import (
-    DICTIONARY_COLUMNS,
-    USAGE_SCHEMA,
-    UsageSchemaError,
-    string_codes,
-    to_wire,
-    validate_usage_batch,
-)
+from shuniu.protos.usage_schema import DICTIONARY_COLUMNS, USAGE_SCHEMA, UsageSchemaError, string_codes, to_wire, validate_usage_batch
 
 
 def _batch(n: int, record_ids: list[str] | None = None) -> pa.RecordBatch:
