@@ -60,20 +60,26 @@ class UsageSender:
 
     def _send_round(self, batches: list[SpooledBatch]) -> int:
         pipe = self.client.pipeline(transaction=False)
-        counts = []
+        counts, found = [], []
         for batch in batches:
-            data = batch.read()
+            try:
+                data = batch.read()
+            except FileNotFoundError:
+                # Another sender of this spool (a run finishing beside this one on the node) sent and
+                # removed it since it was listed: acknowledged already, nothing left to send.
+                continue
             count = spooled_record_count(data)
             counts.append(count)
+            found.append(batch)
             pipe.xadd(self.stream, stream_fields(batch.batch_id, self.spool.node_id, data, count, int(time.time() * 1000),
                                                  self.key))
-        entry_ids = pipe.execute()
-        for batch, entry_id, count in zip(batches, entry_ids, counts):
+        entry_ids = pipe.execute() if found else []
+        for batch, entry_id, count in zip(found, entry_ids, counts):
             assert entry_id, f"XADD of batch {batch.batch_id} returned {entry_id!r}"
             self.spool.remove(batch)
             self.sent_batches += 1
             self.sent_records += count
-        return len(batches)
+        return len(found)
 
     def run(self, stop: threading.Event, interval_s: float = 0.5) -> None:
         """Send until `stop` is set; Redis being away is logged and retried, the spool keeps the batches."""

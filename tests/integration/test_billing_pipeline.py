@@ -384,3 +384,19 @@ def test_the_sender_reads_the_record_count_from_the_spool_file_and_counts_older_
     assert sender.send_pending() == 2 and sender.sent_records == 321 + 123
     assert sorted(int(f[b"record_count"]) for _, f in client.xrange(USAGE_STREAM)) == [123, 321]
     assert list(spool.pending()) == []
+
+
+def test_two_senders_of_one_spool_send_each_batch_and_neither_fails_on_what_the_other_removed(client, tmp_path):
+    # Runs finishing together on one node each send the node's spool: a batch listed by one can be sent
+    # and removed by the other before the first reads it.
+    market = seed_market(client)
+    node = market.nodes[0]
+    spool = UsageSpool(tmp_path / "spool", node)
+    for i in range(3):
+        spool.append(synthetic_usage(market, node, 10, seed=i))
+    first, second = signed_sender(market, spool, client), signed_sender(market, spool, client)
+    listed = list(spool.pending())
+    assert second.send_pending() == 3
+    spool.append(synthetic_usage(market, node, 10, seed=9))
+    assert first._send_round([*listed, *spool.pending()]) == 1  # the three are gone: only the new one is sent
+    assert client.xlen(USAGE_STREAM) == 4 and list(spool.pending()) == []
