@@ -44,6 +44,7 @@ from shuniu.protos.usage_schema import (
     UsageSchemaError,
     batch_from_ipc,
     string_codes,
+    to_wire,
     validate_usage_batch,
 )
 
@@ -308,6 +309,8 @@ def _decode(batch_id: str, node_id: str, fields: dict[bytes, bytes]):
     except UsageSchemaError as err:
         negative = any("is negative" in p for p in err.problems)
         raise DeadLetter("negative_quantity" if negative else "bad_schema", str(err)) from None
+    # An older agent's plain strings are encoded once here: every later step resolves them by dictionary.
+    batch = to_wire(batch)
     if batch.num_rows and string_codes(batch.column("node_id"))[0] != [node_id]:
         raise DeadLetter("wrong_node", f"batch from node {node_id!r} holds records of other nodes; a node reports only its own use")
     return batch

@@ -77,23 +77,22 @@ class PriceSource:
         self._plans = _Lru()
         self._parsed_nodes = _Lru()
         self._books = _Lru()
-        self._known: Mapping[str, bytes] = {}
 
     def book_for(self, batch: pa.RecordBatch, records: Mapping[str, bytes] | None = None) -> PriceBook:
         """The price book of a valid batch; raise DeadLetter naming an unknown node, product or price version.
 
         `records`: node and product records by key, as just read with the batch's other reads; the rest are read here."""
-        self._known = records or {}
+        known = records or {}
         node_names, node_code = string_codes(batch.column("node_id"))
         node_ids = sorted(node_names)
-        raw_nodes = self._records(node_key, node_ids, "unknown_node", "no node record, so no price card")
+        raw_nodes = self._records(node_key, node_ids, "unknown_node", "no node record, so no price card", known)
         nodes = self._parsed_nodes.remember((tuple(node_ids), raw_nodes), lambda: {n: nodes_pb2.Node.FromString(r) for n, r in zip(node_ids, raw_nodes)})
         center_names, center_code = string_codes(batch.column("compute_center"))
         centers = sorted(center_names)
         _check_centers(nodes, node_names, node_code, center_names, center_code)
         wanted = _product_versions(batch)
         product_ids = sorted({p for p, _ in wanted})
-        raw_products = self._records(product_key, product_ids, "unknown_product", "not in the catalog")
+        raw_products = self._records(product_key, product_ids, "unknown_product", "not in the catalog", known)
         # Node and product records are read for every batch, so a change is used from the next batch on;
         # the book is rebuilt only when the bytes read differ from a book already built.
         key = (raw_nodes, raw_products, tuple(wanted), tuple(centers))
@@ -116,9 +115,9 @@ class PriceSource:
         categories = {p: products[p].spec.category for p in product_ids}
         return PriceBook(tables, plans, specs, categories)
 
-    def _records(self, key_of, ids: list[str], reason: str, why: str) -> tuple[bytes, ...]:
+    def _records(self, key_of, ids: list[str], reason: str, why: str, known: Mapping[str, bytes]) -> tuple[bytes, ...]:
         keys = [key_of(i) for i in ids]
-        raw = [self._known.get(k) for k in keys]
+        raw = [known.get(k) for k in keys]
         if None in raw:  # not read with the batch (or not in Redis): read now
             raw = self.client.mget(keys)
         missing = [i for i, r in zip(ids, raw) if r is None]
