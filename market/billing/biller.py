@@ -2,20 +2,15 @@
 
 For each entry: decode and validate, build the price book, rate and split, then post in
 one Lua script that also acknowledges the entry (XACK after the ledger write, in the same
-atomic step). Three threads work on a round of entries at once, each in entry order: one
-prepares (decompresses, validates, checks the signature, reads what the batch needs), the
-calling thread rates and splits, one posts. A refused batch goes to the dead-letter stream with its reason, counted, and
+atomic step). The writes run on a posting thread, in order, while the next entry is rated. A refused batch goes to the dead-letter stream with its reason, counted, and
 acknowledged in one MULTI; it never posts and never stops the biller. Entries left pending
 by a consumer that died are claimed (XAUTOCLAIM) once idle past `claim_idle_ms`.
 A redelivered or resent batch id finds its idempotency record and changes nothing.
 With a `UsageArchive`, each read is archived (fsynced) before it is handled, and the stream
 is trimmed behind the oldest entry still needed (market/billing/archive.py).
 What a batch needs from Redis before rating (its node and products, whether it was posted, the
-closed periods, whether a buyer holds vouchers) is read in one round trip: each read may wait
-behind a posting script's fsync, so their count, not their size, costs. The volume counters a
-batch is rated from are those this biller last posted (or read, the first time): the posting
-script writes a counter only if it still holds the value the rating started from, so a counter
-another biller moved meanwhile is found stale, read afresh and the batch rated again.
+closed periods, whether a buyer holds vouchers) is read in one round trip: each read of the
+rating thread may wait behind a posting script's fsync, so their count, not their size, costs.
 """
 
 from __future__ import annotations
@@ -59,7 +54,6 @@ log = logging.getLogger("shuniu.biller")
 DEAD_LETTER_REASONS = ("bad_schema", "negative_quantity", "unknown_node", "unknown_product", "price_version",
                        "wrong_node", "wrong_center", "unratable", *PROVENANCE_REASONS)
 _MAX_POST_ATTEMPTS = 20  # a stale volume or voucher, or a period closed meanwhile: re-read and re-rate
-_MAX_REMEMBERED_VOLUMES = 1_000_000  # volume counters kept by a biller; forgotten all at once past this
 
 
 @dataclass(frozen=True)
@@ -67,7 +61,7 @@ class BillerConfig:
     group: str = BILLER_GROUP
     consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     stream: str = USAGE_STREAM
-    count: int = 16  # entries per read: a round's first preparation and last write are not overlapped
+    count: int = 8  # entries per read
     block_ms: int = 500
     claim_idle_ms: int = 30_000  # an entry pending this long belongs to a dead consumer
     policy: BillingPolicy = BillingPolicy()
@@ -91,10 +85,6 @@ class Biller:
         self.outcomes: dict[str, int] = {}
         self._claim_from = "0-0"
         self._jobs_ran_here: set[tuple[str, str]] = set()  # (node, job) pairs found in job records
-        self._volumes: dict[str, int] = {}  # volume field -> units as this biller last posted (or read) them
-        # Decompressing, hashing and reading Redis release the GIL: the next entries are prepared on
-        # this thread while the calling thread rates.
-        self._preparer = ThreadPoolExecutor(1, thread_name_prefix="biller-prepare")
         # Ledger writes (and archive fsyncs) wait on Redis's and the disk's fsync: this thread waits
         # for them while the next batch is decoded and rated.
         self._poster = ThreadPoolExecutor(1, thread_name_prefix="biller-post")
@@ -153,41 +143,30 @@ class Biller:
         return self._bill_round([(entry_id, fields)])[0]
 
     def _bill_round(self, entries: list[tuple[str, dict[bytes, bytes]]], archived: Future | None = None) -> list[str]:
-        """Bill entries in order: each prepared ahead on the preparing thread, rated here, written on the posting thread.
+        """Bill entries in order, each batch's ledger write on the posting thread while the next one is rated.
 
         A batch is rated with the volume counters its predecessors in the round are about to write; if one
         of those writes does not happen, the later write finds a stale counter and is rated again."""
-        prepared = [self._preparer.submit(self._prepare_entry, entry_id, fields) for entry_id, fields in entries]
         pending: list[tuple[_Ticket, Future]] = []
         carried: dict[str, int] = {}  # volume field -> units after the postings still in flight
         try:
-            for future in prepared:
-                ticket, fields, found = future.result()
+            for entry_id, fields in entries:
+                ticket = _Ticket(entry_id, fields.get(b"batch_id", b"").decode(errors="replace"),
+                                 fields.get(b"node_id", b"").decode(errors="replace"), time.perf_counter())
                 if any(t.draws_vouchers for t, _ in pending):
                     _wait_all(pending)  # a voucher's remaining amount is read from Redis: let the draw land first
-                pending.append((ticket, self._poster.submit(self._write, archived, *self._charge(ticket, fields, found, carried))))
+                pending.append((ticket, self._poster.submit(self._write, archived, *self._charge(ticket, fields, carried))))
         finally:
-            wait(prepared)
             _wait_all(pending)
         return [self._finish(ticket, future) for ticket, future in pending]
 
-    def _prepare_entry(self, entry_id: str, fields: dict[bytes, bytes]) -> tuple:
-        """On the preparing thread: (ticket, fields, what _prepare found or the DeadLetter it raised)."""
-        ticket = _Ticket(entry_id, fields.get(b"batch_id", b"").decode(errors="replace"),
-                         fields.get(b"node_id", b"").decode(errors="replace"), time.perf_counter())
-        try:
-            return ticket, fields, self._prepare(ticket, fields)
-        except DeadLetter as dead:
-            return ticket, fields, dead
-
-    def _charge(self, ticket: _Ticket, fields: dict[bytes, bytes], found, carried: dict[str, int]) -> tuple:
+    def _charge(self, ticket: _Ticket, fields: dict[bytes, bytes], carried: dict[str, int]) -> tuple:
         """(what to write, its arguments): the posting, the acknowledgement of a duplicate, or a dead letter."""
-        if isinstance(found, DeadLetter):
-            return ("dead_letter", ticket, fields, found)
-        if found is None:
-            return ("duplicate", ticket)
-        prepared, book, reads = found
         try:
+            found = self._prepare(ticket, fields)
+            if found is None:
+                return ("duplicate", ticket)
+            prepared, book, reads = found
             posting = self._rate(prepared, book, ticket.node_id, carried, reads)
         except DeadLetter as dead:
             return ("dead_letter", ticket, fields, dead)
@@ -206,28 +185,18 @@ class Biller:
             return None
         book = self.prices.book_for(batch, reads.records)
         try:
-            return prepare_usage(ticket.batch_id, batch, book, validated=True, usage_ipc=fields[b"arrow_ipc"]), book, reads
+            return prepare_usage(ticket.batch_id, batch, book, validated=True), book, reads
         except RatingInputError as err:
             raise DeadLetter(_rating_reason(err.reason), str(err)) from None
 
     def _rate(self, prepared, book, node_id: str, carried: dict[str, int], reads: _Reads | None = None):
-        """Rate with the counters last posted (and those still in flight); `reads` of this batch, or None to read
-        everything afresh, volume counters included."""
-        before = self._volumes_before(prepared.volume_fields, carried, fresh=reads is None)
+        """Rate with the counters in Redis (and those still in flight); `reads` of this batch, or None to read afresh."""
+        before = [carried.get(f, units) for f, units in zip(prepared.volume_fields, self.ledger.volumes(prepared.volume_fields))]
         now_ms = int(time.time() * 1000)  # vouchers are drawn if valid at billing time (market/vouchers/draw.py)
         holds = reads is None or reads.voucher_holders
         vouchers = held_vouchers(self.client, prepared.buyer_names, now_ms) if holds else []
         closed = self.ledger.closed_periods() if reads is None else reads.closed
         return charge_batch(prepared, book, before, closed, node_id, vouchers, now_ms)
-
-    def _volumes_before(self, fields: list[str], carried: dict[str, int], fresh: bool) -> list[int]:
-        """Units each volume counter holds before this batch: in flight, else as last posted, else read from Redis."""
-        if len(self._volumes) > _MAX_REMEMBERED_VOLUMES:
-            self._volumes.clear()
-        missing = [f for f in fields if f not in carried and (fresh or f not in self._volumes)]
-        if missing:
-            self._volumes.update(zip(missing, self.ledger.volumes(missing)))
-        return [carried[f] if f in carried else self._volumes[f] for f in fields]
 
     def _write(self, archived: Future | None, action: str, ticket: _Ticket, *args):
         """On the posting thread: the write of one entry, once its read is on disk (it acknowledges the entry)."""
@@ -251,7 +220,6 @@ class Biller:
                 log.info("batch %s: %s (%s); rating again", ticket.batch_id, result.status, result.detail)
                 result, posting = self._post_until_done(ticket, *ticket.retry)
             if result.status == "posted":
-                self._volumes.update((f, after) for f, (_, after) in posting.volume.items())
                 _count_revenue(posting)
             outcome = result.status
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1

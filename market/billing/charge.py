@@ -53,18 +53,14 @@ class PreparedBatch:
     buyer_names: list[str]
     month_code: np.ndarray  # int64 per record, index into month_values
     month_values: np.ndarray  # int64 month indexes the batch's records fall in, ascending
-    usage_ipc: bytes = b""  # the batch's Arrow IPC as its node sent it, kept in the lines (b"": serialised from `batch`)
 
 
 def volume_field(product_id: str, buyer_id: str, period: str) -> str:
     return f"{product_id}|{buyer_id}|{period}"
 
 
-def prepare_usage(batch_id: str, batch: pa.RecordBatch, book: PriceBook, validated: bool = False,
-                  usage_ipc: bytes = b"") -> PreparedBatch:
-    """Validate (unless `validated`) and resolve a batch (raises UsageSchemaError or RatingInputError) and find its volume slots.
-
-    `usage_ipc`: the Arrow IPC the batch was decoded from, as its node sent it (the lines keep it)."""
+def prepare_usage(batch_id: str, batch: pa.RecordBatch, book: PriceBook, validated: bool = False) -> PreparedBatch:
+    """Validate (unless `validated`) and resolve a batch (raises UsageSchemaError or RatingInputError) and find its volume slots."""
     inputs = prepare_batch(batch, book.tables, validate=not validated)
     months = periods_of_ms(batch.column("end_unix_ms").to_numpy())
     month_values, month_code = _dense_codes(months)
@@ -83,8 +79,7 @@ def prepare_usage(batch_id: str, batch: pa.RecordBatch, book: PriceBook, validat
         month_names = [month_name(int(m)) for m in month_values]
         fields = [volume_field(product_names[p], buyer_names[b], month_names[m])
                   for p, b, m in zip(product.tolist(), buyer.tolist(), month.tolist())]
-    return PreparedBatch(batch_id, batch, inputs, months, slot, fields, buyer_code, buyer_names, month_code, month_values,
-                         usage_ipc)
+    return PreparedBatch(batch_id, batch, inputs, months, slot, fields, buyer_code, buyer_names, month_code, month_values)
 
 
 def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -193,20 +188,28 @@ def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, amount, m
 
 
 def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, usage_names, billed_names) -> PendingLines | bytes:
-    # Every record that reads a product is a line, charged or not: operators' reports count free and flat-fee calls.
-    line = (rated.compute_fen > 0) | (rated.data_fen > 0) | (rated.cap_reduction_fen > 0) | (prepared.inputs.product_index >= 0)
-    if not line.any():
+    # Every record that reads a product is kept, charged or not: operators' reports count free and flat-fee calls.
+    charged = np.flatnonzero((rated.compute_fen > 0) | (rated.data_fen > 0) | (rated.cap_reduction_fen > 0)
+                             | (prepared.inputs.product_index >= 0))
+    if not charged.size:
         return b""
+    every = charged.size == prepared.batch.num_rows  # the usual case: no copy of the string columns
+    take = None if every else pa.array(charged)
+
+    col = lambda name: prepared.batch.column(name) if every else prepared.batch.column(name).take(take)  # noqa: E731
+    pick = lambda values: values if every else values[charged]  # noqa: E731
     # Category per product row of the rate tables (and "" for compute-only records), and the periods, as
     # dictionaries over their few values: built from codes, never as a string per line.
     row_categories = pa.array([book.categories.get(p, "") for p in book.tables.data.product_ids] + [""], pa.string())
-    product_row = prepared.inputs.product_index
+    product_row = pick(prepared.inputs.product_index)
     category_code = np.where(product_row < 0, len(row_categories) - 1, product_row).astype(np.int32)
-    months = pa.array(month_code.astype(np.int32))
+    months = pa.array(pick(month_code).astype(np.int32))
     by_code = lambda codes, names: pa.DictionaryArray.from_arrays(codes, names)  # noqa: E731
-    return PendingLines(prepared.usage_ipc or prepared.batch, [
-        pa.array(line), by_code(pa.array(category_code), row_categories),
+    return PendingLines([
+        col("record_id"), col("job_id"), col("grant_id"), col("buyer_id"), col("node_id"), col("compute_center"),
+        col("product_id"), col("price_version"), by_code(pa.array(category_code), row_categories),
         by_code(months, pa.array(usage_names, pa.string())), by_code(months, pa.array(billed_names, pa.string())),
-        pa.array(units), pa.array(rated.compute_fen), pa.array(rated.data_fen), pa.array(rated.cap_reduction_fen),
-        pa.array(prepared.inputs.free, pa.bool_()),
+        pa.array(pick(units)), col("cpu_ms"), col("memory_mb_s"), col("gpu_ms"),
+        pa.array(pick(rated.compute_fen)), pa.array(pick(rated.data_fen)), pa.array(pick(rated.cap_reduction_fen)),
+        pa.array(pick(prepared.inputs.free), pa.bool_()),
     ])  # fmt: skip

@@ -4,7 +4,7 @@ Keys (all under shuniu:ledger:):
   batches          hash batch id -> summary JSON (the idempotency record of the batch)
   order            list of batch ids in commit order
   postings         hash batch id -> {postings as columns or rows (columns.py), "plans": {...}} JSON
-  lines:{batch}    the batch's rated lines: the node's usage IPC and the rating's columns (lines.py)
+  lines:{batch}    Arrow IPC of the batch's rated lines (statements re-split them)
   debits, credits  hash account id -> fen; balance = credits - debits
   updated          hash account id -> unix ms of its last posting
   totals           hash debits_fen, credits_fen, batches

@@ -18,7 +18,6 @@ from shuniu.bench.billing import Market, job_ids_of, seed_market, signed_sender,
 from shuniu.market.billing import Biller, BillerConfig, PriceSource, dead_letter_counts, reference_balances
 from shuniu.market.billing.archive import UsageArchive
 from shuniu.market.ledger import LedgerStore
-from shuniu.market.ledger.lines import LINES_SCHEMA, read_lines
 from shuniu.nodes.usage import UsageSpool, stream_fields
 from shuniu.nodes.usage.spool import RECORD_COUNT_METADATA, spooled_record_count
 from shuniu.protos.usage_schema import DEAD_LETTER_STREAM, USAGE_STREAM, batch_to_ipc
@@ -335,44 +334,6 @@ def test_batches_rated_behind_a_refused_write_are_rated_again_and_posted_once(cl
     assert biller.outcomes == {"posted": 3} and other.outcomes == {"posted": 1}
     assert client.xpending(USAGE_STREAM, "billers")["pending"] == 0
     _assert_ledger_equals_reference(client, made)
-
-
-def test_counters_a_biller_remembers_are_found_stale_after_another_biller_moved_them(client, tmp_path, caplog):
-    # A biller rates from the volume counters it last posted, without reading them again; another consumer
-    # posting the same buyers' usage in between makes them stale: the write is refused, read afresh, rated again.
-    market = seed_market(client)
-    node = market.nodes[0]
-    made = _spool_and_send(client, tmp_path, market, node, batches=1, records=600)
-    ours = Biller(client, BillerConfig(consumer="ours", block_ms=0))
-    _drain(ours)
-    assert ours._volumes, "the counters it posted are remembered"
-    other = Biller(client, BillerConfig(consumer="other", block_ms=0))
-    spool, more = _spool(tmp_path, market, node, batches=2, records=600, seed=7)
-    made.update(more)
-    assert signed_sender(market, spool, client).send_pending() == 2
-    other.ensure_group()
-    (_, [(entry_id, fields)]), = client.xreadgroup("billers", "other", {USAGE_STREAM: ">"}, count=1)
-    assert other.handle(entry_id.decode(), fields) == "posted"
-    with caplog.at_level(logging.INFO, logger="shuniu.biller"):
-        _drain(ours)
-    assert any("stale_volume" in r.getMessage() for r in caplog.records)
-    assert ours.outcomes == {"posted": 2} and other.outcomes == {"posted": 1}
-    _assert_ledger_equals_reference(client, made)
-
-
-def test_the_lines_keep_the_usage_batch_as_its_node_signed_it(client, tmp_path):
-    market = seed_market(client)
-    node = market.nodes[0]
-    _spool_and_send(client, tmp_path, market, node, batches=1, records=300)
-    ((entry_id, fields),) = client.xrange(USAGE_STREAM)
-    _drain(Biller(client, BillerConfig(block_ms=0)))
-    batch_id = fields[b"batch_id"].decode()
-    stored = LedgerStore(client).lines(batch_id)
-    assert fields[b"arrow_ipc"] in stored  # byte for byte: the node's signature still verifies over it
-    lines = read_lines(stored)
-    usage = pa.ipc.open_stream(fields[b"arrow_ipc"]).read_all()
-    assert lines.schema == LINES_SCHEMA and 0 < lines.num_rows <= usage.num_rows
-    assert set(lines.column("record_id").to_pylist()) <= set(usage.column("record_id").to_pylist())
 
 
 @pytest.mark.parametrize("count", [1, 3, 8], ids=["one-per-round", "three-per-round", "all-in-one-round"])

@@ -1,5 +1,4 @@
-"""Rated lines as the ledger keeps them: the node's usage IPC joined with the rating's columns, or (written
-before) one stream of lines, dictionary-encoded or plain; readers get the same plain strings."""
+"""Rated lines as the ledger keeps them: dictionary-encoded or plain, readers get the same plain strings."""
 
 from __future__ import annotations
 
@@ -7,8 +6,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
 
-from shuniu.market.ledger.lines import LINES_SCHEMA, RATED_SCHEMA, PendingLines, joined_lines, lines_ipc, rated_ipc, read_lines
-from shuniu.protos.usage_schema import USAGE_SCHEMA, batch_to_ipc, to_wire
+from shuniu.market.ledger.lines import LINES_SCHEMA, lines_ipc, read_lines
 
 _PLAIN = pa.table({
     "record_id": ["r1", "r2", "r3"], "job_id": ["j1", "j1", "j2"], "grant_id": ["g", "g", "g"], "buyer_id": ["b1", "b2", "b1"],
@@ -56,44 +54,3 @@ def test_lines_written_before_a_column_existed_still_read():
     with ipc.new_stream(sink, older.schema) as writer:
         writer.write_table(older)
     assert read_lines(sink.getvalue().to_pybytes()).equals(older)
-
-
-def _usage_of(lines: pa.Table, extra: int) -> pa.RecordBatch:
-    """A usage batch holding each line's record, then `extra` compute-only records that are not lines."""
-    n = lines.num_rows + extra
-    values = {name: lines.column(name).to_pylist() + ([""] * extra if f.type == pa.string() else [0] * extra)
-              for name, f in zip(LINES_SCHEMA.names, LINES_SCHEMA) if name in USAGE_SCHEMA.names}
-    values["record_id"] = values["record_id"][:lines.num_rows] + [f"x{k}" for k in range(extra)]
-    other = lambda f: ["zhengzhou"] * n if f.type == pa.string() else [1] * n  # noqa: E731
-    columns = [pa.array(values[f.name] if f.name in values else other(f), f.type) for f in USAGE_SCHEMA]
-    return pa.RecordBatch.from_arrays(columns, schema=USAGE_SCHEMA)
-
-
-def _rated_columns(lines: pa.Table, extra: int) -> list[pa.Array]:
-    pad = lambda name, value: pa.array(lines.column(name).to_pylist() + [value] * extra, RATED_SCHEMA.field(name).type)  # noqa: E731
-    return [pa.array([True] * lines.num_rows + [False] * extra), pad("category", ""), pad("usage_period", "2026-11"),
-            pad("billed_period", "2026-11"), pad("units", 0), pad("compute_fen", 0), pad("data_fen", 0),
-            pad("cap_reduction_fen", 0), pad("free", False)]
-
-
-@pytest.mark.parametrize("extra", [0, 2], ids=["every_record_a_line", "compute_only_records_left_out"])
-@pytest.mark.parametrize("wire", [False, True], ids=["plain_usage", "dictionary_usage"])
-def test_joined_lines_read_as_the_lines_of_the_records_that_are_lines(extra, wire):
-    usage = _usage_of(_PLAIN, extra)
-    usage_ipc = batch_to_ipc(to_wire(usage) if wire else usage, "b1")
-    data = joined_lines(usage_ipc, rated_ipc(_rated_columns(_PLAIN, extra)))
-    assert data[12:12 + len(usage_ipc)] == usage_ipc  # the node's bytes, as they were signed
-    assert read_lines(data).equals(_PLAIN)
-
-
-def test_pending_lines_serialise_the_batch_itself_when_its_ipc_is_not_at_hand():
-    usage = _usage_of(_PLAIN, 1)
-    pending = PendingLines(usage, _rated_columns(_PLAIN, 1))
-    assert read_lines(pending).equals(_PLAIN)
-    assert pending.ipc() == pending.ipc()  # serialised once
-
-
-def test_joined_lines_whose_parts_disagree_in_length_are_refused():
-    usage_ipc = batch_to_ipc(_usage_of(_PLAIN, 0), "b1")
-    with pytest.raises(ValueError, match="3 usage records but 4 rated rows"):
-        read_lines(joined_lines(usage_ipc, rated_ipc(_rated_columns(_PLAIN, 1))))
