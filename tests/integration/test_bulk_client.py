@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import redis
 
 from shuniu.stack import bulk_client
@@ -34,5 +35,31 @@ def test_a_large_value_is_handed_to_the_socket_without_a_copy(redis_url):
         value = os.urandom(100_000)
         packed = client.connection_pool.get_connection().pack_command("SET", "k", value)
         assert any(part is value for part in packed)  # the value itself, not a copy inside one buffer
+    finally:
+        client.close()
+
+
+def test_many_small_arguments_around_large_values_arrive_in_order(redis_url):
+    # As a posting script's call: a megabyte of lines among ~2,000 accounts and counters, of every type.
+    big, other = os.urandom(1_300_000), memoryview(os.urandom(7_000))
+    small = [f"field-{i}" for i in range(1000)] + list(range(-500, 500)) + [2**70, 1.5, b"raw", memoryview(b"mv"), bytearray(b"ba")]
+    args = [*small[:700], big, *small[700:1500], other, *small[1500:]]
+    client = bulk_client(redis_url)
+    try:
+        script = client.register_script("return ARGV")
+        got = script(keys=[], args=args)
+        expected = [a if isinstance(a, bytes) else bytes(a) if isinstance(a, (memoryview, bytearray)) else str(a).encode()
+                    for a in args]
+        assert got == expected
+    finally:
+        client.close()
+
+
+def test_an_argument_of_no_redis_type_is_refused_before_anything_is_sent(redis_url):
+    client = bulk_client(redis_url)
+    try:
+        with pytest.raises(TypeError):
+            client.set("k", None)
+        assert client.exists("k") == 0
     finally:
         client.close()
