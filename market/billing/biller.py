@@ -8,9 +8,13 @@ by a consumer that died are claimed (XAUTOCLAIM) once idle past `claim_idle_ms`.
 A redelivered or resent batch id finds its idempotency record and changes nothing.
 With a `UsageArchive`, each read is archived (fsynced) before it is handled, and the stream
 is trimmed behind the oldest entry still needed (market/billing/archive.py).
-What a batch needs from Redis before rating (its node and products, whether it was posted, the
-closed periods, whether a buyer holds vouchers) is read in one round trip: each read of the
-rating thread may wait behind a posting script's fsync, so their count, not their size, costs.
+What a round of batches needs from Redis before rating (their nodes and products, whether each
+was posted, the closed periods, whether a buyer holds vouchers) is read in one round trip: each
+read of the rating thread may wait behind a posting script's fsync, so their count, not their
+size, costs. For the same reason a batch is rated from the volume counters this biller last
+posted (read from Redis only the first time): the posting script writes a counter only if it
+still holds the value the rating started from, so a counter another biller moved meanwhile is
+found stale, read afresh, and the batch rated again.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 import redis
 
 from shuniu.market.billing.archive import UsageArchive, trim_billed
@@ -54,6 +59,7 @@ log = logging.getLogger("shuniu.biller")
 DEAD_LETTER_REASONS = ("bad_schema", "negative_quantity", "unknown_node", "unknown_product", "price_version",
                        "wrong_node", "wrong_center", "unratable", *PROVENANCE_REASONS)
 _MAX_POST_ATTEMPTS = 20  # a stale volume or voucher, or a period closed meanwhile: re-read and re-rate
+_MAX_REMEMBERED_VOLUMES = 1_000_000  # volume counters kept by a biller; forgotten all at once past this
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class Biller:
         self.outcomes: dict[str, int] = {}
         self._claim_from = "0-0"
         self._jobs_ran_here: set[tuple[str, str]] = set()  # (node, job) pairs found in job records
+        self._volumes: dict[str, int] = {}  # volume field -> units as this biller last posted (or read) them
         # Ledger writes (and archive fsyncs) wait on Redis's and the disk's fsync: this thread waits
         # for them while the next batch is decoded and rated.
         self._poster = ThreadPoolExecutor(1, thread_name_prefix="biller-post")
@@ -147,26 +154,32 @@ class Biller:
 
         A batch is rated with the volume counters its predecessors in the round are about to write; if one
         of those writes does not happen, the later write finds a stale counter and is rated again."""
+        tickets = [_Ticket(entry_id, fields.get(b"batch_id", b"").decode(errors="replace"),
+                           fields.get(b"node_id", b"").decode(errors="replace"), time.perf_counter())
+                   for entry_id, fields in entries]
+        batches = [_decoded(ticket, fields) for ticket, (_, fields) in zip(tickets, entries)]
+        reads = _read_round(self.client, [(t.batch_id, b) for t, b in zip(tickets, batches) if not isinstance(b, DeadLetter)])
         pending: list[tuple[_Ticket, Future]] = []
         carried: dict[str, int] = {}  # volume field -> units after the postings still in flight
         try:
-            for entry_id, fields in entries:
-                ticket = _Ticket(entry_id, fields.get(b"batch_id", b"").decode(errors="replace"),
-                                 fields.get(b"node_id", b"").decode(errors="replace"), time.perf_counter())
+            for ticket, (_, fields), batch in zip(tickets, entries, batches):
                 if any(t.draws_vouchers for t, _ in pending):
                     _wait_all(pending)  # a voucher's remaining amount is read from Redis: let the draw land first
-                pending.append((ticket, self._poster.submit(self._write, archived, *self._charge(ticket, fields, carried))))
+                charged = self._charge(ticket, fields, batch, reads, carried)
+                pending.append((ticket, self._poster.submit(self._write, archived, *charged)))
         finally:
             _wait_all(pending)
         return [self._finish(ticket, future) for ticket, future in pending]
 
-    def _charge(self, ticket: _Ticket, fields: dict[bytes, bytes], carried: dict[str, int]) -> tuple:
+    def _charge(self, ticket: _Ticket, fields: dict[bytes, bytes], batch, reads: _RoundReads, carried: dict[str, int]) -> tuple:
         """(what to write, its arguments): the posting, the acknowledgement of a duplicate, or a dead letter."""
         try:
-            found = self._prepare(ticket, fields)
+            if isinstance(batch, DeadLetter):
+                raise batch
+            found = self._prepare(ticket, fields, batch, reads)
             if found is None:
                 return ("duplicate", ticket)
-            prepared, book, reads = found
+            prepared, book = found
             posting = self._rate(prepared, book, ticket.node_id, carried, reads)
         except DeadLetter as dead:
             return ("dead_letter", ticket, fields, dead)
@@ -175,28 +188,36 @@ class Biller:
         ticket.retry = (prepared, book)
         return ("post", ticket, posting)
 
-    def _prepare(self, ticket: _Ticket, fields: dict[bytes, bytes]):
-        """(prepared batch, price book, reads) of a valid, signed, not yet posted batch; None for a posted one."""
-        batch = _decode(ticket.batch_id, ticket.node_id, fields)
-        reads = _read_for(self.client, ticket.batch_id, batch)
+    def _prepare(self, ticket: _Ticket, fields: dict[bytes, bytes], batch, reads: _RoundReads):
+        """(prepared batch, price book) of a valid, signed, not yet posted batch; None for a posted one."""
         check_provenance(self.client, ticket.batch_id, ticket.node_id, fields, batch, self._jobs_ran_here,  # signed by the node,
                          node_record=reads.records.get(node_key(ticket.node_id)))  # its own jobs only
-        if reads.posted:
+        if ticket.batch_id in reads.posted:
             return None
         book = self.prices.book_for(batch, reads.records)
         try:
-            return prepare_usage(ticket.batch_id, batch, book, validated=True), book, reads
+            return prepare_usage(ticket.batch_id, batch, book, validated=True), book
         except RatingInputError as err:
             raise DeadLetter(_rating_reason(err.reason), str(err)) from None
 
-    def _rate(self, prepared, book, node_id: str, carried: dict[str, int], reads: _Reads | None = None):
-        """Rate with the counters in Redis (and those still in flight); `reads` of this batch, or None to read afresh."""
-        before = [carried.get(f, units) for f, units in zip(prepared.volume_fields, self.ledger.volumes(prepared.volume_fields))]
+    def _rate(self, prepared, book, node_id: str, carried: dict[str, int], reads: _RoundReads | None = None):
+        """Rate with the counters last posted (and those still in flight); `reads` of this round, or None to read
+        everything afresh, volume counters included."""
+        before = self._volumes_before(prepared.volume_fields, carried, fresh=reads is None)
         now_ms = int(time.time() * 1000)  # vouchers are drawn if valid at billing time (market/vouchers/draw.py)
-        holds = reads is None or reads.voucher_holders
+        holds = reads is None or not reads.voucher_holders.isdisjoint(prepared.buyer_names)
         vouchers = held_vouchers(self.client, prepared.buyer_names, now_ms) if holds else []
         closed = self.ledger.closed_periods() if reads is None else reads.closed
         return charge_batch(prepared, book, before, closed, node_id, vouchers, now_ms)
+
+    def _volumes_before(self, fields: list[str], carried: dict[str, int], fresh: bool) -> list[int]:
+        """Units each volume counter holds before a batch: in flight, else as last posted, else read from Redis."""
+        if len(self._volumes) > _MAX_REMEMBERED_VOLUMES:
+            self._volumes.clear()
+        missing = [f for f in fields if f not in carried and (fresh or f not in self._volumes)]
+        if missing:
+            self._volumes.update(zip(missing, self.ledger.volumes(missing)))
+        return [carried[f] if f in carried else self._volumes[f] for f in fields]
 
     def _write(self, archived: Future | None, action: str, ticket: _Ticket, *args):
         """On the posting thread: the write of one entry, once its read is on disk (it acknowledges the entry)."""
@@ -220,6 +241,7 @@ class Biller:
                 log.info("batch %s: %s (%s); rating again", ticket.batch_id, result.status, result.detail)
                 result, posting = self._post_until_done(ticket, *ticket.retry)
             if result.status == "posted":
+                self._volumes.update((f, after) for f, (_, after) in posting.volume.items())
                 _count_revenue(posting)
             outcome = result.status
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -252,27 +274,33 @@ class Biller:
 
 
 @dataclass(frozen=True)
-class _Reads:
-    """What billing one batch reads from Redis, in one round trip; the posting script re-checks what can change."""
+class _RoundReads:
+    """What billing a round of batches reads from Redis, in one round trip; the posting script re-checks what can change."""
 
     records: dict[str, bytes]  # node and product records by key (absent: not in Redis)
-    posted: bool  # the batch id has been posted
+    posted: set[str]  # batch ids of the round already posted
     closed: dict[str, int]  # closed period -> unix ms it was closed
-    voucher_holders: bool  # one of the batch's buyers holds compute vouchers
+    voucher_holders: set[str]  # buyers of the round who hold compute vouchers
 
 
-def _read_for(client: redis.Redis, batch_id: str, batch) -> _Reads:
-    keys = [node_key(n) for n in string_codes(batch.column("node_id"))[0]]
-    keys += [product_key(p) for p in string_codes(batch.column("product_id"))[0] if p]
-    buyers = string_codes(batch.column("buyer_id"))[0]
+def _read_round(client: redis.Redis, batches: list[tuple[str, object]]) -> _RoundReads:
+    """The reads of a round's decoded (batch id, batch) pairs: four commands in one pipeline, whatever the round's size."""
+    keys: dict[str, None] = {}
+    buyers: dict[str, None] = {}
+    for _, batch in batches:
+        keys.update((node_key(n), None) for n in string_codes(batch.column("node_id"))[0])
+        keys.update((product_key(p), None) for p in string_codes(batch.column("product_id"))[0] if p)
+        buyers.update((b, None) for b in string_codes(batch.column("buyer_id"))[0])
+    batch_ids = [batch_id for batch_id, _ in batches]
     pipe = client.pipeline(transaction=False)
-    pipe.mget(keys) if keys else pipe.echo("")
-    pipe.hexists(ledger_key("batches"), batch_id)
+    pipe.mget(list(keys)) if keys else pipe.echo("")
+    pipe.hmget(ledger_key("batches"), batch_ids) if batch_ids else pipe.echo("")
     pipe.hgetall(ledger_key("periods"))
-    pipe.smismember(HOLDERS_KEY, buyers) if buyers else pipe.echo("")
-    raw, posted, periods, holders = pipe.execute()
-    return _Reads(records={k: r for k, r in zip(keys, raw or ()) if r is not None}, posted=bool(posted),
-                  closed=closed_periods_of(periods), voucher_holders=any(holders or ()))
+    pipe.smismember(HOLDERS_KEY, list(buyers)) if buyers else pipe.echo("")
+    raw, summaries, periods, holders = pipe.execute()
+    return _RoundReads(records={k: r for k, r in zip(keys, raw or ()) if r is not None},
+                       posted={b for b, summary in zip(batch_ids, summaries or ()) if summary is not None},
+                       closed=closed_periods_of(periods), voucher_holders={b for b, held in zip(buyers, holders or ()) if held})
 
 
 @dataclass
@@ -300,7 +328,14 @@ def _count_revenue(posting) -> None:
             metrics.REVENUE_FEN.labels(metrics.party_kind(kind)).inc(amount_fen)
 
 
-def _decode(batch_id: str, node_id: str, fields: dict[bytes, bytes]):
+def _decoded(ticket: _Ticket, fields: dict[bytes, bytes]) -> pa.RecordBatch | DeadLetter:
+    try:
+        return _decode(ticket.batch_id, ticket.node_id, fields)
+    except DeadLetter as dead:
+        return dead
+
+
+def _decode(batch_id: str, node_id: str, fields: dict[bytes, bytes]) -> pa.RecordBatch:
     if not batch_id or not node_id or b"arrow_ipc" not in fields:
         raise DeadLetter("bad_schema", "entry lacks batch_id, node_id or arrow_ipc; expected the fields of a UsageBatch")
     try:

@@ -336,6 +336,28 @@ def test_batches_rated_behind_a_refused_write_are_rated_again_and_posted_once(cl
     _assert_ledger_equals_reference(client, made)
 
 
+def test_counters_a_biller_remembers_are_found_stale_after_another_biller_moved_them(client, tmp_path, caplog):
+    # A biller rates from the volume counters it last posted, without reading them again; another consumer
+    # posting the same buyers' usage in between makes them stale: the write is refused, read afresh, rated again.
+    market = seed_market(client)
+    node = market.nodes[0]
+    made = _spool_and_send(client, tmp_path, market, node, batches=1, records=600)
+    ours = Biller(client, BillerConfig(consumer="ours", block_ms=0))
+    _drain(ours)
+    other = Biller(client, BillerConfig(consumer="other", block_ms=0))
+    spool, more = _spool(tmp_path, market, node, batches=2, records=600, seed=7)
+    made.update(more)
+    assert signed_sender(market, spool, client).send_pending() == 2
+    other.ensure_group()
+    (_, [(entry_id, fields)]), = client.xreadgroup("billers", "other", {USAGE_STREAM: ">"}, count=1)
+    assert other.handle(entry_id.decode(), fields) == "posted"
+    with caplog.at_level(logging.INFO, logger="shuniu.biller"):
+        _drain(ours)
+    assert any("stale_volume" in r.getMessage() for r in caplog.records)
+    assert ours.outcomes == {"posted": 2} and other.outcomes == {"posted": 1}
+    _assert_ledger_equals_reference(client, made)
+
+
 @pytest.mark.parametrize("count", [1, 3, 8], ids=["one-per-round", "three-per-round", "all-in-one-round"])
 def test_a_round_of_any_size_bills_like_one_batch_at_a_time(client, tmp_path, count):
     market = seed_market(client)
