@@ -33,11 +33,12 @@ from shuniu.scheduler.jobs.open_jobs import now_ms as _now_ms
 from shuniu.scheduler.jobs.queue_policy import (
     FairShare,
     JobQueue,
+    QueuedJob,
     admits_backfill,
     compute_reservation,
-    cpu_seconds,
     overdue,
     record_backfill,
+    run_fen,
 )
 from shuniu.scheduler.jobs.store import JobStore
 from shuniu.scheduler.placement import (
@@ -91,7 +92,8 @@ class JobScheduler:
         self.dispatcher = dispatcher
         self.end_writes = end_writes  # (pipeline, job): writes queued with a job's terminal transition
         self.open: dict[str, OpenJob] = {}
-        self.queue = JobQueue(FairShare(half_life_s))
+        # Fair share in billed units (fen): what a placement is estimated to cost, see queue_policy.run_fen.
+        self.queue = JobQueue(FairShare(half_life_s, unit="fen"), cost=self._estimated_fen)
         self.table = build_node_table(plane.fleet)
         self.held = HeldCapacity()
         self._synced_generation = -1  # the fleet's generation the table was last synced at
@@ -267,15 +269,17 @@ class JobScheduler:
         for candidate in scan:
             entry = self.open[candidate.job_id]
             decision = self.placer.plan(self.placement_request(entry), now)
-            metrics.PLACEMENT_OUTCOMES[decision.placed].inc()
             if decision.placed and all(admits_backfill(reservation, n, candidate, now) for n in decision.node_ids):
+                metrics.PLACEMENT_OUTCOMES[True].inc()
                 metrics.QUEUE_WAIT_BY_TIER[decision.tier].observe(now - entry.submitted_s)
                 for node_id in decision.node_ids:
                     record_backfill(reservation, node_id, candidate, now)
+                entry.estimated_fen = decision.estimated_compute_fen  # what scan.placed charges the pass
                 scan.placed(candidate.job_id)
                 self.table.reserve(np.array(decision.slots, dtype=np.int64), *entry.demand)
                 placed.append((entry, decision))
                 continue
+            metrics.PLACEMENT_OUTCOMES[False].inc()  # no node fits, or the fit would delay a reserved start
             scan.blocked(candidate.job_id)
             if reservation is None and not decision.placed:
                 reservation = compute_reservation(candidate, self._domain_free(entry), self._running(), now)
@@ -364,10 +368,15 @@ class JobScheduler:
         await self.fail_attempt(entry, result.failure_category or jobs_pb2.FAILURE_CATEGORY_SYSTEM_ERROR,
                                 result.reason)
 
+    def _estimated_fen(self, job: QueuedJob) -> int:
+        """A placed job's expected usage in fen, for the rest of the pass (the queue's `cost`)."""
+        return self.open[job.job_id].estimated_fen
+
     def _charge(self, entry: OpenJob) -> None:
-        seconds = max(0.0, time.monotonic() - entry.started_s)
-        nodes = max(1, entry.job.spec.gang_size)
-        self.queue.fair_share.charge(entry.job.buyer_id, cpu_seconds(entry.resources, seconds, nodes),
+        """Charges the buyer's fair share with the run's usage in fen: its estimate for the time it held its nodes."""
+        seconds = time.monotonic() - entry.started_s
+        self.queue.fair_share.charge(entry.job.buyer_id,
+                                     run_fen(entry.estimated_fen, seconds, int(entry.job.spec.max_runtime_s)),
                                      time.monotonic())
 
     async def fail_attempt(self, entry: OpenJob, category: int, message: str) -> None:

@@ -76,9 +76,13 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         entry.domain = self.scheduler.table.domains.intern(entry.domain_node_ids)
         decision = self.scheduler.placer.never(self.scheduler.placement_request(entry))
         if decision is not None:
-            removed = ", ".join(f"{r.filter} removed {r.nodes_removed}" for r in decision.explanation.rejections)
+            rejections = decision.explanation.rejections
+            removed = ", ".join(f"{r.filter} removed {r.nodes_removed}" for r in rejections)
+            # The last filter that removed nodes is the one that left none: it says what would run.
+            last = next((r for r in reversed(rejections) if r.nodes_removed), None)
+            why = f"{last.filter}: {last.reason}; " if last is not None and last.reason else ""
             raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
-                               f"unsatisfiable: no node of this fleet can ever run the job ({removed}); "
+                               f"unsatisfiable: no node of this fleet can ever run the job ({removed}); {why}"
                                "see `shuniu plan` for what each filter removed")
 
     @refusals

@@ -35,6 +35,7 @@ class OpenJob:
     started_s: float = 0.0  # dispatch, then the sandbox's start once reported
     sandbox_started: bool = False
     held_on: tuple[str, ...] = ()  # nodes whose capacity this placement holds in `JobScheduler.held`
+    estimated_fen: int = 0  # the placement's compute estimate for max_runtime_s on all its nodes (fair share's unit)
 
     @property
     def resources(self) -> Resources:

@@ -18,7 +18,12 @@ The scheduling loop, in outline:
         else:      scan.blocked(job.job_id)
                    if reservation is None: reservation = compute_reservation(job, free, running, now_s)
     for job_id in overdue(running, now_s): stop it (FAILURE_CATEGORY_TIMEOUT)
-    and as jobs run: queue.fair_share.charge(buyer, cpu_seconds(resources, seconds, nodes), now_s)
+    as each run ends: queue.fair_share.charge(buyer, run_fen(estimated_fen, seconds, max_runtime_s), now_s)
+
+Fair share is measured in billed units, fen, now that billing has landed (CPU-seconds before it):
+a run is charged its placement's compute estimate (the price card × time-of-use × tier rule the
+biller rates by) for the part of `max_runtime_s` it ran, so an hour on a dear AI node weighs more
+than an hour on a cheap CPU node. `cpu_seconds` stays for callers without prices (simulations).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from sortedcontainers import SortedList
 
 __all__ = ["FairShare", "JobQueue", "QueuePass", "QueuedJob", "Reservation", "Resources", "RunningJob",
            "admits_backfill", "compute_reservation", "cpu_seconds", "expected_cpu_seconds", "overdue",
-           "record_backfill"]
+           "record_backfill", "run_fen"]
 
 # The highest JobSpec.priority (spec_rules checks it at submit; defined here, in pure logic that
 # imports nothing of the control plane).
@@ -93,6 +98,18 @@ class QueuedJob:
 def cpu_seconds(resources: Resources, seconds: float, nodes: int = 1) -> float:
     """Usage in CPU-seconds: cores held × seconds × nodes (the fair-share unit until billing lands)."""
     return resources.cpu_milli / 1000 * seconds * nodes
+
+
+def run_fen(estimated_fen: int, seconds: float, max_runtime_s: int) -> float:
+    """Usage in fen of a run that held its nodes `seconds`: the placement's estimate for `max_runtime_s`, pro rata.
+
+    A run is stopped at `max_runtime_s`, so it never counts more than the whole estimate.
+    """
+    _check_int(estimated_fen, "estimated_fen", 0)
+    _check_int(max_runtime_s, "max_runtime_s", 1)
+    if not math.isfinite(seconds):
+        raise ValueError(f"seconds {seconds!r} invalid; expected a finite time in seconds")
+    return estimated_fen * min(max(0.0, seconds), max_runtime_s) / max_runtime_s
 
 
 def expected_cpu_seconds(job: QueuedJob) -> float:

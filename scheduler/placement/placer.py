@@ -177,19 +177,63 @@ class Placer:
         return self._static(request)
 
     def _static(self, request: PlacementRequest) -> Decision | None:
-        """An unplaced decision when no registered node (or gang), whatever its state, could hold the job."""
+        """An unplaced decision when no registered node (or gang), whatever its state, could hold the job.
+
+        When the price cap or the gang size alone rules the job out, the rejection names the field
+        and the values the fleet would accept, so that a refusal at submit says what would run.
+        """
         ctx = self.context(request, request.max_tier)
         slots, rejections = self._narrow(ctx, STATIC_FILTERS)
         if len(slots) == 0:
+            if rejections[-1].filter == f.PriceFilter.name and rejections[-1].nodes_removed:
+                rejections = (*rejections[:-1], self._price_rejection(ctx, rejections[-1].nodes_removed))
             return self._unplaced(ctx, rejections, None)
         if request.gang_size > 1:
             zeros = np.zeros(len(slots), dtype=np.int64)
             within = self.tiers.within(request.max_tier)
             if select_gang(slots, zeros, self.table.site[slots], within, request.gang_size,
                            self._cliques_of(request.max_tier)) is None:
-                reason = f"fewer than {request.gang_size} nodes pairwise within T{request.max_tier} in the whole fleet"
+                largest = self._largest_gang(slots, request.max_tier)
+                reason = (f"gang_size {request.gang_size} is more than any set of nodes pairwise within "
+                          f"T{request.max_tier} in the whole fleet holds; expected at most {max(1, largest)}")
                 return self._unplaced(ctx, (*rejections, Rejection(GANG, len(slots), reason)), None)
         return None
+
+    def _price_rejection(self, ctx: f.PlacementContext, removed: int) -> Rejection:
+        """The price filter's rejection at submit, with the least price cap that passes some node."""
+        slots, _ = self._narrow(ctx, STATIC_FILTERS[:-1])  # the nodes the price cap alone removed
+        r = ctx.request
+        costs = ctx.cost_fen(slots)
+        per_node = self._least_gang_cost(slots, costs, r) if r.gang_size > 1 else int(costs.min())
+        reason = f"price_cap_fen {r.price_cap_fen} is below the estimated cost on every node that could run the job"
+        if per_node is not None:  # a gang shares the cap equally: each member's share covers the dearest
+            reason += f"; expected at least {r.data_cost_fen + per_node * r.gang_size} fen"
+        return Rejection(f.PriceFilter.name, removed, reason)
+
+    def _least_gang_cost(self, slots: np.ndarray, costs: np.ndarray, r: PlacementRequest) -> int | None:
+        """The least cost c such that the nodes costing at most c hold a gang (binary search over the costs)."""
+        within, zeros = self.tiers.within(r.max_tier), np.zeros(len(slots), dtype=np.int64)
+
+        def holds(cost: int) -> bool:
+            kept = costs <= cost
+            return select_gang(slots[kept], zeros[kept], self.table.site[slots[kept]], within, r.gang_size,
+                               self._cliques_of(r.max_tier)) is not None
+
+        candidates = np.unique(costs).tolist()
+        if not holds(candidates[-1]):
+            return None
+        low, high = 0, len(candidates) - 1
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (low, middle) if holds(candidates[middle]) else (middle + 1, high)
+        return int(candidates[low])
+
+    def _largest_gang(self, slots: np.ndarray, tier: int) -> int:
+        """The most of `slots` whose sites are pairwise within `tier` (loops over sites and cliques, not nodes)."""
+        within = self.tiers.within(tier)
+        counts = np.bincount(self.table.site[slots], minlength=len(within))
+        usable = [int(site) for site in np.flatnonzero(counts) if within[site, site]]
+        return max((int(counts[clique].sum()) for clique in self._cliques_of(tier)(usable)), default=0)
 
     def _narrow(self, ctx: f.PlacementContext, chain: tuple[f.Filter, ...]) -> tuple[np.ndarray, tuple[Rejection, ...]]:
         domains, r = self.table.domains, ctx.request

@@ -167,8 +167,8 @@ def test_egress_denial_withholds_identifier_output(market, eventually):
      "resources.cpu_milli"),
     (dict(products=[common_pb2.ProductColumns(product_id="prd-other")]), grpc.StatusCode.PERMISSION_DENIED,
      "product_outside_grant"),
-    (dict(gang_size=3), grpc.StatusCode.FAILED_PRECONDITION, "unsatisfiable"),
-    (dict(price_cap_fen=1), grpc.StatusCode.FAILED_PRECONDITION, "unsatisfiable"),
+    (dict(gang_size=3), grpc.StatusCode.FAILED_PRECONDITION, "gang_size 3 is more than any set of nodes"),
+    (dict(price_cap_fen=1), grpc.StatusCode.FAILED_PRECONDITION, "price_cap_fen 1 is below the estimated cost"),
 ], ids=["unknown-grant", "tier-T7", "negative-cpu", "product-outside-grant", "gang-too-big", "price-cap-below-all"])
 def test_bad_submissions_are_refused_and_store_nothing(market, redis_url, change, code, words):
     plane, product, grant = market
@@ -255,6 +255,21 @@ def _endless_job(grant, product) -> jobs_pb2.JobSpec:
     spec = aggregate_spec(grant, product, kind=CUSTOM)
     spec.custom.CopyFrom(S.CustomArgs(source="def run(table):\n    while True:\n        pass\n"))
     return spec
+
+
+def test_a_job_past_its_max_runtime_is_stopped_and_not_retried(market, eventually):
+    """The sandbox's wall clock is max_runtime_s: a run that waits past it fails TIMEOUT, whose retry limit is 0.
+
+    (A busy loop meets the CPU-time limit, also max_runtime_s, first: RESOURCE_LIMIT, not retried either.)
+    """
+    plane, product, grant = market
+    spec = aggregate_spec(grant, product, kind=CUSTOM, max_runtime_s=2)
+    spec.custom.CopyFrom(S.CustomArgs(source="def run(table):\n    import time\n    time.sleep(600)\n"))
+    with plane.client() as client:
+        done = finished(client, submit(client, spec, "sub-overrun").job_id, eventually)
+    assert done.state == S.JOB_STATE_FAILED and done.state_reason == "timeout", (done.state_reason, done.state_message)
+    assert [(f.attempt, f.category) for f in done.failures] == [(1, S.FAILURE_CATEGORY_TIMEOUT)]
+    assert done.finished_unix_ms - done.started_unix_ms < 30_000
 
 
 def test_cancel_stops_a_running_job(market, eventually):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -220,6 +221,26 @@ def test_gang_all_or_nothing(nodes, job, fit, expected):
 def test_never_versus_not_now(nodes, job, fit):
     world = World(nodes)
     assert world.placer.fit(world.job(**job), NOW_S)[0] == fit
+
+
+@pytest.mark.parametrize(("nodes", "job", "field"), [
+    pytest.param([N("cheap", "zhengzhou", cpu_fen=100), N("dear", "zhengzhou", cpu_fen=400)], dict(price_cap_fen=1),
+                 "price_cap_fen", id="price-cap-below-every-node"),
+    pytest.param([N("a", "zhengzhou", cpu_fen=100), N("b", "zhengzhou", cpu_fen=300)],
+                 dict(price_cap_fen=1, gang_size=2), "price_cap_fen", id="gang-price-cap-below-every-pair"),
+    pytest.param([N("ly", "luoyang"), N("py", "puyang"), N("kf", "kaifeng")], dict(gang_size=3, max_tier=2),
+                 "gang_size", id="gang-larger-than-any-tier-holds"),
+])
+def test_never_names_the_field_and_the_least_change_that_would_run(nodes, job, field):
+    """A refusal at submit quotes the last rejection: it names the field and a value the fleet accepts."""
+    world = World(nodes)
+    fit, decision = world.placer.fit(world.job(**job), NOW_S)
+    reason = decision.explanation.rejections[-1].reason
+    accepted = int(re.search(r"expected at (?:least|most) (\d+)", reason).group(1))
+    assert fit is Fit.NEVER and reason.startswith(f"{field} {job[field]} ")
+    assert world.placer.fit(world.job(**{**job, field: accepted}), NOW_S)[0] is Fit.NOW, reason
+    one_step_short = accepted - 1 if "least" in reason else accepted + 1
+    assert world.placer.fit(world.job(**{**job, field: one_step_short}), NOW_S)[0] is Fit.NEVER, reason
 
 
 def test_table_sync_follows_joins_leaves_and_state_changes():

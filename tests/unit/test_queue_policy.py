@@ -22,6 +22,7 @@ from shuniu.scheduler.jobs.queue_policy import (
     cpu_seconds,
     overdue,
     record_backfill,
+    run_fen,
 )
 
 NODE = Resources(cpu_milli=8000, memory_mb=16_000, gpu=0)
@@ -467,6 +468,33 @@ def test_fair_share_between_two_buyers_converges_to_their_weights(weights: dict[
     used = _simulate_fair_share(weights, seed=7)
     assert used["b"] / used["a"] == pytest.approx(ratio, rel=0.05)
     assert sum(used.values()) >= 0.8 * 4 * 8 * 4_000  # the cluster stayed busy: 4 nodes × 8 cores × 4,000 s
+
+
+@pytest.mark.parametrize("estimated_fen, seconds, max_runtime_s, fen", [
+    (600, 30.0, 60, 300.0), (600, 60.0, 60, 600.0), (600, 90.0, 60, 600.0), (600, -1.0, 60, 0.0), (0, 30.0, 60, 0.0),
+], ids=["half_the_runtime_half_the_estimate", "whole_runtime", "overrun_counts_no_more_than_the_estimate",
+        "clock_step_back_counts_nothing", "free_node_costs_nothing"])
+def test_a_run_is_charged_its_estimate_in_fen_pro_rata(estimated_fen: int, seconds: float, max_runtime_s: int,
+                                                        fen: float) -> None:
+    assert run_fen(estimated_fen, seconds, max_runtime_s) == pytest.approx(fen)
+
+
+def test_fair_share_in_fen_puts_the_buyer_of_dear_nodes_behind() -> None:
+    """Equal CPU-seconds, unequal bills: billed units, not CPU-seconds, decide who goes next."""
+    fair = FairShare(half_life_s=600, unit="fen")
+    queue = JobQueue(fair)
+    queue.add(job("a1", buyer="a"))
+    queue.add(job("b1", buyer="b"))
+    fair.charge("a", run_fen(4_000, 60.0, 60), 0.0)  # an hour-rate AI card for a minute
+    fair.charge("b", run_fen(100, 60.0, 60), 0.0)  # a cheap CPU card for the same minute
+    assert [candidate for candidate, _ in one_pass(queue, 0.0, lambda _: False)] == ["b1", "a1"]
+
+
+@pytest.mark.parametrize("args, field", [((-1, 1.0, 60), "estimated_fen"), ((1, 1.0, 0), "max_runtime_s"),
+                                         ((1, math.nan, 60), "seconds")], ids=["negative_fen", "zero_runtime", "nan"])
+def test_run_fen_refuses_bad_values_naming_the_field(args: tuple, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        run_fen(*args)
 
 
 def _big_job_scenario(check: bool) -> tuple[float, float, int]:
