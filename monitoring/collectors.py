@@ -1,4 +1,5 @@
-"""Metrics computed at scrape time from state that already exists: the fleet, the usage stream, the ledger.
+"""Metrics computed at scrape time from state that already exists: the fleet, the usage stream, the ledger,
+the exchange's event streams and the audit log.
 
 Collecting on scrape costs nothing on the hot paths (a heartbeat updates numpy columns and
 nothing else) and is always as fresh as the state it reads.
@@ -33,6 +34,8 @@ FLEET_METRIC_NAMES = ("shuniu_nodes", "shuniu_heartbeats_total", "shuniu_heartbe
 JOBS_METRIC_NAMES = ("shuniu_jobs", "shuniu_queue_jobs")
 BILLING_METRIC_NAMES = ("shuniu_billing_lag_seconds", "shuniu_ledger_debits_fen", "shuniu_ledger_credits_fen",
                         "shuniu_ledger_imbalance_fen")
+AUDIT_METRIC_NAMES = ("shuniu_events_total", "shuniu_audit_lag_seconds", "shuniu_audit_entries_total",
+                      "shuniu_audit_checkpoint_age_seconds")
 
 
 class FleetCollector:
@@ -180,3 +183,61 @@ class BillingCollector:
         yield GaugeMetricFamily("shuniu_ledger_credits_fen", "Sum of all credits in the ledger.", value=credits)
         yield GaugeMetricFamily("shuniu_ledger_imbalance_fen", "Debits minus credits over the whole ledger; "
                                 "anything but 0 is a bug.", value=debits - credits)
+
+
+# KEYS: the audit chainer's cursors (hash source -> last stream id chained), the audit log's head,
+# then one stream per source; ARGV: the sources' names. Returns the head's seq and checkpoint_ms,
+# then per source {entries ever added, id of the oldest entry past its cursor or ""}: one round
+# trip, and no entry's fields (a usage batch is megabytes) cross the network on a scrape.
+_EVENTS_LUA = """
+local head = redis.call('HMGET', KEYS[2], 'seq', 'checkpoint_ms')
+local out = {tonumber(head[1] or '0'), tonumber(head[2] or '0')}
+for i, name in ipairs(ARGV) do
+  local key, added, oldest = KEYS[i + 2], 0, ''
+  if redis.call('TYPE', key).ok == 'stream' then
+    local info = redis.call('XINFO', 'STREAM', key)
+    for j = 1, #info, 2 do
+      if info[j] == 'entries-added' then added = info[j + 1] end
+    end
+    local cursor = redis.call('HGET', KEYS[1], name)
+    local first = redis.call('XRANGE', key, cursor and '(' .. cursor or '-', '+', 'COUNT', 1)
+    if first[1] then oldest = first[1][1] end
+  end
+  out[i + 2] = {added, oldest}
+end
+return out
+"""
+
+
+class AuditCollector:
+    """The exchange's event streams and how far the audit log has chained them, read from Redis on each scrape.
+
+    `streams` maps each source's name (a bounded word: grants, certificates, vouchers, credit,
+    fees, settlement, …) to its stream; every state change of the exchange rules is an entry on one.
+    """
+
+    def __init__(self, client, streams: dict[str, str], cursors_key: str, head_key: str) -> None:
+        self.streams = dict(sorted(streams.items()))
+        self.keys = [cursors_key, head_key, *self.streams.values()]
+        self._script = client.register_script(_EVENTS_LUA)
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        seq, checkpoint_ms, *found = self._script(keys=self.keys, args=list(self.streams))
+        now_ms = time.time() * 1000
+        events = CounterMetricFamily("shuniu_events", "State changes the exchange wrote to its event streams, by "
+                                     "source (grants, certificates, vouchers, credit, fees, settlement, …).",
+                                     labels=["kind"])
+        lag = GaugeMetricFamily("shuniu_audit_lag_seconds", "Age of a source's oldest event not yet chained into the "
+                                "audit log (0 when none waits).", labels=["kind"])
+        for name, (added, oldest) in zip(self.streams, found):
+            events.add_metric([name], int(added))
+            lag.add_metric([name], max(0.0, (now_ms - _stream_id_ms(oldest)) / 1000) if oldest else 0.0)
+        yield events
+        yield lag
+        yield CounterMetricFamily("shuniu_audit_entries", "Entries chained into the audit log.", value=seq)
+        if checkpoint_ms:
+            yield GaugeMetricFamily("shuniu_audit_checkpoint_age_seconds", "Time since the last signed checkpoint of "
+                                    "the audit log.", value=max(0.0, (now_ms - checkpoint_ms) / 1000))

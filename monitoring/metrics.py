@@ -13,13 +13,14 @@ table (the fleet) is computed at scrape time by collectors (collectors.py), not 
 
 from __future__ import annotations
 
+import bisect
 import collections
 import contextlib
 import re
 import sys
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.metrics import MetricWrapperBase
 
 CONTROL_PLANE = CollectorRegistry(auto_describe=True)
@@ -70,6 +71,32 @@ class LabelGuard:
         return "other"
 
 
+class _OneWriterCounter(Counter):
+    """A Counter whose children add without the lock: for a loop that alone updates it, from one thread.
+
+    With one writer the lock guards nothing (the scrape thread only reads a float), and on the
+    placement loop it was most of the update's cost (`shuniu bench metrics`). Anything else (a
+    multiprocess value, an exemplar, a bad amount) takes prometheus_client's own path.
+    """
+
+    def inc(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
+        value = getattr(self, "_value", None)
+        if type(value) is not values.MutexValue or not amount >= 0 or exemplar:
+            return super().inc(amount, exemplar)
+        value._value += amount
+
+
+class _OneWriterHistogram(Histogram):
+    """A Histogram whose children observe without locks, finding the bucket by bisection: one writing thread only."""
+
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        total = getattr(self, "_sum", None)
+        if type(total) is not values.MutexValue or amount != amount or exemplar:  # amount != amount: NaN
+            return super().observe(amount, exemplar)
+        total._value += amount
+        self._buckets[bisect.bisect_left(self._upper_bounds, amount)]._value += 1  # the first bound >= amount
+
+
 # -- control plane: fleet and heartbeats ------------------------------------------------------
 # Nodes by state/site/class, capacity per site and per pool, heartbeat silence and the
 # heartbeat counter are collected from the Fleet at scrape time (collectors.FleetCollector).
@@ -92,12 +119,14 @@ FLEET_FLUSH = Histogram(
 # (collectors.JobsCollector, registered by the overview service).
 JOB_TRANSITIONS = Counter("shuniu_job_transitions_total", "Job state changes, by new state.", ["state"],
                           registry=CONTROL_PLANE)
-QUEUE_WAIT = Histogram("shuniu_queue_wait_seconds", "From admission to placement, by the tier placed in.", ["tier"],
-                       buckets=_WAIT_S, registry=CONTROL_PLANE)
+# Queue wait and decisions are updated per job on the placement loop, only ever from the control
+# plane's event loop: one writer, so their children take no lock.
+QUEUE_WAIT = _OneWriterHistogram("shuniu_queue_wait_seconds", "From admission to placement, by the tier placed in.",
+                                 ["tier"], buckets=_WAIT_S, registry=CONTROL_PLANE)
 PLACEMENT = Histogram("shuniu_placement_seconds", "One placement pass over the queue.", buckets=_MS_S,
                       registry=CONTROL_PLANE)
-PLACEMENT_DECISIONS = Counter("shuniu_placement_decisions_total", "Placement decisions, placed or blocked.",
-                              ["outcome"], registry=CONTROL_PLANE)
+PLACEMENT_DECISIONS = _OneWriterCounter("shuniu_placement_decisions_total", "Placement decisions, placed or blocked.",
+                                        ["outcome"], registry=CONTROL_PLANE)
 ADMITTED = Counter("shuniu_jobs_admitted_total", "Jobs admitted, by kind.", ["kind"], registry=CONTROL_PLANE)
 ADMISSION_REFUSALS = Counter("shuniu_admission_refusals_total", "Submissions refused at admission, by reason.",
                              ["reason"], registry=CONTROL_PLANE)

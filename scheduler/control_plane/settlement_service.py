@@ -18,6 +18,7 @@ import redis
 from shuniu.market.ledger import parse_period
 from shuniu.market.ledger.model import ACCOUNT_KINDS
 from shuniu.market.settlement import SettlementError, SettlementStore, StatementMismatch
+from shuniu.monitoring import metrics
 from shuniu.protos.v1 import settlement_pb2, settlement_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.errors import RequestError, failed_precondition, invalid, not_found
@@ -55,9 +56,12 @@ class SettlementService(settlement_pb2_grpc.SettlementServiceServicer):
             try:
                 record, statements = await asyncio.to_thread(self.store.close, period)
             except SettlementError as err:
+                metrics.SETTLEMENT_RUNS.labels("refused").inc()
                 raise failed_precondition(str(err)) from None
             except StatementMismatch as err:
+                metrics.SETTLEMENT_RUNS.labels("mismatch").inc()
                 raise RequestError(grpc.StatusCode.INTERNAL, f"statements refused: {err}") from None
+        metrics.SETTLEMENT_RUNS.labels("closed").inc()
         return settlement_pb2.ClosePeriodResponse(period=record, statements=statements)
 
     @refusals

@@ -43,12 +43,19 @@ def _tier_factors(text: str) -> tuple[int, int, int, int]:
 
 
 def _serve_metrics(client: redis.Redis, config, port: int) -> None:
-    """The biller's metrics, with billing lag and ledger balance read from Redis on each scrape."""
+    """The biller's metrics, with billing lag, ledger balance, the exchange's events and the audit log's lag read
+    from Redis on each scrape (any process with Redis could serve the last two; the biller does, so they are
+    exported once)."""
     from shuniu.market.ledger import ledger_key  # noqa: PLC0415
     from shuniu.monitoring import collectors, exporter, metrics  # noqa: PLC0415
+    from shuniu.scheduler.control_plane.audit_chainer import SOURCES  # noqa: PLC0415
+    from shuniu.scheduler.control_plane.audit_store import HEAD_KEY  # noqa: PLC0415
+    from shuniu.security.audit_chain import AUDIT_CURSORS_KEY  # noqa: PLC0415
 
     metrics.BILLER.register(collectors.BillingCollector(client, config.stream, config.group,
                                                         ledger_key("debits"), ledger_key("credits")))
+    streams = {s.name: s.key for s in SOURCES if s.mapper is not None}  # the ledger's order is a list, not a stream
+    metrics.BILLER.register(collectors.AuditCollector(client, streams, AUDIT_CURSORS_KEY, HEAD_KEY))
     _, bound = exporter.serve_metrics(metrics.BILLER, port)
     print(f"biller metrics on 127.0.0.1:{bound}/metrics", flush=True)
 

@@ -57,6 +57,12 @@ def test_control_plane_and_biller_serve_their_series(stack, eventually):
     billing = _scrape(biller_port)
     assert billing[("shuniu_ledger_imbalance_fen", ())] == 0
     assert billing[("shuniu_billing_lag_seconds", ())] == 0
+    # The node's registration is an event; the control plane's audit chainer chains it within a poll.
+    assert billing[("shuniu_events_total", (("kind", "nodes"),))] >= 1
+    assert billing[("shuniu_events_total", (("kind", "vouchers"),))] == 0
+    chained = eventually(lambda: (s := _scrape(biller_port))[("shuniu_audit_entries_total", ())] >= 1 and s,
+                         what="the registration chained into the audit log")
+    assert all(v < 10 for (name, _), v in chained.items() if name == "shuniu_audit_lag_seconds")
 
 
 def _try_scrape(port: int):

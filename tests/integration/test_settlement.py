@@ -11,11 +11,13 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 import redis
+from test_prometheus import _scrape
 
 from shuniu.bench.billing import NOV_2026_MS, seed_market, signed_sender, synthetic_usage
 from shuniu.market.billing import Biller, BillerConfig
 from shuniu.nodes.usage import UsageSpool
 from shuniu.protos.v1 import settlement_pb2
+from shuniu.stack import free_port
 
 
 def shuniu(*args: str) -> subprocess.CompletedProcess:
@@ -41,7 +43,10 @@ def settled(redis_url, tmp_path, monkeypatch, control_plane_factory):
     market = seed_market(client)
     spool = UsageSpool(tmp_path / "spool", market.nodes[0])
     _bill(client, spool, market, range(4))
-    yield control_plane_factory(), client, market, spool, tmp_path / "state" / "settlement"
+    port = free_port()
+    plane = control_plane_factory(metrics_port=port)
+    plane.metrics_port = port  # its /metrics, on loopback
+    yield plane, client, market, spool, tmp_path / "state" / "settlement"
     client.close()
 
 
@@ -76,6 +81,9 @@ def test_close_a_period_then_late_usage_lands_in_the_next_and_reruns_are_identic
     lines = pq.read_table(buyer["parquet_path"]).to_pylist()
     assert {line["original_period"] for line in lines} == {"2026-11"}
     assert all(line["record_id"] and line["job_id"] and line["grant_id"] for line in lines)
+    runs = _scrape(plane.metrics_port)  # November twice (the rerun is a run), December once; January refused
+    assert runs[("shuniu_settlement_runs_total", (("outcome", "closed"),))] == 3
+    assert runs[("shuniu_settlement_runs_total", (("outcome", "refused"),))] == 1
 
 
 def test_statements_are_served_with_traceable_lines_and_balances_carry_over(settled):

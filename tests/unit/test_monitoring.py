@@ -7,7 +7,9 @@ import time
 import types
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shuniu.monitoring import collectors, metrics
@@ -36,6 +38,16 @@ def test_every_metric_is_prefixed_has_a_unit_and_bounded_labels(metric):
     assert name.startswith("shuniu_")
     assert name.endswith(UNITS) or name in COUNT_GAUGES, f"{name} does not end in a unit"
     assert set(metric._labelnames) <= ALLOWED_LABELS, f"{name} has labels {metric._labelnames}"
+
+
+_COLLECTED = (*collectors.FLEET_METRIC_NAMES, *collectors.JOBS_METRIC_NAMES, *collectors.BILLING_METRIC_NAMES,
+              *collectors.AUDIT_METRIC_NAMES)
+
+
+@pytest.mark.parametrize("name", _COLLECTED)
+def test_every_collected_metric_is_prefixed_and_has_a_unit(name):
+    assert name.startswith("shuniu_")
+    assert name.endswith(UNITS) or name in COUNT_GAUGES, f"{name} does not end in a unit"
 
 
 def test_label_guard_folds_values_past_its_bound_into_other():
@@ -100,7 +112,7 @@ def test_fleet_collector_exposes_snapshot_as_prometheus_text():
 
 def test_metric_names_are_unique_across_components():
     names = [m._name for m in _defined()] + list(collectors.FLEET_METRIC_NAMES) + list(collectors.BILLING_METRIC_NAMES)
-    names += list(collectors.JOBS_METRIC_NAMES)
+    names += list(collectors.JOBS_METRIC_NAMES) + list(collectors.AUDIT_METRIC_NAMES)
     stripped = [re.sub(r"_total$", "", n) for n in names]
     assert len(stripped) == len(set(stripped))
 
@@ -121,3 +133,33 @@ def test_jobs_collector_exposes_jobs_by_state_and_queue_by_tier():
     assert samples == {("shuniu_jobs", (("state", "admitted"),)): 2, ("shuniu_jobs", (("state", "running"),)): 1,
                        ("shuniu_queue_jobs", (("tier", "T1"),)): 2, ("shuniu_queue_jobs", (("tier", "T2"),)): 0}
 
+
+
+def _exposition(registry: CollectorRegistry) -> list[str]:
+    return [line for line in generate_latest(registry).decode().splitlines() if "_created" not in line]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["T1", "T2"]), st.one_of(
+    st.floats(allow_nan=False), st.sampled_from([0.0, 0.1, 60.0, 3600.0, float("inf")]))), max_size=50))
+def test_one_writer_metrics_export_what_the_locking_ones_do(observations):
+    """The lock-free placement metrics against prometheus_client's own (the twin is the spec)."""
+    ours, stock = CollectorRegistry(), CollectorRegistry()
+    wait = metrics._OneWriterHistogram("w_seconds", "w", ["tier"], buckets=metrics._WAIT_S, registry=ours)
+    decisions = metrics._OneWriterCounter("d_total", "d", ["tier"], registry=ours)
+    twin_wait = Histogram("w_seconds", "w", ["tier"], buckets=metrics._WAIT_S, registry=stock)
+    twin_decisions = Counter("d_total", "d", ["tier"], registry=stock)
+    for tier, seconds in observations:
+        wait.labels(tier).observe(seconds)
+        twin_wait.labels(tier).observe(seconds)
+        decisions.labels(tier).inc()
+        twin_decisions.labels(tier).inc(2)
+        decisions.labels(tier).inc()
+    assert _exposition(ours) == _exposition(stock)
+
+
+def test_one_writer_metrics_refuse_what_the_locking_ones_refuse():
+    registry = CollectorRegistry()
+    with pytest.raises(ValueError, match="non-negative"):
+        metrics._OneWriterCounter("n_total", "n", registry=registry).inc(-1)
+    with pytest.raises(ValueError, match="missing label values"):
+        metrics._OneWriterHistogram("h_seconds", "h", ["tier"], registry=registry).observe(1.0)

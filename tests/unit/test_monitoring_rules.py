@@ -48,6 +48,7 @@ def test_every_alert_has_a_case_that_fires_and_one_that_does_not():
 
 def _defined_names() -> set[str]:
     names = set(collectors.FLEET_METRIC_NAMES) | set(collectors.BILLING_METRIC_NAMES) | set(collectors.JOBS_METRIC_NAMES)
+    names |= set(collectors.AUDIT_METRIC_NAMES)
     for registry in metrics.REGISTRIES.values():
         for collector in set(registry._names_to_collectors.values()):
             for family in collector.describe():
