@@ -3,8 +3,9 @@
 One dcat:Catalog published by the exchange; one dcat:Dataset per listed product with its title,
 description, publisher (the holder), issued/modified times, theme (category), a distribution
 (Parquet, byte size, rows; reached only through sandboxed jobs under a grant) and an ODRL offer:
-allowed purposes and job kinds, grade and price. Only catalog metadata is written: never a
-file path, node id or any value of the data. The same products give the same bytes.
+allowed purposes and job kinds, grade, price and how the price was set (its basis). Only catalog
+metadata is written: never a file path, node id or any value of the data. The same products give
+the same bytes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 
 from shuniu.market._names import GRADE_NAMES, JOB_KIND_NAMES, name_of
 from shuniu.market.catalog.lifecycle import LISTED
-from shuniu.market.catalog.pricing import UNIT_NAMES
+from shuniu.market.catalog.pricing import UNIT_NAMES, basis_parameters
 from shuniu.protos.v1 import catalog_pb2
 
 CONTEXT = {
@@ -45,6 +46,7 @@ def _constraint(left: str, values: list[str]) -> dict:
 
 def _policy(product: catalog_pb2.Product) -> dict:
     spec, pricing = product.spec, product.spec.pricing
+    method, parameters = basis_parameters(pricing.basis)
     kinds = sorted(name_of(JOB_KIND_NAMES, k) for k in spec.allowed_job_kinds)
     return {
         "@id": f"urn:shuniu:policy:{product.product_id}",
@@ -64,6 +66,8 @@ def _policy(product: catalog_pb2.Product) -> dict:
         "shuniu:priceVersion": pricing.price_version,
         "shuniu:publicInterestFree": pricing.public_interest_free,
         "shuniu:guidedCapFen": pricing.guided_cap_fen,
+        # How the price was set (cost-based, revenue-based or negotiated) with its parameters, as listed.
+        "shuniu:priceBasis": {"shuniu:method": method, "shuniu:parameters": parameters},
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from shuniu.market.catalog.errors import CatalogError
 from shuniu.protos.v1 import catalog_pb2, common_pb2
 
@@ -59,6 +61,24 @@ def _check_tiers(pricing: catalog_pb2.Pricing, field: str) -> None:
                                f"each above the one before (> {previous})")
         previous = tier.from_units
         _amount(tier.unit_price_fen, f"{field}[{i}].unit_price_fen")
+
+
+def basis_parameters(basis: catalog_pb2.PriceBasis) -> tuple[str, dict[str, int | str | list[str]]]:
+    """(how the price was set: cost, revenue or negotiated, its parameters by field name); ("", {}) when unset."""
+    which = basis.WhichOneof("basis")
+    if which is None:
+        return "", {}
+    return which, {f.name: list(v) if isinstance(v, Sequence) and not isinstance(v, str) else v
+                   for f, v in getattr(basis, which).ListFields()}
+
+
+def basis_text(basis: catalog_pb2.PriceBasis) -> str:
+    """One line a buyer can read: 'cost-based: collection_cost_fen 100, markup_bp 1000, expected_units 10'."""
+    which, parameters = basis_parameters(basis)
+    if not which:
+        return "no price basis stated"
+    values = ", ".join(f"{name} {'+'.join(v) if isinstance(v, list) else v}" for name, v in parameters.items())
+    return f"{which}{'' if which == 'negotiated' else '-based'}: {values or 'no parameters'}"
 
 
 def check_basis(basis: catalog_pb2.PriceBasis, field: str) -> None:

@@ -5,8 +5,17 @@ every operator of a public-data product (or with a fee schedule) it records the 
 `operator-months:{op}` and, when the year's revenue to date passes the allowance, adds a
 true-up line to the operator's statement (account `holder:{op}`). The line moves no money:
 its `amount_fen` is 0 and `line_fen` holds the revenue carried into the next year as a
-reduction of the allowance (see allowance.py). A re-run of a closed month reads only earlier
-months and so writes the same record and line again.
+reduction of the allowance (see allowance.py). A re-run of a closed month keeps the month's
+record as settled, so it writes the same record and line again.
+
+A month can reach settlement late: a period that had no postings may stay open while later ones
+close, and usage billed into it afterwards is settled when it closes. Within the year the late
+month counts against what the year's settled months already earned and trued up (sums, not the
+last month's running totals), so the year still trues up exactly its revenue above the
+allowance. Once an operator has a settled month in a later year, its year is closed: the
+year's true-ups were carried into the next allowance, and a late true-up could no longer reach
+it. `check_closed_years` refuses such a close before anything is stored (TrueUpError, naming
+the rule); settlement calls it before it marks the period closed.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import pyarrow.compute as pc
 import redis
 
 from shuniu.market.catalog import PRODUCTS_KEY, product_key
-from shuniu.market.ledger import parse_period
+from shuniu.market.ledger import LedgerStore, parse_period
 from shuniu.market.ledger.lines import read_lines
 from shuniu.market.public_data.allowance import month_true_up, yearly_allowance_fen
 from shuniu.market.public_data.store import (
@@ -28,9 +37,14 @@ from shuniu.market.public_data.store import (
 )
 from shuniu.protos.v1 import catalog_pb2, ledger_pb2, settlement_pb2
 
-__all__ = ["annotate_statement", "operator_account", "period_end_ms", "settle_operators"]
+__all__ = ["TrueUpError", "annotate_statement", "check_closed_years", "closed_year_refusal", "operator_account",
+           "period_end_ms", "settle_operators"]
 
 _CST_OFFSET_MS = 8 * 3_600_000
+
+
+class TrueUpError(ValueError):
+    """Closing the period would put a true-up into an operator's closed year; nothing was changed."""
 
 
 def operator_account(operator_id: str) -> str:
@@ -57,9 +71,14 @@ def settle_operators(client: redis.Redis, period: str, batches: Iterable[tuple[s
     end_ms = period_end_ms(period)
     records = []
     for op in operators:
-        earlier = {p: r for p, r in parse_months(client.hgetall(operator_months_key(op))).items() if p < period}
+        recorded = parse_months(client.hgetall(operator_months_key(op)))
+        if period in recorded:  # a closed month rebuilt: settled once, its record and true-up stay as they were
+            records.append(recorded.pop(period))
+            continue
         in_force_now = [s for s in (in_force(v, end_ms) for v in schedules.get(op, [])) if s is not None]
-        records.append(_month(op, period, earlier, in_force_now, revenue[op], calls[op], free[op]))
+        # After check_closed_years this is a true-up into a closed year only if usage was posted into the
+        # period between that check and the ledger closing it (milliseconds); the line then still shows it.
+        records.append(_month(op, period, recorded, in_force_now, revenue[op], calls[op], free[op]))
     pipe = client.pipeline(transaction=True)
     for op, record in zip(operators, records):
         pipe.hset(operator_months_key(op), period, record.to_json())
@@ -84,14 +103,54 @@ def annotate_statement(statement: settlement_pb2.Statement, own: pa.Table) -> No
                               "reduction of the allowance. No money moves with this line.\n")
 
 
-def _month(op: str, period: str, earlier: dict[str, OperatorMonthRecord], schedules: list[settlement_pb2.FeeSchedule],
-           revenue_fen: int, calls: int, free: int) -> OperatorMonthRecord:
+def check_closed_years(client: redis.Redis, period: str) -> None:
+    """Raises TrueUpError when closing `period` would true up revenue of a year an operator has closed.
+
+    Reads, writes nothing: settlement calls it before it marks the period closed. The revenue is the
+    buyers' data charges billed into the period so far, what the statements will show once it is closed.
+    """
+    operator_of = _operators_of_products(client)
+    schedules = _schedules_by_operator(client)
+    late: dict[str, dict[str, OperatorMonthRecord]] = {}
+    for op in sorted(set(operator_of.values()) | set(schedules)):
+        recorded = parse_months(client.hgetall(operator_months_key(op)))
+        if period not in recorded and any(p[:4] > period[:4] for p in recorded):
+            late[op] = recorded
+    if not late:  # the usual case: months close in order, and no posting needs to be read
+        return
+    revenue = _posted_revenue(client, period, operator_of)
+    end_ms = period_end_ms(period)
+    for op, recorded in late.items():
+        in_force_now = [s for s in (in_force(v, end_ms) for v in schedules.get(op, [])) if s is not None]
+        month = _month(op, period, recorded, in_force_now, revenue[op], 0, 0)
+        if refusal := closed_year_refusal(op, period, recorded, month):
+            raise TrueUpError(refusal)
+
+
+def closed_year_refusal(op: str, period: str, recorded: dict[str, OperatorMonthRecord],
+                        month: OperatorMonthRecord) -> str | None:
+    """Why `month`, a new month of `op`, cannot be settled: a true-up into a year whose carry has been used."""
+    later = sorted(p for p in recorded if p[:4] > period[:4])
+    if not later or not month.true_up_fen:
+        return None
     year = period[:4]
-    same_year = [earlier[p] for p in sorted(earlier) if p[:4] == year]
-    before_year = [earlier[p] for p in sorted(earlier) if p[:4] < year]
-    carry_in = before_year[-1].carry_out_fen if before_year else 0
-    revenue_before = same_year[-1].revenue_to_date_fen if same_year else 0
-    trued_before = same_year[-1].true_ups_to_date_fen if same_year else 0
+    return (f"true-up for a closed year: operator {op!r} has settled {later[0]}, so its {year} true-ups were already "
+            f"carried into the {later[0][:4]} allowance; closing {period} now would true up {month.true_up_fen:,} fen "
+            f"more of {year} (its revenue there is above the year's allowed revenue) that no allowance would reduce. "
+            f"An operator's months close year by year: nothing was changed")
+
+
+def _month(op: str, period: str, recorded: dict[str, OperatorMonthRecord], schedules: list[settlement_pb2.FeeSchedule],
+           revenue_fen: int, calls: int, free: int) -> OperatorMonthRecord:
+    """A new month of `op`; `recorded` holds its settled months (never `period` itself), in any order."""
+    assert period not in recorded, (op, period)
+    year = period[:4]
+    same_year = [recorded[p] for p in sorted(recorded) if p[:4] == year]
+    earlier_years = sorted(p[:4] for p in recorded if p[:4] < year)
+    carry_in = _carry_out([recorded[p] for p in sorted(recorded) if earlier_years and p[:4] == earlier_years[-1]])
+    # Sums over the year's settled months, not the last one's running totals: a late month may follow later ones.
+    revenue_before = sum(m.revenue_fen for m in same_year)
+    trued_before = sum(m.true_up_fen for m in same_year)
     yearly = sum(yearly_allowance_fen(s.allowed_cost_fen, s.allowed_profit_fen, s.allowed_tax_fen) for s in schedules)
     if schedules:
         m = month_true_up(yearly, carry_in, revenue_before, trued_before, revenue_fen)
@@ -103,6 +162,33 @@ def _month(op: str, period: str, earlier: dict[str, OperatorMonthRecord], schedu
         has_schedule=bool(schedules), yearly_allowance_fen=yearly, carry_in_fen=carry_in, allowance_fen=allowance,
         revenue_to_date_fen=revenue_before + revenue_fen, true_up_fen=true_up, true_ups_to_date_fen=trued_before + true_up,
         carry_out_fen=carry_out)
+
+
+def _carry_out(year: list[OperatorMonthRecord]) -> int:
+    """What a year's settled months (in period order) carry into the next: the reduction it could not absorb
+    (as its last month saw it) plus every true-up of the year."""
+    if not year:
+        return 0
+    last = year[-1]
+    return last.carry_out_fen - last.true_ups_to_date_fen + sum(m.true_up_fen for m in year)
+
+
+def _posted_revenue(client: redis.Redis, period: str, operator_of: dict[str, str]) -> dict[str, int]:
+    """Buyers' data charges billed in `period` so far per operator, from the rated lines as the statements read them
+    (postings are summed per account, without their product)."""
+    store = LedgerStore(client)
+    products = pa.array(sorted(operator_of), pa.string())
+    revenue: dict[str, int] = defaultdict(int)
+    for batch_id in store.batches_in_period(period):
+        lines_ipc = store.lines(batch_id)
+        if not lines_ipc:
+            continue
+        lines = read_lines(lines_ipc)
+        lines = lines.filter(pc.and_(pc.equal(lines.column("billed_period"), period),
+                                     pc.is_in(lines.column("product_id"), value_set=products)))
+        for product_id, fen in zip(lines.column("product_id").to_pylist(), lines.column("data_fen").to_pylist()):
+            revenue[operator_of[product_id]] += fen
+    return revenue
 
 
 def _operators_of_products(client: redis.Redis) -> dict[str, str]:

@@ -22,7 +22,7 @@ import redis
 
 from shuniu.market.ledger import LedgerStore, ledger_key, parse_period, split_account_id
 from shuniu.market.ledger.transfers import TRANSFER_KINDS
-from shuniu.market.public_data.settle import annotate_statement, settle_operators
+from shuniu.market.public_data.settle import TrueUpError, annotate_statement, check_closed_years, settle_operators
 from shuniu.market.settlement.price_index import IndexCell, chain_index, index_cells, index_table
 from shuniu.market.settlement.statements import statement_lines
 from shuniu.market.settlement.summary import period_summary, statement_summary
@@ -65,6 +65,10 @@ class SettlementStore:
         if open_before:
             raise SettlementError(f"period {open_before[0]} has postings and is still open; close the periods "
                                   f"before {period} first ({', '.join(open_before)})")
+        try:  # before the ledger marks the period closed, so that a refused close stores nothing
+            check_closed_years(self.client, period)
+        except TrueUpError as err:
+            raise SettlementError(str(err)) from None
         closed_ms = self.ledger.close_period(period)
         ids = self.ledger.batches_in_period(period)
         batches = [(b, postings, plans, self.ledger.lines(b)) for b, postings, plans, _ in self.ledger.batch_postings(ids)]

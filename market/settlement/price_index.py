@@ -1,7 +1,7 @@
 """The data price index (数据要素市场价格指数): per product category, a chained weighted index, base period = 100.
 
-The method (published in docs/price-index.md; `shuniu index rebuild` recomputes it from the
-statement files alone):
+The method (published in docs/price-index.md; `shuniu index --from-statements DIR` recomputes it
+from the statement files alone):
 
 - Source: settled data transactions, i.e. the buyers' data-charge lines of closed periods'
   statements with a positive quantity. A line is one transaction; its unit price is
@@ -11,7 +11,8 @@ statement files alone):
   distinct sellers (rights holders paid for those lines), so that a shown cell never reveals
   one buyer's or one seller's prices.
 - Suppression: a cell with fewer than the minimum transactions or distinct parties is not
-  shown (index 0, `suppressed`) and the chain steps over it.
+  shown (index 0, turnover and units 0, `suppressed`; only its counts say why) and the chain
+  steps over it.
 - Link: between a category's consecutive shown periods a and b, a Törnqvist index over the
   products sold at a price in both (matched products):
       ln(b / a) = Σ_i ½ (s_i,a + s_i,b) · ln(p_i,b / p_i,a)
@@ -134,14 +135,17 @@ def chain_index(cells: Mapping[tuple[str, str], IndexCell], min_transactions: in
         if not suppressed:
             value = BASE_INDEX if category not in last else last[category][1] * link(last[category][0], cell)
             last[category] = (cell, value)
+        # A suppressed cell's turnover would be what its one or two parties paid: it is not published.
         points.append(settlement_pb2.PriceIndexPoint(
             category=category, period=period, index_value=round(value, 4), transactions=cell.transactions,
-            distinct_parties=cell.distinct_parties, turnover_fen=cell.turnover_fen, suppressed=suppressed))
+            distinct_parties=cell.distinct_parties, turnover_fen=0 if suppressed else cell.turnover_fen,
+            suppressed=suppressed))
     return points
 
 
 def index_table(points: Iterable[settlement_pb2.PriceIndexPoint], units: Mapping[tuple[str, str], int]) -> pa.Table:
     rows = [{"category": p.category, "period": p.period, "index_value": p.index_value, "transactions": p.transactions,
              "distinct_parties": p.distinct_parties, "turnover_fen": p.turnover_fen,
-             "units": units.get((p.category, p.period), 0), "suppressed": p.suppressed} for p in points]
+             "units": 0 if p.suppressed else units.get((p.category, p.period), 0), "suppressed": p.suppressed}
+            for p in points]
     return pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)

@@ -8,12 +8,21 @@ revenue due: its own parts of each data line, re-split with the batch's plan exa
 Never the buyer's outputs: nothing here reads a job's result. Each call reads the ledger's batches
 from the start (fine for the volumes of a provincial exchange; an incremental index comes when not).
 ReportUsage is not served here (node agents write the usage stream directly).
+
+The stream is an inbox: the biller trims billed, chained entries every few seconds, and retention
+moves rated lines to the data set's cold file. A batch whose entry has left the stream is read from
+the usage archive the biller keeps under the state directory (`<state dir>/usage-archive`, its
+default), its lines from Redis or else the cold file, so the view keeps every posted batch.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
-from collections.abc import AsyncIterator
+import os
+import pathlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +39,7 @@ from shuniu.protos.v1 import usage_pb2, usage_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.errors import invalid, not_found
 from shuniu.scheduler.control_plane.node_service import refusals
+from shuniu.scheduler.retention.cold import ColdStores
 
 _CHUNK = 200  # batches read per round trip
 _RECORD_COLUMNS = ["record_id", "job_id", "grant_id", "buyer_id", "product_id", "purpose", "purpose_category",
@@ -90,10 +100,50 @@ def usage_rows(table: dict[Key, _Row]) -> list[usage_pb2.HolderUsageRow]:
             for k, r in sorted(table.items())]
 
 
+def archive_directory() -> pathlib.Path:
+    """Where the biller archives usage entries by default: `<state dir>/usage-archive` (shuniu/cli/billing_cmd.py)."""
+    return pathlib.Path(os.environ.get("SHUNIU_STATE_DIR", ".shuniu")).resolve() / "usage-archive"
+
+
+def holder_records(usage_ipc: bytes, products: set[str]) -> dict[str, list] | None:
+    """The columns of a usage batch's records of `products` (None: not a readable batch, or none of them)."""
+    try:
+        batch, _ = batch_from_ipc(usage_ipc)
+    except (UsageSchemaError, ValueError):
+        return None
+    mine = batch.filter(pc.is_in(batch.column("product_id"), value_set=pa.array(sorted(products), pa.string())))
+    return mine.select(_RECORD_COLUMNS).to_pydict() if mine.num_rows else None
+
+
+def archived_records(directory: pathlib.Path, entry_ids: set[str],
+                     products: set[str]) -> Iterator[tuple[str, dict[str, list]]]:
+    """(entry id, records of `products`) of each wanted entry of the usage archive, read lazily (blocking I/O)."""
+    if not entry_ids or not directory.is_dir():
+        return
+    # Imported here: the billing package loads the biller and its kernels, which the control plane never needs else.
+    from shuniu.market.billing.archive import UsageArchive  # noqa: PLC0415
+
+    seen: set[str] = set()
+    for entry_id, fields in UsageArchive(directory).entries():
+        if entry_id in entry_ids and entry_id not in seen:  # an entry archived twice: the first copy
+            seen.add(entry_id)
+            if (records := holder_records(fields.get(b"arrow_ipc", b""), products)) is not None:
+                yield entry_id, records
+            if len(seen) == len(entry_ids):
+                return
+
+
+def _take(items: Iterator, n: int) -> list:
+    return list(itertools.islice(items, n))
+
+
 class HolderUsageService(usage_pb2_grpc.UsageServiceServicer):
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, cold: ColdStores | None = None,
+                 archive_dir: pathlib.Path | None = None) -> None:
         self.redis = client
         self.products = ProductStore(client)
+        self.cold = cold if cold is not None else ColdStores(client)
+        self.archive_dir = archive_dir or archive_directory()
 
     async def _holder_products(self, holder_id: str, product_id: str) -> set[str]:
         owned = {p.product_id for p in await self.products.all() if p.spec.holder_id == holder_id}
@@ -102,40 +152,60 @@ class HolderUsageService(usage_pb2_grpc.UsageServiceServicer):
                             f"{', '.join(sorted(owned)) or 'none (the holder has no products)'}")
         return {product_id} if product_id else owned
 
-    async def _batches(self, batch_ids: list[str]) -> AsyncIterator[tuple[dict, dict, bytes, bytes]]:
-        """(summary, postings body, rated lines, usage entry's Arrow IPC) of each batch, in two round trips."""
+    async def _entries(self, batch_ids: list[str]) -> list[tuple[str, str, bytes]]:
+        """(batch id, usage-stream entry id, the entry's Arrow IPC or b"" once trimmed) of each posted batch."""
+        summaries = [json.loads(s) if s else {} for s in await self.redis.hmget(ledger_key("batches"), batch_ids)]
+        entry_ids = [s.get("entry_id") or "0-0" for s in summaries]
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(ledger_key("batches"), batch_ids)
-            pipe.hmget(ledger_key("postings"), batch_ids)
-            for batch_id in batch_ids:
-                pipe.get(ledger_key(f"lines:{batch_id}"))
-            summaries, bodies, *lines = await pipe.execute()
-        summaries = [json.loads(s) if s else {} for s in summaries]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for summary in summaries:
-                entry_id = summary.get("entry_id") or "0-0"
+            for entry_id in entry_ids:
                 pipe.xrange(USAGE_STREAM, min=entry_id, max=entry_id, count=1)
             entries = await pipe.execute()
-        for summary, body, lines_ipc, entry in zip(summaries, bodies, lines, entries):
-            fields = entry[0][1] if entry else {}
-            yield summary, json.loads(body) if body else {}, lines_ipc or b"", fields.get(b"arrow_ipc", b"")
+        return [(batch_id, entry_id, entry[0][1].get(b"arrow_ipc", b"") if entry else b"")
+                for batch_id, entry_id, entry in zip(batch_ids, entry_ids, entries)]
+
+    async def _lines(self, batch_id: str, hot: bytes | None) -> bytes:
+        """A batch's rated lines: from Redis, else from the cold file retention moved them to."""
+        if hot is not None:
+            return hot
+        cold = await self.cold.ledger()
+        return (await self.cold.run(cold.lines, batch_id) if cold is not None else None) or b""
+
+    async def _add(self, table: dict[Key, _Row], holder_id: str, found: list[tuple[str, dict[str, list]]],
+                   products: set[str], from_ms: int, to_ms: int) -> None:
+        """Adds (batch id, the holder's records) of posted batches, with its revenue from their lines and plans."""
+        if not found:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(ledger_key("postings"), [batch_id for batch_id, _ in found])
+            for batch_id, _ in found:
+                pipe.get(ledger_key(f"lines:{batch_id}"))
+            bodies, *hot = await pipe.execute()
+        for (batch_id, records), body, hot_lines in zip(found, bodies, hot):
+            lines_ipc = await self._lines(batch_id, hot_lines)
+            parts = {}
+            if body and lines_ipc:
+                parts = holder_parts(holder_id, json.loads(body)["plans"], read_lines(lines_ipc))
+            add_batch(table, records, parts, products, from_ms, to_ms)
 
     async def _table(self, holder_id: str, products: set[str], from_ms: int, to_ms: int) -> dict[Key, _Row]:
         table: dict[Key, _Row] = {}
+        if not products:  # a holder without products: nothing to read
+            return table
+        trimmed: dict[str, str] = {}  # entry id -> batch id of posted batches no longer on the stream
         order = [b.decode() for b in await self.redis.lrange(ledger_key("order"), 0, -1)]
         for start in range(0, len(order), _CHUNK):
-            async for _, body, lines_ipc, usage_ipc in self._batches(order[start:start + _CHUNK]):
-                try:
-                    batch, _ = batch_from_ipc(usage_ipc)
-                except (UsageSchemaError, ValueError):
-                    continue  # a posted batch whose stream entry is gone: its use cannot be shown
-                records = batch.select(_RECORD_COLUMNS).to_pydict()
-                if not products.intersection(records["product_id"]):
-                    continue
-                parts = {}
-                if lines_ipc:
-                    parts = holder_parts(holder_id, body["plans"], read_lines(lines_ipc))
-                add_batch(table, records, parts, products, from_ms, to_ms)
+            found = []
+            for batch_id, entry_id, usage_ipc in await self._entries(order[start:start + _CHUNK]):
+                if not usage_ipc:
+                    trimmed[entry_id] = batch_id
+                elif (records := holder_records(usage_ipc, products)) is not None:
+                    found.append((batch_id, records))
+            await self._add(table, holder_id, found, products, from_ms, to_ms)
+        # The archive is files read whole, off the event loop, a chunk of the holder's batches at a time. A posted
+        # batch neither on the stream nor in this archive (a biller elsewhere): its use cannot be shown.
+        archived = archived_records(self.archive_dir, set(trimmed), products)
+        while chunk := await asyncio.to_thread(_take, archived, _CHUNK):
+            await self._add(table, holder_id, [(trimmed[e], records) for e, records in chunk], products, from_ms, to_ms)
         return table
 
     @refusals

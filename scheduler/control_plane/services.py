@@ -60,5 +60,5 @@ def bindings(plane: ControlPlane) -> list[Binding]:
         _binding(AuditService.with_chainer(plane.redis, plane.config.retention_s, plane.cold), audit_pb2, audit_pb2_grpc, "AuditService"),
         _binding(OverviewService(plane), overview_pb2, overview_pb2_grpc, "OverviewService"),
         _binding(CreditService.with_sweeper(plane.redis, ttl_s), credit_pb2, credit_pb2_grpc, "CreditService"),
-        _binding(HolderUsageService(plane.redis), usage_pb2, usage_pb2_grpc, "UsageService"),
+        _binding(HolderUsageService(plane.redis, plane.cold), usage_pb2, usage_pb2_grpc, "UsageService"),
     ]

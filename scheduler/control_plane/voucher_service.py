@@ -62,12 +62,13 @@ def checked_spec(spec: ledger_pb2.VoucherSpec, now_ms: int) -> ledger_pb2.Vouche
     out = ledger_pb2.VoucherSpec()
     out.CopyFrom(spec)
     out.valid_from_unix_ms = spec.valid_from_unix_ms or now_ms
+    # Expiry first: an expired voucher with the default start would otherwise be told only that it ends before now.
+    if out.valid_until_unix_ms <= now_ms:
+        raise invalid(f"spec.valid_until_unix_ms {spec.valid_until_unix_ms} has passed (now {now_ms}): the voucher "
+                      "would be expired; a voucher must still be valid when it is issued")
     if out.valid_from_unix_ms < 0 or out.valid_until_unix_ms <= out.valid_from_unix_ms:
         raise invalid(f"spec.valid_until_unix_ms {spec.valid_until_unix_ms} must be after valid_from_unix_ms "
                       f"{out.valid_from_unix_ms}")
-    if out.valid_until_unix_ms <= now_ms:
-        raise invalid(f"spec.valid_until_unix_ms {spec.valid_until_unix_ms} has passed (now {now_ms}); "
-                      "a voucher must still be valid when it is issued")
     for value in spec.eligible_compute_classes:
         if value not in validate.CLASS_NAMES:
             raise invalid(f"spec.eligible_compute_classes has {value}, unknown; expected general (1), ai (2), hpc (3), "

@@ -12,7 +12,7 @@ from rich.table import Table
 from shuniu.cli._app import AddressOption, JsonOption, app, console, fail, print_json, resolve_address, rpc_errors, to_dict
 from shuniu.client import Client, new_request_id
 from shuniu.market._names import GRADE_NAMES, name_of, value_of
-from shuniu.market.catalog import STATE_NAMES, UNIT_NAMES, state_name
+from shuniu.market.catalog import STATE_NAMES, UNIT_NAMES, basis_text, state_name
 from shuniu.market.catalog.rights_change import KIND_NAMES
 from shuniu.nodes.product_verify import content_sha256, product_paths
 from shuniu.protos.v1 import catalog_pb2
@@ -121,6 +121,7 @@ def products_show(
     console.print(f"holder {spec.holder_id}, grade {name_of(GRADE_NAMES, spec.grade)}, home {spec.home_site}, "
                   f"domain {', '.join(spec.domain_node_ids)}", highlight=False)
     console.print(f"price v{spec.pricing.price_version}: {price_text(spec.pricing)}", highlight=False)
+    console.print(f"price basis: {basis_text(spec.pricing.basis)}", highlight=False)
     table = Table(header_style="bold")
     for column in ("column", "arrow type", "tags", "protected"):
         table.add_column(column)

@@ -172,6 +172,11 @@ def _refusals(product_id: str, spec: catalog_pb2.ProductSpec):
             request_id="x8", product_id=product_id, pricing=catalog_pb2.Pricing(
                 unit=1, unit_price_fen=90, guided_cap_fen=80, basis=spec.pricing.basis)),
          grpc.StatusCode.INVALID_ARGUMENT, "pricing.unit_price_fen is 90 fen, above the guided cap"),
+        ("price-basis-negative-cost", "UpdateProductPrice", catalog_pb2.UpdateProductPriceRequest(
+            request_id="x9", product_id=product_id, pricing=catalog_pb2.Pricing(
+                unit=1, unit_price_fen=50, basis=catalog_pb2.PriceBasis(cost=catalog_pb2.CostBasis(
+                    collection_cost_fen=100, processing_cost_fen=-1, expected_units=10)))),
+         grpc.StatusCode.INVALID_ARGUMENT, "pricing.basis.cost.processing_cost_fen is -1; expected 0 to"),
     ]
 
 
@@ -286,6 +291,9 @@ def test_cli_round_trip(plane, tmp_path):
     assert json.loads(priced.stdout)["spec"]["pricing"]["price_version"] == "2", priced.stderr
     shown = json.loads(shuniu("products", "show", product_id, "--price-version", "1", "--json", *addr).stdout)
     assert shown["spec"]["pricing"]["unit_price_fen"] == "500"
+    # The human view states the price basis too; `products price` keeps the basis in force.
+    assert "price basis: negotiated: agreement_ref A-1, party_ids henan-hs+exchange" in \
+        shuniu("products", "show", product_id, *addr).stdout
     assert shuniu("products", "delist", product_id, "--reason", "withdrawn", *addr).returncode == 0
     assert "delisted: withdrawn" in shuniu("products", "show", product_id, *addr).stdout
 

@@ -65,6 +65,14 @@ def test_a_holder_sees_rows_calls_and_revenue_of_its_billed_products(billed, con
     assert json.loads(shown.output)["revenue_due_total_fen"] == balance
 
 
+def test_a_holders_row_holds_metering_metadata_and_never_a_buyers_output():
+    # 数据可用不可见: the view is who used what, how much, and the money due. A field for a job's result, its
+    # released output or its bytes would have to be added here on purpose.
+    assert [f.name for f in usage_pb2.HolderUsageRow.DESCRIPTOR.fields] == [
+        "product_id", "buyer_id", "grant_id", "purpose", "purpose_category", "jobs", "rows", "calls", "revenue_due_fen",
+        "last_used_unix_ms"]
+
+
 def test_another_holder_sees_only_its_own_and_a_foreign_product_is_refused(billed, control_plane):
     with control_plane.client() as client:
         other = _usage(client, "holder-2-a")
@@ -79,3 +87,44 @@ def test_another_holder_sees_only_its_own_and_a_foreign_product_is_refused(bille
     assert len(paged.rows) == 1 and paged.next_page_token and paged.total > 1
     assert (outside.rows, outside.total) == ([], 0)  # a time window outside the usage shows nothing
 
+
+
+def test_the_view_still_counts_batches_trimmed_from_the_stream_and_lines_moved_cold(redis_url, tmp_path, monkeypatch,
+                                                                                   control_plane_factory, eventually):
+    """In a running stack the biller trims billed, chained entries from the usage stream every few seconds and
+    retention moves rated lines to cold files: the holder's view must read the archive and the cold file then."""
+    from shuniu.market.billing.archive import UsageArchive
+    from shuniu.market.ledger import ledger_key
+    from shuniu.market.ledger.cold import COLD_DATASET_KEY, LedgerCold, dataset_directory
+    from shuniu.protos.usage_schema import USAGE_STREAM
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("SHUNIU_STATE_DIR", str(state))  # the control plane's and the biller's state directory
+    client = redis.Redis.from_url(redis_url)
+    market = seed_market(client)
+    spool = UsageSpool(tmp_path / "spool", market.nodes[0])
+    for seed in (1, 2, 3):
+        spool.append(synthetic_usage(market, market.nodes[0], 200, seed=seed, prefix="t-"))
+    signed_sender(market, spool, client).send_pending()
+    biller = Biller(client, BillerConfig(block_ms=0), UsageArchive(state / "usage-archive"))
+    biller.ensure_group()
+    while biller.step(block_ms=0):
+        pass
+    plane = control_plane_factory()
+    with plane.client() as rpc:
+        before = _usage(rpc, "holder-1-a")
+        assert before.rows and before.revenue_due_total_fen > 0
+        # The plane's audit chainer reads the stream; then the biller may trim it, as it does every 5 s.
+        eventually(lambda: (biller.trim(), client.xlen(USAGE_STREAM) == 0)[1], what="the billed entries trimmed")
+        trimmed = _usage(rpc, "holder-1-a")
+        # Retention moves the rated lines of old batches to the data set's cold file (scheduler/retention/mover.py).
+        client.set(COLD_DATASET_KEY, "c0ffee")
+        cold = LedgerCold.of_dataset(dataset_directory("c0ffee"), create=True)
+        order = [b.decode() for b in client.lrange(ledger_key("order"), 0, -1)]
+        cold.put_lines([(b, client.get(ledger_key(f"lines:{b}"))) for b in order])
+        cold.close()
+        client.delete(*(ledger_key(f"lines:{b}") for b in order))
+        moved = _usage(rpc, "holder-1-a")
+    client.close()
+    assert list(trimmed.rows) == list(before.rows), "batches trimmed from the stream vanished from the view"
+    assert list(moved.rows) == list(before.rows) and moved.revenue_due_total_fen == before.revenue_due_total_fen

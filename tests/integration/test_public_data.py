@@ -217,3 +217,48 @@ def test_a_year_of_monthly_settlements_adds_up_to_the_operators_yearly_report(op
     assert text.exit_code == 0 and "public-interest calls served free" in text.output and ".parquet" in text.output
     missing = shuniu("fees", "report", "--operator", OPERATOR, "--year", "2026", "--addr", plane.address)
     assert missing.exit_code != 0 and "NOT_FOUND" in missing.output
+
+
+def _bill(client: redis.Redis, market, spool: UsageSpool, period: str, records: list[tuple[str, str, bool]]) -> None:
+    node = market.nodes[0]
+    spool.append(_usage(node, market.centers[node], period, records, {VOLUME_PRODUCT: 2, TIME_PRODUCT: 1}))
+    signed_sender(market, spool, client).send_pending()
+    biller = Biller(client, BillerConfig(block_ms=0))
+    biller.ensure_group()
+    while biller.step(block_ms=0):
+        pass
+
+
+def test_a_true_up_for_a_closed_year_is_refused_naming_the_rule_and_nothing_stored_changes(operator_market, redis_url):
+    plane, client, market, tmp_path = operator_market
+    spool = UsageSpool(tmp_path / "spool", market.nodes[0])
+    with plane.client() as c:
+        schedule = _schedule("dept-0", _volume_item())
+        c.fees.PublishFeeSchedule(s_pb2.PublishFeeScheduleRequest(request_id="vol", schedule=schedule), timeout=10)
+    # 40 commercial records of 400 fen in May: 16,000 fen against an allowance of 13,000 fen a year.
+    _bill(client, market, spool, "2027-05", [(VOLUME_PRODUCT, "buyer-0", False)] * 40)
+    _bill(client, market, spool, "2028-01", [(VOLUME_PRODUCT, "buyer-0", False)] * 2)
+    with plane.client() as c:
+        may = c.settlement.ClosePeriod(s_pb2.ClosePeriodRequest(request_id="may", period="2027-05"), timeout=60)
+        c.settlement.ClosePeriod(s_pb2.ClosePeriodRequest(request_id="jan", period="2028-01"), timeout=60)
+        # A month of 2027 left open and empty closes late without revenue: nothing to true up, nothing refused.
+        c.settlement.ClosePeriod(s_pb2.ClosePeriodRequest(request_id="jul", period="2027-07"), timeout=60)
+    true_up = {s.account_id: s.true_up_fen for s in may.statements}[f"holder:{OPERATOR}"]
+    assert true_up == 40 * 400 - sum(ALLOWANCE_FEN) // 2 > 0  # one schedule: half the allowance
+
+    # Usage of June, still open, is billed into June after 2028-01 has carried 2027's true-ups on.
+    _bill(client, market, spool, "2027-06", [(VOLUME_PRODUCT, "buyer-1", False)] * 3)
+    before = stored_state(redis_url)
+    with plane.client() as c, pytest.raises(grpc.RpcError) as refused:
+        c.settlement.ClosePeriod(s_pb2.ClosePeriodRequest(request_id="jun", period="2027-06"), timeout=60)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.value.details().startswith(f"true-up for a closed year: operator '{OPERATOR}' has settled 2028-01")
+    assert "would true up 1,200 fen more of 2027" in refused.value.details()
+    shown = shuniu("settle", "--period", "2027-06", "--addr", plane.address)
+    assert shown.exit_code != 0 and "true-up for a closed year" in shown.output
+    assert stored_state(redis_url) == before
+    assert not (tmp_path / "state" / "settlement" / "2027-06").exists()
+    # A month settled before is rebuilt as it was: its true-up stays.
+    with plane.client() as c:
+        again = c.settlement.ClosePeriod(s_pb2.ClosePeriodRequest(request_id="may-2", period="2027-05"), timeout=60)
+    assert {s.account_id: s.true_up_fen for s in again.statements}[f"holder:{OPERATOR}"] == true_up

@@ -158,3 +158,44 @@ def test_the_posting_script_refuses_a_stale_or_expired_voucher_before_any_write(
     assert client.hget(REMAINING_KEY, "v-1") == b"0"
     assert store.check().ok
     client.close()
+
+
+
+_HOUR_MS = 3_600_000
+BAD_ISSUES = [  # (id, spec fields relative to now, cap set first, status, words of the message)
+    ("expired", {"valid_until_unix_ms": -_HOUR_MS}, True, grpc.StatusCode.INVALID_ARGUMENT, "has passed"),
+    ("ends-before-it-starts", {"valid_from_unix_ms": 3 * _HOUR_MS, "valid_until_unix_ms": 2 * _HOUR_MS}, True,
+     grpc.StatusCode.INVALID_ARGUMENT, "must be after valid_from_unix_ms"),
+    ("over-cap", {"amount_fen": 50_001}, True, grpc.StatusCode.RESOURCE_EXHAUSTED,
+     "voucher cap exceeded for org 'org-over-cap': cap 50000 fen, outstanding 0 fen, asked 50001 fen; at most 50000 fen"),
+    ("no-cap", {}, False, grpc.StatusCode.FAILED_PRECONDITION, "has no voucher cap; set one first"),
+    ("zero", {"amount_fen": 0}, True, grpc.StatusCode.INVALID_ARGUMENT, "spec.amount_fen 0 out of range"),
+    ("unknown-class", {"eligible_compute_classes": [9]}, True, grpc.StatusCode.INVALID_ARGUMENT,
+     "spec.eligible_compute_classes has 9, unknown"),
+    ("unknown-site", {"eligible_sites": ["atlantis"]}, True, grpc.StatusCode.INVALID_ARGUMENT, "atlantis"),
+]
+
+
+def test_a_voucher_expired_over_its_cap_or_malformed_is_refused_naming_the_rule_and_nothing_is_stored(
+        redis_url, control_plane_factory):
+    plane = control_plane_factory()
+    with plane.client() as rpc:
+        for case, fields, capped, code, words in BAD_ISSUES:
+            org = f"org-{case}"
+            if capped:
+                rpc.vouchers.SetVoucherCap(L.SetVoucherCapRequest(request_id=f"cap-{org}", org_id=org, cap_fen=50_000),
+                                           timeout=rpc.timeout_s)
+            now_ms = int(time.time() * 1000)
+            spec = {"org_id": org, "amount_fen": 1_000, "valid_until_unix_ms": _HOUR_MS, **fields}
+            for name in ("valid_from_unix_ms", "valid_until_unix_ms"):  # relative to now, as `--valid-until +1h` is
+                if spec.get(name):
+                    spec[name] += now_ms
+            before = stored_state(redis_url)
+            with pytest.raises(grpc.RpcError) as refused:
+                rpc.vouchers.IssueVoucher(L.IssueVoucherRequest(request_id=f"bad-{org}", spec=L.VoucherSpec(**spec)),
+                                          timeout=rpc.timeout_s)
+            assert (case, refused.value.code()) == (case, code)
+            assert words in refused.value.details(), (case, refused.value.details())
+            assert stored_state(redis_url) == before, case
+            listed = rpc.vouchers.ListVouchers(L.ListVouchersRequest(org_id=org), timeout=rpc.timeout_s)
+            assert (case, list(listed.vouchers), listed.outstanding_fen) == (case, [], 0)

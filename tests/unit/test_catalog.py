@@ -100,6 +100,16 @@ BAD_SPECS = [
     ("basis-unset", _do(lambda s: s.pricing.ClearField("basis")),
      "spec.pricing.basis is unset; expected one of cost, revenue, negotiated"),
     ("cost-no-units", _set("pricing.basis.cost.expected_units", 0), "spec.pricing.basis.cost.expected_units is 0"),
+    ("cost-negative", _set("pricing.basis.cost.collection_cost_fen", -1),
+     "spec.pricing.basis.cost.collection_cost_fen is -1; expected 0 to"),
+    ("processing-cost-negative", _set("pricing.basis.cost.processing_cost_fen", -100),
+     "spec.pricing.basis.cost.processing_cost_fen is -100; expected 0 to"),
+    ("operating-cost-negative", _set("pricing.basis.cost.operating_cost_fen", -5),
+     "spec.pricing.basis.cost.operating_cost_fen is -5; expected 0 to"),
+    ("markup-negative", _set("pricing.basis.cost.markup_bp", -1), "spec.pricing.basis.cost.markup_bp is -1"),
+    ("revenue-negative", _do(lambda s: s.pricing.basis.revenue.MergeFrom(catalog_pb2.RevenueBasis(
+        expected_buyer_revenue_fen=-1, revenue_share_bp=100, expected_units=5))),
+     "spec.pricing.basis.revenue.expected_buyer_revenue_fen is -1; expected 0 to"),
     ("negotiated-no-ref", _do(lambda s: s.pricing.basis.negotiated.party_ids.extend(["a", "b"])),
      "spec.pricing.basis.negotiated.agreement_ref is empty"),
     ("revenue-share-zero", _do(lambda s: s.pricing.basis.revenue.MergeFrom(catalog_pb2.RevenueBasis(expected_units=5))),
@@ -125,6 +135,20 @@ def test_bad_spec_is_refused_naming_the_rule(mutate, message):
         catalog.check_spec(spec, SITES)
     assert message in err.value.message
     assert err.value.kind == INVALID
+
+
+@pytest.mark.parametrize(("basis", "text"), [
+    pytest.param(catalog_pb2.PriceBasis(cost=catalog_pb2.CostBasis(collection_cost_fen=100, markup_bp=1000, expected_units=10)),
+                 "cost-based: collection_cost_fen 100, markup_bp 1000, expected_units 10", id="cost"),
+    pytest.param(catalog_pb2.PriceBasis(revenue=catalog_pb2.RevenueBasis(expected_buyer_revenue_fen=9, revenue_share_bp=500,
+                                                                         expected_units=3)),
+                 "revenue-based: expected_buyer_revenue_fen 9, revenue_share_bp 500, expected_units 3", id="revenue"),
+    pytest.param(catalog_pb2.PriceBasis(negotiated=catalog_pb2.NegotiatedBasis(agreement_ref="A-1", party_ids=["h", "b"])),
+                 "negotiated: agreement_ref A-1, party_ids h+b", id="negotiated"),
+    pytest.param(catalog_pb2.PriceBasis(), "no price basis stated", id="unset"),
+])
+def test_a_listing_says_how_its_price_was_set_with_its_parameters(basis, text):
+    assert catalog.basis_text(basis) == text
 
 
 # -- the basis-point rule -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,6 +75,28 @@ def test_changing_any_signed_field_fails_verification_naming_it_or_the_signature
     _tamper(field)(cert)
     verdict = certs.verify_offline(cert, KEYS, NOW_MS + 1)
     assert not verdict.valid and verdict.state == certs.UNCHECKED
+    assert any(r.startswith(("signature", field)) for r in verdict.reasons), verdict.reasons
+
+
+def _as_compact(cert: catalog_pb2.Certificate) -> catalog_pb2.Certificate:
+    return certs.decode_compact(certs.encode_compact(cert))
+
+
+def _as_json_file(cert: catalog_pb2.Certificate) -> catalog_pb2.Certificate:
+    # What `shuniu cert show --out` writes and `shuniu cert verify FILE` reads back.
+    return json_format.Parse(json_format.MessageToJson(cert, preserving_proto_field_name=True),
+                             catalog_pb2.Certificate())
+
+
+@pytest.mark.parametrize("carrier", [_as_compact, _as_json_file], ids=["compact-text", "json-file"])
+@pytest.mark.parametrize("field", [*certs.SIGNED_FIELDS, "signature"])
+def test_a_tampered_field_fails_offline_from_the_compact_text_and_from_the_file(field, carrier):
+    untouched = carrier(issued())
+    assert certs.verify_offline(untouched, KEYS, NOW_MS + 1).valid
+    cert = issued()
+    _tamper(field)(cert)
+    verdict = certs.verify_offline(carrier(cert), KEYS, NOW_MS + 1)
+    assert not verdict.valid
     assert any(r.startswith(("signature", field)) for r in verdict.reasons), verdict.reasons
 
 

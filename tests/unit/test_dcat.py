@@ -29,6 +29,8 @@ def product(i: int, state=C.PRODUCT_STATE_LISTED) -> catalog_pb2.Product:
     spec.allowed_purposes.extend(["actuarial", "research"])
     spec.allowed_job_kinds.extend([common_pb2.JOB_KIND_VERIFY, common_pb2.JOB_KIND_AGGREGATE])
     spec.pricing.unit, spec.pricing.unit_price_fen, spec.pricing.price_version = C.PRICING_UNIT_PER_CALL, 500, 3
+    spec.pricing.basis.cost.MergeFrom(C.CostBasis(collection_cost_fen=90_000, operating_cost_fen=10_000, markup_bp=2_000,
+                                                  expected_units=240))
     return p
 
 
@@ -57,6 +59,9 @@ def test_dataset_carries_publisher_distribution_policy_and_certificate():
     assert constraints == {"odrl:purpose": ["actuarial", "research"], "shuniu:jobKind": ["aggregate", "verify"]}
     assert (policy["shuniu:grade"], policy["shuniu:priceUnit"], policy["shuniu:unitPriceFen"]) == ("internal", "per_call", 500)
     assert dataset["shuniu:certificate"] == {"@id": "urn:shuniu:certificate:cert-0000000000000000", "shuniu:version": 2}
+    # Every listing states how its price was set, with the parameters (zero ones are proto3 defaults, left out).
+    assert policy["shuniu:priceBasis"] == {"shuniu:method": "cost", "shuniu:parameters": {
+        "collection_cost_fen": 90_000, "operating_cost_fen": 10_000, "markup_bp": 2_000, "expected_units": 240}}
 
 
 def test_no_file_path_or_domain_node_leaks():

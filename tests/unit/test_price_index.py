@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shuniu.market.settlement.price_index import IndexCell, ProductSales, chain_index, index_cells, link
+from shuniu.market.settlement.price_index import IndexCell, ProductSales, chain_index, index_cells, index_table, link
 from shuniu.market.settlement.statements import STATEMENT_SCHEMA
 from shuniu.protos.v1 import ledger_pb2
 
@@ -53,6 +53,16 @@ def test_without_a_matched_product_the_link_is_the_unit_value_ratio():
 def test_a_suppressed_period_is_stepped_over_and_the_next_links_to_the_last_shown():
     a, hidden, c = _cell({"x": (100, 100)}), _cell({"x": (900, 100)}, n=1), _cell({"x": (120, 100)})
     assert _values(a, hidden, c) == [100.0, 0.0, 120.0]
+
+
+@pytest.mark.parametrize("transactions, parties", [(2, 5), (9, 1)], ids=["too-few-transactions", "one-party"])
+def test_a_suppressed_cell_publishes_no_turnover_or_units_only_why_it_is_hidden(transactions, parties):
+    hidden = _cell({"x": (9_000, 100)}, n=transactions, parties=parties)
+    point, = chain_index({("energy", "2026-01"): hidden}, 3, 2)
+    assert (point.suppressed, point.index_value, point.turnover_fen) == (True, 0.0, 0)
+    assert (point.transactions, point.distinct_parties) == (transactions, parties)
+    row, = index_table([point], {("energy", "2026-01"): hidden.units}).to_pylist()
+    assert (row["turnover_fen"], row["units"]) == (0, 0)
 
 
 _products = st.dictionaries(st.sampled_from("abcdef"), st.tuples(st.integers(1, 10**9), st.integers(1, 10**6)), min_size=1)

@@ -7,6 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shuniu.market.public_data import month_true_up, year_true_ups, yearly_allowance_fen
+from shuniu.market.public_data.settle import _month, closed_year_refusal
+from shuniu.protos.v1 import settlement_pb2
 
 _fen = st.integers(0, 10**12)
 _year = st.lists(st.integers(0, 10**11), min_size=1, max_size=12)
@@ -74,3 +76,55 @@ def test_carry_above_the_allowance_is_carried_on():
 def test_allowance_parts_out_of_range_are_refused(parts):
     with pytest.raises(ValueError, match="allowed"):
         yearly_allowance_fen(*parts)
+
+
+# -- months settled late (a period left open while later ones closed) ----------------------------------
+
+def _schedule(allowance_fen: int) -> list[settlement_pb2.FeeSchedule]:
+    return [settlement_pb2.FeeSchedule(allowed_cost_fen=allowance_fen)]
+
+
+def _settle(order: list[str], revenues: dict[str, int], allowance_fen: int, recorded=None) -> dict:
+    """Settles the months in `order` one by one as settlement does, each seeing the months settled before it."""
+    recorded = dict(recorded or {})
+    for period in order:
+        recorded[period] = _month("op", period, dict(recorded), _schedule(allowance_fen), revenues[period], 0, 0)
+    return recorded
+
+
+_months = st.lists(st.integers(0, 10**9), min_size=1, max_size=12).flatmap(
+    lambda revenues: st.tuples(st.just(revenues), st.permutations(range(len(revenues)))))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_months, st.integers(0, 10**10))
+def test_a_year_settled_in_any_order_trues_up_exactly_its_revenue_above_the_allowance(months, allowance):
+    revenues, order = months
+    by_period = {f"2027-{m + 1:02d}": fen for m, fen in enumerate(revenues)}
+    periods = sorted(by_period)
+    late = _settle([periods[i] for i in order], by_period, allowance)
+    in_order = _settle(periods, by_period, allowance)
+    for m in late.values():
+        assert 0 <= m.true_up_fen <= m.revenue_fen and m.carry_out_fen >= 0
+    assert sum(m.true_up_fen for m in late.values()) == max(0, sum(revenues) - allowance)  # to the fen
+    # The next year starts from the same carried reduction, whatever order the months closed in.
+    january = {"2028-01": 0}
+    assert _settle(["2028-01"], january, allowance, late)["2028-01"].carry_in_fen == \
+        _settle(["2028-01"], january, allowance, in_order)["2028-01"].carry_in_fen == max(0, sum(revenues) - allowance)
+
+
+@pytest.mark.parametrize("late_revenue, later_settled, refused", [
+    (500, ["2028-01"], True),
+    (0, ["2028-01"], False),  # nothing to true up: the closed year's carry stays right
+    (500, ["2027-12"], False),  # the same year: the late month is trued up against the year's settled months
+    (500, [], False),
+], ids=["true-up-into-closed-year", "no-revenue", "same-year-later-month", "nothing-later"])
+def test_a_late_month_is_refused_only_when_it_would_true_up_a_closed_year(late_revenue, later_settled, refused):
+    revenues = {"2027-01": 2_000, "2027-06": late_revenue, "2027-12": 0, "2028-01": 100}
+    recorded = _settle(["2027-01", *later_settled], revenues, 1_000)  # January alone passes the allowance
+    month = _month("op", "2027-06", recorded, _schedule(1_000), late_revenue, 0, 0)
+    refusal = closed_year_refusal("op", "2027-06", recorded, month)
+    assert (refusal is not None) == refused
+    if refused:
+        assert refusal.startswith("true-up for a closed year: operator 'op' has settled 2028-01")
+        assert "would true up 500 fen more of 2027" in refusal and "nothing was changed" in refusal
