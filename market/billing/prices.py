@@ -53,10 +53,17 @@ def data_rate_spec(product: catalog_pb2.Product, pricing: catalog_pb2.Pricing) -
         "grade": GRADES[grade - 1],
         "tiers": [{"from_units": start, "price_millifen": _millifen(price, size, f"{where}: price")} for start, price in tiers],
         "public_interest_free": bool(pricing.public_interest_free),
+        "public_data": is_public_data(product),
     }
     if pricing.guided_cap_fen:
         spec["guided_cap_millifen"] = _millifen(pricing.guided_cap_fen, size, f"{where}: guided cap")
     return spec
+
+
+def is_public_data(product: catalog_pb2.Product) -> bool:
+    """Public data: graded public, or operated under a public-data authorization (公共数据授权运营) whatever its grade."""
+    spec = product.spec
+    return spec.grade == common_pb2.CLASSIFICATION_GRADE_PUBLIC or bool(spec.HasField("public_data") and spec.public_data.operator_id)
 
 
 def data_plan_spec(product: catalog_pb2.Product, exchange_fee_bp: int) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from shuniu.market._names import GRADE_NAMES, name_of
 from shuniu.market.catalog.errors import CatalogError, denied, precondition
-from shuniu.market.catalog.pricing import check_pricing
+from shuniu.market.catalog.pricing import check_pricing, operated_public_data
 from shuniu.protos.v1 import catalog_pb2, common_pb2
 
 REGISTERED = catalog_pb2.PRODUCT_STATE_REGISTERED
@@ -129,7 +129,7 @@ def editable_copy(product: catalog_pb2.Product, change: str, now_ms: int) -> cat
 
 def apply_price(product: catalog_pb2.Product, pricing: catalog_pb2.Pricing, now_ms: int) -> catalog_pb2.Product:
     """Puts `pricing` in force as the next price version; earlier versions stay as they were billed."""
-    check_pricing(pricing, product.spec.grade, "pricing")
+    check_pricing(pricing, product.spec.grade, "pricing", operated_public_data(product.spec))
     out = editable_copy(product, "a price can be set", now_ms)
     out.spec.pricing.CopyFrom(pricing)
     out.spec.pricing.price_version = product.spec.pricing.price_version + 1

@@ -27,8 +27,9 @@ def _amount(value: int, field: str) -> None:
         raise CatalogError(f"{field} is {value}; expected 0 to {MAX_PRICE_FEN:,} fen")
 
 
-def check_pricing(pricing: catalog_pb2.Pricing, grade: int, field: str = "spec.pricing") -> None:
-    """Raises CatalogError naming the field when the pricing cannot be listed for a product of `grade`."""
+def check_pricing(pricing: catalog_pb2.Pricing, grade: int, field: str = "spec.pricing", public_data: bool = False) -> None:
+    """Raises CatalogError naming the field when the pricing cannot be listed for a product of `grade`
+    (`public_data`: operated under a public-data authorization, public data whatever its grade)."""
     if pricing.unit not in UNIT_NAMES:
         accepted = ", ".join(f"{n} ({v})" for v, n in UNIT_NAMES.items())
         raise CatalogError(f"{field}.unit {pricing.unit} unknown or unset; expected one of {accepted}")
@@ -44,9 +45,9 @@ def check_pricing(pricing: catalog_pb2.Pricing, grade: int, field: str = "spec.p
             if price > pricing.guided_cap_fen:
                 raise CatalogError(f"{where} is {price} fen, above the guided cap (政府指导价) of "
                                    f"{pricing.guided_cap_fen} fen; expected at most the cap")
-    if pricing.public_interest_free and grade != common_pb2.CLASSIFICATION_GRADE_PUBLIC:
-        raise CatalogError(f"{field}.public_interest_free is set on a product that is not public; "
-                           "expected it only for grade public (public data is free for public-interest use)")
+    if pricing.public_interest_free and grade != common_pb2.CLASSIFICATION_GRADE_PUBLIC and not public_data:
+        raise CatalogError(f"{field}.public_interest_free is set on a product that is not public data; expected it only "
+                           "for grade public or public-data authorized operation (free for public-interest use)")
     check_basis(pricing.basis, f"{field}.basis")
 
 
@@ -79,6 +80,11 @@ def basis_text(basis: catalog_pb2.PriceBasis) -> str:
         return "no price basis stated"
     values = ", ".join(f"{name} {'+'.join(v) if isinstance(v, list) else v}" for name, v in parameters.items())
     return f"{which}{'' if which == 'negotiated' else '-based'}: {values or 'no parameters'}"
+
+
+def operated_public_data(spec: catalog_pb2.ProductSpec) -> bool:
+    """Whether the product is operated under a public-data authorization (公共数据授权运营)."""
+    return bool(spec.HasField("public_data") and spec.public_data.operator_id)
 
 
 def check_basis(basis: catalog_pb2.PriceBasis, field: str) -> None:

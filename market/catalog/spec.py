@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from shuniu.market._names import GRADE_NAMES, JOB_KIND_NAMES, expected
 from shuniu.market.catalog.errors import CatalogError
-from shuniu.market.catalog.pricing import check_pricing
+from shuniu.market.catalog.pricing import check_pricing, operated_public_data
 from shuniu.market.catalog.rights import check_rights
 from shuniu.protos.v1 import catalog_pb2
 
@@ -66,7 +66,7 @@ def check_spec(spec: catalog_pb2.ProductSpec, site_ids: Collection[str]) -> None
         raise CatalogError("spec.content_sha256 is not 64 lowercase hex digits; expected the hex SHA-256 over the "
                            "files' contents in path order, which verification checks")
     check_rights(spec.rights)
-    check_pricing(spec.pricing, spec.grade)
+    check_pricing(spec.pricing, spec.grade, public_data=operated_public_data(spec))
     _check_uses(spec)
     _check_public_data(spec)
 

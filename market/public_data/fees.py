@@ -26,10 +26,10 @@ import re
 from collections.abc import Mapping
 
 from shuniu.market.catalog import CatalogError, check_pricing
-from shuniu.market.catalog.pricing import MAX_UNIT_SIZE
+from shuniu.market.catalog.pricing import MAX_UNIT_SIZE, operated_public_data
 from shuniu.market.public_data.allowance import MAX_ALLOWANCE_FEN
 from shuniu.market.rating.tables import MAX_DATA_PRICE_MILLIFEN
-from shuniu.protos.v1 import catalog_pb2, common_pb2, settlement_pb2
+from shuniu.protos.v1 import catalog_pb2, settlement_pb2
 
 __all__ = ["BASIS_NAMES", "MAX_ITEMS", "FeeError", "check_schedule", "pricing_for_item"]
 
@@ -130,12 +130,12 @@ def pricing_for_item(item: settlement_pb2.FeeItem, product: catalog_pb2.Product)
     current = product.spec.pricing
     pricing = catalog_pb2.Pricing(
         unit=_UNIT[item.basis], unit_price_fen=item.fee_fen, unit_size=item.unit_size or 1,
-        guided_cap_fen=item.ceiling_fen, public_interest_free=product.spec.grade == common_pb2.CLASSIFICATION_GRADE_PUBLIC)
+        guided_cap_fen=item.ceiling_fen, public_interest_free=True)  # free for public governance and public-interest use
     if item.basis == settlement_pb2.FEE_BASIS_PER_TIME:  # the month's first billable query pays, the rest are free
         pricing.volume_tiers.append(catalog_pb2.VolumeTier(from_units=1, unit_price_fen=0))
     pricing.basis.CopyFrom(current.basis)  # how the price was set stays as the listing states it
     try:
-        check_pricing(pricing, product.spec.grade, f"pricing of {product.product_id}")
+        check_pricing(pricing, product.spec.grade, f"pricing of {product.product_id}", operated_public_data(product.spec))
     except CatalogError as err:
         raise FeeError(err.message, PRECONDITION) from None
     return pricing

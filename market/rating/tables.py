@@ -68,7 +68,7 @@ class DataRates:
     product_ids: tuple[str, ...]  # sorted by (product id, price version); an id repeats once per version
     price_versions: np.ndarray  # int64 [product row]
     unit_kind: np.ndarray  # int8 [product], index into UNIT_KINDS
-    is_public: np.ndarray  # bool [product], grade == public and free for public-interest use
+    is_public: np.ndarray  # bool [product], public data (grade public, or under authorized operation) free for public-interest use
     tier_offsets: np.ndarray  # int64 [product + 1]; product p's tiers are [off[p], off[p+1])
     tier_from_units: np.ndarray  # int64 [tier]: cumulative units at which the tier starts
     tier_price_millifen: np.ndarray  # int64 [tier]
@@ -161,7 +161,8 @@ def build_data_rates(products: Mapping[Any, Mapping[str, Any]], public_interest_
     "guided_cap_millifen": 40}}; a missing or None guided cap means no cap. A key may also be a
     (product_id, price_version) pair, so that several versions of a product are rated side by side;
     a plain product id key stands for (product_id, price_version). "public_interest_free" (default
-    True) says whether public data is free for public-interest use."""
+    True) says whether public data is free for public-interest use; "public_data" (default False) marks
+    a product under public-data authorized operation (公共数据授权运营), public data whatever its grade."""
     if not isinstance(products, Mapping):
         raise ValueError(f"products must be a mapping of product id to pricing, got {type(products).__name__}")
     purposes = frozenset(public_interest_purposes)
@@ -186,12 +187,17 @@ def build_data_rates(products: Mapping[Any, Mapping[str, Any]], public_interest_
         product_id, spec = key[0], rows[key]
         if not isinstance(spec, Mapping):
             raise ValueError(f"product {product_id!r}: pricing is a {type(spec).__name__}; expected a mapping")
-        only_keys(spec, {"unit", "grade", "tiers", "guided_cap_millifen", "public_interest_free"}, f"product {product_id!r}")
+        only_keys(spec, {"unit", "grade", "tiers", "guided_cap_millifen", "public_interest_free", "public_data"},
+                  f"product {product_id!r}")
         unit_kind[p] = _choice(spec.get("unit"), UNIT_KINDS, f"product {product_id!r}: unit")
         free_for_public_interest = spec.get("public_interest_free", True)
         if not isinstance(free_for_public_interest, bool):
             raise ValueError(f"product {product_id!r}: public_interest_free must be true or false, got {free_for_public_interest!r}")
-        is_public[p] = _choice(spec.get("grade"), GRADES, f"product {product_id!r}: grade") == 0 and free_for_public_interest
+        public_data = spec.get("public_data", False)
+        if not isinstance(public_data, bool):
+            raise ValueError(f"product {product_id!r}: public_data must be true or false, got {public_data!r}")
+        grade_public = _choice(spec.get("grade"), GRADES, f"product {product_id!r}: grade") == 0
+        is_public[p] = (grade_public or public_data) and free_for_public_interest
         cap = spec.get("guided_cap_millifen")
         if cap is not None:
             caps[p] = _int(cap, f"product {product_id!r}: guided_cap_millifen", 0, MAX_DATA_PRICE_MILLIFEN)

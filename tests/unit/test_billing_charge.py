@@ -180,7 +180,7 @@ def _product(unit=catalog_pb2.PRICING_UNIT_PER_ROW, price=5, size=1000, cap=0, g
 
 def test_catalog_pricing_becomes_milli_fen_tiers_and_the_operator_right_is_paid():
     product, pricing = _product(cap=6)
-    assert data_rate_spec(product, pricing) == {"unit": "row", "grade": "public", "public_interest_free": False,
+    assert data_rate_spec(product, pricing) == {"unit": "row", "grade": "public", "public_interest_free": False, "public_data": True,
                                                 "tiers": [{"from_units": 0, "price_millifen": 5}, {"from_units": 10_000, "price_millifen": 4}],
                                                 "guided_cap_millifen": 6}  # fmt: skip
     assert data_plan_spec(product, 300) == {"holders": {"op": 10_000}, "exchange_fee_bp": 300, "public": True,

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from shuniu.market.billing.prices import data_rate_spec
+from shuniu.market.catalog import CatalogError, check_pricing
+from shuniu.market.catalog.pricing import operated_public_data
 from shuniu.market.public_data import FeeError, check_schedule, pricing_for_item
 from shuniu.market.rating.data import data_charge_twin
 from shuniu.market.rating.tables import build_data_rates
@@ -104,3 +106,23 @@ def test_per_time_charges_each_buyer_once_a_month_and_free_use_does_not_count():
 def test_per_product_charges_every_job():
     charge, _ = _charges(pricing_for_item(_item(basis=s_pb2.FEE_BASIS_PER_PRODUCT), _product()), [0, 0, 1])
     assert charge == [40, 40, 40]
+
+
+@pytest.mark.parametrize("grade, operated, free", [
+    (PUBLIC, True, True), (common_pb2.CLASSIFICATION_GRADE_INTERNAL, True, True),
+    (PUBLIC, False, True), (common_pb2.CLASSIFICATION_GRADE_INTERNAL, False, False),
+], ids=["public-operated", "internal-operated", "public-not-operated", "internal-not-operated"])
+def test_public_data_under_authorized_operation_is_free_for_public_interest_whatever_its_grade(grade, operated, free):
+    product = _product(public_data=operated)
+    product.spec.grade = grade
+    pricing = catalog_pb2.Pricing(unit=catalog_pb2.PRICING_UNIT_PER_CALL, unit_price_fen=40, unit_size=1,
+                                  price_version=2, public_interest_free=True, basis=product.spec.pricing.basis)
+    rates = build_data_rates({("traffic", 2): data_rate_spec(product, pricing)}, ["public_health"])
+    assert bool(rates.is_public[0]) is free
+    if operated:  # a fee schedule's pricing is free for public-interest use
+        assert pricing_for_item(_item(), product).public_interest_free
+    if free:  # and the catalog lists a pricing that says so
+        check_pricing(pricing, grade, public_data=operated_public_data(product.spec))
+    else:
+        with pytest.raises(CatalogError, match="not public data"):
+            check_pricing(pricing, grade, public_data=operated_public_data(product.spec))
