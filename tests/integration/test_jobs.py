@@ -331,3 +331,30 @@ def test_cli_run_prints_the_released_output_and_lists_the_job(market):
     refused = _shuniu("submit", "--addr", plane.address, "--grant", grant.grant_id, "--product", product.product_id,
                       "--agg", "count", "--max-tier", "T7")
     assert refused.returncode != 0 and 'max-tier "T7" unknown' in refused.stderr
+
+
+def test_cli_plans_watches_shows_explains_and_cancels_with_tables_json_and_exit_codes(market, eventually):
+    plane, product, grant = market
+    addr = ("--addr", plane.address)
+    planned = _shuniu("plan", *addr, "--grant", grant.grant_id, "--product", product.product_id, "--agg", "count",
+                      "--anchor", "xinyang", "--max-tier", "T1", "--json")
+    assert planned.returncode == 0, planned.stderr
+    assert json.loads(planned.stdout)["admissible"] and json.loads(planned.stdout)["placement"]["node_ids"]
+    with plane.client() as client:
+        done = submit(client, aggregate_spec(grant, product), "cli-watch")
+        watched = _shuniu("watch", done.job_id, *addr)
+        assert watched.returncode == 0 and "succeeded" in watched.stdout.lower(), watched.stdout + watched.stderr
+        shown = _shuniu("jobs", "show", done.job_id, *addr, "--json")
+        assert shown.returncode == 0 and json.loads(shown.stdout)["state"] == "JOB_STATE_SUCCEEDED"
+        for node_id in ("ray-n1", "ray-n3"):  # the product's domain drained: the next job waits
+            client.drain(node_id, "cli test")
+        waiting = submit(client, aggregate_spec(grant, product), "cli-wait")
+        explained = _shuniu("explain", waiting.job_id, *addr)
+        assert explained.returncode == 0 and "nodes considered" in explained.stdout, explained.stdout + explained.stderr
+        as_json = json.loads(_shuniu("explain", waiting.job_id, *addr, "--json").stdout)
+        assert as_json["explanation"]["rejections"] and as_json["job_id"] == waiting.job_id
+        cancelled = _shuniu("cancel", waiting.job_id, *addr, "--reason", "cli test")
+        assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout, cancelled.stdout + cancelled.stderr
+        assert _shuniu("watch", waiting.job_id, *addr).returncode == 2  # ended without output
+    missing = _shuniu("jobs", "show", "job-nope", *addr)
+    assert missing.returncode != 0 and "NOT_FOUND" in missing.stderr
