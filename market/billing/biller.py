@@ -92,6 +92,11 @@ class Biller:
         self._claim_from = "0-0"
         self._jobs_ran_here: set[tuple[str, str]] = set()  # (node, job) pairs found in job records
         self._volumes: dict[str, int] = {}  # volume field -> units as this biller last posted (or read) them
+        # Postings submitted and not yet finished, in stream order, and the volume counters they will leave.
+        # `run` lets them stay in flight across rounds (the next round is read and rated meanwhile);
+        # `step` and `handle` finish them before returning.
+        self._in_flight: list[tuple[_Ticket, Future]] = []
+        self._carried: dict[str, int] = {}
         # Ledger writes (and archive fsyncs) wait on Redis's and the disk's fsync: this thread waits
         # for them while the next batch is decoded and rated.
         self._poster = ThreadPoolExecutor(1, thread_name_prefix="biller-post")
@@ -104,23 +109,37 @@ class Biller:
                 raise
 
     def step(self, block_ms: int | None = None) -> int:
-        """Claim idle entries of dead consumers, then read new ones; bill each; return how many were handled."""
+        """Claim idle entries of dead consumers, then read new ones; bill each; return how many were handled
+        (all of them posted, acknowledged or dead-lettered by then)."""
+        try:
+            return self._step(block_ms, finish=True)
+        finally:
+            self._finish_in_flight()
+
+    def _step(self, block_ms: int | None, finish: bool) -> int:
+        """One round; with `finish` False the round's postings may still be in flight on return."""
         c = self.config
         handled = 0
         next_from, claimed, _ = self.client.xautoclaim(c.stream, c.group, c.consumer, c.claim_idle_ms,
                                                        self._claim_from, count=c.count)
         self._claim_from = next_from.decode() if isinstance(next_from, bytes) else next_from
-        handled += self._handle_all([(e.decode(), f) for e, f in claimed if f])  # a deleted entry is claimed as None
-        block = c.block_ms if block_ms is None else block_ms
-        for _, entries in self.client.xreadgroup(c.group, c.consumer, {c.stream: ">"}, count=c.count,
-                                                 block=block or None) or []:
-            handled += self._handle_all([(e.decode(), f) for e, f in entries])
+        handled += self._handle_all([(e.decode(), f) for e, f in claimed if f], finish)  # a deleted entry is claimed as None
+        # Nothing in flight: wait for new entries; else look without waiting, and finish what is in flight
+        # if nothing came (a batch in flight is acknowledged only when its posting lands).
+        block = (c.block_ms if block_ms is None else block_ms) if not self._in_flight else None
+        read = self.client.xreadgroup(c.group, c.consumer, {c.stream: ">"}, count=c.count, block=block or None) or []
+        for _, entries in read:
+            handled += self._handle_all([(e.decode(), f) for e, f in entries], finish)
+        if not read:
+            self._finish_in_flight()
         return handled
 
-    def _handle_all(self, entries: list[tuple[str, dict[bytes, bytes]]]) -> int:
+    def _handle_all(self, entries: list[tuple[str, dict[bytes, bytes]]], finish: bool = True) -> int:
         # Archived (fsynced) on the posting thread, ahead of every write that acknowledges one of them.
         archived = self._poster.submit(self.archive.append, entries) if self.archive is not None and entries else None
         self._bill_round(entries, archived)
+        if finish:
+            self._finish_in_flight()
         return len(entries)
 
     def trim(self) -> int:
@@ -136,40 +155,59 @@ class Biller:
         # What is loaded by now (modules, Numba's dispatchers: ~140k objects) lives as long as the
         # process; frozen, it is no longer walked by every full collection (~10 % of billing's CPU).
         gc.freeze()
+        # A round's postings stay in flight while the next round is read, decoded and rated: waiting for
+        # the last of them before each read left the rating thread idle for a posting's fsync per round.
         while not stop.is_set():
             try:
-                self.step()
+                self._step(None, finish=False)
                 if time.monotonic() - self._trimmed_at >= self.config.trim_every_s:
                     self.trim()
             except redis.ConnectionError as err:
+                self._in_flight, self._carried = [], {}  # their entries stay pending: claimed again later
                 log.warning("Redis unreachable, retrying: %s", err)
                 stop.wait(0.5)
+        self._finish_in_flight()
 
     def handle(self, entry_id: str, fields: dict[bytes, bytes]) -> str:
         """Bill one stream entry; return posted, duplicate or dead_letter."""
-        return self._bill_round([(entry_id, fields)])[0]
+        self._bill_round([(entry_id, fields)])
+        return self._finish_in_flight()[-1]
 
-    def _bill_round(self, entries: list[tuple[str, dict[bytes, bytes]]], archived: Future | None = None) -> list[str]:
-        """Bill entries in order, each batch's ledger write on the posting thread while the next one is rated.
+    def _bill_round(self, entries: list[tuple[str, dict[bytes, bytes]]], archived: Future | None = None) -> None:
+        """Rate entries in order and hand each batch's ledger write to the posting thread, which writes while the
+        next one is rated; the writes join those in flight (`_finish_in_flight` finishes them).
 
-        A batch is rated with the volume counters its predecessors in the round are about to write; if one
-        of those writes does not happen, the later write finds a stale counter and is rated again."""
+        A batch is rated with the volume counters the postings in flight are about to write; if one of those
+        writes does not happen, the later write finds a stale counter and is rated again."""
         tickets = [_Ticket(entry_id, fields.get(b"batch_id", b"").decode(errors="replace"),
                            fields.get(b"node_id", b"").decode(errors="replace"), time.perf_counter())
                    for entry_id, fields in entries]
         batches = [_decoded(ticket, fields) for ticket, (_, fields) in zip(tickets, entries)]
         reads = _read_round(self.client, [(t.batch_id, b) for t, b in zip(tickets, batches) if not isinstance(b, DeadLetter)])
-        pending: list[tuple[_Ticket, Future]] = []
-        carried: dict[str, int] = {}  # volume field -> units after the postings still in flight
+        for ticket, (_, fields), batch in zip(tickets, entries, batches):
+            if any(t.draws_vouchers for t, _ in self._in_flight):
+                self._finish_in_flight()  # a voucher's remaining amount is read from Redis: let the draw land first
+            self._finish_landed(at_most_in_flight=2 * self.config.count)
+            charged = self._charge(ticket, fields, batch, reads, self._carried)
+            self._in_flight.append((ticket, self._poster.submit(self._write, archived, *charged)))
+
+    def _finish_landed(self, at_most_in_flight: int) -> None:
+        """Finish the postings at the head of those in flight that have landed, and wait for more while too many are in flight."""
+        while self._in_flight and (self._in_flight[0][1].done() or len(self._in_flight) > at_most_in_flight):
+            ticket, future = self._in_flight.pop(0)
+            wait([future])
+            self._finish(ticket, future)
+        if not self._in_flight:
+            self._carried = {}
+
+    def _finish_in_flight(self) -> list[str]:
+        """Wait for every posting in flight and finish each in stream order; return their outcomes."""
+        in_flight, self._in_flight = self._in_flight, []
         try:
-            for ticket, (_, fields), batch in zip(tickets, entries, batches):
-                if any(t.draws_vouchers for t, _ in pending):
-                    _wait_all(pending)  # a voucher's remaining amount is read from Redis: let the draw land first
-                charged = self._charge(ticket, fields, batch, reads, carried)
-                pending.append((ticket, self._poster.submit(self._write, archived, *charged)))
+            wait([future for _, future in in_flight])
+            return [self._finish(ticket, future) for ticket, future in in_flight]
         finally:
-            _wait_all(pending)
-        return [self._finish(ticket, future) for ticket, future in pending]
+            self._carried = {}  # what landed is in _volumes now (and what did not is read afresh)
 
     def _charge(self, ticket: _Ticket, fields: dict[bytes, bytes], batch, reads: _RoundReads, carried: dict[str, int]) -> tuple:
         """(what to write, its arguments): the posting, the acknowledgement of a duplicate, or a dead letter."""
@@ -313,10 +351,6 @@ class _Ticket:
     started: float
     draws_vouchers: bool = False
     retry: tuple = ()  # (prepared batch, price book) to rate it again with (reading Redis afresh)
-
-
-def _wait_all(pending: list[tuple[_Ticket, Future]]) -> None:
-    wait([future for _, future in pending])
 
 
 def _count_revenue(posting) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import pathlib
+import threading
+import time
 
 import pyarrow as pa
 import pytest
@@ -332,6 +334,40 @@ def test_batches_rated_behind_a_refused_write_are_rated_again_and_posted_once(cl
     # its volumes found them stale in turn. Each was rated again and posted once.
     assert sum("stale_volume" in r.getMessage() for r in caplog.records) >= 2
     assert biller.outcomes == {"posted": 3} and other.outcomes == {"posted": 1}
+    assert client.xpending(USAGE_STREAM, "billers")["pending"] == 0
+    _assert_ledger_equals_reference(client, made)
+
+
+@pytest.mark.parametrize("interrupted", [False, True], ids=["undisturbed", "counters-moved-meanwhile"])
+def test_run_keeps_postings_in_flight_across_rounds_and_bills_like_one_batch_at_a_time(client, tmp_path, caplog, interrupted):
+    # Rounds of one entry: each batch is rated while the previous rounds' postings may still be in flight,
+    # from the counters they are about to write. Moved meanwhile by another consumer, they are found stale.
+    market = seed_market(client)
+    made = {}
+    for node in market.nodes[:2]:
+        made.update(_spool_and_send(client, tmp_path, market, node, batches=3, records=400))
+    config = BillerConfig(consumer="ours", count=1, block_ms=50)
+    other = Biller(client, BillerConfig(consumer="other", block_ms=0))
+    other.ensure_group()
+    if interrupted:
+        (_, [(entry_id, fields)]), = client.xreadgroup("billers", "other", {USAGE_STREAM: ">"}, count=1)
+        biller = _Interrupted(client, config, other, (entry_id.decode(), fields))
+    else:
+        biller = Biller(client, config, UsageArchive(tmp_path / "archive"))
+    stop = threading.Event()
+    runner = threading.Thread(target=biller.run, args=(stop,))
+    with caplog.at_level(logging.INFO, logger="shuniu.biller"):
+        runner.start()
+        try:
+            deadline = time.monotonic() + 60
+            while client.llen("shuniu:ledger:order") < 6 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            runner.join(30)
+    assert not runner.is_alive()
+    assert biller.outcomes == {"posted": 5 if interrupted else 6}
+    assert any("stale_volume" in r.getMessage() for r in caplog.records) == interrupted
     assert client.xpending(USAGE_STREAM, "billers")["pending"] == 0
     _assert_ledger_equals_reference(client, made)
 
