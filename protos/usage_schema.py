@@ -13,7 +13,11 @@ IPC schema metadata under BATCH_ID_METADATA by `batch_to_ipc`.
 On the wire (and in the spool) a node may send the low-cardinality string columns
 (DICTIONARY_COLUMNS) dictionary-encoded: a batch names one node, center and site and a few
 jobs, grants, buyers, products and purposes, so each value travels once per batch and the
-biller resolves it once (`string_codes`). Readers accept both forms; `to_wire` encodes.
+biller resolves it once (`string_codes`). It may also send an int64 column as int32 when every
+value of the batch fits: quantities rarely need more than 31 bits, and LZ4 then has a quarter
+fewer bytes to compress on the node and to decompress in the biller. Validation accepts every
+form; `to_wire` encodes, and `batch_from_ipc` gives int32 columns back as int64, so a reader sees
+USAGE_SCHEMA's integer types whatever the sender chose.
 
 This module is a leaf: it imports numpy, pyarrow and the generated usage_pb2, nothing else (and Numba
 when a large batch's record ids are first checked).
@@ -37,12 +41,14 @@ __all__ = [
     "DEAD_LETTER_STREAM",
     "DICTIONARY_COLUMNS",
     "MAX_IPC_BYTES",
+    "NARROWABLE_COLUMNS",
     "QUANTITY_COLUMNS",
     "USAGE_SCHEMA",
     "USAGE_STREAM",
     "UsageSchemaError",
     "batch_from_ipc",
     "batch_to_ipc",
+    "dictionary_encoded",
     "string_codes",
     "to_wire",
     "validate_usage_batch",
@@ -66,6 +72,8 @@ USAGE_SCHEMA = _schema_of(usage_pb2.UsageRecord)
 # String columns that may travel dictionary-encoded (dictionary<int32, string>); record_id is unique per record.
 DICTIONARY_COLUMNS = ("job_id", "grant_id", "buyer_id", "node_id", "compute_center", "product_id", "site", "purpose")
 _DICTIONARY_TYPE = pa.dictionary(pa.int32(), pa.string())
+# int64 columns that may travel as int32 (every value of the batch within int32).
+NARROWABLE_COLUMNS = tuple(f.name for f in USAGE_SCHEMA if f.type == pa.int64())
 
 QUANTITY_COLUMNS = ("cpu_ms", "memory_mb_s", "gpu_ms", "rows", "bytes", "calls", "queries", "peak_memory_mb", "output_bytes")
 
@@ -110,7 +118,17 @@ def batch_from_ipc(data: bytes) -> tuple[pa.RecordBatch, str]:
     else:
         merged = pa.Table.from_batches(batches, reader.schema).combine_chunks().to_batches()
         batch = merged[0] if merged else pa.RecordBatch.from_pylist([], reader.schema)
-    return batch.replace_schema_metadata(None), batch_id
+    return _widened(batch.replace_schema_metadata(None)), batch_id
+
+
+def _widened(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with the NARROWABLE_COLUMNS a sender narrowed to int32 cast back to int64."""
+    narrowed = {i for i, f in enumerate(batch.schema) if f.type == pa.int32() and f.name in NARROWABLE_COLUMNS}
+    if not narrowed:
+        return batch
+    columns = [batch.column(i).cast(pa.int64()) if i in narrowed else batch.column(i) for i in range(batch.num_columns)]
+    fields = [pa.field(f.name, c.type, nullable=f.nullable) for f, c in zip(batch.schema, columns)]
+    return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
 
 
 def validate_usage_batch(batch: pa.RecordBatch | pa.Table) -> None:
@@ -137,9 +155,10 @@ def _schema_problems(schema: pa.Schema) -> list[str]:
         problems.append(f"unexpected columns {extra}; expected exactly {expected_names}")
     for name, expected in _EXPECTED_TYPES.items():
         got = got_types.get(name)
-        if got is None or got == expected or (name in DICTIONARY_COLUMNS and got == _DICTIONARY_TYPE):
+        if got is None or got == expected or (name in DICTIONARY_COLUMNS and got == _DICTIONARY_TYPE) \
+                or (name in NARROWABLE_COLUMNS and got == pa.int32()):
             continue
-        also = f" (or {_DICTIONARY_TYPE})" if name in DICTIONARY_COLUMNS else ""
+        also = f" (or {_DICTIONARY_TYPE})" if name in DICTIONARY_COLUMNS else " (or int32)" if name in NARROWABLE_COLUMNS else ""
         problems.append(f"column {name!r} has type {got}; expected {expected}{also}")
     if not problems and schema.names != expected_names:
         problems.append(f"columns are in the order {schema.names}; expected {expected_names}")
@@ -293,10 +312,34 @@ def string_codes(column: pa.Array) -> tuple[list[str], np.ndarray]:
     return distinct, np.array([code_of.get(v, -1) for v in values], dtype=np.int32)[codes]
 
 
-def to_wire(batch: pa.RecordBatch) -> pa.RecordBatch:
+def dictionary_encoded(batch: pa.RecordBatch) -> pa.RecordBatch:
     """The batch with its DICTIONARY_COLUMNS dictionary-encoded (those already encoded kept as they are)."""
-    columns = [pc.dictionary_encode(batch.column(i)) if name in DICTIONARY_COLUMNS and not pa.types.is_dictionary(batch.schema.field(i).type)
-               else batch.column(i) for i, name in enumerate(batch.schema.names)]
+    return _with_columns(batch, [
+        pc.dictionary_encode(batch.column(i)) if name in DICTIONARY_COLUMNS and not pa.types.is_dictionary(batch.schema.field(i).type)
+        else batch.column(i) for i, name in enumerate(batch.schema.names)])
+
+
+def to_wire(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch as a node sends it: DICTIONARY_COLUMNS dictionary-encoded, and each of the NARROWABLE_COLUMNS
+    as int32 when all its values fit (forms already taken are kept)."""
+    batch = dictionary_encoded(batch)
+    return _with_columns(batch, [_narrowed(batch.column(i)) if name in NARROWABLE_COLUMNS else batch.column(i)
+                                 for i, name in enumerate(batch.schema.names)])
+
+
+_INT32 = np.iinfo(np.int32)
+
+
+def _narrowed(column: pa.Array) -> pa.Array:
+    if column.type != pa.int64() or column.null_count or not len(column):
+        return column
+    values = column.to_numpy()
+    if values.min() < _INT32.min or values.max() > _INT32.max:
+        return column
+    return pa.array(values.astype(np.int32))
+
+
+def _with_columns(batch: pa.RecordBatch, columns: list[pa.Array]) -> pa.RecordBatch:
     fields = [pa.field(f.name, c.type, nullable=f.nullable) for f, c in zip(batch.schema, columns)]
     return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields, metadata=batch.schema.metadata))
 

@@ -48,8 +48,8 @@ from shuniu.protos.usage_schema import (
     USAGE_STREAM,
     UsageSchemaError,
     batch_from_ipc,
+    dictionary_encoded,
     string_codes,
-    to_wire,
     validate_usage_batch,
 )
 
@@ -379,7 +379,7 @@ def _decode(batch_id: str, node_id: str, fields: dict[bytes, bytes]) -> pa.Recor
         negative = any("is negative" in p for p in err.problems)
         raise DeadLetter("negative_quantity" if negative else "bad_schema", str(err)) from None
     # An older agent's plain strings are encoded once here: every later step resolves them by dictionary.
-    batch = to_wire(batch)
+    batch = dictionary_encoded(batch)
     if batch.num_rows and string_codes(batch.column("node_id"))[0] != [node_id]:
         raise DeadLetter("wrong_node", f"batch from node {node_id!r} holds records of other nodes; a node reports only its own use")
     return batch

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from shuniu.market.billing.charge import _dense_codes
 from shuniu.market.ledger.periods import periods_of_ms
-from shuniu.protos.usage_schema import DICTIONARY_COLUMNS, USAGE_SCHEMA, UsageSchemaError, string_codes, to_wire, validate_usage_batch
+from shuniu.protos.usage_schema import (DICTIONARY_COLUMNS, NARROWABLE_COLUMNS, USAGE_SCHEMA, UsageSchemaError, batch_from_ipc,
+                                        batch_to_ipc, string_codes, to_wire, validate_usage_batch)
 
 
 def _batch(n: int, record_ids: list[str] | None = None) -> pa.RecordBatch:
@@ -50,6 +51,30 @@ def test_to_wire_encodes_exactly_the_low_cardinality_columns_and_keeps_values():
     assert encoded == set(DICTIONARY_COLUMNS)
     assert wire.to_pylist() == batch.to_pylist()
     assert to_wire(wire).schema == wire.schema  # already encoded: kept
+
+
+def test_to_wire_narrows_the_int64_columns_whose_values_fit_and_readers_get_int64_back():
+    batch = _with_column(_batch(50), "cpu_ms", pa.array(np.arange(50, dtype=np.int64) + 2**31))  # one past int32
+    wire = to_wire(batch)
+    narrowed = {f.name for f in wire.schema if f.type == pa.int32() and USAGE_SCHEMA.field(f.name).type == pa.int64()}
+    assert narrowed == set(NARROWABLE_COLUMNS) - {"cpu_ms"}
+    assert wire.schema.field("cpu_ms").type == pa.int64()
+    validate_usage_batch(wire)
+    assert to_wire(wire).schema == wire.schema
+    read, batch_id = batch_from_ipc(batch_to_ipc(wire, "b-1"))
+    assert batch_id == "b-1"
+    assert [read.schema.field(f.name).type for f in USAGE_SCHEMA if f.name not in DICTIONARY_COLUMNS] == \
+        [f.type for f in USAGE_SCHEMA if f.name not in DICTIONARY_COLUMNS]
+    assert read.to_pylist() == batch.to_pylist()
+
+
+def test_int32_is_accepted_for_int64_columns_only():
+    batch = _batch(20)
+    validate_usage_batch(_with_column(batch, "rows", batch.column("rows").cast(pa.int32())))
+    with pytest.raises(UsageSchemaError, match="column 'rows' has type int16; expected int64 \\(or int32\\)"):
+        validate_usage_batch(_with_column(batch, "rows", batch.column("rows").cast(pa.int16())))
+    with pytest.raises(UsageSchemaError, match="column 'tier' has type int32; expected int8$"):
+        validate_usage_batch(_with_column(batch, "tier", batch.column("tier").cast(pa.int32())))
 
 
 @pytest.mark.parametrize("records", [10, 5000], ids=["few-records", "kernel-sized"])
