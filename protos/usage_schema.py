@@ -49,6 +49,7 @@ __all__ = [
     "batch_from_ipc",
     "batch_to_ipc",
     "dictionary_encoded",
+    "narrowed_int64",
     "string_codes",
     "to_wire",
     "validate_usage_batch",
@@ -323,14 +324,15 @@ def to_wire(batch: pa.RecordBatch) -> pa.RecordBatch:
     """The batch as a node sends it: DICTIONARY_COLUMNS dictionary-encoded, and each of the NARROWABLE_COLUMNS
     as int32 when all its values fit (forms already taken are kept)."""
     batch = dictionary_encoded(batch)
-    return _with_columns(batch, [_narrowed(batch.column(i)) if name in NARROWABLE_COLUMNS else batch.column(i)
+    return _with_columns(batch, [narrowed_int64(batch.column(i)) if name in NARROWABLE_COLUMNS else batch.column(i)
                                  for i, name in enumerate(batch.schema.names)])
 
 
 _INT32 = np.iinfo(np.int32)
 
 
-def _narrowed(column: pa.Array) -> pa.Array:
+def narrowed_int64(column: pa.Array) -> pa.Array:
+    """An int64 column as int32 when every value fits (any other column as it is)."""
     if column.type != pa.int64() or column.null_count or not len(column):
         return column
     values = column.to_numpy()

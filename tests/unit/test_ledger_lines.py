@@ -31,6 +31,15 @@ def test_lines_read_back_as_plain_strings_whatever_was_encoded(encoded):
     assert {f.name for f in stored if pa.types.is_dictionary(f.type)} == encoded
 
 
+def test_integers_that_fit_are_stored_as_int32_and_read_back_as_int64():
+    big = _PLAIN.set_column(LINES_SCHEMA.get_field_index("compute_fen"), "compute_fen", pa.array([11, 2**31, 13], pa.int64()))
+    data = lines_ipc([big.column(name).combine_chunks() for name in LINES_SCHEMA.names])
+    stored = ipc.open_stream(pa.py_buffer(data)).schema
+    assert {f.name for f in stored if f.type == pa.int32()} == {f.name for f in LINES_SCHEMA if f.type == pa.int64()} - {"compute_fen"}
+    assert stored.field("compute_fen").type == pa.int64()
+    assert read_lines(data).equals(big)
+
+
 def test_dictionary_encoding_takes_fewer_bytes_for_repeated_strings():
     many = pa.concat_tables([_PLAIN] * 2000)
     columns = lambda encode: [many.column(n).combine_chunks().dictionary_encode() if n in encode else many.column(n).combine_chunks()  # noqa: E731
