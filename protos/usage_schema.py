@@ -53,6 +53,7 @@ __all__ = [
     "string_codes",
     "to_wire",
     "validate_usage_batch",
+    "widened",
 ]
 
 BATCH_ID_METADATA = b"shuniu.batch_id"
@@ -119,11 +120,11 @@ def batch_from_ipc(data: bytes) -> tuple[pa.RecordBatch, str]:
     else:
         merged = pa.Table.from_batches(batches, reader.schema).combine_chunks().to_batches()
         batch = merged[0] if merged else pa.RecordBatch.from_pylist([], reader.schema)
-    return _widened(batch.replace_schema_metadata(None)), batch_id
+    return widened(batch.replace_schema_metadata(None)), batch_id
 
 
-def _widened(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The batch with the NARROWABLE_COLUMNS a sender narrowed to int32 cast back to int64."""
+def widened(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with the NARROWABLE_COLUMNS a sender narrowed to int32 cast back to int64 (as it is without any)."""
     narrowed = {i for i, f in enumerate(batch.schema) if f.type == pa.int32() and f.name in NARROWABLE_COLUMNS}
     if not narrowed:
         return batch

@@ -9,6 +9,7 @@ same node) both end up with the one that won the race.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pathlib
@@ -106,10 +107,16 @@ def verify(public_raw: bytes, signature: bytes, message: bytes) -> bool:
     if len(public_raw) != PUBLIC_KEY_BYTES or len(signature) != 64:
         return False
     try:
-        Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, message)
+        _public_key(bytes(public_raw)).verify(signature, message)
     except InvalidSignature:
         return False
     return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _public_key(public_raw: bytes) -> Ed25519PublicKey:
+    # A biller checks every batch of a node against the same registered key: parsed once, not per batch.
+    return Ed25519PublicKey.from_public_bytes(public_raw)
 
 
 def _field(value: bytes) -> bytes:

@@ -18,7 +18,7 @@ from shuniu.market.rating.compute import compute_charge_twin
 from shuniu.market.rating.data import data_charge_twin
 from shuniu.market.rating.kernel import all_within, kernel_tables, rate_kernel, slots_within
 from shuniu.market.rating.tables import RateTables
-from shuniu.protos.usage_schema import string_codes, validate_usage_batch
+from shuniu.protos.usage_schema import string_codes, validate_usage_batch, widened
 
 __all__ = [
     "RatedBatch",
@@ -134,6 +134,7 @@ def prepare_batch(batch: pa.RecordBatch, tables: RateTables, validate: bool = Tr
         batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else pa.RecordBatch.from_pylist([], batch.schema)
     if validate:
         validate_usage_batch(batch)
+    batch = widened(batch)  # the kernels read int64 quantities; a batch in its wire form may hold int32
     if batch.num_rows > MAX_BATCH_RECORDS:
         raise RatingInputError(f"batch has {batch.num_rows} records; at most {MAX_BATCH_RECORDS} are rated at once")
     ids = batch.column("record_id")
