@@ -2,8 +2,9 @@
 
 For each entry: decode and validate, build the price book, rate and split, then post in
 one Lua script that also acknowledges the entry (XACK after the ledger write, in the same
-atomic step). The writes run on a posting thread, in order, while the next entry is rated. A refused batch goes to the dead-letter stream with its reason, counted, and
-acknowledged in one MULTI; it never posts and never stops the biller. Entries left pending
+atomic step). The writes run on a posting thread, in order, while the next entry is rated; in
+`run`, a reading thread reads (and archives) the next round meanwhile. A refused batch goes to
+the dead-letter stream with its reason, counted, and acknowledged in one MULTI; it never posts and never stops the biller. Entries left pending
 by a consumer that died are claimed (XAUTOCLAIM) once idle past `claim_idle_ms`.
 A redelivered or resent batch id finds its idempotency record and changes nothing.
 With a `UsageArchive`, each read is archived (fsynced) before it is handled, and the stream
@@ -22,6 +23,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -111,36 +113,27 @@ class Biller:
     def step(self, block_ms: int | None = None) -> int:
         """Claim idle entries of dead consumers, then read new ones; bill each; return how many were handled
         (all of them posted, acknowledged or dead-lettered by then)."""
-        try:
-            return self._step(block_ms, finish=True)
-        finally:
-            self._finish_in_flight()
-
-    def _step(self, block_ms: int | None, finish: bool) -> int:
-        """One round; with `finish` False the round's postings may still be in flight on return."""
-        c = self.config
         handled = 0
-        next_from, claimed, _ = self.client.xautoclaim(c.stream, c.group, c.consumer, c.claim_idle_ms,
-                                                       self._claim_from, count=c.count)
-        self._claim_from = next_from.decode() if isinstance(next_from, bytes) else next_from
-        handled += self._handle_all([(e.decode(), f) for e, f in claimed if f], finish)  # a deleted entry is claimed as None
-        # Nothing in flight: wait for new entries; else look without waiting, and finish what is in flight
-        # if nothing came (a batch in flight is acknowledged only when its posting lands).
-        block = (c.block_ms if block_ms is None else block_ms) if not self._in_flight else None
-        read = self.client.xreadgroup(c.group, c.consumer, {c.stream: ">"}, count=c.count, block=block or None) or []
-        for _, entries in read:
-            handled += self._handle_all([(e.decode(), f) for e, f in entries], finish)
-        if not read:
+        try:
+            for entries in self._read(self.config.block_ms if block_ms is None else block_ms):
+                # Archived (fsynced) on the posting thread, ahead of every write that acknowledges one of them.
+                archived = self._poster.submit(self.archive.append, entries) if self.archive is not None else None
+                self._bill_round(entries, archived)
+                handled += len(entries)
+        finally:
             self._finish_in_flight()
         return handled
 
-    def _handle_all(self, entries: list[tuple[str, dict[bytes, bytes]]], finish: bool = True) -> int:
-        # Archived (fsynced) on the posting thread, ahead of every write that acknowledges one of them.
-        archived = self._poster.submit(self.archive.append, entries) if self.archive is not None and entries else None
-        self._bill_round(entries, archived)
-        if finish:
-            self._finish_in_flight()
-        return len(entries)
+    def _read(self, block_ms: int) -> list[list[tuple[str, dict[bytes, bytes]]]]:
+        """The entries of dead consumers idle past claim_idle_ms, then new ones (waiting up to block_ms)."""
+        c = self.config
+        next_from, claimed, _ = self.client.xautoclaim(c.stream, c.group, c.consumer, c.claim_idle_ms,
+                                                       self._claim_from, count=c.count)
+        self._claim_from = next_from.decode() if isinstance(next_from, bytes) else next_from
+        rounds = [[(e.decode(), f) for e, f in claimed if f]]  # a deleted entry is claimed as None
+        read = self.client.xreadgroup(c.group, c.consumer, {c.stream: ">"}, count=c.count, block=block_ms or None) or []
+        rounds += [[(e.decode(), f) for e, f in entries] for _, entries in read]
+        return [entries for entries in rounds if entries]
 
     def trim(self) -> int:
         """Drops archived, billed and chained entries from the stream; 0 without an archive."""
@@ -155,11 +148,24 @@ class Biller:
         # What is loaded by now (modules, Numba's dispatchers: ~140k objects) lives as long as the
         # process; frozen, it is no longer walked by every full collection (~10 % of billing's CPU).
         gc.freeze()
-        # A round's postings stay in flight while the next round is read, decoded and rated: waiting for
-        # the last of them before each read left the rating thread idle for a posting's fsync per round.
-        while not stop.is_set():
+        # Pipelined: a reading thread reads (and archives) the next round while this one rates, and a
+        # round's postings stay in flight on the posting thread while the next round is rated. Waiting
+        # for the read of ~9 MB and for a round's last posting left the rating thread idle ~3 ms a batch.
+        rounds: queue.Queue = queue.Queue(maxsize=1)
+        reader = threading.Thread(target=self._read_ahead, args=(stop, rounds), name="biller-read", daemon=True)
+        reader.start()
+        while reader.is_alive() or not rounds.empty():
             try:
-                self._step(None, finish=False)
+                entries = rounds.get(timeout=0.05 if self._in_flight else 0.5)
+            except queue.Empty:
+                entries = None
+            if isinstance(entries, BaseException):
+                raise entries  # the reading thread failed (the archive, say): nothing it read is acknowledged
+            try:
+                if entries is None:
+                    self._finish_in_flight()  # nothing new: what is in flight is acknowledged once it lands
+                else:
+                    self._bill_round(entries)
                 if time.monotonic() - self._trimmed_at >= self.config.trim_every_s:
                     self.trim()
             except redis.ConnectionError as err:
@@ -167,6 +173,24 @@ class Biller:
                 log.warning("Redis unreachable, retrying: %s", err)
                 stop.wait(0.5)
         self._finish_in_flight()
+
+    def _read_ahead(self, stop: threading.Event, rounds: queue.Queue) -> None:
+        """On the reading thread: read rounds and archive them, one round ahead of the rating thread, until
+        `stop`; every round read is handed over (the rating thread bills it before it returns)."""
+        try:
+            while not stop.is_set():
+                try:
+                    read = self._read(self.config.block_ms)
+                except redis.ConnectionError as err:
+                    log.warning("Redis unreachable, retrying: %s", err)
+                    stop.wait(0.5)
+                    continue
+                for entries in read:
+                    if self.archive is not None:
+                        self.archive.append(entries)  # on disk before any write that acknowledges one of them
+                    rounds.put(entries)
+        except BaseException as err:  # noqa: BLE001 - handed to the rating thread, which raises it
+            rounds.put(err)
 
     def handle(self, entry_id: str, fields: dict[bytes, bytes]) -> str:
         """Bill one stream entry; return posted, duplicate or dead_letter."""

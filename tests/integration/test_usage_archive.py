@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import redis
 
@@ -112,3 +114,21 @@ def test_a_corrupted_frame_stops_the_read_there(tmp_path):
     data[-2] ^= 0xFF
     segment.write_bytes(bytes(data))
     assert list(archive.entries()) == entries[:2]
+
+
+class _FullDisk(UsageArchive):
+    def append(self, entries) -> None:
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("mode", ["step", "run"])
+def test_an_archive_that_cannot_write_stops_the_biller_and_nothing_is_acknowledged(client, tmp_path, mode):
+    # `run` archives on its reading thread, `step` on the posting thread: either way the failure reaches the
+    # caller, and no entry read is posted or acknowledged (each stays pending, to be billed once the disk is back).
+    _send(client, tmp_path, batches=3)
+    biller = Biller(client, BillerConfig(block_ms=50), _FullDisk(tmp_path / "archive"))
+    biller.ensure_group()
+    with pytest.raises(OSError, match="No space left"):
+        biller.step() if mode == "step" else biller.run(threading.Event())
+    assert LedgerStore(client).batch_order() == []
+    assert client.xpending(USAGE_STREAM, "billers")["pending"] == 3
