@@ -25,7 +25,9 @@ when a large batch's record ids are first checked).
 
 from __future__ import annotations
 
+import collections
 import functools
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -304,14 +306,43 @@ def string_codes(column: pa.Array) -> tuple[list[str], np.ndarray]:
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
         return column.dictionary.to_pylist(), column.indices.to_numpy(zero_copy_only=False)
+    key = _column_key(column)
+    with _CODES_LOCK:
+        found = _CODES.get(key)
+    if found is None:
+        found = (column, *_dictionary_codes(column))  # the column kept: its buffers cannot be freed and reused
+        with _CODES_LOCK:
+            _CODES[key] = found
+            while len(_CODES) > _CODES_KEPT:
+                _CODES.popitem(last=False)
+    return list(found[1]), found[2]
+
+
+# The biller resolves each string column of a batch several times (its reads, price book, provenance,
+# rating, split plans): resolved once, found again by the column's buffers, for the batches in hand.
+_CODES: collections.OrderedDict[tuple, tuple] = collections.OrderedDict()
+_CODES_LOCK = threading.Lock()
+_CODES_KEPT = 24  # a round's reads resolve three columns of each of its eight batches; a kept column keeps its buffers
+
+
+def _column_key(column: pa.DictionaryArray) -> tuple:
+    return (column.offset, len(column), *(b.address if b is not None else 0 for b in column.indices.buffers()),
+            *(b.address if b is not None else 0 for b in column.dictionary.buffers()), column.dictionary.offset,
+            len(column.dictionary))
+
+
+def _dictionary_codes(column: pa.DictionaryArray) -> tuple[list[str], np.ndarray]:
     codes = column.indices.to_numpy(zero_copy_only=False)
+    codes.flags.writeable = False  # shared by every caller of string_codes
     values = column.dictionary.to_pylist()
     used = np.bincount(codes, minlength=len(values)) > 0
     distinct = list(dict.fromkeys(v for v, u in zip(values, used.tolist()) if u))
     if len(distinct) == len(values):
         return values, codes
     code_of = {v: k for k, v in enumerate(distinct)}
-    return distinct, np.array([code_of.get(v, -1) for v in values], dtype=np.int32)[codes]
+    merged = np.array([code_of.get(v, -1) for v in values], dtype=np.int32)[codes]
+    merged.flags.writeable = False
+    return distinct, merged
 
 
 def dictionary_encoded(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -134,6 +134,26 @@ def test_string_codes_give_each_used_value_once(values, extra, rnd):
         assert sorted(got_names) == sorted(set(values))
 
 
+def test_string_codes_of_a_column_are_resolved_once_and_never_mixed_up_with_another():
+    # Resolved once per column (found again by its buffers) and shared read-only; columns made and freed one
+    # after another, whose buffers land where a freed one's were, each get their own values.
+    column = pa.array(["x", "y", "x"]).dictionary_encode()
+    names, codes = string_codes(column)
+    assert string_codes(column)[1] is codes and not codes.flags.writeable
+    names.append("changed by a caller")
+    assert string_codes(column)[0] == ["x", "y"]
+    for k in range(500):
+        made = pa.DictionaryArray.from_arrays(pa.array([0, 1, 0], pa.int32()), pa.array([f"v{k}", f"w{k}"]))
+        got_names, got_codes = string_codes(made)
+        assert [got_names[c] for c in got_codes.tolist()] == [f"v{k}", f"w{k}", f"v{k}"]
+        del made
+    sliced = pa.array(["a", "b", "c", "d"]).dictionary_encode()
+    assert string_codes(sliced.slice(2))[0] == ["c", "d"] and string_codes(sliced.slice(0, 2))[0] == ["a", "b"]
+    merged = pa.DictionaryArray.from_arrays(pa.array([2, 0], pa.int32()), pa.array(["p", "unused", "p"]))
+    names, codes = string_codes(merged)
+    assert names == ["p"] and codes.tolist() == [0, 0] and not codes.flags.writeable
+
+
 _MONTH_STARTS_MS = np.arange(np.datetime64("2026-01"), np.datetime64("2028-01")).astype("datetime64[ms]").astype(np.int64) - 8 * 3_600_000
 
 
