@@ -4,8 +4,9 @@ For each entry: decode and validate, build the price book, rate and split, then 
 one Lua script that also acknowledges the entry (XACK after the ledger write, in the same
 atomic step). The writes run on a posting thread, in order, while the next entry is rated; in
 `run`, a reading thread reads (and archives) the next round meanwhile. A refused batch goes to
-the dead-letter stream with its reason, counted, and acknowledged in one MULTI; it never posts and never stops the biller. Entries left pending
-by a consumer that died are claimed (XAUTOCLAIM) once idle past `claim_idle_ms`.
+the dead-letter stream with its reason, counted, and acknowledged in one MULTI; it never posts
+and never stops the biller. Entries left pending by a consumer that died are claimed
+(XAUTOCLAIM) once idle past `claim_idle_ms`.
 A redelivered or resent batch id finds its idempotency record and changes nothing.
 With a `UsageArchive`, each read is archived (fsynced) before it is handled, and the stream
 is trimmed behind the oldest entry still needed (market/billing/archive.py).
@@ -218,9 +219,7 @@ class Biller:
     def _finish_landed(self, at_most_in_flight: int) -> None:
         """Finish the postings at the head of those in flight that have landed, and wait for more while too many are in flight."""
         while self._in_flight and (self._in_flight[0][1].done() or len(self._in_flight) > at_most_in_flight):
-            ticket, future = self._in_flight.pop(0)
-            wait([future])
-            self._finish(ticket, future)
+            self._finish(*self._in_flight.pop(0))  # waits for it when more than at_most_in_flight are in flight
         if not self._in_flight:
             self._carried = {}
 
