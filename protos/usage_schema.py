@@ -130,9 +130,8 @@ def widened(batch: pa.RecordBatch) -> pa.RecordBatch:
     narrowed = {i for i, f in enumerate(batch.schema) if f.type == pa.int32() and f.name in NARROWABLE_COLUMNS}
     if not narrowed:
         return batch
-    columns = [batch.column(i).cast(pa.int64()) if i in narrowed else batch.column(i) for i in range(batch.num_columns)]
-    fields = [pa.field(f.name, c.type, nullable=f.nullable) for f, c in zip(batch.schema, columns)]
-    return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
+    return _with_columns(batch, [batch.column(i).cast(pa.int64()) if i in narrowed else batch.column(i)
+                                 for i in range(batch.num_columns)])
 
 
 def validate_usage_batch(batch: pa.RecordBatch | pa.Table) -> None:

@@ -153,8 +153,16 @@ class Biller:
         # round's postings stay in flight on the posting thread while the next round is rated. Waiting
         # for the read of ~9 MB and for a round's last posting left the rating thread idle ~3 ms a batch.
         rounds: queue.Queue = queue.Queue(maxsize=1)
-        reader = threading.Thread(target=self._read_ahead, args=(stop, rounds), name="biller-read", daemon=True)
+        done = threading.Event()  # set when this loop ends, by `stop` or by an error: the reader stops reading
+        reader = threading.Thread(target=self._read_ahead, args=(stop, done, rounds), name="biller-read", daemon=True)
         reader.start()
+        try:
+            self._bill_rounds(stop, reader, rounds)
+        finally:
+            done.set()
+
+    def _bill_rounds(self, stop: threading.Event, reader: threading.Thread, rounds: queue.Queue) -> None:
+        """On the rating thread: bill the rounds the reader hands over until it has stopped and none is left."""
         while reader.is_alive() or not rounds.empty():
             try:
                 entries = rounds.get(timeout=0.05 if self._in_flight else 0.5)
@@ -175,11 +183,12 @@ class Biller:
                 stop.wait(0.5)
         self._finish_in_flight()
 
-    def _read_ahead(self, stop: threading.Event, rounds: queue.Queue) -> None:
+    def _read_ahead(self, stop: threading.Event, done: threading.Event, rounds: queue.Queue) -> None:
         """On the reading thread: read rounds and archive them, one round ahead of the rating thread, until
-        `stop`; every round read is handed over (the rating thread bills it before it returns)."""
+        `stop`; every round read is handed over (the rating thread bills it before it returns). Once the
+        rating thread is `done` (it failed), nothing more is read: what was read stays pending."""
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not done.is_set():
                 try:
                     read = self._read(self.config.block_ms)
                 except redis.ConnectionError as err:
@@ -189,9 +198,9 @@ class Biller:
                 for entries in read:
                     if self.archive is not None:
                         self.archive.append(entries)  # on disk before any write that acknowledges one of them
-                    rounds.put(entries)
+                    _hand_over(rounds, entries, done)
         except BaseException as err:  # noqa: BLE001 - handed to the rating thread, which raises it
-            rounds.put(err)
+            _hand_over(rounds, err, done)
 
     def handle(self, entry_id: str, fields: dict[bytes, bytes]) -> str:
         """Bill one stream entry; return posted, duplicate or dead_letter."""
@@ -374,6 +383,16 @@ class _Ticket:
     started: float
     draws_vouchers: bool = False
     retry: tuple = ()  # (prepared batch, price book) to rate it again with (reading Redis afresh)
+
+
+def _hand_over(rounds: queue.Queue, item, done: threading.Event) -> None:
+    """Queue `item` for the rating thread, unless it is done (then nobody would take it)."""
+    while not done.is_set():
+        try:
+            rounds.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
 
 
 def _count_revenue(posting) -> None:

@@ -22,7 +22,7 @@ from shuniu.market.rating import RateTables, RatingInputs, prepare_batch, rate_i
 from shuniu.market.split import SplitPlans, split_sums
 from shuniu.market.vouchers.apply import NO_DRAWS, draw_batch
 from shuniu.market.vouchers.draw import HeldVoucher
-from shuniu.protos.usage_schema import string_codes, validate_usage_batch, widened
+from shuniu.protos.usage_schema import string_codes, widened
 
 __all__ = ["LINES_SCHEMA", "PreparedBatch", "PriceBook", "charge_batch", "prepare_usage", "volume_field"]
 
@@ -61,10 +61,8 @@ def volume_field(product_id: str, buyer_id: str, period: str) -> str:
 
 def prepare_usage(batch_id: str, batch: pa.RecordBatch, book: PriceBook, validated: bool = False) -> PreparedBatch:
     """Validate (unless `validated`) and resolve a batch (raises UsageSchemaError or RatingInputError) and find its volume slots."""
-    if not validated:
-        validate_usage_batch(batch)
     batch = widened(batch)  # kept for the lines, whose integers are int64 whatever form the batch came in
-    inputs = prepare_batch(batch, book.tables, validate=False)
+    inputs = prepare_batch(batch, book.tables, validate=not validated)
     months = periods_of_ms(batch.column("end_unix_ms").to_numpy())
     month_values, month_code = _dense_codes(months)
     data = np.flatnonzero(inputs.product_index >= 0)

@@ -5,9 +5,10 @@ carries the same id, and the ledger posts each id once. File names start with a
 zero-padded time so that a directory listing is the order batches were spooled in.
 Each file's schema metadata also holds its record count, which the sender reads from the
 schema alone instead of decompressing the batch. The low-cardinality string columns are
-spooled dictionary-encoded and the integers that fit as int32 (usage_schema.to_wire): half
-the bytes to compress, and fewer to hash, send, store and read. No spooled batch passes MAX_IPC_BYTES, the most the biller accepts:
-`append` refuses a larger one, `append_split` spools it as several batches.
+spooled dictionary-encoded, and the int64 columns whose values fit as int32
+(usage_schema.to_wire): fewer bytes to compress, hash, send, store and read. No spooled batch
+passes MAX_IPC_BYTES, the most the biller accepts: `append` refuses a larger one,
+`append_split` spools it as several batches.
 """
 
 from __future__ import annotations

@@ -132,3 +132,23 @@ def test_an_archive_that_cannot_write_stops_the_biller_and_nothing_is_acknowledg
         biller.step() if mode == "step" else biller.run(threading.Event())
     assert LedgerStore(client).batch_order() == []
     assert client.xpending(USAGE_STREAM, "billers")["pending"] == 3
+
+
+class _FailingRater(Biller):
+    def _bill_round(self, entries, archived=None) -> None:
+        raise RuntimeError("rating failed")
+
+
+def test_when_run_fails_its_reading_thread_stops_and_what_it_read_stays_pending(client, tmp_path):
+    _send(client, tmp_path, batches=3)
+    biller = _FailingRater(client, BillerConfig(count=1, block_ms=50), UsageArchive(tmp_path / "archive"))
+    biller.ensure_group()
+    with pytest.raises(RuntimeError, match="rating failed"):
+        biller.run(threading.Event())
+    reader = next((t for t in threading.enumerate() if t.name == "biller-read"), None)
+    if reader is not None:
+        reader.join(2)
+        assert not reader.is_alive()
+    assert LedgerStore(client).batch_order() == []
+    # The round that failed and at most the one read ahead were delivered; nothing was acknowledged.
+    assert 1 <= client.xpending(USAGE_STREAM, "billers")["pending"] <= 2
