@@ -17,7 +17,8 @@ biller resolves it once (`string_codes`). It may also send an int64 column as in
 value of the batch fits: quantities rarely need more than 31 bits, and LZ4 then has a quarter
 fewer bytes to compress on the node and to decompress in the biller. Validation accepts every
 form; `to_wire` encodes, and `batch_from_ipc` gives int32 columns back as int64, so a reader sees
-USAGE_SCHEMA's integer types whatever the sender chose.
+USAGE_SCHEMA's integer types whatever the sender chose. The biller alone reads the wire form as it
+came (`widen=False`): its rating kernels stream narrow quantities faster (market/rating/batch.py).
 
 This module is a leaf: it imports numpy, pyarrow and the generated usage_pb2, nothing else (and Numba
 when a large batch's record ids are first checked).
@@ -107,8 +108,10 @@ def batch_to_ipc(batch: pa.RecordBatch, batch_id: str) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def batch_from_ipc(data: bytes) -> tuple[pa.RecordBatch, str]:
-    """(batch, batch id from the metadata or "") of an IPC stream; raise UsageSchemaError if unreadable."""
+def batch_from_ipc(data: bytes, widen: bool = True) -> tuple[pa.RecordBatch, str]:
+    """(batch, batch id from the metadata or "") of an IPC stream; raise UsageSchemaError if unreadable.
+
+    With `widen`, the columns a sender narrowed to int32 come back as int64; without, as they came."""
     if len(data) > MAX_IPC_BYTES:
         raise UsageSchemaError([f"Arrow IPC payload is {len(data):,} bytes; at most {MAX_IPC_BYTES:,} allowed"])
     try:
@@ -122,12 +125,14 @@ def batch_from_ipc(data: bytes) -> tuple[pa.RecordBatch, str]:
     else:
         merged = pa.Table.from_batches(batches, reader.schema).combine_chunks().to_batches()
         batch = merged[0] if merged else pa.RecordBatch.from_pylist([], reader.schema)
-    return widened(batch.replace_schema_metadata(None)), batch_id
+    batch = batch.replace_schema_metadata(None)
+    return (widened(batch) if widen else batch), batch_id
 
 
-def widened(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The batch with the NARROWABLE_COLUMNS a sender narrowed to int32 cast back to int64 (as it is without any)."""
-    narrowed = {i for i, f in enumerate(batch.schema) if f.type == pa.int32() and f.name in NARROWABLE_COLUMNS}
+def widened(batch: pa.RecordBatch, keep: tuple[str, ...] = ()) -> pa.RecordBatch:
+    """The batch with the NARROWABLE_COLUMNS a sender narrowed to int32, except those in `keep`, cast back
+    to int64 (as it is without any)."""
+    narrowed = {i for i, f in enumerate(batch.schema) if f.type == pa.int32() and f.name in NARROWABLE_COLUMNS and f.name not in keep}
     if not narrowed:
         return batch
     return _with_columns(batch, [batch.column(i).cast(pa.int64()) if i in narrowed else batch.column(i)

@@ -415,7 +415,7 @@ def _decode(batch_id: str, node_id: str, fields: dict[bytes, bytes]) -> pa.Recor
     if not batch_id or not node_id or b"arrow_ipc" not in fields:
         raise DeadLetter("bad_schema", "entry lacks batch_id, node_id or arrow_ipc; expected the fields of a UsageBatch")
     try:
-        batch, _ = batch_from_ipc(fields[b"arrow_ipc"])
+        batch, _ = batch_from_ipc(fields[b"arrow_ipc"], widen=False)  # rated as it came: see rating_form
         validate_usage_batch(batch)
     except UsageSchemaError as err:
         negative = any("is negative" in p for p in err.problems)

@@ -18,11 +18,11 @@ import pyarrow as pa
 from shuniu.market.ledger import BatchPosting, PostingColumns, account_id, billed_period, month_name, periods_of_ms
 from shuniu.market.ledger.lines import LINES_SCHEMA, PendingLines
 from shuniu.market.ledger.model import MAX_AMOUNT_FEN, POSTING_KIND_OF_PARTY
-from shuniu.market.rating import RateTables, RatingInputs, prepare_batch, rate_inputs
+from shuniu.market.rating import RateTables, RatingInputs, prepare_batch, rate_inputs, rating_form
 from shuniu.market.split import SplitPlans, split_sums
 from shuniu.market.vouchers.apply import NO_DRAWS, draw_batch
 from shuniu.market.vouchers.draw import HeldVoucher
-from shuniu.protos.usage_schema import string_codes, widened
+from shuniu.protos.usage_schema import string_codes
 
 __all__ = ["LINES_SCHEMA", "PreparedBatch", "PriceBook", "charge_batch", "prepare_usage", "volume_field"]
 
@@ -61,7 +61,7 @@ def volume_field(product_id: str, buyer_id: str, period: str) -> str:
 
 def prepare_usage(batch_id: str, batch: pa.RecordBatch, book: PriceBook, validated: bool = False) -> PreparedBatch:
     """Validate (unless `validated`) and resolve a batch (raises UsageSchemaError or RatingInputError) and find its volume slots."""
-    batch = widened(batch)  # kept for the lines, whose integers are int64 whatever form the batch came in
+    batch = rating_form(batch)  # as the kernels read it; the lines are written from the same columns
     inputs = prepare_batch(batch, book.tables, validate=not validated)
     months = periods_of_ms(batch.column("end_unix_ms").to_numpy())
     month_values, month_code = _dense_codes(months)

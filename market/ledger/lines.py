@@ -39,12 +39,12 @@ _IPC_OPTIONS = ipc.IpcWriteOptions(compression="lz4", use_threads=False)
 
 def lines_ipc(columns: list[pa.Array]) -> bytes:
     """The Arrow IPC of one batch's lines: `columns` in LINES_SCHEMA order, each string column plain or
-    dictionary-encoded (dictionary<int32, string>)."""
+    dictionary-encoded (dictionary<int32, string>), each int64 column int64 or int32 (as usage travels)."""
     if len(columns) != len(LINES_SCHEMA):
         raise ValueError(f"rated lines need the {len(LINES_SCHEMA)} columns of LINES_SCHEMA, got {len(columns)}")
     for field, column in zip(LINES_SCHEMA, columns):
         value_type = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
-        if value_type != field.type:
+        if value_type != field.type and not (field.name in _INT64_COLUMNS and value_type == pa.int32()):
             raise ValueError(f"rated lines column {field.name!r} holds {column.type}; expected {field.type}")
     columns = [narrowed_int64(column) for column in columns]
     schema = pa.schema([pa.field(field.name, column.type) for field, column in zip(LINES_SCHEMA, columns)])

@@ -8,6 +8,6 @@ from shuniu.market._lazy import lazy_exports
 
 __all__, __getattr__ = lazy_exports(__name__, {
     "batch": ("RatedBatch", "RatingInputError", "RatingInputs", "prepare_batch", "rate_batch", "rate_inputs",
-              "rate_inputs_twin", "units_before_from_mapping"),
+              "rate_inputs_twin", "rating_form", "units_before_from_mapping"),
     "tables": ("RateTables", "build_rate_tables"),
 })

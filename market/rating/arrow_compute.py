@@ -37,10 +37,10 @@ def _compute_fen(inputs: RatingInputs, tables: RateTables) -> pa.Array:
     mul, add, sub, div = pc.multiply, pc.add, pc.subtract, pc.divide
     base = add(
         add(
-            mul(mul(pa.array(inputs.cpu_ms), pc.take(pa.array(c.cpu_core_hour_fen), card)), _CPU_GPU_SCALE),
-            mul(mul(pa.array(inputs.memory_mb_s), pc.take(pa.array(c.memory_gb_hour_fen), card)), _MEMORY_SCALE),
+            mul(mul(_int64(inputs.cpu_ms), pc.take(pa.array(c.cpu_core_hour_fen), card)), _CPU_GPU_SCALE),
+            mul(mul(_int64(inputs.memory_mb_s), pc.take(pa.array(c.memory_gb_hour_fen), card)), _MEMORY_SCALE),
         ),
-        mul(mul(pa.array(inputs.gpu_ms), pc.take(pa.array(c.gpu_hour_fen), card)), _CPU_GPU_SCALE),
+        mul(mul(_int64(inputs.gpu_ms), pc.take(pa.array(c.gpu_hour_fen), card)), _CPU_GPU_SCALE),
     )
     hour = pc.modulo(add(div(pa.array(inputs.start_unix_ms), MS_PER_HOUR), CST_OFFSET_HOURS), 24)
     band_bp = pc.take(pa.array(c.hour_multiplier_bp.ravel()), add(mul(pc.cast(card, pa.int64()), 24), hour))
@@ -63,7 +63,7 @@ def _data_fen(inputs: RatingInputs, tables: RateTables, volume_slot: np.ndarray,
     billable = pc.and_(pc.greater_equal(product, 0), pc.invert(pa.array(inputs.free)))
     kind = pc.take(pa.array(np.append(d.unit_kind, 0)), slot)
     units = pc.if_else(
-        pc.equal(kind, 0), pa.array(inputs.rows), pc.if_else(pc.equal(kind, 1), pa.array(inputs.calls), pa.array(inputs.queries))
+        pc.equal(kind, 0), _int64(inputs.rows), pc.if_else(pc.equal(kind, 1), _int64(inputs.calls), _int64(inputs.queries))
     )
     units = pc.if_else(billable, units, 0)
 
@@ -99,6 +99,11 @@ def _data_fen(inputs: RatingInputs, tables: RateTables, volume_slot: np.ndarray,
     cap_fen = _round_half_even(zero, pc.subtract(gross, capped), MILLIFEN_PER_FEN)
     after = before + totals[:n_slots]
     return data_fen, cap_fen, after
+
+
+def _int64(quantities: np.ndarray) -> pa.Array:
+    # Quantities may be int32 (as the wire sends them); products and running sums need 64 bits.
+    return pa.array(quantities, pa.int64())
 
 
 def _sum_by_slot(slot: pa.Array, units: pa.Array, n_slots: int) -> np.ndarray:

@@ -5,10 +5,16 @@ node/compute class to a price card and product id to a product, flags public-int
 checks the limits that keep the kernels' integer arithmetic exact, and hands the numeric
 columns over as zero-copy numpy views of the batch's Arrow buffers. `rate_inputs` runs
 the kernels; `rate_inputs_twin` runs their plain-Python twins (the reference rater).
+
+The six quantities (RATED_QUANTITIES) reach the kernels as int32 when all six came so, as the
+wire sends a batch whose values fit (usage_schema.to_wire), and as int64 otherwise. The kernel
+streams its columns from memory, and with int32 quantities a record is 42 bytes of input instead
+of 66: `shuniu bench rating` measures both. Only the two forms are compiled, never a mix.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,11 +29,13 @@ from shuniu.protos.usage_schema import string_codes, validate_usage_batch, widen
 __all__ = [
     "RatedBatch",
     "RatingInputError",
+    "RATED_QUANTITIES",
     "RatingInputs",
     "prepare_batch",
     "rate_batch",
     "rate_inputs",
     "rate_inputs_twin",
+    "rating_form",
     "units_before_from_mapping",
 ]
 
@@ -36,6 +44,7 @@ MAX_BATCH_RECORDS = 2**24
 MAX_COMPUTE_QUANTITY = 2**35  # cpu_ms, memory_mb_s, gpu_ms of one record
 MAX_DATA_UNITS = 2**36  # rows, calls, queries of one record
 MAX_UNITS_BEFORE = 2**62  # cumulative volume carried into a batch; + a batch's most 2^60 units stays in int64
+RATED_QUANTITIES = ("cpu_ms", "memory_mb_s", "gpu_ms", "rows", "calls", "queries")
 
 
 class RatingInputError(ValueError):
@@ -49,19 +58,20 @@ class RatingInputError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class RatingInputs:
-    """The numeric per-record columns the kernels read, all of one length."""
+    """The numeric per-record columns the kernels read, all of one length; the six quantities
+    (RATED_QUANTITIES) all int64 or all int32."""
 
     card_index: np.ndarray  # int32, row of RateTables.compute price-card arrays
     tier: np.ndarray  # int8, 1..4
     start_unix_ms: np.ndarray  # int64
-    cpu_ms: np.ndarray  # int64
-    memory_mb_s: np.ndarray  # int64
-    gpu_ms: np.ndarray  # int64
+    cpu_ms: np.ndarray
+    memory_mb_s: np.ndarray
+    gpu_ms: np.ndarray
     product_index: np.ndarray  # int32, row of RateTables.data arrays, -1 for compute-only
     free: np.ndarray  # bool, public data for a public-interest purpose
-    rows: np.ndarray  # int64
-    calls: np.ndarray  # int64
-    queries: np.ndarray  # int64
+    rows: np.ndarray
+    calls: np.ndarray
+    queries: np.ndarray
 
     def __len__(self) -> int:
         return len(self.card_index)
@@ -94,7 +104,7 @@ def rate_inputs(inputs: RatingInputs, tables: RateTables, units_before: np.ndarr
     Volume tiers count per product (units_before aligned with tables.data.product_ids), or,
     with `volume_slot` (one int per record), per slot (units_before one per slot)."""
     slots, before = _volume(inputs, tables, units_before, volume_slot)
-    x = inputs
+    x = _one_quantity_width(inputs)
     compute_fen, data_fen, cap_fen, after = rate_kernel(
         x.card_index, x.tier, x.start_unix_ms, x.cpu_ms, x.memory_mb_s, x.gpu_ms, x.product_index, x.free, x.rows, x.calls, x.queries,
         before, slots, *kernel_tables(tables),
@@ -119,6 +129,22 @@ def rate_inputs_twin(inputs: RatingInputs, tables: RateTables, units_before: np.
     return RatedBatch(as_array(compute_fen), as_array(data_fen), as_array(cap_fen), as_array(after))
 
 
+def rating_form(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with every column its sender narrowed to int32 cast back to int64, except the
+    RATED_QUANTITIES when all six are int32."""
+    types = dict(zip(batch.schema.names, batch.schema.types))
+    narrow = all(types.get(name) == pa.int32() for name in RATED_QUANTITIES)
+    return widened(batch, RATED_QUANTITIES if narrow else ())
+
+
+def _one_quantity_width(inputs: RatingInputs) -> RatingInputs:
+    """`inputs` with its quantities all int32 or all int64 (a mix widened): the kernel is compiled for those two."""
+    quantities = [getattr(inputs, name) for name in RATED_QUANTITIES]
+    if all(q.dtype == np.int32 for q in quantities) or all(q.dtype == np.int64 for q in quantities):
+        return inputs
+    return dataclasses.replace(inputs, **{name: q.astype(np.int64) for name, q in zip(RATED_QUANTITIES, quantities)})
+
+
 def units_before_from_mapping(tables: RateTables, units: dict[str, int]) -> np.ndarray:
     """Cumulative volume per product (aligned with tables.data.product_ids) from {product_id: units}."""
     unknown = sorted(set(units) - set(tables.data.product_ids))
@@ -134,14 +160,14 @@ def prepare_batch(batch: pa.RecordBatch, tables: RateTables, validate: bool = Tr
         batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else pa.RecordBatch.from_pylist([], batch.schema)
     if validate:
         validate_usage_batch(batch)
-    batch = widened(batch)  # the kernels read int64 quantities; a batch in its wire form may hold int32
+    batch = rating_form(batch)
     if batch.num_rows > MAX_BATCH_RECORDS:
         raise RatingInputError(f"batch has {batch.num_rows} records; at most {MAX_BATCH_RECORDS} are rated at once")
     ids = batch.column("record_id")
     view = {name: batch.column(name).to_numpy(zero_copy_only=True) for name in _NUMERIC}
 
     for names, limit in ((("cpu_ms", "memory_mb_s", "gpu_ms"), MAX_COMPUTE_QUANTITY), (("rows", "calls", "queries"), MAX_DATA_UNITS)):
-        for name in names:
+        for name in (n for n in names if view[n].dtype != np.int32):  # an int32 is always under the limit
             bad = np.flatnonzero(view[name] > limit)
             if bad.size:
                 raise RatingInputError(f"{name} {view[name][bad[0]]} is over the per-record limit {limit}", ids[bad[0]].as_py())

@@ -23,7 +23,11 @@ from shuniu.market.rating.tables import RateTables
 
 __all__ = ["MAX_ROUNDED_MILLIFEN", "all_within", "kernel_tables", "rate_kernel", "round_half_even_millifen", "slots_within"]
 
-CHUNK_RECORDS = 2048  # the chunk's working columns (7 × 16 KB) stay in the core's own cache
+# Records per chunk: every pass over a chunk reads its working columns (7 × 2 KB) from L1, and the
+# columns streamed from memory go on without a pause long enough for the prefetchers to drop them.
+# Measured on 4 M records in batches of 20,000 (M records/s, int64 | int32 quantities): 64: 86 | 94,
+# 128: 92 | 105, 256: 92 | 107, 512: 87 | 107, 1024: 81 | 104, 2048: 77 | 96.
+CHUNK_RECORDS = 256
 
 _built: weakref.WeakKeyDictionary[RateTables, tuple] = weakref.WeakKeyDictionary()
 

@@ -40,6 +40,12 @@ def test_integers_that_fit_are_stored_as_int32_and_read_back_as_int64():
     assert read_lines(data).equals(big)
 
 
+def test_int32_columns_as_the_biller_rates_them_are_taken_and_read_back_as_int64():
+    narrow = {"cpu_ms", "memory_mb_s", "gpu_ms", "price_version"}
+    data = lines_ipc([c.cast(pa.int32()) if n in narrow else c for n, c in zip(LINES_SCHEMA.names, _columns(set()))])
+    assert read_lines(data).equals(_PLAIN)
+
+
 def test_dictionary_encoding_takes_fewer_bytes_for_repeated_strings():
     many = pa.concat_tables([_PLAIN] * 2000)
     columns = lambda encode: [many.column(n).combine_chunks().dictionary_encode() if n in encode else many.column(n).combine_chunks()  # noqa: E731
@@ -51,7 +57,8 @@ def test_dictionary_encoding_takes_fewer_bytes_for_repeated_strings():
 @pytest.mark.parametrize("columns, message", [
     (lambda: _columns(set())[:-1], "need the 19 columns"),
     (lambda: [pa.array([1, 2, 3]) if i == 0 else c for i, c in enumerate(_columns(set()))], "'record_id' holds int64; expected string"),
-], ids=["a_column_missing", "a_column_of_the_wrong_type"])
+    (lambda: [c.cast(pa.int16()) if n == "units" else c for n, c in zip(LINES_SCHEMA.names, _columns(set()))], "'units' holds int16"),
+], ids=["a_column_missing", "a_column_of_the_wrong_type", "an_integer_narrower_than_int32"])
 def test_lines_of_the_wrong_shape_are_refused(columns, message):
     with pytest.raises(ValueError, match=message):
         lines_ipc(columns())

@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shuniu.market.rating import RatingInputError, RatingInputs, build_rate_tables, prepare_batch, rate_batch, rate_inputs, rate_inputs_twin
+from shuniu.market.rating.batch import RATED_QUANTITIES
 from shuniu.market.rating.arrow_compute import rate_inputs_arrow
 from shuniu.market.rating.bench import run_rating_bench, synthetic_batch, synthetic_inputs, synthetic_tables
 from shuniu.market.rating.kernel import MAX_ROUNDED_MILLIFEN, _round_line, round_half_even_millifen
-from shuniu.protos.usage_schema import USAGE_SCHEMA, UsageSchemaError, validate_usage_batch
+from shuniu.protos.usage_schema import USAGE_SCHEMA, UsageSchemaError, to_wire, validate_usage_batch
 
 HOUR_MS = 3_600_000
 CST_MIDNIGHT_MS = 1_793_462_400_000  # 2026-11-01 00:00 in China Standard Time
@@ -33,6 +34,7 @@ TABLES = build_rate_tables(7, FLAT + BANDED, TIER_BP, PRODUCTS, {"public_health"
 TRAFFIC, CREDIT = TABLES.data.product_ids.index("traffic"), TABLES.data.product_ids.index("credit")
 ZZ_CARD = int(TABLES.compute.card_index[TABLES.compute.node_ids.index("zz-01"), 1])
 LY_CARD = int(TABLES.compute.card_index[TABLES.compute.node_ids.index("ly-01"), 2])
+TABLES_FOR_MIX = synthetic_tables(seed=4, nodes=5, products=6)
 
 
 def _inputs(records: list[dict]) -> RatingInputs:
@@ -124,6 +126,28 @@ def test_prepared_columns_are_views_of_the_arrow_buffers():
     assert inputs.cpu_ms.ctypes.data == batch.column("cpu_ms").buffers()[1].address
 
 
+@pytest.mark.parametrize("memory_mb_s", [7, 2**32], ids=["all_fit_int32", "one_past_int32"])
+def test_a_batch_in_its_wire_form_is_rated_from_its_own_buffers_in_one_width(memory_mb_s):
+    wide = _batch(_record(0, memory_mb_s=memory_mb_s, gpu_ms=2**31 - 1), _record(1, calls=3), _record(2, product_id=""))
+    wire = to_wire(wide)
+    inputs = prepare_batch(wire, TABLES)
+    widths = {getattr(inputs, name).dtype for name in RATED_QUANTITIES}
+    assert widths == ({np.dtype(np.int32)} if memory_mb_s < 2**31 else {np.dtype(np.int64)})
+    if memory_mb_s < 2**31:  # kept as sent: no copy
+        assert inputs.rows.ctypes.data == wire.column("rows").buffers()[1].address
+    assert wire.schema.field("price_version").type == pa.int32()  # widened for the product lookup
+    assert inputs.product_index.tolist() == prepare_batch(wide, TABLES).product_index.tolist() == [TRAFFIC, TRAFFIC, -1]
+    for name in ("compute_fen", "data_fen", "cap_reduction_fen", "units_after"):
+        assert getattr(rate_batch(wire, TABLES), name).tolist() == getattr(rate_batch(wide, TABLES), name).tolist(), name
+
+
+def test_inputs_with_quantities_of_mixed_widths_are_rated_as_int64():
+    inputs = synthetic_inputs(500, TABLES_FOR_MIX, seed=4)
+    mixed = RatingInputs(**{**inputs.__dict__, "cpu_ms": inputs.cpu_ms.astype(np.int32), "rows": inputs.rows.astype(np.uint32)})
+    for name in ("compute_fen", "data_fen", "cap_reduction_fen", "units_after"):
+        assert getattr(rate_inputs(mixed, TABLES_FOR_MIX), name).tolist() == getattr(rate_inputs(inputs, TABLES_FOR_MIX), name).tolist()
+
+
 REJECTED = [
     ("unknown_node", _record(0, node_id="nowhere-9"), "unknown node 'nowhere-9'"),
     ("no_card_for_class", _record(0, compute_class=3), "no price card for compute class 3"),
@@ -210,16 +234,19 @@ def tables_and_inputs(draw):
     tier_bp = {t: draw(st.sampled_from([0, 10_000, 10_500, 12_000, 30_000])) for t in (1, 2, 3, 4)}
     tables = build_rate_tables(1, cards, tier_bp, products, ["public_health"])
     n = draw(st.integers(0, 30))
-    quantity = st.one_of(st.just(0), st.just(2**35), st.integers(0, 2**35), st.integers(0, 10 * HOUR_MS))
-    units = st.one_of(st.just(0), st.integers(0, 1500), st.integers(0, 2**36))
+    # Quantities as the wire sends a batch whose values fit (int32, up to its largest value), or int64 to the limits.
+    narrow = draw(st.booleans())
+    top_quantity, top_units, width = (2**31 - 1, 2**31 - 1, np.int32) if narrow else (2**35, 2**36, np.int64)
+    quantity = st.one_of(st.just(0), st.just(top_quantity), st.integers(0, top_quantity), st.integers(0, 10 * HOUR_MS))
+    units = st.one_of(st.just(0), st.integers(0, 1500), st.just(top_units), st.integers(0, top_units))
     start = st.one_of(st.integers(0, 2**42), st.integers(0, 400_000).map(lambda h: h * HOUR_MS), st.integers(1, 400_000).map(lambda h: h * HOUR_MS - 1),
                       st.integers(0, 2**63 - 1), st.integers(1, 2**41).map(lambda h: h * HOUR_MS - 1))  # far future: the float hour estimate
     ints = lambda s, dtype: np.array(draw(st.lists(s, min_size=n, max_size=n)), dtype=dtype)  # noqa: E731
     inputs = RatingInputs(
         card_index=ints(st.integers(0, len(cards) - 1), np.int32), tier=ints(st.integers(1, 4), np.int8), start_unix_ms=ints(start, np.int64),
-        cpu_ms=ints(quantity, np.int64), memory_mb_s=ints(quantity, np.int64), gpu_ms=ints(quantity, np.int64),
+        cpu_ms=ints(quantity, width), memory_mb_s=ints(quantity, width), gpu_ms=ints(quantity, width),
         product_index=ints(st.integers(-1, len(products) - 1), np.int32), free=ints(st.booleans(), np.bool_),
-        rows=ints(units, np.int64), calls=ints(units, np.int64), queries=ints(units, np.int64),
+        rows=ints(units, width), calls=ints(units, width), queries=ints(units, width),
     )  # fmt: skip
     before = np.array(draw(st.lists(st.one_of(st.integers(0, 3000), st.integers(0, 2**61)), min_size=len(products), max_size=len(products))), dtype=np.int64)
     return tables, inputs, before

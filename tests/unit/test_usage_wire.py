@@ -66,6 +66,8 @@ def test_to_wire_narrows_the_int64_columns_whose_values_fit_and_readers_get_int6
     assert [read.schema.field(f.name).type for f in USAGE_SCHEMA if f.name not in DICTIONARY_COLUMNS] == \
         [f.type for f in USAGE_SCHEMA if f.name not in DICTIONARY_COLUMNS]
     assert read.to_pylist() == batch.to_pylist()
+    as_sent, _ = batch_from_ipc(batch_to_ipc(wire, "b-1"), widen=False)  # the biller's read
+    assert as_sent.schema == wire.schema and as_sent.to_pylist() == batch.to_pylist()
 
 
 def test_int32_is_accepted_for_int64_columns_only():
