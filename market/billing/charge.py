@@ -47,7 +47,7 @@ class PreparedBatch:
     batch: pa.RecordBatch
     inputs: RatingInputs
     usage_month: np.ndarray  # int64 month index per record
-    volume_slot: np.ndarray  # int64 per record (0 for records without a product)
+    volume_slot: np.ndarray  # int32 per record (0 for records without a product): the kernel streams it
     volume_fields: list[str]  # "product|buyer|period" per slot
     buyer_code: np.ndarray  # int64 per record, index into buyer_names
     buyer_names: list[str]
@@ -66,7 +66,7 @@ def prepare_usage(batch_id: str, batch: pa.RecordBatch, book: PriceBook, validat
     months = periods_of_ms(batch.column("end_unix_ms").to_numpy())
     month_values, month_code = _dense_codes(months)
     data = np.flatnonzero(inputs.product_index >= 0)
-    slot = np.zeros(len(inputs), dtype=np.int64)
+    slot = np.zeros(len(inputs), dtype=np.int32)
     fields: list[str] = []
     buyer_names, buyer_code = string_codes(batch.column("buyer_id"))
     buyer_code = buyer_code.astype(np.int64)
