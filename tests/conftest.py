@@ -24,6 +24,10 @@ _RAY_ROOT = pathlib.Path(tempfile.mkdtemp(prefix="shuniu-ray-"))
 os.environ.update(ray_env(_RAY_ROOT))
 atexit.register(shutil.rmtree, _RAY_ROOT, True)
 
+from shuniu.stack.numba_target import prefer_wide_vectors  # noqa: E402
+
+prefer_wide_vectors()  # the tests run the code Numba compiles for the CLI's processes
+
 from shuniu.client import Client  # noqa: E402
 from shuniu.stack import LocalRedis, ManagedProcess, free_port  # noqa: E402
 

@@ -27,9 +27,9 @@ from shuniu.market.rating.tables import RateTables
 from shuniu.protos.usage_schema import string_codes, validate_usage_batch, widened
 
 __all__ = [
+    "RATED_QUANTITIES",
     "RatedBatch",
     "RatingInputError",
-    "RATED_QUANTITIES",
     "RatingInputs",
     "prepare_batch",
     "rate_batch",

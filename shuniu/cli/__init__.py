@@ -10,6 +10,10 @@ import os
 # imports it; an operator's own value wins.
 os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")
 
+from shuniu.stack.numba_target import prefer_wide_vectors  # noqa: E402
+
+prefer_wide_vectors()  # before any command loads Numba
+
 from shuniu.cli._app import app  # noqa: E402
 from shuniu.cli import audit_cmd, bench_cmd, ca_cmd, cert_cmd, jobs_cmd, billing_cmd, grants_cmd, ledger_cmd, negative_list_cmd, nodes_cmd, products_cmd, stack_cmd, top_cmd, topology_cmd, vouchers_cmd  # noqa: F401  (registers commands)
 from shuniu.cli import credit_cmd, holder_cmd  # noqa: F401  (registers commands)
