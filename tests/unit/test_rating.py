@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shuniu.market.rating import RatingInputError, RatingInputs, build_rate_tables, prepare_batch, rate_batch, rate_inputs, rate_inputs_twin
-from shuniu.market.rating.batch import RATED_QUANTITIES
 from shuniu.market.rating.arrow_compute import rate_inputs_arrow
+from shuniu.market.rating.batch import RATED_QUANTITIES
 from shuniu.market.rating.bench import run_rating_bench, synthetic_batch, synthetic_inputs, synthetic_tables
 from shuniu.market.rating.kernel import MAX_ROUNDED_MILLIFEN, _round_line, round_half_even_millifen
 from shuniu.protos.usage_schema import USAGE_SCHEMA, UsageSchemaError, to_wire, validate_usage_batch
