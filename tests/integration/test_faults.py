@@ -169,9 +169,13 @@ def _transitions(store: redis.Redis, job_id: str) -> list[str]:
 
 
 def _usage_attempts(store: redis.Redis, job_id: str) -> list[tuple[int, str]]:
-    """(attempt, node) of every usage record of the job on the usage stream."""
+    """(attempt, node) of every usage record of the job on the usage stream, each batch counted once.
+
+    Sending is at least once: the run's own send and its node's sender may both append a spooled
+    batch, and the biller posts a batch id once. A record in two different batches would be metered twice."""
     found = []
-    for _, fields in store.xrange(USAGE_STREAM):
+    batches = {fields[b"batch_id"]: fields for _, fields in store.xrange(USAGE_STREAM)}
+    for fields in batches.values():
         batch, _ = batch_from_ipc(fields[b"arrow_ipc"])
         for row in batch.to_pylist():
             if row["job_id"] == job_id:
@@ -182,7 +186,7 @@ def _usage_attempts(store: redis.Redis, job_id: str) -> list[tuple[int, str]]:
 def _assert_requeued_in_domain_and_done_once(store, jobs: dict[str, S.Job], lost_after_ms: int, eventually) -> None:
     for job_id, job in jobs.items():
         assert job.state == S.JOB_STATE_SUCCEEDED, (job.state_reason, job.state_message)
-        assert job.attempt == 2
+        assert job.attempt == 2, [(S.FailureCategory.Name(f.category), f.node_id, f.attempt, f.message) for f in job.failures]
         (failure,) = job.failures
         assert (failure.category, failure.node_id, failure.attempt) == (S.FAILURE_CATEGORY_NODE_DOWN, "ray-n3", 1)
         assert failure.failed_unix_ms >= lost_after_ms, "requeued before the down grace passed"
