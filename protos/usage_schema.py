@@ -15,10 +15,13 @@ On the wire (and in the spool) a node may send the low-cardinality string column
 jobs, grants, buyers, products and purposes, so each value travels once per batch and the
 biller resolves it once (`string_codes`). It may also send an int64 column as int32 when every
 value of the batch fits: quantities rarely need more than 31 bits, and LZ4 then has a quarter
-fewer bytes to compress on the node and to decompress in the biller. Validation accepts every
-form; `to_wire` encodes, and `batch_from_ipc` gives int32 columns back as int64, so a reader sees
-USAGE_SCHEMA's integer types whatever the sender chose. The biller alone reads the wire form as it
-came (`widen=False`): its rating kernels stream narrow quantities faster (market/rating/batch.py).
+fewer bytes to compress on the node and to decompress in the biller. The two times
+(TIME_COLUMNS) travel as int32 milliseconds after a base, the batch's earliest, which the field's
+metadata holds under BASE_METADATA (`column_base`): a batch spans seconds to minutes, far inside
+the 24.8 days int32 milliseconds reach. Validation accepts every form; `to_wire` encodes, and
+`batch_from_ipc` gives int32 columns back as int64 (base added), so a reader sees USAGE_SCHEMA's
+integer types and values whatever the sender chose. The biller alone reads the wire form as it came
+(`widen=False`): its rating kernels stream narrow columns faster (market/rating/batch.py).
 
 This module is a leaf: it imports numpy, pyarrow and the generated usage_pb2, nothing else (and Numba
 when a large batch's record ids are first checked).
@@ -39,6 +42,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from shuniu.protos.v1 import usage_pb2
 
 __all__ = [
+    "BASE_METADATA",
     "BATCH_ID_METADATA",
     "DEAD_LETTER_COUNTS",
     "DEAD_LETTER_STREAM",
@@ -46,11 +50,14 @@ __all__ = [
     "MAX_IPC_BYTES",
     "NARROWABLE_COLUMNS",
     "QUANTITY_COLUMNS",
+    "TIME_COLUMNS",
     "USAGE_SCHEMA",
     "USAGE_STREAM",
     "UsageSchemaError",
+    "after_base",
     "batch_from_ipc",
     "batch_to_ipc",
+    "column_base",
     "dictionary_encoded",
     "narrowed_int64",
     "string_codes",
@@ -77,8 +84,11 @@ USAGE_SCHEMA = _schema_of(usage_pb2.UsageRecord)
 # String columns that may travel dictionary-encoded (dictionary<int32, string>); record_id is unique per record.
 DICTIONARY_COLUMNS = ("job_id", "grant_id", "buyer_id", "node_id", "compute_center", "product_id", "site", "purpose")
 _DICTIONARY_TYPE = pa.dictionary(pa.int32(), pa.string())
-# int64 columns that may travel as int32 (every value of the batch within int32).
+# int64 columns that may travel as int32 (every value of the batch within int32, or after a base for the times).
 NARROWABLE_COLUMNS = tuple(f.name for f in USAGE_SCHEMA if f.type == pa.int64())
+TIME_COLUMNS = ("start_unix_ms", "end_unix_ms")
+BASE_METADATA = b"shuniu.base"  # field metadata of an int32 time column: the int64 its values are after
+_MAX_BASE = 2**62  # a base and an int32 after it stay inside int64
 
 QUANTITY_COLUMNS = ("cpu_ms", "memory_mb_s", "gpu_ms", "rows", "bytes", "calls", "queries", "peak_memory_mb", "output_bytes")
 
@@ -130,13 +140,26 @@ def batch_from_ipc(data: bytes, widen: bool = True) -> tuple[pa.RecordBatch, str
 
 
 def widened(batch: pa.RecordBatch, keep: tuple[str, ...] = ()) -> pa.RecordBatch:
-    """The batch with the NARROWABLE_COLUMNS a sender narrowed to int32, except those in `keep`, cast back
-    to int64 (as it is without any)."""
+    """The batch with the NARROWABLE_COLUMNS a sender narrowed to int32, except those in `keep`, back in
+    int64 with their base added (as it is without any)."""
     narrowed = {i for i, f in enumerate(batch.schema) if f.type == pa.int32() and f.name in NARROWABLE_COLUMNS and f.name not in keep}
     if not narrowed:
         return batch
-    return _with_columns(batch, [batch.column(i).cast(pa.int64()) if i in narrowed else batch.column(i)
-                                 for i in range(batch.num_columns)])
+    fields = [pa.field(f.name, pa.int64(), nullable=f.nullable) if i in narrowed else f for i, f in enumerate(batch.schema)]
+    return pa.RecordBatch.from_arrays([_wide(batch.schema.field(i), batch.column(i)) if i in narrowed else batch.column(i)
+                                       for i in range(batch.num_columns)], schema=pa.schema(fields, metadata=batch.schema.metadata))
+
+
+def column_base(field: pa.Field) -> int:
+    """The base a valid narrowed time column's values are after (0 for any other column)."""
+    raw = (field.metadata or {}).get(BASE_METADATA)
+    return 0 if raw is None else int(raw)
+
+
+def _wide(field: pa.Field, column: pa.Array) -> pa.Array:
+    wide = column.cast(pa.int64())
+    base = column_base(field)
+    return pc.add(wide, pa.scalar(base, pa.int64())) if base else wide
 
 
 def validate_usage_batch(batch: pa.RecordBatch | pa.Table) -> None:
@@ -168,8 +191,22 @@ def _schema_problems(schema: pa.Schema) -> list[str]:
             continue
         also = f" (or {_DICTIONARY_TYPE})" if name in DICTIONARY_COLUMNS else " (or int32)" if name in NARROWABLE_COLUMNS else ""
         problems.append(f"column {name!r} has type {got}; expected {expected}{also}")
+    problems += _base_problems(schema)
     if not problems and schema.names != expected_names:
         problems.append(f"columns are in the order {schema.names}; expected {expected_names}")
+    return problems
+
+
+def _base_problems(schema: pa.Schema) -> list[str]:
+    problems = []
+    for field in schema:
+        raw = (field.metadata or {}).get(BASE_METADATA)
+        if raw is None:
+            continue
+        if field.name not in TIME_COLUMNS or field.type != pa.int32():
+            problems.append(f"column {field.name!r} ({field.type}) carries a base; only int32 {' and '.join(TIME_COLUMNS)} may")
+        elif not raw.isascii() or not raw.lstrip(b"-").isdigit() or not -_MAX_BASE <= int(raw) <= _MAX_BASE:
+            problems.append(f"column {field.name!r} has base {raw[:40]!r}; expected an integer within ±{_MAX_BASE}")
     return problems
 
 
@@ -184,6 +221,10 @@ def _value_problems(batch: pa.RecordBatch | pa.Table) -> list[str]:
         batch = batch.combine_chunks().to_batches()[0]
     record_ids = batch.column("record_id")
     numeric = {name: batch.column(name).to_numpy(zero_copy_only=True) for name in _NUMERIC_CHECKED}
+    for name in TIME_COLUMNS:  # checked as the values they stand for
+        base = column_base(batch.schema.field(name))
+        if base:
+            numeric[name] = numeric[name].astype(np.int64) + base
 
     def first_bad(mask: np.ndarray) -> str:
         index = int(np.argmax(mask))
@@ -357,11 +398,21 @@ def dictionary_encoded(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 def to_wire(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The batch as a node sends it: DICTIONARY_COLUMNS dictionary-encoded, and each of the NARROWABLE_COLUMNS
-    as int32 when all its values fit (forms already taken are kept)."""
+    """The batch as a node sends it: DICTIONARY_COLUMNS dictionary-encoded, each of the TIME_COLUMNS as int32
+    after the batch's earliest value when the batch spans less than 2^31 ms, and each other of the
+    NARROWABLE_COLUMNS as int32 when all its values fit (forms already taken are kept)."""
     batch = dictionary_encoded(batch)
-    return _with_columns(batch, [narrowed_int64(batch.column(i)) if name in NARROWABLE_COLUMNS else batch.column(i)
-                                 for i, name in enumerate(batch.schema.names)])
+    fields, columns = [], []
+    for field, column in zip(batch.schema, batch.columns):
+        base = 0
+        if field.name in TIME_COLUMNS:
+            column, base = after_base(column)
+        elif field.name in NARROWABLE_COLUMNS:
+            column = narrowed_int64(column)
+        metadata = {**(field.metadata or {}), BASE_METADATA: str(base).encode()} if base else field.metadata
+        fields.append(pa.field(field.name, column.type, nullable=field.nullable, metadata=metadata))
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields, metadata=batch.schema.metadata))
 
 
 _INT32 = np.iinfo(np.int32)
@@ -377,8 +428,21 @@ def narrowed_int64(column: pa.Array) -> pa.Array:
     return pa.array(values.astype(np.int32))
 
 
+def after_base(column: pa.Array) -> tuple[pa.Array, int]:
+    """(int32 values after the base, base) of an int64 column whose values span less than 2^31 from a
+    smallest within ±2^62; (the column, 0) for any other column."""
+    if column.type != pa.int64() or column.null_count or not len(column):
+        return column, 0
+    values = column.to_numpy()
+    base = int(values.min())
+    if int(values.max()) - base > _INT32.max or abs(base) > _MAX_BASE:
+        return column, 0
+    return pa.array((values - base).astype(np.int32)), base
+
+
 def _with_columns(batch: pa.RecordBatch, columns: list[pa.Array]) -> pa.RecordBatch:
-    fields = [pa.field(f.name, c.type, nullable=f.nullable) for f, c in zip(batch.schema, columns)]
+    fields = [pa.field(f.name, c.type, nullable=f.nullable, metadata=f.metadata if c.type == f.type else None)
+              for f, c in zip(batch.schema, columns)]
     return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields, metadata=batch.schema.metadata))
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 from shuniu.market.ledger import BatchPosting, PostingColumns, account_id, billed_period, month_name, periods_of_ms
 from shuniu.market.ledger.lines import LINES_SCHEMA, PendingLines
 from shuniu.market.ledger.model import MAX_AMOUNT_FEN, POSTING_KIND_OF_PARTY
-from shuniu.market.rating import RateTables, RatingInputs, prepare_batch, rate_inputs, rating_form
+from shuniu.market.rating import RateTables, RatingInputs, index_type, prepare_batch, rate_inputs, rating_form
 from shuniu.market.split import SplitPlans, split_sums
 from shuniu.market.vouchers.apply import NO_DRAWS, draw_batch
 from shuniu.market.vouchers.draw import HeldVoucher
@@ -47,7 +47,7 @@ class PreparedBatch:
     batch: pa.RecordBatch
     inputs: RatingInputs
     usage_month: np.ndarray  # int64 month index per record
-    volume_slot: np.ndarray  # int32 per record (0 for records without a product): the kernel streams it
+    volume_slot: np.ndarray  # index_type(records) per record (0 for records without a product): the kernel streams it
     volume_fields: list[str]  # "product|buyer|period" per slot
     buyer_code: np.ndarray  # int64 per record, index into buyer_names
     buyer_names: list[str]
@@ -66,7 +66,7 @@ def prepare_usage(batch_id: str, batch: pa.RecordBatch, book: PriceBook, validat
     months = periods_of_ms(batch.column("end_unix_ms").to_numpy())
     month_values, month_code = _dense_codes(months)
     data = np.flatnonzero(inputs.product_index >= 0)
-    slot = np.zeros(len(inputs), dtype=np.int32)
+    slot = np.zeros(len(inputs), dtype=index_type(len(inputs)))  # a batch has at most a slot per record
     fields: list[str] = []
     buyer_names, buyer_code = string_codes(batch.column("buyer_id"))
     buyer_code = buyer_code.astype(np.int64)

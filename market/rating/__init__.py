@@ -9,5 +9,5 @@ from shuniu.market._lazy import lazy_exports
 __all__, __getattr__ = lazy_exports(__name__, {
     "batch": ("RatedBatch", "RatingInputError", "RatingInputs", "prepare_batch", "rate_batch", "rate_inputs",
               "rate_inputs_twin", "rating_form", "units_before_from_mapping"),
-    "tables": ("RateTables", "build_rate_tables"),
+    "tables": ("RateTables", "build_rate_tables", "index_type"),
 })

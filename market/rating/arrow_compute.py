@@ -42,7 +42,8 @@ def _compute_fen(inputs: RatingInputs, tables: RateTables) -> pa.Array:
         ),
         mul(mul(_int64(inputs.gpu_ms), pc.take(pa.array(c.gpu_hour_fen), card)), _CPU_GPU_SCALE),
     )
-    hour = pc.modulo(add(div(pa.array(inputs.start_unix_ms), MS_PER_HOUR), CST_OFFSET_HOURS), 24)
+    start_unix_ms = add(_int64(inputs.start_ms), inputs.start_base_ms)
+    hour = pc.modulo(add(div(start_unix_ms, MS_PER_HOUR), CST_OFFSET_HOURS), 24)
     band_bp = pc.take(pa.array(c.hour_multiplier_bp.ravel()), add(mul(pc.cast(card, pa.int64()), 24), hour))
     m = mul(band_bp, pc.take(pa.array(c.tier_factor_bp), pa.array(inputs.tier)))
     q1 = div(base, _QUANTITY_DEN)
@@ -102,7 +103,7 @@ def _data_fen(inputs: RatingInputs, tables: RateTables, volume_slot: np.ndarray,
 
 
 def _int64(quantities: np.ndarray) -> pa.Array:
-    # Quantities may be int32 (as the wire sends them); products and running sums need 64 bits.
+    # Quantities and times may be int32 (as the wire sends them); products, sums and bases need 64 bits.
     return pa.array(quantities, pa.int64())
 
 

@@ -6,10 +6,11 @@ checks the limits that keep the kernels' integer arithmetic exact, and hands the
 columns over as zero-copy numpy views of the batch's Arrow buffers. `rate_inputs` runs
 the kernels; `rate_inputs_twin` runs their plain-Python twins (the reference rater).
 
-The six quantities (RATED_QUANTITIES) reach the kernels as int32 when all six came so, as the
-wire sends a batch whose values fit (usage_schema.to_wire), and as int64 otherwise. The kernel
-streams its columns from memory, and with int32 quantities a record is 42 bytes of input instead
-of 66: `shuniu bench rating` measures both. Only the two forms are compiled, never a mix.
+The kernel streams its columns from memory, so they reach it as narrow as the wire sent them
+(usage_schema.to_wire): the six quantities (RATED_QUANTITIES) as int32 when all six came so (a mix
+is widened: only two forms of them are compiled), the start time as int32 ms after the batch's
+base, and the price-card and product indexes as int16 when the tables are that small (index_type).
+A record is then 34 bytes of input instead of 70: `shuniu bench rating` measures both.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import pyarrow as pa
 from shuniu.market.rating.compute import compute_charge_twin
 from shuniu.market.rating.data import data_charge_twin
 from shuniu.market.rating.kernel import all_within, kernel_tables, rate_kernel, slots_within
-from shuniu.market.rating.tables import RateTables
-from shuniu.protos.usage_schema import string_codes, validate_usage_batch, widened
+from shuniu.market.rating.tables import RateTables, index_type
+from shuniu.protos.usage_schema import column_base, string_codes, validate_usage_batch, widened
 
 __all__ = [
     "RATED_QUANTITIES",
@@ -61,20 +62,36 @@ class RatingInputs:
     """The numeric per-record columns the kernels read, all of one length; the six quantities
     (RATED_QUANTITIES) all int64 or all int32."""
 
-    card_index: np.ndarray  # int32, row of RateTables.compute price-card arrays
+    card_index: np.ndarray  # index_type (int16 or int32), row of RateTables.compute price-card arrays
     tier: np.ndarray  # int8, 1..4
-    start_unix_ms: np.ndarray  # int64
+    start_ms: np.ndarray  # int32 or int64: the start time in ms after start_base_ms (Unix ms: start_base_ms + start_ms)
     cpu_ms: np.ndarray
     memory_mb_s: np.ndarray
     gpu_ms: np.ndarray
-    product_index: np.ndarray  # int32, row of RateTables.data arrays, -1 for compute-only
+    product_index: np.ndarray  # index_type (int16 or int32), row of RateTables.data arrays, -1 for compute-only
     free: np.ndarray  # bool, public data for a public-interest purpose
     rows: np.ndarray
     calls: np.ndarray
     queries: np.ndarray
+    start_base_ms: int = 0
 
     def __len__(self) -> int:
         return len(self.card_index)
+
+    def start_unix_ms(self) -> np.ndarray:
+        """int64 start times in Unix ms."""
+        return self.start_ms.astype(np.int64) + self.start_base_ms
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The per-record columns by name."""
+        return {name: getattr(self, name) for name in _COLUMN_NAMES}
+
+    def sliced(self, start: int, stop: int) -> RatingInputs:
+        """Records start..stop-1 (views, same base)."""
+        return dataclasses.replace(self, **{name: column[start:stop] for name, column in self.columns().items()})
+
+
+_COLUMN_NAMES = tuple(f.name for f in dataclasses.fields(RatingInputs) if f.name != "start_base_ms")
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,8 +123,8 @@ def rate_inputs(inputs: RatingInputs, tables: RateTables, units_before: np.ndarr
     slots, before = _volume(inputs, tables, units_before, volume_slot)
     x = _one_quantity_width(inputs)
     compute_fen, data_fen, cap_fen, after = rate_kernel(
-        x.card_index, x.tier, x.start_unix_ms, x.cpu_ms, x.memory_mb_s, x.gpu_ms, x.product_index, x.free, x.rows, x.calls, x.queries,
-        before, slots, *kernel_tables(tables),
+        x.card_index, x.tier, x.start_ms, x.start_base_ms, x.cpu_ms, x.memory_mb_s, x.gpu_ms, x.product_index, x.free, x.rows,
+        x.calls, x.queries, before, slots, *kernel_tables(tables),
     )  # fmt: skip
     return RatedBatch(compute_fen, data_fen, cap_fen, after)
 
@@ -118,7 +135,7 @@ def rate_inputs_twin(inputs: RatingInputs, tables: RateTables, units_before: np.
     slots, before = _volume(inputs, tables, units_before, volume_slot)
     c, d, x = tables.compute, tables.data, inputs
     compute_fen = compute_charge_twin(
-        x.card_index, x.tier, x.start_unix_ms, x.cpu_ms, x.memory_mb_s, x.gpu_ms,
+        x.card_index, x.tier, x.start_unix_ms(), x.cpu_ms, x.memory_mb_s, x.gpu_ms,
         c.cpu_core_hour_fen, c.memory_gb_hour_fen, c.gpu_hour_fen, c.hour_multiplier_bp, c.tier_factor_bp,
     )  # fmt: skip
     data_fen, cap_fen, after = data_charge_twin(
@@ -130,11 +147,11 @@ def rate_inputs_twin(inputs: RatingInputs, tables: RateTables, units_before: np.
 
 
 def rating_form(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The batch with every column its sender narrowed to int32 cast back to int64, except the
-    RATED_QUANTITIES when all six are int32."""
+    """The batch with every column its sender narrowed to int32 back in int64, except start_unix_ms and
+    the RATED_QUANTITIES when all six are int32."""
     types = dict(zip(batch.schema.names, batch.schema.types))
     narrow = all(types.get(name) == pa.int32() for name in RATED_QUANTITIES)
-    return widened(batch, RATED_QUANTITIES if narrow else ())
+    return widened(batch, (*(RATED_QUANTITIES if narrow else ()), "start_unix_ms"))
 
 
 def _one_quantity_width(inputs: RatingInputs) -> RatingInputs:
@@ -176,7 +193,8 @@ def prepare_batch(batch: pa.RecordBatch, tables: RateTables, validate: bool = Tr
     return RatingInputs(
         card_index=_card_index(batch, tables, view["compute_class"]),
         tier=view["tier"],
-        start_unix_ms=view["start_unix_ms"],
+        start_ms=view["start_unix_ms"],
+        start_base_ms=column_base(batch.schema.field("start_unix_ms")),
         cpu_ms=view["cpu_ms"],
         memory_mb_s=view["memory_mb_s"],
         gpu_ms=view["gpu_ms"],
@@ -237,7 +255,7 @@ def _product_index(batch: pa.RecordBatch, tables: RateTables, versions: np.ndarr
             f"product {product!r} priced under version {versions[i]}; these rate tables are version "
             f"{', '.join(map(str, held))}", batch.column("record_id")[i].as_py()
         )
-    return np.where(has_product, found, -1).astype(np.int32)
+    return np.where(has_product, found, -1).astype(index_type(len(row_keys)))
 
 
 def _free(batch: pa.RecordBatch, tables: RateTables, product_index: np.ndarray, purpose_category: np.ndarray) -> np.ndarray:

@@ -7,19 +7,22 @@ resolving a real usage batch's strings (`prepare_batch`, shared by every path) i
 apart on up to one million records.
 
 The Numba kernels are timed two ways, both on one thread: in the biller's batches
-(`rate_inputs` per batch of BATCH_RECORDS, slicing the column views, checking the volume
-inputs and allocating the output lines inside the timed loop, volume carried from batch to
-batch), and in one call over every record, where the output lines are hundreds of fresh
-megabytes and first-touch page faults weigh on the figure.
+(`rate_inputs` per batch of BATCH_RECORDS, checking the volume inputs and allocating the output
+lines inside the timed loop, volume carried from batch to batch), and in one call over every
+record, where the output lines are hundreds of fresh megabytes and first-touch page faults weigh
+on the figure.
 
-Every way rates the records as the biller receives them: each quantity column int32 when its
-values fit, as a node sends it (`usage_schema.narrowed_int64`, the wire's own rule). The
-synthetic quantities all fit, so the kernels read int32; the batches are also timed with int64
-quantities, the form of a batch whose values need more than 31 bits.
+Every way rates the records as the biller receives them, in the wire's own forms
+(usage_schema): each quantity column int32 when its values fit (`narrowed_int64`), and the start
+time as int32 ms after the earliest (`after_base`), in the batches each batch's own. The batches
+are cut and narrowed before the clock starts, as the biller receives each one whole in its own
+buffers. The synthetic quantities all fit, so the kernels read int32; the batches are also timed
+with int64 quantities, the form of a batch whose values need more than 31 bits.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -28,16 +31,18 @@ import pyarrow as pa
 
 from shuniu.market.rating.arrow_compute import rate_inputs_arrow
 from shuniu.market.rating.batch import RATED_QUANTITIES, RatedBatch, RatingInputs, prepare_batch, rate_inputs, rate_inputs_twin
-from shuniu.market.rating.tables import RateTables, build_rate_tables
-from shuniu.protos.usage_schema import USAGE_SCHEMA, narrowed_int64
+from shuniu.market.rating.tables import RateTables, build_rate_tables, index_type
+from shuniu.protos.usage_schema import USAGE_SCHEMA, after_base, narrowed_int64
 
-__all__ = ["as_sent", "run_rating_bench", "synthetic_inputs", "synthetic_tables"]
+__all__ = ["as_sent", "run_rating_bench", "sent_in_batches", "synthetic_inputs", "synthetic_tables"]
 
 TWIN_SAMPLE_RECORDS = 20_000
 BATCH_RECORDS = 20_000  # the biller's default batch (shuniu bench billing --batch-records)
 PREPARE_SAMPLE_RECORDS = 1_000_000
 _START_MS = 1_793_462_400_000  # 2026-11-01 00:00 CST
-_MONTH_MS = 30 * 86_400_000
+# Records start anywhere in the first 24 days of the month, every hour of day as likely: as far apart as one
+# batch on the wire can carry them (2^31 ms is 24.8 days), where a node's real batch spans minutes.
+_SPAN_MS = 24 * 86_400_000
 
 
 def run_rating_bench(records: int, repeats: int = 3, seed: int = 6) -> dict[str, Any]:
@@ -52,11 +57,12 @@ def run_rating_bench(records: int, repeats: int = 3, seed: int = 6) -> dict[str,
         rate_inputs(warm_up, tables, before)  # compile or load both forms of the kernel first
 
     numba_s, rated = _best_of(repeats, lambda: rate_inputs(inputs, tables, before))
-    batched_s, (batched_after, batched_fen) = _best_of(repeats, lambda: _rate_in_batches(inputs, tables, before, BATCH_RECORDS))
+    batches, wide_batches = sent_in_batches(inputs, BATCH_RECORDS), sent_in_batches(wide, BATCH_RECORDS)
+    batched_s, (batched_after, batched_fen) = _best_of(repeats, lambda: _rate_in_batches(batches, tables, before))
     # The same, timed by the rating thread's own CPU clock: records per CPU-second of one core, which
     # other work sharing the machine's two cores does not dilute as it dilutes wall time.
-    batched_cpu_s, _ = _best_of(repeats, lambda: _rate_in_batches(inputs, tables, before, BATCH_RECORDS), time.thread_time)
-    wide_s, wide_result = _best_of(repeats, lambda: _rate_in_batches(wide, tables, before, BATCH_RECORDS))
+    batched_cpu_s, _ = _best_of(repeats, lambda: _rate_in_batches(batches, tables, before), time.thread_time)
+    wide_s, wide_result = _best_of(repeats, lambda: _rate_in_batches(wide_batches, tables, before))
     if (batched_fen, wide_result[1]) != (rated.total_fen,) * 2 or not np.array_equal(batched_after, rated.units_after) \
             or not np.array_equal(wide_result[0], rated.units_after):
         raise AssertionError("rating in batches disagrees with one call (total fen or volume carried across batches)")
@@ -81,6 +87,7 @@ def run_rating_bench(records: int, repeats: int = 3, seed: int = 6) -> dict[str,
         "numba_batched_records_per_cpu_s": records / batched_cpu_s,
         "numba_batched_int64_records_per_s": records / wide_s,
         "quantity_types": sorted({str(getattr(inputs, name).dtype) for name in RATED_QUANTITIES}),
+        "batch_input_bytes_per_record": sum(column.itemsize for column in batches[0].columns().values()),
         "numba_records_per_s": numba_rps,
         "pyarrow_compute_records_per_s": arrow_rps,
         "python_twin_records_per_s": sample / twin_s,
@@ -123,13 +130,14 @@ def synthetic_inputs(records: int, tables: RateTables, seed: int = 6) -> RatingI
     rng = np.random.default_rng(seed)
     valid_cards = np.flatnonzero(tables.compute.card_index.ravel() >= 0)
     cards = tables.compute.card_index.ravel()[rng.choice(valid_cards, records)]
-    products = rng.integers(-len(tables.data.product_ids) // 4, len(tables.data.product_ids), records).astype(np.int32)
+    n_products = len(tables.data.product_ids)
+    products = rng.integers(-n_products // 4, n_products, records).astype(index_type(n_products))
     products[products < 0] = -1
     is_public = np.append(tables.data.is_public, False)[products]
     return RatingInputs(
-        card_index=cards.astype(np.int32),
+        card_index=cards,
         tier=rng.integers(1, 5, records).astype(np.int8),
-        start_unix_ms=rng.integers(_START_MS, _START_MS + _MONTH_MS, records),
+        start_ms=rng.integers(_START_MS, _START_MS + _SPAN_MS, records),
         cpu_ms=rng.integers(0, 16 * 3_600_000, records),
         memory_mb_s=rng.integers(0, 64 * 1024 * 3600, records),
         gpu_ms=np.where(tables.compute.gpu_hour_fen[cards] > 0, rng.integers(0, 3_600_000, records), 0),
@@ -142,10 +150,21 @@ def synthetic_inputs(records: int, tables: RateTables, seed: int = 6) -> RatingI
 
 
 def as_sent(inputs: RatingInputs) -> RatingInputs:
-    """`inputs` with each quantity column as the wire carries it: int32 when every value fits (decided per
-    column over all records, where the wire decides per batch: a column that fits whole fits in every batch)."""
-    return RatingInputs(**{**inputs.__dict__, **{name: narrowed_int64(pa.array(getattr(inputs, name))).to_numpy()
-                                                 for name in RATED_QUANTITIES}})
+    """`inputs` as the wire carries them, decided over all records as one batch: each quantity column int32
+    when every value fits, and the start times as int32 ms after the earliest when they span less than 2^31 ms."""
+    return _times_as_sent(dataclasses.replace(inputs, **{name: narrowed_int64(pa.array(getattr(inputs, name))).to_numpy()
+                                                         for name in RATED_QUANTITIES}))
+
+
+def sent_in_batches(inputs: RatingInputs, size: int) -> list[RatingInputs]:
+    """`inputs` cut into batches of `size` records, each with its start times as the wire carries them
+    (after the batch's own earliest)."""
+    return [_times_as_sent(inputs.sliced(lo, lo + size)) for lo in range(0, len(inputs), size)]
+
+
+def _times_as_sent(inputs: RatingInputs) -> RatingInputs:
+    start_ms, base = after_base(pa.array(inputs.start_unix_ms()))
+    return dataclasses.replace(inputs, start_ms=start_ms.to_numpy(), start_base_ms=base)
 
 
 def synthetic_batch(inputs: RatingInputs, tables: RateTables) -> pa.RecordBatch:
@@ -165,7 +184,7 @@ def synthetic_batch(inputs: RatingInputs, tables: RateTables) -> pa.RecordBatch:
         "buyer_id": pick(["buyer-1", "buyer-2"], np.arange(n) % 2), "node_id": pick(tables.compute.node_ids, node_of_card[inputs.card_index]),
         "compute_center": pick(["cc"], np.zeros(n, int)), "product_id": pick(product_names, np.where(inputs.product_index < 0, len(product_names) - 1, inputs.product_index)),
         "site": pick(["zhengzhou"], np.zeros(n, int)), "tier": inputs.tier, "compute_class": cls_of_card[inputs.card_index].astype(np.int8),
-        "start_unix_ms": inputs.start_unix_ms, "end_unix_ms": inputs.start_unix_ms + 60_000, "cpu_ms": inputs.cpu_ms,
+        "start_unix_ms": inputs.start_unix_ms(), "end_unix_ms": inputs.start_unix_ms() + 60_000, "cpu_ms": inputs.cpu_ms,
         "memory_mb_s": inputs.memory_mb_s, "gpu_ms": inputs.gpu_ms, "rows": inputs.rows, "bytes": inputs.rows * 100,
         "calls": inputs.calls, "queries": inputs.queries, "kind": np.ones(n, np.int8),
         "purpose": pick(["marketing", "public_health"], inputs.free.astype(int)), "price_version": versions,
@@ -177,18 +196,14 @@ def synthetic_batch(inputs: RatingInputs, tables: RateTables) -> pa.RecordBatch:
 
 
 def _head(inputs: RatingInputs, n: int) -> RatingInputs:
-    return _slice(inputs, 0, n)
+    return inputs.sliced(0, n)
 
 
-def _slice(inputs: RatingInputs, start: int, stop: int) -> RatingInputs:
-    return RatingInputs(**{name: getattr(inputs, name)[start:stop] for name in inputs.__dataclass_fields__})
-
-
-def _rate_in_batches(inputs: RatingInputs, tables: RateTables, before: np.ndarray, size: int) -> tuple[np.ndarray, int]:
-    """Rate `inputs` batch by batch as the biller does, carrying volume; (units after the last batch, total fen)."""
+def _rate_in_batches(batches: list[RatingInputs], tables: RateTables, before: np.ndarray) -> tuple[np.ndarray, int]:
+    """Rate `batches` one by one as the biller does, carrying volume; (units after the last batch, total fen)."""
     total_fen = 0
-    for start in range(0, len(inputs), size):
-        rated = rate_inputs(_slice(inputs, start, start + size), tables, before)
+    for batch in batches:
+        rated = rate_inputs(batch, tables, before)
         before, total_fen = rated.units_after, total_fen + rated.total_fen
     return before, total_fen
 

@@ -47,9 +47,10 @@ def kernel_tables(tables: RateTables) -> tuple[tuple, tuple]:
 # One core, no prange: a batch is rated on the thread that holds it (the biller's batches are ~20k
 # records, where a thread pool costs more than it gives).
 @njit(cache=True, nogil=True)
-def rate_kernel(card_index, tier, start_unix_ms, cpu_ms, memory_mb_s, gpu_ms, product_index, free, rows, calls, queries,
+def rate_kernel(card_index, tier, start_ms, start_base_ms, cpu_ms, memory_mb_s, gpu_ms, product_index, free, rows, calls, queries,
                 units_before, volume_slot, compute_lookup, data_lookup):
-    """(compute fen, data fen, cap reduction fen, units after per volume slot) of prepared columns."""
+    """(compute fen, data fen, cap reduction fen, units after per volume slot) of prepared columns
+    (batch.RatingInputs: a record starts at Unix ms start_base_ms + start_ms[i])."""
     n = card_index.shape[0]
     compute_fen = np.empty(n, dtype=np.int64)
     data_fen = np.empty(n, dtype=np.int64)
@@ -64,8 +65,8 @@ def rate_kernel(card_index, tier, start_unix_ms, cpu_ms, memory_mb_s, gpu_ms, pr
     data_work = (work[3], work[4], work[5], work[6])
     for lo in range(0, n, CHUNK_RECORDS):
         hi = min(n, lo + CHUNK_RECORDS)
-        _charge_compute_chunk(card_index[lo:hi], tier[lo:hi], start_unix_ms[lo:hi], cpu_ms[lo:hi], memory_mb_s[lo:hi], gpu_ms[lo:hi],
-                              compute_lookup, compute_work, compute_fen[lo:hi])
+        _charge_compute_chunk(card_index[lo:hi], tier[lo:hi], start_ms[lo:hi], start_base_ms, cpu_ms[lo:hi], memory_mb_s[lo:hi],
+                              gpu_ms[lo:hi], compute_lookup, compute_work, compute_fen[lo:hi])
         if data_lookup[0].shape[0] > 1:
             _charge_data_chunk(product_index[lo:hi], free[lo:hi], rows[lo:hi], calls[lo:hi], queries[lo:hi], volume_slot[lo:hi],
                                data_lookup, volume, data_work, data_fen[lo:hi], cap_fen[lo:hi])
@@ -114,14 +115,14 @@ _COMPUTE_SCRATCH_COLUMNS = 3
 # by its lookups and never vectorises. Unsigned integers where Numba's signed // and % would add
 # floor-division sign fix-ups.
 @njit(cache=True, nogil=True, inline="always")
-def _charge_compute_chunk(card_index, tier, start_unix_ms, cpu_ms, memory_mb_s, gpu_ms, lookup, scratch, out):
+def _charge_compute_chunk(card_index, tier, start_ms, start_base_ms, cpu_ms, memory_mb_s, gpu_ms, lookup, scratch, out):
     """Compute charge in fen of one chunk of records into `out`; equal to compute.compute_charge_twin.
 
     `scratch`: three uint64 working columns at least as long as the chunk (hour, prices, multiplier)."""
     prices, bands, tier_bp = lookup
     k = out.shape[0]
     hour, packed, multiplier = scratch[0][:k], scratch[1][:k], scratch[2][:k]
-    _cst_hours(start_unix_ms, hour)
+    _cst_hours(start_ms, start_base_ms, hour)
     _look_up(card_index, tier, hour, prices, bands, tier_bp, packed, multiplier)
     _charge(cpu_ms, memory_mb_s, gpu_ms, packed, multiplier, out)
 
@@ -143,11 +144,12 @@ def _compute_lookup_tables(cpu_core_hour_fen, memory_gb_hour_fen, gpu_hour_fen, 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _cst_hours(start_unix_ms, hour):
+def _cst_hours(start_ms, start_base_ms, hour):
     """Hour of day in China Standard Time: ms since the CST epoch over 3,600,000 estimated in float64
     (SIMD has no 64-bit integer division), then corrected by the exact remainder; the same for / 24."""
-    for i in range(start_unix_ms.shape[0]):
-        ms = np.uint64(start_unix_ms[i]) + _U_CST_OFFSET_MS  # start >= 0 and < 2^63: no wrap
+    base = np.int64(start_base_ms)
+    for i in range(start_ms.shape[0]):
+        ms = np.uint64(np.int64(start_ms[i]) + base) + _U_CST_OFFSET_MS  # start >= 0 and < 2^63: no wrap
         hours = np.uint64(float(ms) * _INV_MS_PER_HOUR)  # within one of the floor
         r = np.int64(ms - hours * _U_MS_PER_HOUR)  # in (-1 h, 2 h): exact in wrapping arithmetic
         hours = hours - np.uint64(r < 0) + np.uint64(r >= _I_MS_PER_HOUR)

@@ -68,7 +68,8 @@ def bench_rating(
     with err_console.status(f"rating {records:,} records three ways …"):
         r = run_rating_bench(records)
     report = Report("rating", "the same rules in pyarrow.compute",
-                    {"records": records, "total_fen": r["total_fen"], "quantities": "/".join(r["quantity_types"])})
+                    {"records": records, "total_fen": r["total_fen"], "quantities": "/".join(r["quantity_types"]),
+                     "batch_input_bytes_per_record": r["batch_input_bytes_per_record"]})
     report.add("kernels, one call over every record (one core)", r["numba_records_per_s"], "rec/s",
                r["pyarrow_compute_records_per_s"], "≥ 10× baseline", r["numba_vs_pyarrow_compute"] >= 10)
     report.add("kernels in the biller's batches of 20,000 (rate_inputs per batch, one core)", r["numba_batched_records_per_s"],

@@ -156,7 +156,7 @@ def test_kernels_twin_and_arrow_agree_with_volume_slots(data):
     slots = data.draw(st.integers(1, 4))
     ints = lambda s, dtype: np.array(data.draw(st.lists(s, min_size=n, max_size=n)), dtype=dtype)  # noqa: E731
     inputs = RatingInputs(
-        card_index=np.zeros(n, np.int32), tier=ints(st.integers(1, 4), np.int8), start_unix_ms=ints(st.integers(0, 2**42), np.int64),
+        card_index=np.zeros(n, np.int32), tier=ints(st.integers(1, 4), np.int8), start_ms=ints(st.integers(0, 2**42), np.int64),
         cpu_ms=ints(st.integers(0, 2**35), np.int64), memory_mb_s=ints(st.integers(0, 2**35), np.int64), gpu_ms=np.zeros(n, np.int64),
         product_index=ints(st.integers(-1, 2), np.int32), free=ints(st.booleans(), np.bool_), rows=ints(st.integers(0, 3000), np.int64),
         calls=ints(st.integers(0, 3000), np.int64), queries=ints(st.integers(0, 3000), np.int64),

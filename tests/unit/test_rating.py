@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import numpy as np
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from shuniu.market.rating import RatingInputError, RatingInputs, build_rate_tables, prepare_batch, rate_batch, rate_inputs, rate_inputs_twin
 from shuniu.market.rating.arrow_compute import rate_inputs_arrow
 from shuniu.market.rating.batch import RATED_QUANTITIES
-from shuniu.market.rating.bench import run_rating_bench, synthetic_batch, synthetic_inputs, synthetic_tables
+from shuniu.market.rating.tables import index_type
+from shuniu.market.rating.bench import as_sent, run_rating_bench, synthetic_batch, synthetic_inputs, synthetic_tables
 from shuniu.market.rating.kernel import MAX_ROUNDED_MILLIFEN, _round_line, round_half_even_millifen
 from shuniu.protos.usage_schema import USAGE_SCHEMA, UsageSchemaError, to_wire, validate_usage_batch
 
@@ -39,7 +41,7 @@ TABLES_FOR_MIX = synthetic_tables(seed=4, nodes=5, products=6)
 
 def _inputs(records: list[dict]) -> RatingInputs:
     """Kernel inputs from records that name only what differs from an idle compute-only record."""
-    default = {"card_index": ZZ_CARD, "tier": 1, "start_unix_ms": CST_MIDNIGHT_MS, "cpu_ms": 0, "memory_mb_s": 0, "gpu_ms": 0,
+    default = {"card_index": ZZ_CARD, "tier": 1, "start_ms": CST_MIDNIGHT_MS, "cpu_ms": 0, "memory_mb_s": 0, "gpu_ms": 0,
                "product_index": -1, "free": False, "rows": 0, "calls": 0, "queries": 0}  # fmt: skip
     dtypes = {"card_index": np.int32, "tier": np.int8, "product_index": np.int32, "free": np.bool_}
     rows = [{**default, **r} for r in records]
@@ -55,12 +57,12 @@ COMPUTE_CASES = [
     ("half_fen_rounds_to_even_down", {"cpu_ms": HOUR_MS // 24}, 0),  # 0.5
     ("three_halves_fen_rounds_to_even_up", {"cpu_ms": HOUR_MS // 8}, 2),  # 1.5
     ("just_over_half_fen_rounds_up", {"cpu_ms": HOUR_MS // 24 + 1}, 1),
-    ("gpu_hour_in_valley_band", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_unix_ms": CST_MIDNIGHT_MS + 7 * HOUR_MS}, 450),
-    ("last_ms_before_peak_is_valley", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_unix_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS - 1}, 450),
-    ("exact_peak_start_is_peak", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_unix_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS}, 1350),
-    ("hour_without_band_is_flat", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_unix_ms": CST_MIDNIGHT_MS + 22 * HOUR_MS}, 900),
-    ("band_and_tier_multiply_before_rounding", {"card_index": LY_CARD, "cpu_ms": HOUR_MS, "tier": 2, "start_unix_ms": CST_MIDNIGHT_MS + 9 * HOUR_MS}, 16),  # 15.75
-    ("utc_midnight_is_cst_eight", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_unix_ms": 0}, 1350),
+    ("gpu_hour_in_valley_band", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 7 * HOUR_MS}, 450),
+    ("last_ms_before_peak_is_valley", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS - 1}, 450),
+    ("exact_peak_start_is_peak", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS}, 1350),
+    ("hour_without_band_is_flat", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 22 * HOUR_MS}, 900),
+    ("band_and_tier_multiply_before_rounding", {"card_index": LY_CARD, "cpu_ms": HOUR_MS, "tier": 2, "start_ms": CST_MIDNIGHT_MS + 9 * HOUR_MS}, 16),  # 15.75
+    ("utc_midnight_is_cst_eight", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": 0}, 1350),
 ]
 
 
@@ -128,13 +130,19 @@ def test_prepared_columns_are_views_of_the_arrow_buffers():
 
 @pytest.mark.parametrize("memory_mb_s", [7, 2**32], ids=["all_fit_int32", "one_past_int32"])
 def test_a_batch_in_its_wire_form_is_rated_from_its_own_buffers_in_one_width(memory_mb_s):
-    wide = _batch(_record(0, memory_mb_s=memory_mb_s, gpu_ms=2**31 - 1), _record(1, calls=3), _record(2, product_id=""))
+    wide = _batch(_record(0, memory_mb_s=memory_mb_s, gpu_ms=2**31 - 1, start_unix_ms=CST_MIDNIGHT_MS + 9 * HOUR_MS,
+                          end_unix_ms=CST_MIDNIGHT_MS + 10 * HOUR_MS, node_id="ly-01", compute_class=2),
+                  _record(1, calls=3),
+                  _record(2, product_id="", start_unix_ms=CST_MIDNIGHT_MS + 20 * HOUR_MS, end_unix_ms=CST_MIDNIGHT_MS + 21 * HOUR_MS))
     wire = to_wire(wide)
     inputs = prepare_batch(wire, TABLES)
     widths = {getattr(inputs, name).dtype for name in RATED_QUANTITIES}
     assert widths == ({np.dtype(np.int32)} if memory_mb_s < 2**31 else {np.dtype(np.int64)})
     if memory_mb_s < 2**31:  # kept as sent: no copy
         assert inputs.rows.ctypes.data == wire.column("rows").buffers()[1].address
+    # The start times as sent: int32 ms after the batch's earliest, whatever the quantities' width.
+    assert inputs.start_ms.dtype == np.int32 and inputs.start_ms.ctypes.data == wire.column("start_unix_ms").buffers()[1].address
+    assert inputs.start_base_ms == CST_MIDNIGHT_MS and inputs.start_unix_ms().tolist() == wide.column("start_unix_ms").to_pylist()
     assert wire.schema.field("price_version").type == pa.int32()  # widened for the product lookup
     assert inputs.product_index.tolist() == prepare_batch(wide, TABLES).product_index.tolist() == [TRAFFIC, TRAFFIC, -1]
     for name in ("compute_fen", "data_fen", "cap_reduction_fen", "units_after"):
@@ -143,7 +151,7 @@ def test_a_batch_in_its_wire_form_is_rated_from_its_own_buffers_in_one_width(mem
 
 def test_inputs_with_quantities_of_mixed_widths_are_rated_as_int64():
     inputs = synthetic_inputs(500, TABLES_FOR_MIX, seed=4)
-    mixed = RatingInputs(**{**inputs.__dict__, "cpu_ms": inputs.cpu_ms.astype(np.int32), "rows": inputs.rows.astype(np.uint32)})
+    mixed = dataclasses.replace(inputs, cpu_ms=inputs.cpu_ms.astype(np.int32), rows=inputs.rows.astype(np.uint32))
     for name in ("compute_fen", "data_fen", "cap_reduction_fen", "units_after"):
         assert getattr(rate_inputs(mixed, TABLES_FOR_MIX), name).tolist() == getattr(rate_inputs(inputs, TABLES_FOR_MIX), name).tolist()
 
@@ -242,11 +250,18 @@ def tables_and_inputs(draw):
     start = st.one_of(st.integers(0, 2**42), st.integers(0, 400_000).map(lambda h: h * HOUR_MS), st.integers(1, 400_000).map(lambda h: h * HOUR_MS - 1),
                       st.integers(0, 2**63 - 1), st.integers(1, 2**41).map(lambda h: h * HOUR_MS - 1))  # far future: the float hour estimate
     ints = lambda s, dtype: np.array(draw(st.lists(s, min_size=n, max_size=n)), dtype=dtype)  # noqa: E731
+    # Start times as Unix ms (base 0), or as the wire sends them: int32 ms after a base (one that may not be the earliest).
+    if draw(st.booleans()):
+        start_ms, start_base_ms = ints(start, np.int64), 0
+    else:
+        start_base_ms = draw(st.one_of(st.just(1_793_462_400_000), st.integers(2**31, 2**62)))
+        start_ms = ints(st.one_of(st.integers(-(2**31), 2**31 - 1), st.integers(0, 400).map(lambda h: h * HOUR_MS)), np.int32)
+    index = lambda: draw(st.sampled_from([np.int16, np.int32]))  # noqa: E731
     inputs = RatingInputs(
-        card_index=ints(st.integers(0, len(cards) - 1), np.int32), tier=ints(st.integers(1, 4), np.int8), start_unix_ms=ints(start, np.int64),
+        card_index=ints(st.integers(0, len(cards) - 1), index()), tier=ints(st.integers(1, 4), np.int8), start_ms=start_ms,
         cpu_ms=ints(quantity, width), memory_mb_s=ints(quantity, width), gpu_ms=ints(quantity, width),
-        product_index=ints(st.integers(-1, len(products) - 1), np.int32), free=ints(st.booleans(), np.bool_),
-        rows=ints(units, width), calls=ints(units, width), queries=ints(units, width),
+        product_index=ints(st.integers(-1, len(products) - 1), index()), free=ints(st.booleans(), np.bool_),
+        rows=ints(units, width), calls=ints(units, width), queries=ints(units, width), start_base_ms=start_base_ms,
     )  # fmt: skip
     before = np.array(draw(st.lists(st.one_of(st.integers(0, 3000), st.integers(0, 2**61)), min_size=len(products), max_size=len(products))), dtype=np.int64)
     return tables, inputs, before
@@ -278,8 +293,7 @@ def test_pyarrow_compute_baseline_equals_kernels(case):
 @given(tables_and_inputs(), st.integers(0, 30))
 def test_volume_tiers_continue_across_batches(case, cut):
     tables, inputs, before = case
-    head = RatingInputs(**{k: getattr(inputs, k)[:cut] for k in inputs.__dataclass_fields__})
-    tail = RatingInputs(**{k: getattr(inputs, k)[cut:] for k in inputs.__dataclass_fields__})
+    head, tail = inputs.sliced(0, cut), inputs.sliced(cut, len(inputs))
     whole = rate_inputs(inputs, tables, before)
     first = rate_inputs(head, tables, before)
     second = rate_inputs(tail, tables, first.units_after)
@@ -291,8 +305,8 @@ def test_synthetic_batch_prepares_into_its_inputs_and_all_ways_agree():
     tables = synthetic_tables(seed=3)
     inputs = synthetic_inputs(3000, tables, seed=3)
     prepared = prepare_batch(synthetic_batch(inputs, tables), tables)
-    for name in inputs.__dataclass_fields__:
-        assert np.array_equal(getattr(prepared, name), getattr(inputs, name)), name
+    for name, column in inputs.columns().items():
+        assert np.array_equal(prepared.columns()[name], column), name
     kernel, arrow, twin = (rate(prepared, tables) for rate in (rate_inputs, rate_inputs_arrow, rate_inputs_twin))
     for name in _FIELDS:
         assert getattr(kernel, name).tolist() == getattr(arrow, name).tolist() == getattr(twin, name).tolist(), name
@@ -302,6 +316,25 @@ def test_rating_bench_reports_records_per_second_for_each_way():
     report = run_rating_bench(5000, repeats=1)
     for key in ("numba_records_per_s", "pyarrow_compute_records_per_s", "python_twin_records_per_s", "numba_vs_pyarrow_compute"):
         assert report[key] > 0, key
+    # As the wire sends them: int16 indexes (2 + 2), int8 tier, int32 start after the batch's base, int32 quantities (6 × 4), bool free.
+    assert report["batch_input_bytes_per_record"] == 34
+
+
+@pytest.mark.parametrize(("rows", "expected"), [(0, np.int16), (2**15 - 1, np.int16), (2**15, np.int32), (2**31 - 1, np.int32)])
+def test_a_per_record_index_is_int16_while_its_table_has_fewer_than_2_15_rows(rows, expected):
+    assert index_type(rows) is expected
+
+
+def test_price_cards_past_int16_rate_with_int32_indexes_as_the_twin_does():
+    cards = [{"node_id": f"n{k:05d}", "compute_class": 1, "cpu_core_hour_fen": 1 + k % 50, "memory_gb_hour_fen": 1, "gpu_hour_fen": 0,
+              "bands": [{"start_hour": 8, "end_hour": 11, "multiplier_bp": 12000}] if k % 2 else []} for k in range(2**15 + 4096)]
+    product = {"unit": "row", "grade": "internal", "tiers": [{"from_units": 0, "price_millifen": 30}], "guided_cap_millifen": None}
+    tables = build_rate_tables(1, cards, {1: 10_000, 2: 10_500, 3: 11_000, 4: 12_000}, {"p": product}, [])
+    inputs = synthetic_inputs(3000, tables, seed=9)
+    assert inputs.card_index.dtype == np.int32 and inputs.card_index.max() >= 2**15  # some records on cards past int16
+    kernel, twin = rate_inputs(as_sent(inputs), tables), rate_inputs_twin(inputs, tables)
+    for name in _FIELDS:
+        assert getattr(kernel, name).tolist() == getattr(twin, name).tolist(), name
 
 
 @_PROPERTY
@@ -330,7 +363,7 @@ def test_long_batch_crossing_many_tiers_equals_the_twin(slots):
     tables = build_rate_tables(1, cards, {1: 10_000, 2: 10_500, 3: 11_000, 4: 12_000}, products, ["public_health"])
     n = 40_000
     inputs = RatingInputs(
-        card_index=np.zeros(n, np.int32), tier=rng.integers(1, 5, n).astype(np.int8), start_unix_ms=rng.integers(0, 2**42, n),
+        card_index=np.zeros(n, np.int32), tier=rng.integers(1, 5, n).astype(np.int8), start_ms=rng.integers(0, 2**42, n),
         cpu_ms=rng.integers(0, 10 * HOUR_MS, n), memory_mb_s=rng.integers(0, 10**7, n), gpu_ms=np.zeros(n, np.int64),
         product_index=rng.integers(-1, 3, n).astype(np.int32), free=rng.random(n) < 0.1,
         rows=rng.integers(0, 3000, n), calls=rng.integers(0, 3000, n), queries=rng.integers(0, 3000, n),

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from shuniu.market.billing.charge import _dense_codes
 from shuniu.market.ledger.periods import periods_of_ms
-from shuniu.protos.usage_schema import (DICTIONARY_COLUMNS, NARROWABLE_COLUMNS, USAGE_SCHEMA, UsageSchemaError, batch_from_ipc,
-                                        batch_to_ipc, string_codes, to_wire, validate_usage_batch)
+from shuniu.protos.usage_schema import (BASE_METADATA, DICTIONARY_COLUMNS, NARROWABLE_COLUMNS, USAGE_SCHEMA, UsageSchemaError,
+                                        batch_from_ipc, batch_to_ipc, column_base, dictionary_encoded, string_codes, to_wire,
+                                        validate_usage_batch, widened)
 
 
 def _batch(n: int, record_ids: list[str] | None = None) -> pa.RecordBatch:
@@ -49,7 +50,7 @@ def test_to_wire_encodes_exactly_the_low_cardinality_columns_and_keeps_values():
     wire = to_wire(batch)
     encoded = {f.name for f in wire.schema if pa.types.is_dictionary(f.type)}
     assert encoded == set(DICTIONARY_COLUMNS)
-    assert wire.to_pylist() == batch.to_pylist()
+    assert widened(wire).to_pylist() == batch.to_pylist()
     assert to_wire(wire).schema == wire.schema  # already encoded: kept
 
 
@@ -67,7 +68,52 @@ def test_to_wire_narrows_the_int64_columns_whose_values_fit_and_readers_get_int6
         [f.type for f in USAGE_SCHEMA if f.name not in DICTIONARY_COLUMNS]
     assert read.to_pylist() == batch.to_pylist()
     as_sent, _ = batch_from_ipc(batch_to_ipc(wire, "b-1"), widen=False)  # the biller's read
-    assert as_sent.schema == wire.schema and as_sent.to_pylist() == batch.to_pylist()
+    assert as_sent.schema == wire.schema and widened(as_sent).to_pylist() == batch.to_pylist()
+
+
+def test_times_travel_as_int32_after_the_batch_s_earliest_and_come_back_as_they_were():
+    start = 1_793_462_400_000 + np.arange(50, dtype=np.int64)[::-1] * 60_000  # earliest last
+    batch = _with_column(_with_column(_batch(50), "start_unix_ms", pa.array(start)), "end_unix_ms", pa.array(start + 2**31 - 60_000))
+    wire = to_wire(batch)
+    for name, base in (("start_unix_ms", start.min()), ("end_unix_ms", start.min() + 2**31 - 60_000)):
+        assert wire.schema.field(name).type == pa.int32()
+        assert column_base(wire.schema.field(name)) == base
+        assert wire.column(name).to_pylist() == (batch.column(name).to_numpy() - base).tolist()
+    validate_usage_batch(wire)
+    as_sent, _ = batch_from_ipc(batch_to_ipc(wire, "b-1"), widen=False)  # the bases travel in the IPC schema
+    assert column_base(as_sent.schema.field("start_unix_ms")) == start.min()
+    assert column_base(dictionary_encoded(as_sent).schema.field("start_unix_ms")) == start.min()  # the biller re-encodes
+    assert batch_from_ipc(batch_to_ipc(wire, "b-1"))[0].to_pylist() == batch.to_pylist()
+
+
+def test_a_batch_spanning_2_31_ms_or_more_keeps_its_times_in_int64():
+    start = np.array([0, 2**31], dtype=np.int64) + 1_793_462_400_000
+    wire = to_wire(_with_column(_with_column(_batch(2), "start_unix_ms", pa.array(start)), "end_unix_ms", pa.array(start)))
+    assert wire.schema.field("start_unix_ms").type == pa.int64() and column_base(wire.schema.field("start_unix_ms")) == 0
+    assert wire.column("start_unix_ms").to_pylist() == start.tolist()
+
+
+def _with_base(batch: pa.RecordBatch, name: str, base: bytes, values: pa.Array | None = None) -> pa.RecordBatch:
+    fields = [pa.field(f.name, pa.int32() if values is not None and f.name == name else f.type, metadata={BASE_METADATA: base})
+              if f.name == name else f for f in batch.schema]
+    columns = [values if values is not None and f.name == name else batch.column(i) for i, f in enumerate(batch.schema)]
+    return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
+
+
+@pytest.mark.parametrize(("name", "base", "values", "message"), [
+    ("rows", b"5", pa.array([1, 2], pa.int32()), "column 'rows' \\(int32\\) carries a base; only int32 start_unix_ms and end_unix_ms may"),
+    ("start_unix_ms", b"5", None, "column 'start_unix_ms' \\(int64\\) carries a base"),
+    ("start_unix_ms", b"12x", pa.array([1, 2], pa.int32()), "column 'start_unix_ms' has base b'12x'; expected an integer"),
+    ("start_unix_ms", str(2**62 + 1).encode(), pa.array([1, 2], pa.int32()), "expected an integer within"),
+    ("start_unix_ms", b"-5000", pa.array([1, 2], pa.int32()), "column 'start_unix_ms' is negative in 2 records"),
+    ("start_unix_ms", b"1000", pa.array([1, 2], pa.int32()), "end_unix_ms is before start_unix_ms in 2 records"),  # ends at 1000
+], ids=["base_on_a_quantity", "base_on_int64", "not_an_integer", "past_2_62", "negative_start", "end_before_start"])
+def test_a_bad_base_or_what_it_makes_of_the_times_is_refused(name, base, values, message):
+    batch = _batch(2)
+    if name != "rows":
+        batch = _with_column(_with_column(batch, "start_unix_ms", pa.array([0, 0])), "end_unix_ms", pa.array([1000, 1000]))
+    with pytest.raises(UsageSchemaError, match=message):
+        validate_usage_batch(_with_base(batch, name, base, values))
 
 
 def test_int32_is_accepted_for_int64_columns_only():
