@@ -136,7 +136,12 @@ def batch_from_ipc(data: bytes, widen: bool = True) -> tuple[pa.RecordBatch, str
         merged = pa.Table.from_batches(batches, reader.schema).combine_chunks().to_batches()
         batch = merged[0] if merged else pa.RecordBatch.from_pylist([], reader.schema)
     batch = batch.replace_schema_metadata(None)
-    return (widened(batch) if widen else batch), batch_id
+    if not widen:
+        return batch, batch_id
+    problems = _base_problems(batch.schema)  # a base must be read right before it is added
+    if problems:
+        raise UsageSchemaError(problems)
+    return widened(batch), batch_id
 
 
 def widened(batch: pa.RecordBatch, keep: tuple[str, ...] = ()) -> pa.RecordBatch:

@@ -116,6 +116,13 @@ def test_a_bad_base_or_what_it_makes_of_the_times_is_refused(name, base, values,
         validate_usage_batch(_with_base(batch, name, base, values))
 
 
+def test_a_reader_is_told_of_a_bad_base_before_adding_it():
+    batch = _with_base(_batch(2), "start_unix_ms", b"12x", pa.array([1, 2], pa.int32()))
+    with pytest.raises(UsageSchemaError, match="has base b'12x'"):
+        batch_from_ipc(batch_to_ipc(batch, "b-1"))
+    assert batch_from_ipc(batch_to_ipc(batch, "b-1"), widen=False)[0].column("start_unix_ms").to_pylist() == [1, 2]  # validated next
+
+
 def test_int32_is_accepted_for_int64_columns_only():
     batch = _batch(20)
     validate_usage_batch(_with_column(batch, "rows", batch.column("rows").cast(pa.int32())))
