@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from shuniu.market.rating import RatingInputError, RatingInputs, build_rate_tables, prepare_batch, rate_batch, rate_inputs, rate_inputs_twin
 from shuniu.market.rating.arrow_compute import rate_inputs_arrow
 from shuniu.market.rating.batch import RATED_QUANTITIES
-from shuniu.market.rating.tables import index_type
 from shuniu.market.rating.bench import as_sent, run_rating_bench, synthetic_batch, synthetic_inputs, synthetic_tables
 from shuniu.market.rating.kernel import MAX_ROUNDED_MILLIFEN, _round_line, round_half_even_millifen
+from shuniu.market.rating.tables import index_type
 from shuniu.protos.usage_schema import USAGE_SCHEMA, UsageSchemaError, to_wire, validate_usage_batch
 
 HOUR_MS = 3_600_000
