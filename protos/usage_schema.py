@@ -150,9 +150,9 @@ def widened(batch: pa.RecordBatch, keep: tuple[str, ...] = ()) -> pa.RecordBatch
     narrowed = {i for i, f in enumerate(batch.schema) if f.type == pa.int32() and f.name in NARROWABLE_COLUMNS and f.name not in keep}
     if not narrowed:
         return batch
-    fields = [pa.field(f.name, pa.int64(), nullable=f.nullable) if i in narrowed else f for i, f in enumerate(batch.schema)]
-    return pa.RecordBatch.from_arrays([_wide(batch.schema.field(i), batch.column(i)) if i in narrowed else batch.column(i)
-                                       for i in range(batch.num_columns)], schema=pa.schema(fields, metadata=batch.schema.metadata))
+    # A widened column's field loses its metadata (_with_columns), and with it the base just added.
+    return _with_columns(batch, [_wide(batch.schema.field(i), batch.column(i)) if i in narrowed else batch.column(i)
+                                 for i in range(batch.num_columns)])
 
 
 def column_base(field: pa.Field) -> int:
@@ -425,10 +425,8 @@ _INT32 = np.iinfo(np.int32)
 
 def narrowed_int64(column: pa.Array) -> pa.Array:
     """An int64 column as int32 when every value fits (any other column as it is)."""
-    if column.type != pa.int64() or column.null_count or not len(column):
-        return column
-    values = column.to_numpy()
-    if values.min() < _INT32.min or values.max() > _INT32.max:
+    values = _int64_values(column)
+    if values is None or values.min() < _INT32.min or values.max() > _INT32.max:
         return column
     return pa.array(values.astype(np.int32))
 
@@ -436,13 +434,18 @@ def narrowed_int64(column: pa.Array) -> pa.Array:
 def after_base(column: pa.Array) -> tuple[pa.Array, int]:
     """(int32 values after the base, base) of an int64 column whose values span less than 2^31 from a
     smallest within ±2^62; (the column, 0) for any other column."""
-    if column.type != pa.int64() or column.null_count or not len(column):
+    values = _int64_values(column)
+    if values is None:
         return column, 0
-    values = column.to_numpy()
     base = int(values.min())
     if int(values.max()) - base > _INT32.max or abs(base) > _MAX_BASE:
         return column, 0
     return pa.array((values - base).astype(np.int32)), base
+
+
+def _int64_values(column: pa.Array) -> np.ndarray | None:
+    """The values of a non-empty int64 column without nulls, the only kind that narrows."""
+    return column.to_numpy() if column.type == pa.int64() and not column.null_count and len(column) else None
 
 
 def _with_columns(batch: pa.RecordBatch, columns: list[pa.Array]) -> pa.RecordBatch:
