@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shuniu.nodes.sandbox.profile import InputProfile, KeyCounts, canonical_forms
+from shuniu.nodes.sandbox.profile import InputProfile, KeyCounts, canonical_forms, group_entity_bounds
 
 # Built-in kinds add this column: rows of input behind each output row. It is checked
 # against the minimum group size and stripped before release.
@@ -149,7 +149,8 @@ def group_row_bounds(output: pa.Table, profile: InputProfile) -> np.ndarray:
         for counts, hashes, valid in _key_matches(name, output.column(name), profile):
             found, index = _member(hashes, counts.hashes)
             bound = np.minimum(bound, np.where(found & valid, counts.rows[index], _NO_BOUND))
-    return bound
+    grouped = group_entity_bounds(output, profile)  # an aggregate's key combination: narrower than any one key
+    return bound if grouped is None else np.minimum(bound, grouped)
 
 
 def _check_group_bounds(output: pa.Table, profile: InputProfile, policy: EgressPolicy) -> pa.Table | EgressVerdict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -142,10 +142,14 @@ def _weighted_counts(hashes: np.ndarray, weights: np.ndarray) -> tuple[np.ndarra
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class KeyCounts:
-    """Rows per distinct value of one input column, by hash: the most rows a group keyed by it can hold."""
+    """Entities per distinct value of one input column, by hash: the most entities a group keyed by it can hold.
+
+    An entity is a distinct value of the product's identifier column (one person, one meter);
+    without one in the input, every row counts as its own entity.
+    """
 
     hashes: np.ndarray  # the uint64 hash bits as int64, sorted, unique
-    rows: np.ndarray  # int64, aligned with hashes
+    rows: np.ndarray  # int64, aligned with hashes: distinct entities (rows when no identifier was read)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -158,21 +162,72 @@ class InputProfile:
     leak_hashes: np.ndarray  # hashes of sensitive and identifier values: uint64 bits as int64, sorted, unique
     key_counts: Mapping[str, KeyCounts]  # by lower-cased column name: non-float columns a group may be keyed by
     input_rows: int
+    entity_column: str | None = None  # the identifier whose distinct values the counts count
+    group_keys: tuple[str, ...] = ()  # an aggregate's group-by columns, for `group_counts`
+    group_counts: KeyCounts | None = None  # entities per combination of `group_keys`, by combined hash
 
     def key_column(self, name: str) -> KeyCounts | None:
         return self.key_counts.get(name.lower())
 
 
-def _key_counts(column: pa.ChunkedArray, key: bytes) -> KeyCounts | None:
-    """Rows per value, hashing each distinct value once: a key column has few values and many rows."""
+def _entity_codes(table: pa.Table, entity_column: str | None) -> np.ndarray | None:
+    """A small integer per row naming its entity (all nulls share one), or None without an entity column."""
+    if entity_column is None or entity_column not in table.column_names:
+        return None
+    encoded = pc.dictionary_encode(_flat(table.column(entity_column)))
+    nulls_as = len(encoded.dictionary)  # counting unknown entities as one is the cautious side of k
+    return pc.fill_null(encoded.indices, nulls_as).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _distinct_pairs(keys: np.ndarray, entities: np.ndarray) -> np.ndarray:
+    """The key of each distinct (key, entity) pair, sorted by key: one per entity a key holds."""
+    order = np.lexsort((entities, keys))
+    keys, entities = keys[order], entities[order]
+    first = np.concatenate(([True], (keys[1:] != keys[:-1]) | (entities[1:] != entities[:-1]))) if len(keys) else []
+    return keys[first]
+
+
+def _key_counts(column: pa.ChunkedArray, key: bytes, entities: np.ndarray | None) -> KeyCounts | None:
+    """Entities per value, hashing each distinct value once: a key column has few values and many rows."""
     encoded = pc.dictionary_encode(_flat(column))
     forms = canonical_forms(encoded.dictionary, key)
     if not forms:
         return None
     indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    rows = np.bincount(indices[indices >= 0], minlength=len(encoded.dictionary)).astype(np.int64)
+    held = indices >= 0
+    per_value = indices[held] if entities is None else _distinct_pairs(indices[held], entities[held])
+    rows = np.bincount(per_value, minlength=len(encoded.dictionary)).astype(np.int64)
     present = forms[0].valid & (rows > 0)
     return KeyCounts(*_weighted_counts(forms[0].hashes[present], rows[present]))
+
+
+def combined_hashes(table: pa.Table, columns: Sequence[str], key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """One keyed hash per row over the values of `columns` together, and whether every one was hashable.
+
+    Each column's first canonical form is hashed again with the running hash, so that the
+    combination depends on order and cannot be undone without the key.
+    """
+    combined = np.zeros(table.num_rows, dtype=np.uint64)
+    valid = np.ones(table.num_rows, dtype=bool)
+    for tag, name in enumerate(columns):
+        forms = canonical_forms(table.column(name), key)
+        if not forms:
+            return combined, np.zeros(table.num_rows, dtype=bool)
+        valid &= forms[0].valid
+        combined = hash_words(combined ^ forms[0].hashes, tag & 0xFF, key)
+    return combined, valid
+
+
+def _group_counts(table: pa.Table, keys: Sequence[str], key: bytes, entities: np.ndarray | None) -> KeyCounts | None:
+    """Entities per combination of the group-by columns (a multi-column group is narrower than any one column)."""
+    if len(keys) < 2 or any(k not in table.column_names for k in keys):
+        return None  # one column is counted in key_counts already
+    combined, valid = combined_hashes(table, keys, key)
+    if not valid.any():
+        return None
+    hashes = combined.view(np.int64)[valid]
+    per_group = hashes if entities is None else _distinct_pairs(hashes, entities[valid])
+    return KeyCounts(*sorted_counts(per_group))
 
 
 def _is_key_like(kind: pa.DataType) -> bool:
@@ -187,16 +242,27 @@ def profile_input(
     identifier_columns: Iterable[str],
     min_leak_chars: int = 4,
     key: bytes | None = None,
+    *,
+    entity_column: str | None = None,
+    group_keys: Sequence[str] = (),
 ) -> InputProfile:
-    """Hash the sensitive and identifier values long enough to matter, and count rows per key-like value."""
+    """Hash the sensitive and identifier values long enough to matter, and count entities per key-like value.
+
+    Entities are the distinct values of `entity_column`, by default the first identifier column
+    in the input (the product's identifier): ten rows of two people are a group of two.
+    `group_keys` (an aggregate's group-by) also counts entities per combination of those columns.
+    """
     key = key if key is not None else os.urandom(KEY_BYTES)
     sensitive, identifiers = frozenset(sensitive_columns), frozenset(identifier_columns)
+    if entity_column is None:
+        entity_column = next((c for c in identifier_columns if c in table.column_names), None)
+    entities = _entity_codes(table, entity_column)
     pieces = [np.empty(0, dtype=np.uint64)]
     key_counts = {}
     for name in table.column_names:
         key_like = _is_key_like(table.schema.field(name).type)
         if name not in sensitive and name not in identifiers:
-            counts = _key_counts(table.column(name), key) if key_like else None
+            counts = _key_counts(table.column(name), key, entities) if key_like else None
             if counts is not None:
                 key_counts[name.lower()] = counts
             continue
@@ -206,6 +272,28 @@ def profile_input(
             # A leaky column's long values are refused by the leak check wherever they appear:
             # its group sizes matter only for the short ones (an age, a 3-character code).
             short = forms[0].valid & (forms[0].chars < min_leak_chars)
-            key_counts[name.lower()] = KeyCounts(*sorted_counts(forms[0].hashes[short]))
+            hashes = forms[0].hashes.view(np.int64)[short]
+            per_value = hashes if entities is None else _distinct_pairs(hashes, entities[short])
+            key_counts[name.lower()] = KeyCounts(*sorted_counts(per_value))
     leak_hashes, _ = sorted_counts(np.concatenate(pieces))
-    return InputProfile(sensitive, identifiers, key, leak_hashes, key_counts, table.num_rows)
+    group_keys = tuple(group_keys)
+    return InputProfile(sensitive, identifiers, key, leak_hashes, key_counts, table.num_rows,
+                        entity_column if entities is not None else None, group_keys,
+                        _group_counts(table, group_keys, key, entities))
+
+
+def group_entity_bounds(output: pa.Table, profile: InputProfile) -> np.ndarray | None:
+    """For each output row keyed by all of the aggregate's group-by columns, the entities of its group.
+
+    Rows whose combination the input does not hold get 0; None when the profile counted no combination.
+    """
+    counts = profile.group_counts
+    if counts is None or any(k not in output.column_names for k in profile.group_keys):
+        return None
+    combined, valid = combined_hashes(output, profile.group_keys, profile.hash_key)
+    hashes = combined.view(np.int64)
+    if len(counts.hashes) == 0:
+        return np.zeros(len(output), dtype=np.int64)
+    index = np.minimum(np.searchsorted(counts.hashes, hashes), len(counts.hashes) - 1)
+    found = counts.hashes[index] == hashes
+    return np.where(found & valid, counts.rows[index], np.where(valid, 0, np.iinfo(np.int64).max))

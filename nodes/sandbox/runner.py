@@ -156,7 +156,8 @@ class SandboxRunner:
         """Run `job` over `table` (granted columns only) and check its output against `policy`."""
         policy = policy_for_kind(job.kind, policy)
         if profile is None:
-            profile = profile_input(table, sensitive_columns, identifier_columns, policy.min_leak_chars)
+            keys = job.args.get("keys", ()) if job.kind == "aggregate" else ()  # k counts entities per group
+            profile = profile_input(table, sensitive_columns, identifier_columns, policy.min_leak_chars, group_keys=keys)
         header = (json.dumps(job.header()) + "\n").encode()
         if len(header) > self.limits.max_header_bytes:
             raise ValueError(f"job header is {len(header)} bytes; the cap is {self.limits.max_header_bytes}")
