@@ -30,6 +30,12 @@ _SCHEME = "shuniu://"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _NODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,61}\*?$")
 _CA_DAYS, _LEAF_DAYS = 3650, 825
+# Names the exchange itself goes by: its fee account (exchange:exchange), the default subsidy programme behind
+# compute vouchers (subsidy:exchange), the bank side of payments (external:bank) and the actor the audit log
+# records for the exchange's own work (security.caller.SYSTEM). Only the exchange's own role may hold them,
+# so no party's certificate reads as the exchange in an account listing or in the audit trail.
+EXCHANGE_ROLE = "operator"
+RESERVED_NAMES = ("exchange", "bank", "system")
 
 
 class PkiError(ValueError):
@@ -198,8 +204,18 @@ def _load_ca(directory: pathlib.Path):
     return key, cert
 
 
+def reserved_refusal(identity: Identity) -> str:
+    """Why the CA refuses to issue `identity` a certificate for a name the exchange reserves ("" when it may)."""
+    if identity.role in (NODE_ROLE, EXCHANGE_ROLE) or identity.name not in RESERVED_NAMES:
+        return ""
+    return (f"user name {identity.name!r} is reserved by the exchange ({', '.join(RESERVED_NAMES)}); only the "
+            f"{EXCHANGE_ROLE} role may hold it, not {identity.role}; choose the organisation's own name")
+
+
 def issue_identity(directory: pathlib.Path, identity: Identity, force: bool = False) -> pathlib.Path:
     """Issues a client certificate binding `identity`, kept as `<stem>.pem` / `<stem>.key`."""
+    if refusal := reserved_refusal(identity):
+        raise PkiError(refusal)
     ca_key, ca_cert = _load_ca(directory)
     names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in identity.uris()]
     key, cert = make_leaf(ca_key, ca_cert, names, f"{identity.role}:{identity.name}", False, _now())

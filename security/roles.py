@@ -12,9 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shuniu.protos.v1 import ledger_pb2
 from shuniu.security.pki import NODE_ROLE, Identity
 
 CENTER, HOLDER, BUYER, OPERATOR, REGULATOR, NODE = "compute_center", "data_holder", "buyer", "operator", "regulator", NODE_ROLE
+# The one ledger account kind each party role holds: the prefix of "<kind>:<owner>" and its AccountKind.
+# The other kinds (exchange, feedback_fund, subsidy, external) are the exchange's: only the operator and
+# the regulator read them, whatever a party's certificate is named.
+PARTY_ACCOUNTS = {
+    BUYER: ("buyer", ledger_pb2.ACCOUNT_KIND_BUYER),
+    HOLDER: ("holder", ledger_pb2.ACCOUNT_KIND_HOLDER),
+    CENTER: ("compute_center", ledger_pb2.ACCOUNT_KIND_COMPUTE_CENTER),
+}
 # Services anyone may reach, with or without a certificate's role: health checks and reflection.
 OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection")
 # A client may state the role it means to act in; it must be the role its certificate binds.
@@ -37,14 +46,29 @@ class OwnNode:
 
 @dataclass(frozen=True)
 class OwnAccount:
-    """Request field `path` is a ledger account "<kind>:<owner>" of the caller; required."""
+    """The ledger account the request names is the caller's own: its role's kind and its name; required.
+
+    `path` holds "<kind>:<owner>". Where a request may name the account another way, `kind_path` and
+    `owner_path` hold its AccountKind and owner, and `statement_path` a statement id "<period>/<kind>:<owner>".
+    Every form the request fills must name the caller's account, so which one the handler prefers does not matter.
+    """
+
+    path: str
+    kind_path: str = ""
+    owner_path: str = ""
+    statement_path: str = ""
+
+
+@dataclass(frozen=True)
+class OwnKind:
+    """Request field `path` (an AccountKind) is the kind of the caller's role; an unset field is filled with it."""
 
     path: str
 
 
 @dataclass(frozen=True)
 class Owns:
-    """The stored `resource` (job, grant, product, node, product_domain) whose id is at `path` belongs to the caller."""
+    """The stored `resource` (job, grant, product, node, product_domain, analysis) whose id is at `path` belongs to the caller."""
 
     resource: str
     path: str
@@ -57,8 +81,8 @@ class ResponseOwner:
     path: str
 
 
-Check = Named | OwnNode | OwnAccount | Owns | ResponseOwner
-RESOURCES = ("job", "grant", "product", "node", "product_domain")
+Check = Named | OwnNode | OwnAccount | OwnKind | Owns | ResponseOwner
+RESOURCES = ("job", "grant", "product", "node", "product_domain", "analysis")
 
 
 @dataclass(frozen=True)
@@ -79,6 +103,14 @@ USERS = (CENTER, HOLDER, BUYER, OPERATOR, REGULATOR)
 EVERYONE = (*USERS, NODE)
 _READ = (OPERATOR, REGULATOR)
 _job = Owns("job", "job_id")
+_balance = OwnAccount("account_id", kind_path="kind", owner_path="owner_id")
+_statement = OwnAccount("account_id", statement_path="statement_id")
+
+
+def _parties(checks: tuple[Check, ...] | Check) -> dict[str, tuple[Check, ...] | Check]:
+    """The same checks for every role that holds a ledger account of its own."""
+    return {role: checks for role in PARTY_ACCOUNTS}
+
 
 RULES: dict[str, Rule] = {
     # NodeService: nodes speak only for themselves; a compute center drains only its own nodes.
@@ -105,6 +137,13 @@ RULES: dict[str, Rule] = {
     "/shuniu.v1.CatalogService/ListCertificateVersions": _rule(*EVERYONE),
     "/shuniu.v1.CatalogService/VerifyCertificate": _rule(*EVERYONE),
     "/shuniu.v1.CatalogService/ExportCatalog": _rule(*EVERYONE),
+    # AnalysisService: members propose code for a product; its holder decides (the operator where the product's
+    # policy says so: the service checks the policy, the table binds a holder to its own products' analyses).
+    "/shuniu.v1.AnalysisService/ProposeAnalysis": _rule(OPERATOR, BUYER, HOLDER, CENTER),
+    "/shuniu.v1.AnalysisService/ApproveAnalysis": _rule(OPERATOR, data_holder=Owns("analysis", "analysis_id")),
+    "/shuniu.v1.AnalysisService/RejectAnalysis": _rule(OPERATOR, data_holder=Owns("analysis", "analysis_id")),
+    "/shuniu.v1.AnalysisService/GetAnalysis": _rule(*USERS),
+    "/shuniu.v1.AnalysisService/ListAnalyses": _rule(*USERS),
     # NegativeListService (负面清单): only the operator edits it; every member may read it.
     "/shuniu.v1.NegativeListService/AddEntry": _rule(OPERATOR),
     "/shuniu.v1.NegativeListService/RemoveEntry": _rule(OPERATOR),
@@ -125,15 +164,11 @@ RULES: dict[str, Rule] = {
     "/shuniu.v1.JobService/WatchJob": _rule(*_READ, buyer=(_job, ResponseOwner("job.buyer_id"))),
     "/shuniu.v1.JobService/ExplainJob": _rule(*_READ, buyer=_job),
     "/shuniu.v1.JobService/GetJobResult": _rule(OPERATOR, buyer=_job),
-    # LedgerService and VoucherService: each party reads only its own accounts.
-    "/shuniu.v1.LedgerService/GetBalance": _rule(*_READ, buyer=ResponseOwner("account.owner_id"),
-                                                 data_holder=ResponseOwner("account.owner_id"),
-                                                 compute_center=ResponseOwner("account.owner_id")),
-    "/shuniu.v1.LedgerService/ListAccounts": _rule(*_READ, buyer=Named("owner_id"), data_holder=Named("owner_id"),
-                                                   compute_center=Named("owner_id")),
-    "/shuniu.v1.LedgerService/ListPostings": _rule(*_READ, buyer=OwnAccount("account_id"),
-                                                   data_holder=OwnAccount("account_id"),
-                                                   compute_center=OwnAccount("account_id")),
+    # LedgerService and VoucherService: each party reads only its own accounts, decided from the request alone
+    # (before any lookup), so another party's account and an unknown one get the same refusal.
+    "/shuniu.v1.LedgerService/GetBalance": _rule(*_READ, **_parties(_balance)),
+    "/shuniu.v1.LedgerService/ListAccounts": _rule(*_READ, **_parties((Named("owner_id"), OwnKind("kind")))),
+    "/shuniu.v1.LedgerService/ListPostings": _rule(*_READ, **_parties(OwnAccount("account_id"))),
     "/shuniu.v1.LedgerService/CheckLedger": _rule(*_READ),
     "/shuniu.v1.LedgerService/RecordPayment": _rule(OPERATOR),
     "/shuniu.v1.VoucherService/IssueVoucher": _rule(OPERATOR),
@@ -141,12 +176,8 @@ RULES: dict[str, Rule] = {
     "/shuniu.v1.VoucherService/SetVoucherCap": _rule(OPERATOR),
     # SettlementService and FeeScheduleService: statements are their party's; the price index is public.
     "/shuniu.v1.SettlementService/ClosePeriod": _rule(OPERATOR),
-    "/shuniu.v1.SettlementService/GetStatement": _rule(*_READ, buyer=ResponseOwner("statement.owner_id"),
-                                                       data_holder=ResponseOwner("statement.owner_id"),
-                                                       compute_center=ResponseOwner("statement.owner_id")),
-    "/shuniu.v1.SettlementService/ListStatements": _rule(*_READ, buyer=OwnAccount("account_id"),
-                                                         data_holder=OwnAccount("account_id"),
-                                                         compute_center=OwnAccount("account_id")),
+    "/shuniu.v1.SettlementService/GetStatement": _rule(*_READ, **_parties(_statement)),
+    "/shuniu.v1.SettlementService/ListStatements": _rule(*_READ, **_parties(OwnAccount("account_id"))),
     "/shuniu.v1.SettlementService/GetPriceIndex": _rule(*USERS),
     "/shuniu.v1.FeeScheduleService/PublishFeeSchedule": _rule(OPERATOR),
     "/shuniu.v1.FeeScheduleService/ListFeeSchedules": _rule(*USERS),
@@ -208,9 +239,34 @@ def _set_path(message, path: str, value: str) -> None:
     setattr(message, last, value)
 
 
-def account_owner(account_id: str) -> str:
-    """The owner of a ledger account id "<kind>:<owner>" ("" when it has no owner part)."""
-    return account_id.partition(":")[2]
+def own_account(identity: Identity) -> str:
+    """The ledger account id a party's certificate may read: "<kind of its role>:<its name>"."""
+    return f"{PARTY_ACCOUNTS[identity.role][0]}:{identity.name}"
+
+
+def check_own_account(check: OwnAccount, identity: Identity, request) -> None:
+    """Denied unless every account form the request fills names the caller's own account (and one does).
+
+    Decided from the request and the certificate only: the refusal reads nothing stored, so it is the same
+    for an account that exists and one that does not."""
+    own = own_account(identity)
+    _, own_kind = PARTY_ACCOUNTS[identity.role]
+    named: list[tuple[str, str, bool]] = []  # (field, value as given, whether it is the caller's)
+    if check.statement_path and (statement := get_path(request, check.statement_path)):
+        named.append((check.statement_path, statement, statement.partition("/")[2] == own))
+    if account := get_path(request, check.path):
+        named.append((check.path, account, account == own))
+    if check.kind_path:
+        kind, owner = get_path(request, check.kind_path), get_path(request, check.owner_path)
+        if kind or owner:
+            kind_name = ledger_pb2.AccountKind.Name(kind) if kind in ledger_pb2.AccountKind.values() else str(kind)
+            named.append((f"{check.kind_path} and {check.owner_path}", f"{kind_name} {owner}",
+                          kind == own_kind and owner == identity.name))
+    refused = [(field, value) for field, value, ok in named if not ok]
+    if refused or not named:
+        field, value = refused[0] if refused else (check.path, "")
+        raise Denied(f"rule own-account: {identity.role} {identity.name!r} reads only its own account {own!r}; "
+                     f"{field} {value!r} is not it (give {check.path} {own!r})")
 
 
 def apply_request_checks(checks: tuple[Check, ...], identity: Identity, request) -> list[Owns]:
@@ -227,10 +283,16 @@ def apply_request_checks(checks: tuple[Check, ...], identity: Identity, request)
         elif isinstance(check, OwnNode):
             check_node(identity, get_path(request, check.path), check.path)
         elif isinstance(check, OwnAccount):
-            account = get_path(request, check.path)
-            if account_owner(account) != identity.name:
-                raise Denied(f"rule own-account: {identity.role} {identity.name!r} reads only its own accounts; "
-                             f"{check.path} {account!r} is not one (expected '<kind>:{identity.name}')")
+            check_own_account(check, identity, request)
+        elif isinstance(check, OwnKind):
+            _, own_kind = PARTY_ACCOUNTS[identity.role]
+            kind = get_path(request, check.path)
+            if not kind:
+                _set_path(request, check.path, own_kind)
+            elif kind != own_kind:
+                raise Denied(f"rule own-account: {identity.role} {identity.name!r} holds only "
+                             f"{ledger_pb2.AccountKind.Name(own_kind)} accounts; {check.path} is another kind "
+                             f"(leave it unset or give {ledger_pb2.AccountKind.Name(own_kind)})")
         elif isinstance(check, Owns):
             lookups.append(check)
     return lookups
