@@ -11,7 +11,7 @@ from shuniu.protos.v1 import (
     audit_pb2_grpc, catalog_pb2_grpc, grants_pb2_grpc, jobs_pb2_grpc, ledger_pb2_grpc, negative_list_pb2_grpc, nodes_pb2,
     nodes_pb2_grpc, settlement_pb2_grpc,
 )
-from shuniu.protos.v1 import overview_pb2_grpc
+from shuniu.protos.v1 import analyses_pb2_grpc, overview_pb2_grpc
 from shuniu.protos.v1 import credit_pb2_grpc, usage_pb2_grpc
 from shuniu.security import tls as tls_config
 
@@ -36,6 +36,7 @@ class Client:
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.channel)
         self.negative_list = negative_list_pb2_grpc.NegativeListServiceStub(self.channel)
         self.grants = grants_pb2_grpc.GrantServiceStub(self.channel)
+        self.analyses = analyses_pb2_grpc.AnalysisServiceStub(self.channel)
         self.jobs = jobs_pb2_grpc.JobServiceStub(self.channel)
         self.ledger = ledger_pb2_grpc.LedgerServiceStub(self.channel)
         self.vouchers = ledger_pb2_grpc.VoucherServiceStub(self.channel)

@@ -1,3 +1,4 @@
+from shuniu.protos.v1 import analyses_pb2 as _analyses_pb2
 from shuniu.protos.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -201,7 +202,7 @@ class PublicDataOperation(_message.Message):
     def __init__(self, source_department_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., feedback_share_bp: _Optional[int] = ..., fee_schedule_id: _Optional[str] = ...) -> None: ...
 
 class ProductSpec(_message.Message):
-    __slots__ = ("holder_id", "name", "description", "category", "grade", "home_site", "domain_node_ids", "files", "schema", "sensitive_columns", "identifier_columns", "row_count", "content_sha256", "rights", "pricing", "allowed_purposes", "allowed_job_kinds", "public_data")
+    __slots__ = ("holder_id", "name", "description", "category", "grade", "home_site", "domain_node_ids", "files", "schema", "sensitive_columns", "identifier_columns", "row_count", "content_sha256", "rights", "pricing", "allowed_purposes", "allowed_job_kinds", "public_data", "analysis_approver", "privacy", "verification")
     HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -220,6 +221,9 @@ class ProductSpec(_message.Message):
     ALLOWED_PURPOSES_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_JOB_KINDS_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_DATA_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_APPROVER_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_FIELD_NUMBER: _ClassVar[int]
     holder_id: str
     name: str
     description: str
@@ -238,7 +242,52 @@ class ProductSpec(_message.Message):
     allowed_purposes: _containers.RepeatedScalarFieldContainer[str]
     allowed_job_kinds: _containers.RepeatedScalarFieldContainer[_common_pb2.JobKind]
     public_data: PublicDataOperation
-    def __init__(self, holder_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., category: _Optional[str] = ..., grade: _Optional[_Union[_common_pb2.ClassificationGrade, str]] = ..., home_site: _Optional[str] = ..., domain_node_ids: _Optional[_Iterable[str]] = ..., files: _Optional[_Iterable[_Union[ProductFile, _Mapping]]] = ..., schema: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., sensitive_columns: _Optional[_Iterable[str]] = ..., identifier_columns: _Optional[_Iterable[str]] = ..., row_count: _Optional[int] = ..., content_sha256: _Optional[str] = ..., rights: _Optional[_Union[Rights, _Mapping]] = ..., pricing: _Optional[_Union[Pricing, _Mapping]] = ..., allowed_purposes: _Optional[_Iterable[str]] = ..., allowed_job_kinds: _Optional[_Iterable[_Union[_common_pb2.JobKind, str]]] = ..., public_data: _Optional[_Union[PublicDataOperation, _Mapping]] = ...) -> None: ...
+    analysis_approver: _analyses_pb2.AnalysisApprover
+    privacy: PrivacyDefaults
+    verification: VerificationPolicy
+    def __init__(self, holder_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., category: _Optional[str] = ..., grade: _Optional[_Union[_common_pb2.ClassificationGrade, str]] = ..., home_site: _Optional[str] = ..., domain_node_ids: _Optional[_Iterable[str]] = ..., files: _Optional[_Iterable[_Union[ProductFile, _Mapping]]] = ..., schema: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., sensitive_columns: _Optional[_Iterable[str]] = ..., identifier_columns: _Optional[_Iterable[str]] = ..., row_count: _Optional[int] = ..., content_sha256: _Optional[str] = ..., rights: _Optional[_Union[Rights, _Mapping]] = ..., pricing: _Optional[_Union[Pricing, _Mapping]] = ..., allowed_purposes: _Optional[_Iterable[str]] = ..., allowed_job_kinds: _Optional[_Iterable[_Union[_common_pb2.JobKind, str]]] = ..., public_data: _Optional[_Union[PublicDataOperation, _Mapping]] = ..., analysis_approver: _Optional[_Union[_analyses_pb2.AnalysisApprover, str]] = ..., privacy: _Optional[_Union[PrivacyDefaults, _Mapping]] = ..., verification: _Optional[_Union[VerificationPolicy, _Mapping]] = ...) -> None: ...
+
+class ColumnBounds(_message.Message):
+    __slots__ = ("column", "lower", "upper")
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    UPPER_FIELD_NUMBER: _ClassVar[int]
+    column: str
+    lower: float
+    upper: float
+    def __init__(self, column: _Optional[str] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ...) -> None: ...
+
+class PrivacyDefaults(_message.Message):
+    __slots__ = ("epsilon_per_release_milli", "grant_budget_milli", "bounds")
+    EPSILON_PER_RELEASE_MILLI_FIELD_NUMBER: _ClassVar[int]
+    GRANT_BUDGET_MILLI_FIELD_NUMBER: _ClassVar[int]
+    BOUNDS_FIELD_NUMBER: _ClassVar[int]
+    epsilon_per_release_milli: int
+    grant_budget_milli: int
+    bounds: _containers.RepeatedCompositeFieldContainer[ColumnBounds]
+    def __init__(self, epsilon_per_release_milli: _Optional[int] = ..., grant_budget_milli: _Optional[int] = ..., bounds: _Optional[_Iterable[_Union[ColumnBounds, _Mapping]]] = ...) -> None: ...
+
+class VerificationRule(_message.Message):
+    __slots__ = ("column", "operators", "min_range_width")
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    OPERATORS_FIELD_NUMBER: _ClassVar[int]
+    MIN_RANGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    column: str
+    operators: _containers.RepeatedScalarFieldContainer[str]
+    min_range_width: float
+    def __init__(self, column: _Optional[str] = ..., operators: _Optional[_Iterable[str]] = ..., min_range_width: _Optional[float] = ...) -> None: ...
+
+class VerificationPolicy(_message.Message):
+    __slots__ = ("key_columns", "rules", "max_claims_per_key", "period_s")
+    KEY_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    MAX_CLAIMS_PER_KEY_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_S_FIELD_NUMBER: _ClassVar[int]
+    key_columns: _containers.RepeatedScalarFieldContainer[str]
+    rules: _containers.RepeatedCompositeFieldContainer[VerificationRule]
+    max_claims_per_key: int
+    period_s: int
+    def __init__(self, key_columns: _Optional[_Iterable[str]] = ..., rules: _Optional[_Iterable[_Union[VerificationRule, _Mapping]]] = ..., max_claims_per_key: _Optional[int] = ..., period_s: _Optional[int] = ...) -> None: ...
 
 class ProductVerification(_message.Message):
     __slots__ = ("node_id", "schema_matches", "row_count", "content_sha256", "ok", "mismatch", "verified_unix_ms")

@@ -45,18 +45,20 @@ class GrantLimits(_message.Message):
     def __init__(self, max_rows: _Optional[int] = ..., max_calls: _Optional[int] = ..., max_budget_fen: _Optional[int] = ..., max_dp_epsilon_milli: _Optional[int] = ...) -> None: ...
 
 class GrantUsage(_message.Message):
-    __slots__ = ("rows", "calls", "spent_fen", "dp_epsilon_spent_milli", "updated_unix_ms")
+    __slots__ = ("rows", "calls", "spent_fen", "dp_epsilon_spent_milli", "updated_unix_ms", "claims_refused")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     CALLS_FIELD_NUMBER: _ClassVar[int]
     SPENT_FEN_FIELD_NUMBER: _ClassVar[int]
     DP_EPSILON_SPENT_MILLI_FIELD_NUMBER: _ClassVar[int]
     UPDATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CLAIMS_REFUSED_FIELD_NUMBER: _ClassVar[int]
     rows: int
     calls: int
     spent_fen: int
     dp_epsilon_spent_milli: int
     updated_unix_ms: int
-    def __init__(self, rows: _Optional[int] = ..., calls: _Optional[int] = ..., spent_fen: _Optional[int] = ..., dp_epsilon_spent_milli: _Optional[int] = ..., updated_unix_ms: _Optional[int] = ...) -> None: ...
+    claims_refused: int
+    def __init__(self, rows: _Optional[int] = ..., calls: _Optional[int] = ..., spent_fen: _Optional[int] = ..., dp_epsilon_spent_milli: _Optional[int] = ..., updated_unix_ms: _Optional[int] = ..., claims_refused: _Optional[int] = ...) -> None: ...
 
 class EgressProfile(_message.Message):
     __slots__ = ("max_output_rows", "max_output_bytes", "min_group_size", "require_dp_noise", "dp_epsilon_per_job_milli")
@@ -73,7 +75,7 @@ class EgressProfile(_message.Message):
     def __init__(self, max_output_rows: _Optional[int] = ..., max_output_bytes: _Optional[int] = ..., min_group_size: _Optional[int] = ..., require_dp_noise: _Optional[bool] = ..., dp_epsilon_per_job_milli: _Optional[int] = ...) -> None: ...
 
 class GrantSpec(_message.Message):
-    __slots__ = ("buyer_id", "scenario", "purpose", "purpose_category", "products", "job_kinds", "expires_unix_ms", "limits", "egress", "justification")
+    __slots__ = ("buyer_id", "scenario", "purpose", "purpose_category", "products", "job_kinds", "expires_unix_ms", "limits", "egress", "justification", "analysis_ids")
     BUYER_ID_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +86,7 @@ class GrantSpec(_message.Message):
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     EGRESS_FIELD_NUMBER: _ClassVar[int]
     JUSTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_IDS_FIELD_NUMBER: _ClassVar[int]
     buyer_id: str
     scenario: str
     purpose: str
@@ -94,7 +97,8 @@ class GrantSpec(_message.Message):
     limits: GrantLimits
     egress: EgressProfile
     justification: str
-    def __init__(self, buyer_id: _Optional[str] = ..., scenario: _Optional[str] = ..., purpose: _Optional[str] = ..., purpose_category: _Optional[_Union[_common_pb2.PurposeCategory, str]] = ..., products: _Optional[_Iterable[_Union[_common_pb2.ProductColumns, _Mapping]]] = ..., job_kinds: _Optional[_Iterable[_Union[_common_pb2.JobKind, str]]] = ..., expires_unix_ms: _Optional[int] = ..., limits: _Optional[_Union[GrantLimits, _Mapping]] = ..., egress: _Optional[_Union[EgressProfile, _Mapping]] = ..., justification: _Optional[str] = ...) -> None: ...
+    analysis_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, buyer_id: _Optional[str] = ..., scenario: _Optional[str] = ..., purpose: _Optional[str] = ..., purpose_category: _Optional[_Union[_common_pb2.PurposeCategory, str]] = ..., products: _Optional[_Iterable[_Union[_common_pb2.ProductColumns, _Mapping]]] = ..., job_kinds: _Optional[_Iterable[_Union[_common_pb2.JobKind, str]]] = ..., expires_unix_ms: _Optional[int] = ..., limits: _Optional[_Union[GrantLimits, _Mapping]] = ..., egress: _Optional[_Union[EgressProfile, _Mapping]] = ..., justification: _Optional[str] = ..., analysis_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Grant(_message.Message):
     __slots__ = ("grant_id", "spec", "state", "state_reason", "approval_mode", "decided_by", "usage", "product_prices", "applied_unix_ms", "decided_unix_ms", "revoked_unix_ms", "request_id")

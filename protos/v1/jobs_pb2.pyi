@@ -1,3 +1,4 @@
+from shuniu.protos.v1 import analyses_pb2 as _analyses_pb2
 from shuniu.protos.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -165,12 +166,29 @@ class ModelArgs(_message.Message):
     def __init__(self, model_type: _Optional[_Union[ModelType, str]] = ..., feature_columns: _Optional[_Iterable[str]] = ..., label_column: _Optional[str] = ..., l2_penalty: _Optional[float] = ..., max_iterations: _Optional[int] = ...) -> None: ...
 
 class CustomArgs(_message.Message):
-    __slots__ = ("source", "entrypoint")
+    __slots__ = ("source", "entrypoint", "analysis_id", "parameters", "code_sha256", "output_schema", "parameter_values")
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     ENTRYPOINT_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_ID_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    CODE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    PARAMETER_VALUES_FIELD_NUMBER: _ClassVar[int]
     source: str
     entrypoint: str
-    def __init__(self, source: _Optional[str] = ..., entrypoint: _Optional[str] = ...) -> None: ...
+    analysis_id: str
+    parameters: _containers.ScalarMap[str, str]
+    code_sha256: str
+    output_schema: _containers.RepeatedCompositeFieldContainer[_analyses_pb2.OutputColumn]
+    parameter_values: _containers.RepeatedCompositeFieldContainer[_analyses_pb2.ParameterValue]
+    def __init__(self, source: _Optional[str] = ..., entrypoint: _Optional[str] = ..., analysis_id: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ..., code_sha256: _Optional[str] = ..., output_schema: _Optional[_Iterable[_Union[_analyses_pb2.OutputColumn, _Mapping]]] = ..., parameter_values: _Optional[_Iterable[_Union[_analyses_pb2.ParameterValue, _Mapping]]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
     __slots__ = ("grant_id", "kind", "aggregate", "verify", "model", "custom", "products", "resources", "compute_class", "anchor_site", "max_tier", "preferred_tier", "relax_after_s", "price_cap_fen", "priority", "max_runtime_s", "gang_size")

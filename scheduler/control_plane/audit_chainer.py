@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.exceptions import WatchError
+from shuniu.market.analyses.store import ANALYSIS_EVENTS_KEY
 from shuniu.market.catalog.certificate_store import CERTIFICATE_EVENTS_KEY
 from shuniu.market.credit import CREDIT_EVENTS_KEY
 from shuniu.market.grants import GRANT_EVENTS_KEY
@@ -75,6 +76,7 @@ SOURCES: tuple[Source, ...] = (
     Source("fees", FEE_EVENTS_KEY, ev.fee_schedule_drafts, 100),
     Source("vouchers", VOUCHER_EVENTS_KEY, ev.voucher_drafts, 500),
     Source("credit", CREDIT_EVENTS_KEY, ev.credit_drafts, 500),
+    Source("analyses", ANALYSIS_EVENTS_KEY, ev.analysis_drafts, 500),
 )
 
 

@@ -105,6 +105,18 @@ def grant_drafts(fields: Mapping[str, bytes], at_ms: int) -> list[Draft]:
     return [Draft(A.AUDIT_KIND_GRANT, action, grant_id, details=details, refs=(grant_id,), **_common(fields, at_ms))]
 
 
+def analysis_drafts(fields: Mapping[str, bytes], at_ms: int) -> list[Draft]:
+    """An analysis proposed, approved or rejected: the code's hash the decision binds, never the code."""
+    analysis_id, product_id = _text(fields, "analysis_id"), _text(fields, "product_id")
+    before, after = _text(fields, "from"), _text(fields, "to")
+    details = {"product_id": product_id, "from": before, "to": after, "reason": _text(fields, "reason"),
+               "code_sha256": _text(fields, "code_sha256")}
+    action = {"ANALYSIS_STATE_PROPOSED": "analysis.propose", "ANALYSIS_STATE_APPROVED": "analysis.approve",
+              "ANALYSIS_STATE_REJECTED": "analysis.reject"}.get(after, "analysis.change")
+    return [Draft(A.AUDIT_KIND_PRODUCT, action, analysis_id, details=details, refs=(analysis_id, product_id),
+                  **_common(fields, at_ms))]
+
+
 def _job_state(fields: Mapping[str, bytes], name: str) -> str:
     number = _int(fields, name)
     return jobs_pb2.JobState.Name(number) if number in jobs_pb2.JobState.values() else str(number)

@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import redis.asyncio as aioredis
+from shuniu.market.analyses.store import analysis_key
 from shuniu.market.catalog import product_key
 from shuniu.market.grants.store import grant_key
-from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2, nodes_pb2
+from shuniu.protos.v1 import analyses_pb2, catalog_pb2, grants_pb2, jobs_pb2, nodes_pb2
 from shuniu.scheduler.control_plane.node_store import node_key
 from shuniu.scheduler.jobs.store import JobStore, job_key
 from shuniu.scheduler.retention.cold import ColdStores
@@ -35,6 +36,8 @@ _OWNERSHIP: dict[str, tuple[Callable[[str], str], type, Callable[[object], tuple
     "product": (product_key, catalog_pb2.Product, lambda m: (m.spec.holder_id,)),
     "product_domain": (product_key, catalog_pb2.Product, lambda m: tuple(m.spec.domain_node_ids)),
     "node": (node_key, nodes_pb2.Node, lambda m: (m.compute_center,)),
+    # An analysis belongs to the holder of its product (who approves it unless the product's policy says operator).
+    "analysis": (analysis_key, analyses_pb2.Analysis, lambda m: (m.holder_id,)),
 }
 
 

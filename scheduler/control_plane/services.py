@@ -11,7 +11,8 @@ from shuniu.protos.v1 import (
     ledger_pb2, ledger_pb2_grpc,
     negative_list_pb2, negative_list_pb2_grpc, settlement_pb2, settlement_pb2_grpc,
 )
-from shuniu.protos.v1 import overview_pb2, overview_pb2_grpc
+from shuniu.protos.v1 import analyses_pb2, analyses_pb2_grpc, overview_pb2, overview_pb2_grpc
+from shuniu.scheduler.control_plane.analysis_service import AnalysisService
 from shuniu.scheduler.control_plane.audit_service import AuditService
 from shuniu.scheduler.control_plane.catalog_service import CatalogService
 from shuniu.scheduler.control_plane.fee_schedule_service import FeeScheduleService
@@ -53,6 +54,7 @@ def bindings(plane: ControlPlane) -> list[Binding]:
         _binding(NegativeListService(plane.redis, ttl_s), negative_list_pb2, negative_list_pb2_grpc,
                  "NegativeListService"),
         _binding(GrantService(plane.redis, ttl_s), grants_pb2, grants_pb2_grpc, "GrantService"),
+        _binding(AnalysisService(plane.redis, ttl_s), analyses_pb2, analyses_pb2_grpc, "AnalysisService"),
         _binding(LedgerService(plane.config.redis_url), ledger_pb2, ledger_pb2_grpc, "LedgerService"),
         _binding(SettlementService(plane.config.redis_url), settlement_pb2, settlement_pb2_grpc, "SettlementService"),
         _binding(FeeScheduleService(plane.redis, ttl_s), settlement_pb2, settlement_pb2_grpc, "FeeScheduleService"),

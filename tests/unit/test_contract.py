@@ -28,6 +28,7 @@ MUTATING_VERBS = frozenset(
         "Deregister",
         "Drain",
         "Issue",
+        "Propose",
         "Publish",
         "Record",
         "Register",
@@ -52,6 +53,7 @@ EXEMPT = {
 }
 EXPECTED_SERVICES = frozenset(
     {
+        "AnalysisService",
         "AuditService",
         "CatalogService",
         "CreditService",
