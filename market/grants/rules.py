@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from shuniu.market._names import GRADE_NAMES, JOB_KIND_NAMES, PURPOSE_CATEGORY_NAMES, expected, name_of
 from shuniu.market.negative_list import refusal_for_use, refusal_message
-from shuniu.protos.v1 import catalog_pb2, common_pb2, grants_pb2, negative_list_pb2
+from shuniu.protos.v1 import analyses_pb2, catalog_pb2, common_pb2, grants_pb2, negative_list_pb2
 
 INVALID = "invalid_argument"
 NOT_FOUND = "not_found"
@@ -27,6 +27,7 @@ _MAX_SCENARIO = 256
 _MAX_JUSTIFICATION = 2000
 _MAX_COLUMNS = 256
 _MAX_GROUP_SIZE = 1_000_000
+_MAX_ANALYSES = 32
 
 LIMIT_FIELDS = ("max_rows", "max_calls", "max_budget_fen", "max_dp_epsilon_milli")
 
@@ -89,6 +90,7 @@ def check_fields(spec: grants_pb2.GrantSpec, now_ms: int, policy: GrantPolicy) -
         raise invalid("justification", f"justification has {len(spec.justification)} characters; "
                       f"expected at most {_MAX_JUSTIFICATION}")
     _check_job_kinds(spec.job_kinds)
+    _check_analysis_ids(spec)
     _check_products_shape(spec.products, policy)
     _check_expiry(spec.expires_unix_ms, now_ms, policy)
     _check_limits(spec.limits)
@@ -103,6 +105,50 @@ def _check_job_kinds(kinds: Sequence[int]) -> None:
             raise invalid("job_kinds", f"job_kinds has {kind}, unknown; expected some of {expected(JOB_KIND_NAMES)}")
     if len(set(kinds)) != len(kinds):
         raise invalid("job_kinds", "job_kinds names a kind twice; expected each kind at most once")
+
+
+def _check_analysis_ids(spec: grants_pb2.GrantSpec) -> None:
+    ids = list(spec.analysis_ids)
+    if not ids:
+        return
+    if common_pb2.JOB_KIND_CUSTOM not in spec.job_kinds:
+        raise invalid("analysis_ids", "analysis_ids is set but job_kinds lacks custom; expected analyses only for a "
+                      "grant of custom jobs")
+    if len(ids) > _MAX_ANALYSES or len(set(ids)) != len(ids) or not all(0 < len(i) <= 64 for i in ids):
+        raise invalid("analysis_ids", f"analysis_ids has {len(ids)} ids; expected at most {_MAX_ANALYSES} distinct "
+                      "ids of approved analyses (see `shuniu analyses ls`)")
+
+
+def check_analyses(spec: grants_pb2.GrantSpec, products: Mapping[str, catalog_pb2.Product],
+                   analyses: Mapping[str, analyses_pb2.Analysis]) -> None:
+    """Rule approved-analysis: custom jobs on a product above public run only analyses the grant names; each
+    named analysis must be APPROVED and for a product of the grant."""
+    granted = {item.product_id for item in spec.products}
+    for analysis_id in spec.analysis_ids:
+        analysis = analyses.get(analysis_id)
+        if analysis is None:
+            raise GrantRefusal(NOT_FOUND, f"unknown_analysis:{analysis_id}", f"analysis {analysis_id!r} not found; "
+                               "expected an approved analysis (see `shuniu analyses ls`)")
+        if analysis.state != analyses_pb2.ANALYSIS_STATE_APPROVED:
+            state = analyses_pb2.AnalysisState.Name(analysis.state).removeprefix("ANALYSIS_STATE_")
+            raise GrantRefusal(PRECONDITION, f"analysis_not_approved:{analysis_id}", f"rule approved-analysis: "
+                               f"analysis {analysis_id} is {state}; a grant names only APPROVED analyses")
+        if analysis.spec.product_id not in granted:
+            raise GrantRefusal(PRECONDITION, f"analysis_product:{analysis_id}", f"rule approved-analysis: analysis "
+                               f"{analysis_id} is for product {analysis.spec.product_id!r}, which the grant does not "
+                               "cover; expected analyses of the grant's products")
+    if common_pb2.JOB_KIND_CUSTOM not in spec.job_kinds:
+        return
+    covered = {analyses[i].spec.product_id for i in spec.analysis_ids}
+    for item in spec.products:
+        product = products.get(item.product_id)
+        if product is not None and product.spec.grade > common_pb2.CLASSIFICATION_GRADE_PUBLIC \
+                and item.product_id not in covered:
+            raise GrantRefusal(PRECONDITION, f"approved_analysis_required:{item.product_id}",
+                               f"rule approved-analysis: product {item.product_id!r} is "
+                               f"{name_of(GRADE_NAMES, product.spec.grade)}; custom jobs on it run only approved "
+                               "analyses, so a grant of kind custom names at least one of its APPROVED analyses "
+                               f"(analysis_ids; see `shuniu analyses ls --product {item.product_id}`)")
 
 
 def _check_products_shape(products: Sequence[common_pb2.ProductColumns], policy: GrantPolicy) -> None:

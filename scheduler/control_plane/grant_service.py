@@ -17,6 +17,7 @@ import grpc
 import redis.asyncio as aioredis
 
 from shuniu.market import credit, grants
+from shuniu.market.analyses import AnalysisStore, analysis_key
 from shuniu.market.catalog import ProductStore, product_key
 from shuniu.market.grants import GrantPolicy, GrantRefusal, GrantStore, grant_key, jobs_key, usage_key
 from shuniu.market.grants import rules
@@ -32,6 +33,7 @@ from shuniu.scheduler.control_plane.node_service import refusals
 _DEFAULT_OPERATOR = "operator"
 _OPERATOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,63}$")
 _MAX_ID = 64
+_MAX_ANALYSES_WATCHED = 32  # a longer list is refused by the rules anyway
 _CODES = {
     rules.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
     rules.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
@@ -88,6 +90,7 @@ class GrantService(grants_pb2_grpc.GrantServiceServicer):
         self.products = ProductStore(client)
         self.negative_list = NegativeListStore(client)
         self.credit = credit.CreditStore(client)
+        self.analyses = AnalysisStore(client)
 
     async def _idempotent(self, rpc: str, request, watch: list[str], plan) -> bytes:
         fp = fingerprint(rpc, request.SerializeToString(deterministic=True))
@@ -98,10 +101,12 @@ class GrantService(grants_pb2_grpc.GrantServiceServicer):
         return {p.product_id: p for p in await self.products.get_many(p.product_id for p in spec.products)}
 
     async def _checked_products(self, spec: grants_pb2.GrantSpec) -> dict[str, catalog_pb2.Product]:
-        """The products the spec names, once the spec fits each of them and the negative list."""
+        """The products the spec names, once the spec fits each of them, the negative list and the analyses it
+        names (rule approved-analysis)."""
         products = await self._products(spec)
         with grant_refusals():
             grants.check_products(spec, products, await self.negative_list.entries(), self.policy)
+            grants.check_analyses(spec, products, await self.analyses.get_many(spec.analysis_ids))
         return products
 
     async def _stored(self, pipe, grant_id: str) -> grants_pb2.Grant:
@@ -123,6 +128,7 @@ class GrantService(grants_pb2_grpc.GrantServiceServicer):
         validate.request_id(request.request_id)
         spec, now_ms = request.spec, _now_ms()
         watch = [product_key(p.product_id) for p in spec.products[: self.policy.max_products]] + [NEGATIVE_LIST_KEY]
+        watch += [analysis_key(a) for a in spec.analysis_ids[:_MAX_ANALYSES_WATCHED]]
 
         async def plan(pipe):
             with grant_refusals():
@@ -176,6 +182,7 @@ class GrantService(grants_pb2_grpc.GrantServiceServicer):
         # The spec never changes, so the products to watch are known before the transaction.
         current = await self.grants.get(request.grant_id) if request.grant_id else None
         named = [product_key(p.product_id) for p in current.spec.products] if current else []
+        named += [analysis_key(a) for a in current.spec.analysis_ids] if current else []
 
         async def change(pipe, grant, now_ms):
             with grant_refusals():

@@ -8,6 +8,7 @@ import time
 
 import grpc
 import redis.asyncio as aioredis
+from shuniu.market import analyses
 from shuniu.market.catalog import ProductStore
 from shuniu.market.grants import GrantStore
 from shuniu.protos.v1 import catalog_pb2, jobs_pb2, jobs_pb2_grpc
@@ -51,6 +52,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         self.jobs: JobStore = scheduler.store  # reads the control plane's cold files, as retention writes them
         self.grants = GrantStore(client)
         self.products = ProductStore(client)
+        self.analyses = analyses.AnalysisStore(client)
         self.ttl_s = request_id_ttl_s
         self.rounds = SubmitRounds(self)
 
@@ -69,6 +71,19 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         if blocked is not None:
             raise refused(blocked)
         return plan
+
+    async def resolve_custom(self, spec: jobs_pb2.JobSpec) -> None:
+        """Rule approved-analysis (market/analyses/use.py), before anything is stored: custom code above public
+        grade runs only as an approved analysis; its approved code, output contract and typed parameter values
+        replace what the buyer sent. Analyses never change once decided, so reading them here is final."""
+        if spec.WhichOneof("args") != "custom":
+            return
+        grant, products, analysis = await asyncio.gather(
+            self.grants.get(spec.grant_id), self._products(spec), self.analyses.get(spec.custom.analysis_id))
+        try:
+            spec.custom.CopyFrom(analyses.resolve_custom(spec, grant, products, analysis))
+        except analyses.AnalysisRefusal as err:
+            raise refused(admission.Refusal(err.rule, err.message, err.kind)) from None
 
     def refuse_if_never(self, entry: OpenJob) -> None:
         """Refuses a job that no node of the fleet's shape could ever run, whatever the load."""
@@ -92,6 +107,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         spec.CopyFrom(request.spec)
         spec_rules.check_spec(spec)
         spec_rules.normalize(spec)
+        await self.resolve_custom(spec)
         fp = fingerprint("SubmitJob", request.SerializeToString(deterministic=True))
         return await self.rounds.submit(request, spec, fp, job_id_for(request.request_id))
 
@@ -185,6 +201,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         spec.CopyFrom(request.spec)
         spec_rules.check_spec(spec)
         spec_rules.normalize(spec)
+        await self.resolve_custom(spec)
         response = jobs_pb2.PlanJobResponse(admissible=True)
         try:
             plan = await self.admit(spec, _now_ms())

@@ -189,6 +189,15 @@ def _check_model(args: jobs_pb2.ModelArgs) -> None:
 
 
 def _check_custom(args: jobs_pb2.CustomArgs) -> None:
+    if args.analysis_id:
+        # An approved analysis: the exchange supplies its code at admission (market/analyses/use.py checks any
+        # source or hash the buyer pins against the approved one, and the parameter values).
+        _in_range(len(args.analysis_id), 1, 64, "custom.analysis_id length")
+        _in_range(len(args.parameters), 0, 32, "number of custom.parameters")
+        if args.output_schema or args.parameter_values:
+            raise invalid("custom.output_schema and custom.parameter_values are set by the exchange from the approved "
+                          "analysis; expected them empty (give parameters as custom.parameters)")
+        return
     size = len(args.source.encode())
     _in_range(size, 1, MAX_SOURCE_BYTES, "custom.source size in bytes")
     entry = args.entrypoint or "run"
