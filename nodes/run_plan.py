@@ -8,6 +8,7 @@ submission; a ValueError here means the data does not fit the job (an unknown co
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 from shuniu.nodes.sandbox import EgressPolicy, SandboxJob, SandboxLimits
 from shuniu.nodes.sandbox.types import MAX_MODEL_ITERATIONS, aggregate_job, custom_job, model_job, verify_job
@@ -30,6 +31,8 @@ class RunPlan:
     renames: dict[str, str]
     # For verify: claim id of each sandbox claim, several when an in_set claim was expanded.
     claim_ids: tuple[str, ...] = ()
+    # For an approved analysis: its output contract, (column name, Arrow type) in order.
+    output_contract: tuple[tuple[str, str], ...] = ()
 
 
 def _aggregate(args: jobs_pb2.AggregateArgs, columns: list[str]) -> tuple[SandboxJob, dict[str, str], list[str]]:
@@ -71,6 +74,19 @@ def _verify(args: jobs_pb2.VerifyArgs) -> tuple[SandboxJob, tuple[str, ...]]:
     return verify_job(claims), tuple(ids)
 
 
+def _custom(args: jobs_pb2.CustomArgs) -> tuple[SandboxJob, tuple[tuple[str, str], ...]]:
+    """The buyer's own code (public products), or an approved analysis: its code, which must still hash to the
+    approved hash, run as run(table, **params), and its output contract."""
+    if not args.analysis_id:
+        return custom_job(args.source if not args.entrypoint or args.entrypoint == "run"
+                          else f"{args.source}\n\nrun = {args.entrypoint}\n"), ()
+    if hashlib.sha256(args.source.encode()).hexdigest() != args.code_sha256:
+        raise ValueError(f"code_hash: the code of analysis {args.analysis_id} does not hash to its approved "
+                         "code_sha256; it does not run")
+    params = {v.name: getattr(v, v.WhichOneof("value")) for v in args.parameter_values}
+    return custom_job(args.source, params), tuple((c.name, c.arrow_type) for c in args.output_schema)
+
+
 def plan_run(request: runs_pb2.NodeRunRequest) -> RunPlan:
     spec, egress = request.spec, request.egress
     columns = [c for i in request.inputs for c in i.columns]
@@ -95,10 +111,10 @@ def plan_run(request: runs_pb2.NodeRunRequest) -> RunPlan:
         iterations = min(m.max_iterations or MAX_MODEL_ITERATIONS, MAX_MODEL_ITERATIONS)
         job = model_job(_MODELS[m.model_type], list(m.feature_columns), m.label_column, iterations, m.l2_penalty)
     else:
-        job = custom_job(spec.custom.source if not spec.custom.entrypoint or spec.custom.entrypoint == "run"
-                         else f"{spec.custom.source}\n\nrun = {spec.custom.entrypoint}\n")
+        job, contract = _custom(spec.custom)
     wall_s = float(min(spec.max_runtime_s or 60, 24 * 3600))
     limits = SandboxLimits(cpu_s=max(1, int(wall_s)), wall_timeout_s=wall_s,
                            memory_bytes=max(1 << 30, spec.resources.memory_mb << 20),
                            max_output_bytes=policy_fields["max_bytes"] or DEFAULT_MAX_OUTPUT_BYTES)
-    return RunPlan(job, limits, EgressPolicy(**policy_fields), renames, claim_ids)
+    return RunPlan(job, limits, EgressPolicy(**policy_fields), renames, claim_ids,
+                   contract if kind == "custom" else ())

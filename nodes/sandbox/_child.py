@@ -124,7 +124,7 @@ def _model(pa, pc, table, args):
 _BUILT_IN = {"aggregate": _aggregate, "verify": _verify, "model": _model}
 
 
-def _custom(pa, pc, table, code):
+def _custom(pa, pc, table, code, params):
     namespace = {"__name__": "__sandbox__", "__builtins__": __builtins__}
     try:
         exec(compile(code, "<custom>", "exec"), namespace)
@@ -136,7 +136,7 @@ def _custom(pa, pc, table, code):
     if not callable(run):
         sys.exit(EXIT_NO_RUN)
     try:
-        result = run(table)
+        result = run(table, **params)
     except MemoryError:
         raise
     except BaseException:
@@ -161,7 +161,7 @@ def _serve(pa, pc, ipc, out, max_header_bytes):
     except pa.ArrowException:
         sys.exit(EXIT_BAD_INPUT)
     if kind == "custom":
-        result = _custom(pa, pc, table, header["code"])
+        result = _custom(pa, pc, table, header["code"], dict(header.get("args") or {}).get("params") or {})
     else:
         try:
             result = _BUILT_IN[kind](pa, pc, table, header["args"])

@@ -116,9 +116,10 @@ def model_job(model: str, features: Sequence[str], target: str, max_iterations: 
     return SandboxJob("model", args)
 
 
-def custom_job(code: str) -> SandboxJob:
-    """The buyer's Python source, which must define `def run(table: pyarrow.Table) -> pyarrow.Table`."""
-    return SandboxJob("custom", {}, code)
+def custom_job(code: str, params: Mapping[str, bool | int | float | str] | None = None) -> SandboxJob:
+    """Python source defining `def run(table: pyarrow.Table, **params) -> pyarrow.Table`; `params` are an approved
+    analysis's parameter values (checked against its declarations by the exchange), passed as keywords."""
+    return SandboxJob("custom", {"params": dict(params)} if params else {}, code)
 
 
 @dataclasses.dataclass(frozen=True)
