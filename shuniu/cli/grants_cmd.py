@@ -102,6 +102,8 @@ def _build_spec(opts: dict, spec_file: pathlib.Path | None, now_ms: int) -> gran
             setattr(spec.egress, field, opts[field])
     if opts["dp_noise"] is not None:
         spec.egress.require_dp_noise = opts["dp_noise"]
+    if opts["analysis"]:
+        spec.analysis_ids[:] = opts["analysis"]
     return spec
 
 
@@ -138,6 +140,8 @@ def grants_apply(
     dp_epsilon_per_job_milli: int = typer.Option(None, "--epsilon-per-job-milli",
                                                  help="ε per noisy output, thousandths."),
     justification: str = typer.Option(None, help="Free text for the operator."),
+    analysis: list[str] = typer.Option([], "--analysis", help="An approved analysis the grant's custom jobs may run "
+                                                              "(required for custom above public); repeatable."),
     spec_file: pathlib.Path = typer.Option(None, "--spec", help="GrantSpec as JSON; flags given override it."),
     request_id: str = typer.Option("", help="Idempotency key; reuse it, with an absolute --expires, to retry the "
                                             "same application."),

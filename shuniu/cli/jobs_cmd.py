@@ -93,14 +93,34 @@ def build_spec(o: dict) -> jobs_pb2.JobSpec:
         spec.model.CopyFrom(jobs_pb2.ModelArgs(model_type=_choice(MODELS, o["model"], "--model"),
                                                feature_columns=[f for f in (o["features"] or "").split(",") if f],
                                                label_column=o["label"] or ""))
+    elif o["analysis"]:  # an approved analysis: the exchange supplies its code, the job its parameter values
+        if o["code"]:
+            raise ValueError("--code and --analysis exclude each other: an approved analysis runs its approved code")
+        spec.custom.CopyFrom(jobs_pb2.CustomArgs(analysis_id=o["analysis"], parameters=parse_params(o["param"])))
     else:
         if not o["code"]:
-            raise ValueError("--code FILE.py is required for kind custom (it must define run(table))")
+            raise ValueError("--code FILE.py (public products) or --analysis ID (an approved analysis) is required "
+                             "for kind custom")
+        if o["param"]:
+            raise ValueError("--param needs --analysis ID: parameters are those an approved analysis declares")
         spec.custom.CopyFrom(jobs_pb2.CustomArgs(source=pathlib.Path(o["code"]).read_text()))
     return spec
 
 
-_TYPES = {"agg": list[str], "min_group": int, "epsilon": float, "cpu": float, "memory": int, "gpu": int,
+def parse_params(values: list[str]) -> dict[str, str]:
+    """`k=v` values (repeatable) as the analysis's parameters; the exchange types and checks them."""
+    params: dict[str, str] = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--param {value!r} malformed; expected name=value, e.g. --param min_households=20")
+        if name.strip() in params:
+            raise ValueError(f"--param {name.strip()!r} given twice; expected each parameter once")
+        params[name.strip()] = text
+    return params
+
+
+_TYPES = {"agg": list[str], "param": list[str], "min_group": int, "epsilon": float, "cpu": float, "memory": int, "gpu": int,
           "relax_after": int, "price_cap": int, "priority": int, "max_runtime": int, "gang": int}
 
 
@@ -118,7 +138,11 @@ def submit_options(fn):
         ("model", typer.Option("linear", "--model", help="model: linear or logistic.")),
         ("features", typer.Option(None, "--features", help="model: feature columns, comma separated.")),
         ("label", typer.Option(None, "--label", help="model: label column.")),
-        ("code", typer.Option(None, "--code", help="custom: Python file defining run(table) -> table.")),
+        ("code", typer.Option(None, "--code", help="custom: Python file defining run(table) -> table (public "
+                                                    "products only).")),
+        ("analysis", typer.Option(None, "--analysis", help="custom: an approved analysis to run (required above "
+                                                            "public grade; see `shuniu analyses ls`).")),
+        ("param", typer.Option([], "--param", help="custom: NAME=VALUE for the analysis's parameters (repeatable).")),
         ("cpu", typer.Option(1.0, "--cpu", help="Cores per node.")),
         ("memory", typer.Option(1024, "--memory", help="Memory per node, MB.")),
         ("gpu", typer.Option(0, "--gpu", help="GPUs per node.")),
