@@ -133,6 +133,10 @@ ADMISSION_REFUSALS = Counter("shuniu_admission_refusals_total", "Submissions ref
 SETTLEMENT_RUNS = Counter("shuniu_settlement_runs_total", "Settlement runs, by outcome.", ["outcome"],
                           registry=CONTROL_PLANE)
 admission_reason = LabelGuard(64)  # reasons are a fixed vocabulary; the guard holds it to that
+# Per grant, the count is on the grant's record (GrantUsage.claims_refused); here only the rule.
+VERIFY_CLAIMS_REFUSED = Counter("shuniu_verify_claims_refused_total",
+                                "Verification claims refused by their product's verification policy, by rule.",
+                                ["rule"], registry=CONTROL_PLANE)
 # Children bound once: on the placement loop, labels() costs more than the update itself
 # (about 1 µs of a 50 µs decision; `shuniu bench metrics`).
 PLACEMENT_OUTCOMES = {True: PLACEMENT_DECISIONS.labels("placed"), False: PLACEMENT_DECISIONS.labels("blocked")}
@@ -171,6 +175,10 @@ USAGE_RECORDS_BILLED = Counter("shuniu_usage_records_billed_total", "Usage recor
                                registry=BILLER)
 USAGE_DEAD_LETTERS = Counter("shuniu_usage_dead_letters_total", "Usage batches sent to the dead-letter stream, by reason.",
                              ["reason"], registry=BILLER)  # a bounded set: market/billing/biller.py DEAD_LETTER_REASONS
+USAGE_RECORDS_REFUSED = Counter("shuniu_usage_records_refused_total", "Usage records left out of a posted batch and not "
+                                "charged, by reason: repeat (its record_id was billed before, or earlier in its batch) or "
+                                "too_late (its period's record ids were forgotten).", ["reason"],
+                                registry=BILLER)  # market/billing/record_ids.py REFUSAL_REASONS
 BILLED_FEN = Counter("shuniu_billing_charged_fen_total", "Fen charged to buyers by posted usage batches.",
                      registry=BILLER)
 REVENUE_FEN = Counter("shuniu_revenue_fen_total", "Fen credited by posted batches, by party type (holder, "

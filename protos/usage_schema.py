@@ -47,9 +47,12 @@ __all__ = [
     "DEAD_LETTER_COUNTS",
     "DEAD_LETTER_STREAM",
     "DICTIONARY_COLUMNS",
+    "MAX_COMPUTE_QUANTITY",
+    "MAX_DATA_UNITS",
     "MAX_IPC_BYTES",
     "NARROWABLE_COLUMNS",
     "QUANTITY_COLUMNS",
+    "RATED_QUANTITY_LIMITS",
     "TIME_COLUMNS",
     "USAGE_SCHEMA",
     "USAGE_STREAM",
@@ -91,6 +94,14 @@ BASE_METADATA = b"shuniu.base"  # field metadata of an int32 time column: the in
 _MAX_BASE = 2**62  # a base and an int32 after it stay inside int64
 
 QUANTITY_COLUMNS = ("cpu_ms", "memory_mb_s", "gpu_ms", "rows", "bytes", "calls", "queries", "peak_memory_mb", "output_bytes")
+# The most one record may report of each rated quantity: with the rating's price limits
+# (market/rating/tables.py) every rated line stays below 2^62 milli-fen, so a valid record is always
+# rated. Compute: 2^40 ms is 305,000 core-hours (1,000 cores for 12.7 days); data: 33.5 million
+# rows, calls or queries, at up to 1,000,000 yuan each.
+MAX_COMPUTE_QUANTITY = 2**40
+MAX_DATA_UNITS = 2**25
+RATED_QUANTITY_LIMITS = {"cpu_ms": MAX_COMPUTE_QUANTITY, "memory_mb_s": MAX_COMPUTE_QUANTITY, "gpu_ms": MAX_COMPUTE_QUANTITY,
+                         "rows": MAX_DATA_UNITS, "calls": MAX_DATA_UNITS, "queries": MAX_DATA_UNITS}
 
 # Ranges follow shuniu.v1.Tier (T1..T4), JobKind, PurposeCategory and ComputeClass (general, AI, HPC).
 _RANGES = {"tier": (1, 4), "kind": (1, 4), "purpose_category": (1, 3), "compute_class": (1, 3)}
@@ -167,14 +178,16 @@ def _wide(field: pa.Field, column: pa.Array) -> pa.Array:
     return pc.add(wide, pa.scalar(base, pa.int64())) if base else wide
 
 
-def validate_usage_batch(batch: pa.RecordBatch | pa.Table) -> None:
-    """Raise UsageSchemaError naming every problem (up to ten) of a usage batch; return None if it is valid."""
+def validate_usage_batch(batch: pa.RecordBatch | pa.Table, *, unique_record_ids: bool = True) -> None:
+    """Raise UsageSchemaError naming every problem (up to ten) of a usage batch; return None if it is valid.
+
+    `unique_record_ids=False`: a record id repeated within the batch is no problem (the biller bills it once)."""
     if not isinstance(batch, (pa.RecordBatch, pa.Table)):
         raise UsageSchemaError([f"expected a pyarrow RecordBatch or Table, got {type(batch).__name__}"])
     problems = _schema_problems(batch.schema)
     if problems:
         raise UsageSchemaError(problems[:_MAX_ERRORS])
-    problems = _value_problems(batch)
+    problems = _value_problems(batch, unique_record_ids)
     if problems:
         raise UsageSchemaError(problems[:_MAX_ERRORS])
 
@@ -218,7 +231,7 @@ def _base_problems(schema: pa.Schema) -> list[str]:
 _EXPECTED_TYPES = dict(zip(USAGE_SCHEMA.names, USAGE_SCHEMA.types))
 
 
-def _value_problems(batch: pa.RecordBatch | pa.Table) -> list[str]:
+def _value_problems(batch: pa.RecordBatch | pa.Table, unique_record_ids: bool = True) -> list[str]:
     problems = _null_problems(batch)
     if problems or batch.num_rows == 0:
         return problems
@@ -252,10 +265,14 @@ def _value_problems(batch: pa.RecordBatch | pa.Table) -> list[str]:
     for name in (*QUANTITY_COLUMNS, "start_unix_ms", "price_version", "attempt"):
         if numeric[name].min() < 0:
             problems.append(f"column {name!r} is negative in {first_bad(numeric[name] < 0)}; expected >= 0")
+    for name, most in RATED_QUANTITY_LIMITS.items():
+        if (numeric[name].dtype != np.int32 or most < 2**31 - 1) and numeric[name].max() > most:
+            problems.append(f"column {name!r} is above {most:,} in {first_bad(numeric[name] > most)}; one record reports "
+                            "at most that much (report more use in several records)")
     late = numeric["end_unix_ms"] < numeric["start_unix_ms"]
     if late.any():
         problems.append(f"end_unix_ms is before start_unix_ms in {first_bad(late)}")
-    repeat = _first_repeat_of(record_ids)
+    repeat = _first_repeat_of(record_ids) if unique_record_ids else -1
     if repeat >= 0:
         problems.append(f"record_id values repeat within the batch, first {record_ids[repeat].as_py()!r}; "
                         "each record needs its own id")

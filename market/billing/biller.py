@@ -7,7 +7,9 @@ atomic step). The writes run on a posting thread, in order, while the next entry
 the dead-letter stream with its reason, counted, and acknowledged in one MULTI; it never posts
 and never stops the biller. Entries left pending by a consumer that died are claimed
 (XAUTOCLAIM) once idle past `claim_idle_ms`.
-A redelivered or resent batch id finds its idempotency record and changes nothing.
+A redelivered or resent batch id finds its idempotency record and changes nothing. A record whose
+record_id was billed before, in whatever batch, is left out and the rest of its batch billed: the posting
+script checks the records' keyed hashes and keeps them in the same atomic step (record_ids.py).
 With a `UsageArchive`, each read is archived (fsynced) before it is handled, and the stream
 is trimmed behind the oldest entry still needed (market/billing/archive.py).
 What a round of batches needs from Redis before rating (their nodes and products, whether each
@@ -31,6 +33,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import redis
 
@@ -38,8 +41,17 @@ from shuniu.market.billing.archive import UsageArchive, trim_billed
 from shuniu.market.billing.book import BillingPolicy, DeadLetter, PriceSource, node_key
 from shuniu.market.billing.charge import charge_batch, prepare_usage
 from shuniu.market.billing.provenance import PROVENANCE_REASONS, check_provenance
+from shuniu.market.billing.record_ids import (
+    RECORD_RETENTION_MS,
+    RecordClaims,
+    claim_records,
+    expired_periods,
+    forget_expired,
+    hashes_by_period,
+    record_key,
+)
 from shuniu.market.catalog import product_key
-from shuniu.market.ledger import LedgerStore, ledger_key
+from shuniu.market.ledger import BatchPosting, LedgerStore, ledger_key
 from shuniu.market.ledger.store import closed_periods_of
 from shuniu.market.rating import RatingInputError
 from shuniu.market.vouchers.store import HOLDERS_KEY, held_vouchers
@@ -75,6 +87,7 @@ class BillerConfig:
     claim_idle_ms: int = 30_000  # an entry pending this long belongs to a dead consumer
     policy: BillingPolicy = BillingPolicy()
     trim_every_s: float = 5.0  # with an archive: how often the billed entries are trimmed from the stream
+    record_retention_ms: int = RECORD_RETENTION_MS  # record ids of a period are kept this long after it closed
 
 
 def dead_letter_counts(client: redis.Redis) -> dict[str, int]:
@@ -89,6 +102,8 @@ class Biller:
         self.config = config
         self.archive = archive
         self._trimmed_at = 0.0
+        self._forgotten_at = 0.0
+        self._key: tuple[int, int] | None = None  # of the record-id hash, read from Redis once
         self.ledger = LedgerStore(client)
         self.prices = PriceSource(client, config.policy)
         self.outcomes: dict[str, int] = {}
@@ -143,6 +158,12 @@ class Biller:
         self._trimmed_at = time.monotonic()
         return trim_billed(self.client, self.config.stream, self.config.group)
 
+    def forget_expired_records(self) -> int:
+        """Drops the record-id sets of periods closed past the retention; return how many were dropped."""
+        self._forgotten_at = time.monotonic()
+        return forget_expired(self.client, self.ledger.closed_periods(), int(time.time() * 1000),
+                              self.config.record_retention_ms)
+
     def run(self, stop: threading.Event) -> None:
         """Bill until `stop` is set; a Redis outage is logged and retried (entries stay pending)."""
         self.ensure_group()
@@ -177,6 +198,8 @@ class Biller:
                     self._bill_round(entries)
                 if time.monotonic() - self._trimmed_at >= self.config.trim_every_s:
                     self.trim()
+                if time.monotonic() - self._forgotten_at >= self.config.trim_every_s:
+                    self.forget_expired_records()
             except redis.ConnectionError as err:
                 self._in_flight, self._carried = [], {}  # their entries stay pending: claimed again later
                 log.warning("Redis unreachable, retrying: %s", err)
@@ -249,26 +272,40 @@ class Biller:
             found = self._prepare(ticket, fields, batch, reads)
             if found is None:
                 return ("duplicate", ticket)
-            prepared, book = found
-            posting = self._rate(prepared, book, ticket.node_id, carried, reads)
+            ticket.retry = found
+            posting, claims, record_hashes = self._claim_and_rate(ticket, *found, carried, reads)
         except DeadLetter as dead:
             return ("dead_letter", ticket, fields, dead)
         carried.update((f, after) for f, (_, after) in posting.volume.items())
         ticket.draws_vouchers = bool(posting.voucher_balances)
-        ticket.retry = (prepared, book)
-        return ("post", ticket, posting)
+        return ("post", ticket, posting, claims, record_hashes)
 
     def _prepare(self, ticket: _Ticket, fields: dict[bytes, bytes], batch, reads: _RoundReads):
-        """(prepared batch, price book) of a valid, signed, not yet posted batch; None for a posted one."""
+        """(batch, price book) of a valid, signed, not yet posted batch; None for a posted one."""
         check_provenance(self.client, ticket.batch_id, ticket.node_id, fields, batch, self._jobs_ran_here,  # signed by the node,
                          node_record=reads.records.get(node_key(ticket.node_id)))  # its own jobs only
         if ticket.batch_id in reads.posted:
             return None
-        book = self.prices.book_for(batch, reads.records)
+        return batch, self.prices.book_for(batch, reads.records)
+
+    def _claim_and_rate(self, ticket: _Ticket, batch: pa.RecordBatch, book, carried: dict[str, int],
+                        reads: _RoundReads | None = None) -> tuple[BatchPosting, RecordClaims, list[tuple[str, bytes]]]:
+        """(posting, claims, record hashes by period) of the batch's records not billed before (as far as known:
+        the posting script checks), rated as `_rate` rates (`reads` None: with everything read afresh)."""
+        if self._key is None:
+            self._key = record_key(self.client)
+        closed = self.ledger.closed_periods() if reads is None else reads.closed
+        expired = expired_periods(closed, int(time.time() * 1000), self.config.record_retention_ms) if closed else ()
+        claims = claim_records(batch, self._key, ticket.billed_before, expired)
+        if not claims.kept:  # every record was billed before: the batch id is posted, with nothing to charge
+            return BatchPosting(ticket.batch_id, (), 0, 0, node_id=ticket.node_id), claims, []
+        kept = batch if claims.keep is None else batch.filter(pa.array(claims.keep))
         try:
-            return prepare_usage(ticket.batch_id, batch, book, validated=True), book
+            prepared = prepare_usage(ticket.batch_id, kept, book, validated=True)
         except RatingInputError as err:
             raise DeadLetter(_rating_reason(err.reason), str(err)) from None
+        posting = self._rate(prepared, book, ticket.node_id, carried, reads)
+        return posting, claims, hashes_by_period(claims.hashes, prepared.month_code, prepared.month_values)
 
     def _rate(self, prepared, book, node_id: str, carried: dict[str, int], reads: _RoundReads | None = None):
         """Rate with the counters last posted (and those still in flight); `reads` of this round, or None to read
@@ -299,35 +336,46 @@ class Biller:
         if action == "dead_letter":
             self._dead_letter(ticket.entry_id, ticket.batch_id, ticket.node_id, *args)
             return "dead_letter"
-        (posting,) = args
+        return self._post(ticket, *args)
+
+    def _post(self, ticket: _Ticket, posting: BatchPosting, claims: RecordClaims, record_hashes: list[tuple[str, bytes]]):
         with metrics.LEDGER_POST.time():
-            return self.ledger.post(posting, stream=self.config.stream, group=self.config.group, entry_id=ticket.entry_id), posting
+            result = self.ledger.post(posting, stream=self.config.stream, group=self.config.group, entry_id=ticket.entry_id,
+                                      record_hashes=record_hashes, retention_ms=self.config.record_retention_ms,
+                                      refused=claims.summary())
+        return result, posting, claims
 
     def _finish(self, ticket: _Ticket, future: Future) -> str:
         outcome = future.result()
         if not isinstance(outcome, str):
-            result, posting = outcome
+            result, posting, claims = outcome
             if result.status not in ("posted", "duplicate"):
                 log.info("batch %s: %s (%s); rating again", ticket.batch_id, result.status, result.detail)
-                result, posting = self._post_until_done(ticket, *ticket.retry)
+                result, posting, claims = self._post_until_done(ticket, result)
             if result.status == "posted":
                 self._volumes.update((f, after) for f, (_, after) in posting.volume.items())
                 _count_revenue(posting)
+                for reason, count in claims.refused.items():
+                    metrics.USAGE_RECORDS_REFUSED.labels(reason).inc(count)
             outcome = result.status
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         metrics.USAGE_BATCHES.labels(outcome).inc()
         metrics.BILLING_BATCH.observe(time.perf_counter() - ticket.started)
         return outcome
 
-    def _post_until_done(self, ticket: _Ticket, prepared, book):
-        """Rate against the counters in Redis and post, until the write is not refused as stale."""
+    def _post_until_done(self, ticket: _Ticket, refused):
+        """Claim the records not billed before, rate against the counters in Redis and post, until the write is not
+        refused (as stale, or for records billed before or come too late: those are left out the next time)."""
         for _ in range(_MAX_POST_ATTEMPTS):
-            time.sleep(0.01)
-            posting = self._rate(prepared, book, ticket.node_id, {})
-            with metrics.LEDGER_POST.time():
-                result = self.ledger.post(posting, stream=self.config.stream, group=self.config.group, entry_id=ticket.entry_id)
+            if refused.status == "repeated":
+                found = np.frombuffer(refused.detail_bytes, dtype=">u8").astype(np.uint64)
+                ticket.billed_before = np.union1d(ticket.billed_before, found)
+            else:
+                time.sleep(0.01)
+            result, posting, claims = self._post(ticket, *self._claim_and_rate(ticket, *ticket.retry, {}))
             if result.status in ("posted", "duplicate"):
-                return result, posting
+                return result, posting, claims
+            refused = result
             log.info("batch %s: %s (%s); rating again", ticket.batch_id, result.status, result.detail)
         raise RuntimeError(f"batch {ticket.batch_id}: could not post after {_MAX_POST_ATTEMPTS} attempts")
 
@@ -382,7 +430,8 @@ class _Ticket:
     node_id: str
     started: float
     draws_vouchers: bool = False
-    retry: tuple = ()  # (prepared batch, price book) to rate it again with (reading Redis afresh)
+    retry: tuple = ()  # (batch, price book) to claim and rate it again with (reading Redis afresh)
+    billed_before: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # hashes the ledger holds
 
 
 def _hand_over(rounds: queue.Queue, item, done: threading.Event) -> None:
@@ -416,7 +465,7 @@ def _decode(batch_id: str, node_id: str, fields: dict[bytes, bytes]) -> pa.Recor
         raise DeadLetter("bad_schema", "entry lacks batch_id, node_id or arrow_ipc; expected the fields of a UsageBatch")
     try:
         batch, _ = batch_from_ipc(fields[b"arrow_ipc"], widen=False)  # rated as it came: see rating_form
-        validate_usage_batch(batch)
+        validate_usage_batch(batch, unique_record_ids=False)  # a repeated record is left out, not the batch
     except UsageSchemaError as err:
         negative = any("is negative" in p for p in err.problems)
         raise DeadLetter("negative_quantity" if negative else "bad_schema", str(err)) from None

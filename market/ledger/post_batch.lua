@@ -9,9 +9,12 @@
 --       6 lines (bytes), 7 consumer group ("" for none), 8 stream entry id,
 --       9 n debited accounts, then per account: id, fen; then n credited accounts, then per account: id, fen
 --       (the batch's postings summed per account; the postings themselves are in ARGV 5); then n periods, the period names; then n volume fields, per field: name, expected, new;
---       then (optional) n vouchers drawn, per voucher: id, expected remaining fen, new remaining fen, valid until ms
+--       then (optional) n vouchers drawn, per voucher: id, expected remaining fen, new remaining fen, valid until ms;
+--       then (optional) n record periods, retention ms, per period: its name and the hashes of the batch's record ids
+--       with usage in it (8 bytes each, distinct), whose sets are the KEYS after the vouchers' key
 -- Returns {1, seq} posted, {0, summary} already posted, {-1, period} period closed, {-2, field} stale volume,
--- {-3, voucher id} stale voucher (its remaining amount changed since it was read, or it expired).
+-- {-3, voucher id} stale voucher (its remaining amount changed since it was read, or it expired),
+-- {-4, hashes} records billed before (their 8-byte hashes), {-5, period} records of a period forgotten (too late).
 local function ack()
   if ARGV[7] ~= '' then redis.call('XACK', KEYS[11], ARGV[7], ARGV[8]) end
 end
@@ -38,6 +41,8 @@ at = at + 3 * n_volume
 local n_vouchers = tonumber(ARGV[at] or '0'); at = at + 1
 local vouchers_at = at
 local vouchers_key = KEYS[12 + n_periods]
+local records_at = vouchers_at + 4 * n_vouchers
+local n_record_periods = tonumber(ARGV[records_at] or '0')
 
 for i = 0, n_periods - 1 do
   local state = redis.call('HGET', KEYS[8], ARGV[periods_at + i])
@@ -73,6 +78,38 @@ for i = 0, n_vouchers - 1 do
      or not after or after < 0 or after >= tonumber(left) then
     return {-3, voucher}
   end
+end
+
+-- Each record_id is billed once (market/billing/record_ids.py): none of the batch's record hashes may be in its
+-- period's set, and a period closed `retention ms` ago or more has forgotten its set: its records come too late.
+local record_members = {}
+if n_record_periods > 0 then
+  local retention_ms = tonumber(ARGV[records_at + 1])
+  local repeated, seen, twice = {}, {}, false
+  for p = 0, n_record_periods - 1 do
+    local period, hashes = ARGV[records_at + 2 + 2 * p], ARGV[records_at + 3 + 2 * p]
+    local state = redis.call('HGET', KEYS[8], period)
+    if state and string.sub(state, 1, 7) == 'closed:' and tonumber(ARGV[2]) >= tonumber(string.sub(state, 8)) + retention_ms then
+      return {-5, period}
+    end
+    local key = KEYS[12 + n_periods + 1 + p]
+    each_chunk(#hashes / 8, function(from, to)
+      local members = {}
+      for i = from, to do
+        local member = string.sub(hashes, 8 * i + 1, 8 * i + 8)
+        twice = twice or seen[member] ~= nil
+        seen[member] = true
+        members[#members + 1] = member
+      end
+      local found = redis.call('SMISMEMBER', key, unpack(members))
+      for i = 1, #found do
+        if found[i] == 1 then repeated[#repeated + 1] = members[i] end
+      end
+      record_members[#record_members + 1] = {key, members}
+    end)
+  end
+  if twice then return redis.error_reply('ERR batch ' .. ARGV[1] .. ' sends a record hash twice; the biller sends each once') end
+  if #repeated > 0 then return {-4, table.concat(repeated)} end
 end
 
 -- Refuse a posting set that does not balance: every amount a positive integer below 2^53,
@@ -127,6 +164,7 @@ end
 for i = 0, n_vouchers - 1 do
   redis.call('HSET', vouchers_key, ARGV[vouchers_at + 4 * i], ARGV[vouchers_at + 4 * i + 2])
 end
+for _, chunk in ipairs(record_members) do redis.call('SADD', chunk[1], unpack(chunk[2])) end
 local seq = redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
 if ARGV[6] ~= '' then redis.call('SET', KEYS[9], ARGV[6]) end
