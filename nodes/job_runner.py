@@ -22,9 +22,11 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import redis
 
+from shuniu.nodes.answer_budget import bounds_of, clamp_to_bounds, entity_columns, granted_only
 from shuniu.nodes.run_plan import RunPlan, plan_run
 from shuniu.nodes.sandbox import SandboxOutcome, SandboxPool, SandboxRunner, SandboxStatus, read_granted_columns
 from shuniu.nodes.sandbox import egress
+from shuniu.nodes.sandbox.profile import profile_input
 from shuniu.nodes.usage import UsageSender, UsageSpool
 from shuniu.protos.v1 import jobs_pb2, runs_pb2
 from shuniu.security import signing
@@ -173,11 +175,15 @@ def execute(request: runs_pb2.NodeRunRequest) -> runs_pb2.NodeRunResult:
     data = request.inputs[0]
     try:
         plan = plan_run(request)
-        table = read_granted_columns(data.paths, list(data.columns), _MAX_INPUT_ROWS)
+        table = read_granted_columns(data.paths, list(data.columns) + entity_columns(data), _MAX_INPUT_ROWS)
     except (ValueError, OSError, pa.ArrowException) as err:
         return _failed(request, jobs_pb2.FAILURE_CATEGORY_USER_ERROR, f"job_error: {err}")
-    outcome = _runner(plan).run(plan.job, table, plan.policy, sensitive_columns=data.sensitive_columns,
-                                identifier_columns=data.identifier_columns)
+    keys = plan.job.args.get("keys", ()) if plan.job.kind == "aggregate" else ()
+    profile = profile_input(table, data.sensitive_columns, data.identifier_columns, plan.policy.min_leak_chars,
+                            group_keys=keys)  # k counts people: the identifier is read for it, never sent in
+    if plan.policy.dp_epsilon_milli:
+        table = clamp_to_bounds(table, bounds_of(data))
+    outcome = _runner(plan).run(plan.job, granted_only(table, data.columns), plan.policy, profile)
     return _result(request, outcome, plan)
 
 

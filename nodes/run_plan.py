@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
+from shuniu.nodes.answer_budget import bounds_of, dp_fields
 from shuniu.nodes.sandbox import EgressPolicy, SandboxJob, SandboxLimits
 from shuniu.nodes.sandbox.types import MAX_MODEL_ITERATIONS, aggregate_job, custom_job, model_job, verify_job
 from shuniu.protos.v1 import jobs_pb2, runs_pb2
@@ -98,10 +99,11 @@ def plan_run(request: runs_pb2.NodeRunRequest) -> RunPlan:
     policy_fields = dict(min_group_rows=min_group, max_rows=egress.max_output_rows or DEFAULT_MAX_OUTPUT_ROWS,
                          max_bytes=egress.max_output_bytes or DEFAULT_MAX_OUTPUT_BYTES)
     if kind == "aggregate":
-        job, renames, noisy = _aggregate(spec.aggregate, columns)
+        job, renames, _ = _aggregate(spec.aggregate, columns)
         policy_fields.update(require_group_rows=True, suppress_small_groups=True)
-        if request.dp_epsilon_milli:
-            policy_fields.update(dp_epsilon_milli=int(request.dp_epsilon_milli), dp_columns=tuple(noisy))
+        if request.dp_epsilon_milli:  # every released value is noised, by what one record can move it
+            bounds = {c: b for i in request.inputs for c, b in bounds_of(i).items()}
+            policy_fields.update(dp_fields(job, bounds, int(request.dp_epsilon_milli), min_group))
     elif kind == "verify":
         job, claim_ids = _verify(spec.verify)
         policy_fields.update(booleans_only=True, max_rows=max(policy_fields["max_rows"], len(claim_ids)))

@@ -11,6 +11,7 @@ from shuniu.market._names import GRADE_NAMES, JOB_KIND_NAMES, expected
 from shuniu.market.catalog.errors import CatalogError
 from shuniu.market.catalog.pricing import check_pricing, operated_public_data
 from shuniu.market.catalog.rights import check_rights
+from shuniu.market.catalog.verification import check_privacy, check_verification
 from shuniu.protos.v1 import catalog_pb2
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -59,6 +60,8 @@ def check_spec(spec: catalog_pb2.ProductSpec, site_ids: Collection[str]) -> None
     columns = _check_schema(spec)
     for field in ("sensitive_columns", "identifier_columns"):
         _check_column_refs(getattr(spec, field), columns, f"spec.{field}")
+    check_privacy(spec, columns)
+    check_verification(spec, columns)
     if spec.row_count <= 0:
         raise CatalogError(f"spec.row_count is {spec.row_count}; expected the declared total rows (> 0), "
                            "which verification checks")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from shuniu.market.catalog.verification import default_grant_budget_milli
 from shuniu.market.grants.rules import PRECONDITION, GrantPolicy, GrantRefusal, invalid
 from shuniu.protos.v1 import catalog_pb2, common_pb2, grants_pb2
 
@@ -101,6 +102,9 @@ def new_grant(
 ) -> grants_pb2.Grant:
     grant = grants_pb2.Grant(grant_id=grant_id, spec=spec, state=decision.state, state_reason=decision.reason,
                              approval_mode=decision.mode, applied_unix_ms=now_ms, request_id=request_id)
+    if not spec.limits.max_dp_epsilon_milli:  # sensitive and core aggregates are noisy: their ε needs a budget
+        grant.spec.limits.max_dp_epsilon_milli = default_grant_budget_milli(
+            spec.job_kinds, [products[item.product_id] for item in spec.products])
     if decision.state == APPROVED:
         grant.decided_unix_ms = now_ms
         grant.product_prices.extend(price_versions(spec, products))

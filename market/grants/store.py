@@ -112,7 +112,7 @@ def _decision(reply: list, limits: list[int], asks: list[int], now_ms: int) -> U
 
 def usage_from_hash(raw: Mapping[bytes, bytes]) -> grants_pb2.GrantUsage:
     usage = grants_pb2.GrantUsage()
-    for name in (*_COUNTERS, "updated_unix_ms"):
+    for name in (*_COUNTERS, "updated_unix_ms", "claims_refused"):
         setattr(usage, name, int(raw.get(name.encode(), 0)))
     return usage
 

@@ -22,24 +22,25 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from shuniu.protos.v1 import catalog_pb2 as shuniu_dot_v1_dot_catalog__pb2
 from shuniu.protos.v1 import common_pb2 as shuniu_dot_v1_dot_common__pb2
 from shuniu.protos.v1 import grants_pb2 as shuniu_dot_v1_dot_grants__pb2
 from shuniu.protos.v1 import jobs_pb2 as shuniu_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14shuniu/v1/runs.proto\x12\tshuniu.v1\x1a\x16shuniu/v1/common.proto\x1a\x16shuniu/v1/grants.proto\x1a\x14shuniu/v1/jobs.proto\"\x8c\x01\n\x08RunInput\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\r\n\x05paths\x18\x02 \x03(\t\x12\x0f\n\x07\x63olumns\x18\x03 \x03(\t\x12\x19\n\x11sensitive_columns\x18\x04 \x03(\t\x12\x1a\n\x12identifier_columns\x18\x05 \x03(\t\x12\x15\n\rprice_version\x18\x06 \x01(\x03\"\x9b\x03\n\x0eNodeRunRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x10\n\x08\x62uyer_id\x18\x04 \x01(\t\x12 \n\x04spec\x18\x05 \x01(\x0b\x32\x12.shuniu.v1.JobSpec\x12#\n\x06inputs\x18\x06 \x03(\x0b\x32\x13.shuniu.v1.RunInput\x12(\n\x06\x65gress\x18\x07 \x01(\x0b\x32\x18.shuniu.v1.EgressProfile\x12\x0f\n\x07purpose\x18\x08 \x01(\t\x12\x34\n\x10purpose_category\x18\t \x01(\x0e\x32\x1a.shuniu.v1.PurposeCategory\x12\x1d\n\x04tier\x18\n \x01(\x0e\x32\x0f.shuniu.v1.Tier\x12\x0c\n\x04site\x18\x0b \x01(\t\x12\x16\n\x0e\x63ompute_center\x18\x0c \x01(\t\x12.\n\rcompute_class\x18\r \x01(\x0e\x32\x17.shuniu.v1.ComputeClass\x12\x18\n\x10\x64p_epsilon_milli\x18\x0e \x01(\x03\"\xa1\x01\n\nRunMetrics\x12\x0f\n\x07rows_in\x18\x01 \x01(\x03\x12\x10\n\x08\x62ytes_in\x18\x02 \x01(\x03\x12\x10\n\x08rows_out\x18\x03 \x01(\x03\x12\x11\n\tbytes_out\x18\x04 \x01(\x03\x12\x0e\n\x06\x63pu_ms\x18\x05 \x01(\x03\x12\x16\n\x0epeak_memory_mb\x18\x06 \x01(\x03\x12\x0f\n\x07wall_ms\x18\x07 \x01(\x03\x12\x12\n\nstartup_ms\x18\x08 \x01(\x03\"\x98\x02\n\rNodeRunResult\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\"\n\x05state\x18\x03 \x01(\x0e\x32\x13.shuniu.v1.JobState\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x34\n\x10\x66\x61ilure_category\x18\x05 \x01(\x0e\x32\x1a.shuniu.v1.FailureCategory\x12(\n\x06\x65gress\x18\x06 \x01(\x0b\x32\x18.shuniu.v1.EgressOutcome\x12\x12\n\noutput_ipc\x18\x07 \x01(\x0c\x12&\n\x07metrics\x18\x08 \x01(\x0b\x32\x15.shuniu.v1.RunMetrics\x12\x16\n\x0eusage_batch_id\x18\t \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14shuniu/v1/runs.proto\x12\tshuniu.v1\x1a\x17shuniu/v1/catalog.proto\x1a\x16shuniu/v1/common.proto\x1a\x16shuniu/v1/grants.proto\x1a\x14shuniu/v1/jobs.proto\"\xb5\x01\n\x08RunInput\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\r\n\x05paths\x18\x02 \x03(\t\x12\x0f\n\x07\x63olumns\x18\x03 \x03(\t\x12\x19\n\x11sensitive_columns\x18\x04 \x03(\t\x12\x1a\n\x12identifier_columns\x18\x05 \x03(\t\x12\x15\n\rprice_version\x18\x06 \x01(\x03\x12\'\n\x06\x62ounds\x18\x07 \x03(\x0b\x32\x17.shuniu.v1.ColumnBounds\"\x9b\x03\n\x0eNodeRunRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x10\n\x08\x62uyer_id\x18\x04 \x01(\t\x12 \n\x04spec\x18\x05 \x01(\x0b\x32\x12.shuniu.v1.JobSpec\x12#\n\x06inputs\x18\x06 \x03(\x0b\x32\x13.shuniu.v1.RunInput\x12(\n\x06\x65gress\x18\x07 \x01(\x0b\x32\x18.shuniu.v1.EgressProfile\x12\x0f\n\x07purpose\x18\x08 \x01(\t\x12\x34\n\x10purpose_category\x18\t \x01(\x0e\x32\x1a.shuniu.v1.PurposeCategory\x12\x1d\n\x04tier\x18\n \x01(\x0e\x32\x0f.shuniu.v1.Tier\x12\x0c\n\x04site\x18\x0b \x01(\t\x12\x16\n\x0e\x63ompute_center\x18\x0c \x01(\t\x12.\n\rcompute_class\x18\r \x01(\x0e\x32\x17.shuniu.v1.ComputeClass\x12\x18\n\x10\x64p_epsilon_milli\x18\x0e \x01(\x03\"\xa1\x01\n\nRunMetrics\x12\x0f\n\x07rows_in\x18\x01 \x01(\x03\x12\x10\n\x08\x62ytes_in\x18\x02 \x01(\x03\x12\x10\n\x08rows_out\x18\x03 \x01(\x03\x12\x11\n\tbytes_out\x18\x04 \x01(\x03\x12\x0e\n\x06\x63pu_ms\x18\x05 \x01(\x03\x12\x16\n\x0epeak_memory_mb\x18\x06 \x01(\x03\x12\x0f\n\x07wall_ms\x18\x07 \x01(\x03\x12\x12\n\nstartup_ms\x18\x08 \x01(\x03\"\x98\x02\n\rNodeRunResult\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\"\n\x05state\x18\x03 \x01(\x0e\x32\x13.shuniu.v1.JobState\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x34\n\x10\x66\x61ilure_category\x18\x05 \x01(\x0e\x32\x1a.shuniu.v1.FailureCategory\x12(\n\x06\x65gress\x18\x06 \x01(\x0b\x32\x18.shuniu.v1.EgressOutcome\x12\x12\n\noutput_ipc\x18\x07 \x01(\x0c\x12&\n\x07metrics\x18\x08 \x01(\x0b\x32\x15.shuniu.v1.RunMetrics\x12\x16\n\x0eusage_batch_id\x18\t \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shuniu.v1.runs_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RUNINPUT']._serialized_start=106
-  _globals['_RUNINPUT']._serialized_end=246
-  _globals['_NODERUNREQUEST']._serialized_start=249
-  _globals['_NODERUNREQUEST']._serialized_end=660
-  _globals['_RUNMETRICS']._serialized_start=663
-  _globals['_RUNMETRICS']._serialized_end=824
-  _globals['_NODERUNRESULT']._serialized_start=827
-  _globals['_NODERUNRESULT']._serialized_end=1107
+  _globals['_RUNINPUT']._serialized_start=131
+  _globals['_RUNINPUT']._serialized_end=312
+  _globals['_NODERUNREQUEST']._serialized_start=315
+  _globals['_NODERUNREQUEST']._serialized_end=726
+  _globals['_RUNMETRICS']._serialized_start=729
+  _globals['_RUNMETRICS']._serialized_end=890
+  _globals['_NODERUNRESULT']._serialized_start=893
+  _globals['_NODERUNRESULT']._serialized_end=1173
 # @@protoc_insertion_point(module_scope)

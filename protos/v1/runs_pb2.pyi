@@ -1,3 +1,4 @@
+from shuniu.protos.v1 import catalog_pb2 as _catalog_pb2
 from shuniu.protos.v1 import common_pb2 as _common_pb2
 from shuniu.protos.v1 import grants_pb2 as _grants_pb2
 from shuniu.protos.v1 import jobs_pb2 as _jobs_pb2
@@ -10,20 +11,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RunInput(_message.Message):
-    __slots__ = ("product_id", "paths", "columns", "sensitive_columns", "identifier_columns", "price_version")
+    __slots__ = ("product_id", "paths", "columns", "sensitive_columns", "identifier_columns", "price_version", "bounds")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     PATHS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     SENSITIVE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIER_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     PRICE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BOUNDS_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     paths: _containers.RepeatedScalarFieldContainer[str]
     columns: _containers.RepeatedScalarFieldContainer[str]
     sensitive_columns: _containers.RepeatedScalarFieldContainer[str]
     identifier_columns: _containers.RepeatedScalarFieldContainer[str]
     price_version: int
-    def __init__(self, product_id: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., columns: _Optional[_Iterable[str]] = ..., sensitive_columns: _Optional[_Iterable[str]] = ..., identifier_columns: _Optional[_Iterable[str]] = ..., price_version: _Optional[int] = ...) -> None: ...
+    bounds: _containers.RepeatedCompositeFieldContainer[_catalog_pb2.ColumnBounds]
+    def __init__(self, product_id: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., columns: _Optional[_Iterable[str]] = ..., sensitive_columns: _Optional[_Iterable[str]] = ..., identifier_columns: _Optional[_Iterable[str]] = ..., price_version: _Optional[int] = ..., bounds: _Optional[_Iterable[_Union[_catalog_pb2.ColumnBounds, _Mapping]]] = ...) -> None: ...
 
 class NodeRunRequest(_message.Message):
     __slots__ = ("job_id", "attempt", "node_id", "buyer_id", "spec", "inputs", "egress", "purpose", "purpose_category", "tier", "site", "compute_center", "compute_class", "dp_epsilon_milli")

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shuniu.market.catalog import LISTED
+from shuniu.market.catalog.verification import answer_refusal, release_epsilon_milli
 from shuniu.market.credit import CreditPolicy, Standing, blocked_message
 from shuniu.protos.v1 import catalog_pb2, common_pb2, grants_pb2, jobs_pb2
 
@@ -81,6 +82,9 @@ def plan_admission(
     unlisted = sorted(p for p in columns if products[p].state != LISTED)
     if unlisted:
         return Refusal("product_not_listed", f"product(s) {unlisted} are not LISTED")
+    budgeted = answer_refusal(spec, [products[p] for p in columns])  # verification policy, DP bounds
+    if budgeted is not None:
+        return Refusal(*budgeted)
     domain = set(products[spec.products[0].product_id].spec.domain_node_ids)
     for product_id in columns:
         domain &= set(products[product_id].spec.domain_node_ids)
@@ -96,7 +100,7 @@ def plan_admission(
     return AdmissionPlan(
         product_columns=columns,
         rows=sum(products[p].spec.row_count for p in columns),
-        dp_epsilon_milli=job_epsilon_milli(spec, grant),
+        dp_epsilon_milli=max(job_epsilon_milli(spec, grant), release_epsilon_milli(spec, [products[p] for p in columns])),
         domain_node_ids=tuple(sorted(domain)),
         anchor_site=spec.anchor_site or first.spec.home_site,
         quote=quote,

@@ -29,6 +29,7 @@ def node_run_request(
             sensitive_columns=spec.sensitive_columns,
             identifier_columns=spec.identifier_columns,
             price_version=locked.get(product_id, spec.pricing.price_version),
+            bounds=spec.privacy.bounds,  # values are clamped to them before a noisy aggregate
         ))
     return runs_pb2.NodeRunRequest(
         job_id=job.job_id, attempt=job.attempt, node_id=node.node_id, buyer_id=job.buyer_id, spec=job.spec,

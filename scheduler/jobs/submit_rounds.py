@@ -20,11 +20,12 @@ from collections.abc import Sequence
 import grpc
 from shuniu.market import credit
 from shuniu.market.grants import Ask, GrantUse
+from shuniu.market.grants.claims import ClaimCounter
 from shuniu.monitoring import metrics
 from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2
 from shuniu.scheduler.control_plane.errors import RequestError
 from shuniu.scheduler.control_plane.idempotency import prior_responses, queue_idempotency_record, replayed
-from shuniu.scheduler.jobs import admission, lifecycle, spec_rules
+from shuniu.scheduler.jobs import admission, claim_budget, lifecycle, spec_rules
 from shuniu.scheduler.jobs.open_jobs import OpenJob
 from shuniu.scheduler.jobs.store import queue_job_write
 
@@ -80,6 +81,8 @@ class SubmitRounds:
         self._drainer: asyncio.Task | None = None
         self.credit = credit.CreditStore(service.redis)
         self._violations: list = []  # credit events of the round's refusals for reaching outside a grant
+        self.claims = ClaimCounter(service.redis)
+        self._claim_refusals: list = []  # (refusal, spec) of the round's verify jobs a verification policy refused
 
     async def submit(self, request: jobs_pb2.SubmitJobRequest, spec: jobs_pb2.JobSpec, fp: bytes,
                      job_id: str) -> jobs_pb2.SubmitJobResponse:
@@ -125,8 +128,10 @@ class SubmitRounds:
                 except RequestError as err:
                     refusals.append((s, err))
         await self._record_violations()  # stored before the refused hear why
+        await self._record_claim_refusals()
         for s, err in refusals:
             _fail(s, err)
+        admitted = await self._count_claims(admitted, by_product, now_ms)
         counted = await self._count(admitted, grants, now_ms)
         await self._store(counted, now_ms)
 
@@ -159,6 +164,7 @@ class SubmitRounds:
             if plan.reason in admission.GRANT_VIOLATION_REASONS:  # the job id is fixed by the request id
                 self._violations.append(credit.system_event(grant.spec.buyer_id, credit.GRANT_VIOLATION, s.job_id,
                                                             f"{plan.reason}: {plan.message}", now_ms))
+            self._claim_refusals.append((plan, s.spec))
             raise refused(plan)
         refusal = admission.credit_refusal(standings.get(grant.spec.buyer_id), self.credit.policy)
         if refusal is not None:
@@ -183,6 +189,23 @@ class SubmitRounds:
                 for event in events:
                     credit.queue_event(pipe, event)
                 await pipe.execute()
+
+    async def _record_claim_refusals(self) -> None:
+        refusals, self._claim_refusals = self._claim_refusals, []
+        for refusal, spec in refusals:
+            await claim_budget.record_refused(self.claims, refusal, spec)
+
+    async def _count_claims(self, admitted: list[_Admitted], products: dict, now_ms: int) -> list[_Admitted]:
+        """Counts verify jobs' claims per key (the product's verification policy); the refused hear why."""
+        kept = []
+        for a in admitted:
+            refusal = await claim_budget.count_claims(self.claims, a.submit.job_id, a.submit.spec, products, now_ms)
+            if refusal is None:
+                kept.append(a)
+                continue
+            await claim_budget.record_refused(self.claims, refusal, a.submit.spec)
+            _fail(a.submit, refused(refusal))
+        return kept
 
     async def _count(self, admitted: list[_Admitted], grants: dict, now_ms: int) -> list[_Admitted]:
         """Counts every admitted job's grant use (the job recorded as running there); the refused hear why.
