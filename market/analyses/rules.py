@@ -22,6 +22,7 @@ _MAX_NAME = 128
 _MAX_DESCRIPTION = 2000
 _MAX_REASON = 512
 _HEX = frozenset("0123456789abcdef")
+_PROPOSABLE = (catalog_pb2.PRODUCT_STATE_UNDER_REVIEW, catalog_pb2.PRODUCT_STATE_LISTED)
 
 
 def code_sha256(source: str) -> str:
@@ -39,9 +40,11 @@ def check_proposal(spec: analyses_pb2.AnalysisSpec, product: catalog_pb2.Product
     if product is None:
         raise AnalysisRefusal("NOT_FOUND", "unknown_product", f"product {spec.product_id!r} not found; expected a "
                               "listed product (see `shuniu products ls`)")
-    if product.state != catalog_pb2.PRODUCT_STATE_LISTED:
-        raise AnalysisRefusal(PRECONDITION, "product_not_listed", f"product {spec.product_id!r} is "
-                              f"{catalog_pb2.ProductState.Name(product.state)}; analyses are proposed for listed products")
+    if product.state not in _PROPOSABLE:
+        # Under review is allowed: a holder may have its analyses approved before the product is listed.
+        raise AnalysisRefusal(PRECONDITION, "product_state", f"product {spec.product_id!r} is "
+                              f"{catalog_pb2.ProductState.Name(product.state)}; analyses are proposed for verified "
+                              "products, UNDER_REVIEW or LISTED")
     if not spec.name.strip() or len(spec.name) > _MAX_NAME:
         raise invalid("name", f"name has {len(spec.name.strip())} characters; expected 1-{_MAX_NAME}")
     if len(spec.description) > _MAX_DESCRIPTION:

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from shuniu.client import Client, new_request_id
 from shuniu.nodes.agent import NodeSpec
 from shuniu.nodes.product_verify import content_sha256
-from shuniu.protos.v1 import catalog_pb2, common_pb2, negative_list_pb2
+from shuniu.protos.v1 import analyses_pb2, catalog_pb2, common_pb2, negative_list_pb2
 
 # Henan's prefecture cities and Jiyuan with their administrative division codes (行政区划代码).
 CITY_CODES = {
@@ -187,7 +187,10 @@ def claims_spec(schema: pa.Schema) -> catalog_pb2.ProductSpec:
                 agreement_ref="HNHS-2025-017", party_ids=["henan-healthcare-security", "zhengzhou-data-exchange"],
                 agreed_unix_ms=1_735_689_600_000))),
         allowed_purposes=["insurance_actuarial", "public_health_research"],
-        allowed_job_kinds=[common_pb2.JOB_KIND_AGGREGATE, common_pb2.JOB_KIND_VERIFY, common_pb2.JOB_KIND_MODEL],
+        allowed_job_kinds=[common_pb2.JOB_KIND_AGGREGATE, common_pb2.JOB_KIND_VERIFY, common_pb2.JOB_KIND_MODEL,
+                           common_pb2.JOB_KIND_CUSTOM],
+        # Health data: the exchange reviews the code that may run on it (custom jobs run approved analyses only).
+        analysis_approver=analyses_pb2.ANALYSIS_APPROVER_OPERATOR,
     )
 
 
@@ -310,8 +313,61 @@ def seed_products(client: Client, root: pathlib.Path, fleet: Sequence[NodeSpec],
     return lines
 
 
+# The seeded approved analysis: claims and reimbursements by city and age band, small cells left out.
+CLAIMS_ANALYSIS_NAME = "claims by city and age band"
+CLAIMS_ANALYSIS_SOURCE = """import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def run(table, min_claims):
+    cells = table.group_by(["city", "age_band"]).aggregate([([], "count_all"), ("reimbursed_fen", "sum")])
+    kept = cells.filter(pc.greater_equal(cells["count_all"], min_claims))
+    return pa.table({"city": kept["city"], "age_band": kept["age_band"],
+                     "claims": kept["count_all"].cast(pa.int64()), "reimbursed_fen": kept["reimbursed_fen_sum"]})
+"""
+
+
+def claims_analysis(product_id: str) -> analyses_pb2.AnalysisSpec:
+    return analyses_pb2.AnalysisSpec(
+        product_id=product_id, name=CLAIMS_ANALYSIS_NAME, source=CLAIMS_ANALYSIS_SOURCE,
+        description="Claims and reimbursed fen per city and age band; cells under min_claims are left out.",
+        output_schema=[analyses_pb2.OutputColumn(name=n, arrow_type=t) for n, t in (
+            ("city", "string"), ("age_band", "string"), ("claims", "int64"), ("reimbursed_fen", "int64"))],
+        parameters=[analyses_pb2.ParameterDeclaration(name="min_claims", type=analyses_pb2.PARAMETER_TYPE_INT64,
+                                                      min="10", max="1000")])
+
+
+def seed_analyses(client: Client, wait_s: float = 30.0) -> list[str]:
+    """Proposes and approves (as the operator, the claims product's policy) the claims analysis once its product is
+    verified (it then waits for the operator's review): custom code on it runs only as this approved analysis."""
+    holder, name = claims_spec(pa.schema([])).holder_id, claims_spec(pa.schema([])).name
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = [p for p in client.catalog.ListProducts(catalog_pb2.ListProductsRequest(
+            holder_id=holder, page_size=1000), timeout=client.timeout_s).products if p.spec.name == name]
+        if found and found[0].state in (catalog_pb2.PRODUCT_STATE_UNDER_REVIEW, catalog_pb2.PRODUCT_STATE_LISTED):
+            break
+        if time.monotonic() > deadline:
+            return [f"analysis {CLAIMS_ANALYSIS_NAME!r}: not proposed, its product is not verified yet"]
+        time.sleep(0.2)
+    product_id = found[0].product_id
+    existing = [a for a in client.analyses.ListAnalyses(analyses_pb2.ListAnalysesRequest(
+        product_id=product_id, states=[analyses_pb2.ANALYSIS_STATE_APPROVED], page_size=1000),
+        timeout=client.timeout_s).analyses if a.spec.name == CLAIMS_ANALYSIS_NAME]
+    if existing:
+        return [f"analysis {CLAIMS_ANALYSIS_NAME!r}: already approved as {existing[0].analysis_id}"]
+    analysis = client.analyses.ProposeAnalysis(analyses_pb2.ProposeAnalysisRequest(
+        request_id=new_request_id("seed-analysis"), spec=claims_analysis(product_id)), timeout=client.timeout_s).analysis
+    client.analyses.ApproveAnalysis(analyses_pb2.ApproveAnalysisRequest(
+        request_id=new_request_id("seed-approve-analysis"), analysis_id=analysis.analysis_id,
+        code_sha256=analysis.spec.code_sha256, note="seeded"), timeout=client.timeout_s)
+    return [f"analysis {CLAIMS_ANALYSIS_NAME!r}: approved as {analysis.analysis_id} on {product_id}"]
+
+
 def seed_stack(client: Client, root: pathlib.Path, fleet: Sequence[NodeSpec], wait_s: float = 30.0) -> list[str]:
-    """The default negative list first (products are checked against it), then the seed products."""
+    """The default negative list first (products are checked against it), the seed products, then the approved
+    analysis on the claims product."""
     added = seed_negative_list(client)
     lines = [f"negative list: {added} default entries added"] if added else []
-    return lines + seed_products(client, root, fleet, wait_s)
+    lines += seed_products(client, root, fleet, wait_s)
+    return lines + seed_analyses(client, wait_s)
