@@ -7,6 +7,18 @@ from collections.abc import Mapping
 from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2, nodes_pb2, runs_pb2
 
 
+def replica_paths(spec: catalog_pb2.ProductSpec) -> list[str]:
+    """Each of the product's files once, as the node that runs the job reaches it, in path order.
+
+    A file replicated on several domain nodes is listed once per node that holds it; reading
+    every listing read each row once per replica (counts doubled, the buyer billed twice the
+    rows, a k of 5 acting as 3). Replicas of a file share its path (verification hashes the
+    distinct paths, nodes/product_verify.py), and a data domain shares its storage, so the
+    node's own replica and the path every replica has are the same file: one read of each.
+    """
+    return sorted({f.path for f in spec.files})
+
+
 def node_run_request(
     job: jobs_pb2.Job,
     grant: grants_pb2.Grant,
@@ -23,8 +35,7 @@ def node_run_request(
         spec = products[product_id].spec
         inputs.append(runs_pb2.RunInput(
             product_id=product_id,
-            # A data domain shares its storage: every node of it reaches the files by the same paths.
-            paths=[f.path for f in spec.files],
+            paths=replica_paths(spec),
             columns=columns,
             sensitive_columns=spec.sensitive_columns,
             identifier_columns=spec.identifier_columns,
