@@ -191,7 +191,24 @@ def claims_spec(schema: pa.Schema) -> catalog_pb2.ProductSpec:
                            common_pb2.JOB_KIND_CUSTOM],
         # Health data: the exchange reviews the code that may run on it (custom jobs run approved analyses only).
         analysis_approver=analyses_pb2.ANALYSIS_APPROVER_OPERATOR,
+        privacy=claims_privacy(),
+        verification=claims_verification(),
     )
+
+
+def claims_privacy() -> catalog_pb2.PrivacyDefaults:
+    """Each aggregate release spends ε = 0.5 of a grant's 10; amounts are clamped to 0-20,000 yuan."""
+    bounds = [catalog_pb2.ColumnBounds(column=c, lower=0, upper=2_000_000) for c in ("amount_fen", "reimbursed_fen")]
+    return catalog_pb2.PrivacyDefaults(epsilon_per_release_milli=500, grant_budget_milli=10_000, bounds=bounds)
+
+
+def claims_verification() -> catalog_pb2.VerificationPolicy:
+    """A claim names a patient or a claim; amounts are checked in ranges of 1,000 yuan or wider, diagnoses
+    against sets of two codes or more (never one), ten claims per key in thirty days."""
+    return catalog_pb2.VerificationPolicy(
+        key_columns=["patient_id", "claim_id"], max_claims_per_key=10, period_s=30 * 86_400,
+        rules=[catalog_pb2.VerificationRule(column="amount_fen", operators=["in_range"], min_range_width=100_000),
+               catalog_pb2.VerificationRule(column="diagnosis_code", operators=["in_set"])])
 
 
 @dataclass(frozen=True)

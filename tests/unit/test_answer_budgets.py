@@ -187,3 +187,25 @@ def test_differencing_two_sums_that_differ_by_one_record_no_longer_gives_its_val
     assert np.mean(np.abs(differences - secret) < 100) < 0.03
     assert 30_000 < np.std(differences) < 50_000  # σ = 2b = 40,000 for b = 20,000
     assert not math.isclose(np.median(differences), secret, abs_tol=1)
+
+
+def test_the_seeded_sensitive_product_carries_a_verification_policy_and_dp_defaults():
+    from shuniu.stack.seed import SEED_PRODUCTS
+
+    seeded = {p.slug: p for p in SEED_PRODUCTS}["medical-claims-2025"]
+    spec = seeded.spec(seeded.table(np.random.default_rng(0)).schema)
+    product = catalog_pb2.Product(product_id="p-claims", spec=spec)
+    assert spec.grade == SENSITIVE and spec.privacy.epsilon_per_release_milli == 500
+    assert release_epsilon_milli(aggregate(S.Aggregation(function=S.AGGREGATE_FUNCTION_COUNT)), [product]) == 500
+
+    def about(column, op, **fields):
+        return verify(S.Claim(claim_id="c", key_column="patient_id", key_value="P4100000001", column=column,
+                              operator=op, **fields))
+
+    assert answer_refusal(about("diagnosis_code", S.CLAIM_OPERATOR_EQUALS, value="I10"), [product])[0] == \
+        "verify_policy:operator"
+    assert answer_refusal(about("diagnosis_code", S.CLAIM_OPERATOR_IN_SET, values=["I10"]), [product])[0] == \
+        "verify_policy:operator"
+    assert answer_refusal(about("diagnosis_code", S.CLAIM_OPERATOR_IN_SET, values=["I10", "E11.9"]), [product]) is None
+    assert answer_refusal(about("amount_fen", S.CLAIM_OPERATOR_IN_RANGE, low="0", high="99999"), [product])[0] == \
+        "verify_policy:range_width"
