@@ -21,6 +21,7 @@ from google.protobuf import message_factory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shuniu.protos.v1 import (
+    analyses_pb2,
     audit_pb2,
     catalog_pb2,
     common_pb2,
@@ -38,7 +39,7 @@ from shuniu.protos.v1 import (
 )
 from test_faults import list_market
 
-_MODULES = (audit_pb2, catalog_pb2, common_pb2, credit_pb2, grants_pb2, jobs_pb2, ledger_pb2, negative_list_pb2,
+_MODULES = (analyses_pb2, audit_pb2, catalog_pb2, common_pb2, credit_pb2, grants_pb2, jobs_pb2, ledger_pb2, negative_list_pb2,
             nodes_pb2, overview_pb2, quota_pb2, runs_pb2, settlement_pb2, usage_pb2)
 METHODS = sorted(((service, method) for module in _MODULES for service in module.DESCRIPTOR.services_by_name.values()
                   for method in service.methods), key=lambda sm: (sm[0].full_name, sm[1].name))
