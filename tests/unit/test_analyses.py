@@ -186,3 +186,19 @@ def test_free_custom_code_stays_allowed_on_a_public_product():
     free = job(analysis_id="", source=SOURCE)
     public = {"prd-s": product(grade=common_pb2.CLASSIFICATION_GRADE_PUBLIC)}
     assert analyses.resolve_custom(free, grant(), public, None).source == SOURCE
+
+
+@pytest.mark.parametrize("before, after, action", [
+    ("ANALYSIS_STATE_UNSPECIFIED", "ANALYSIS_STATE_PROPOSED", "analysis.propose"),
+    ("ANALYSIS_STATE_PROPOSED", "ANALYSIS_STATE_APPROVED", "analysis.approve"),
+    ("ANALYSIS_STATE_PROPOSED", "ANALYSIS_STATE_REJECTED", "analysis.reject"),
+], ids=["propose", "approve", "reject"])
+def test_each_decision_is_an_audit_entry_naming_the_hash_it_binds(before, after, action):
+    from shuniu.scheduler.control_plane.audit_events import analysis_drafts
+
+    fields = {"analysis_id": b"an-1", "product_id": b"prd-s", "from": before.encode(), "to": after.encode(),
+              "reason": b"approved", "code_sha256": b"ab" * 32, "unix_ms": b"7", "actor": b"state-grid-henan"}
+    (draft,) = analysis_drafts(fields, 9)
+    assert (draft.action, draft.subject_id, draft.actor, draft.refs) == (action, "an-1", "state-grid-henan",
+                                                                         ("an-1", "prd-s"))
+    assert draft.details["code_sha256"] == "ab" * 32 and "source" not in draft.details
