@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import os
 import pathlib
+import threading
 import time
 from collections.abc import Iterator
 
@@ -26,6 +27,7 @@ from shuniu.nodes.answer_budget import bounds_of, clamp_to_bounds, entity_column
 from shuniu.nodes.run_plan import RunPlan, plan_run
 from shuniu.nodes.sandbox import SandboxOutcome, SandboxPool, SandboxRunner, SandboxStatus, read_granted_columns
 from shuniu.nodes.sandbox import egress
+from shuniu.nodes.sandbox.contract import OutputContract
 from shuniu.nodes.sandbox.profile import profile_input
 from shuniu.nodes.usage import UsageSender, UsageSpool
 from shuniu.protos.v1 import jobs_pb2, runs_pb2
@@ -40,7 +42,10 @@ _RULES = {
     egress.DENY_TOO_MANY_ROWS: jobs_pb2.EGRESS_RULE_ROW_CAP,
     egress.DENY_TOO_LARGE: jobs_pb2.EGRESS_RULE_SIZE_CAP,
     egress.DENY_MISSING_GROUP_ROWS: jobs_pb2.EGRESS_RULE_MIN_GROUP_SIZE,
-    egress.DENY_NOT_BOOLEAN: jobs_pb2.EGRESS_RULE_RAW_VALUE_LEAK,
+    egress.DENY_NOT_BOOLEAN: jobs_pb2.EGRESS_RULE_NOT_BOOLEAN,
+    egress.DENY_OUTPUT_TYPE: jobs_pb2.EGRESS_RULE_OUTPUT_TYPE,
+    egress.DENY_OUTPUT_COLUMNS: jobs_pb2.EGRESS_RULE_OUTPUT_COLUMNS,
+    egress.DENY_DISGUISED_VALUE: jobs_pb2.EGRESS_RULE_DISGUISED_VALUE_LEAK,
 }
 _FAILURES = {
     SandboxStatus.TIMEOUT: jobs_pb2.FAILURE_CATEGORY_TIMEOUT,
@@ -48,15 +53,27 @@ _FAILURES = {
     SandboxStatus.OVERSIZE: jobs_pb2.FAILURE_CATEGORY_RESOURCE_LIMIT,
     SandboxStatus.ERROR: jobs_pb2.FAILURE_CATEGORY_USER_ERROR,
 }
-# One warm sandbox per set of limits, per worker process: Ray reuses its workers.
-_pools: dict = {}
+# One warm sandbox per worker process (Ray reuses its workers), whatever the job's limits:
+# the pool sets them on the waiting child when it hands it the job (sandbox/pool.py).
+_pool: SandboxPool | None = None
+_pool_lock = threading.Lock()
 
 
 def _runner(plan: RunPlan) -> SandboxRunner:
-    pool = _pools.get(plan.limits)
-    if pool is None:
-        pool = _pools[plan.limits] = SandboxPool(1, plan.limits)
-    return SandboxRunner(pool=pool)
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = SandboxPool(1, plan.limits)
+    return SandboxRunner(pool=_pool.with_limits(plan.limits))
+
+
+def close_warm_sandbox() -> None:
+    """Kill this process's idle sandbox (the next run starts a new pool)."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.close()
 
 
 def _table(output: pa.Table | None, plan: RunPlan) -> pa.Table | None:
@@ -102,7 +119,7 @@ def _result(request: runs_pb2.NodeRunRequest, outcome: SandboxOutcome, plan: Run
         verdict = outcome.verdict
         result.egress.violations.add(rule=_RULES.get(verdict.code, jobs_pb2.EGRESS_RULE_UNSPECIFIED),
                                      detail=verdict.message)
-        result.egress.output_rows = m.rows_out
+        # No row or byte count of a withheld output: the job chooses them, so they could carry data.
     else:
         result.state = jobs_pb2.JOB_STATE_FAILED
         startup = outcome.reason.startswith("startup")
@@ -183,7 +200,8 @@ def execute(request: runs_pb2.NodeRunRequest) -> runs_pb2.NodeRunResult:
                             group_keys=keys)  # k counts people: the identifier is read for it, never sent in
     if plan.policy.dp_epsilon_milli:
         table = clamp_to_bounds(table, bounds_of(data))
-    outcome = _runner(plan).run(plan.job, granted_only(table, data.columns), plan.policy, profile)
+    contract = OutputContract.from_arrow_types(plan.output_contract) if plan.output_contract else None
+    outcome = _runner(plan).run(plan.job, granted_only(table, data.columns), plan.policy, profile, contract=contract)
     return _result(request, outcome, plan)
 
 
@@ -197,4 +215,4 @@ def run_job(payload: bytes) -> Iterator[bytes]:
     yield result.SerializeToString()
 
 
-__all__ = ["STARTED", "execute", "run_job", "usage_record"]
+__all__ = ["STARTED", "close_warm_sandbox", "execute", "run_job", "usage_record"]

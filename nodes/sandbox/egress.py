@@ -3,6 +3,12 @@
 Pure functions over Arrow tables (数据可用不可见 — usable but not visible). Expected
 refusals are values (`EgressVerdict` with a reason code), never exceptions. The checks
 compare keyed hashes (see profile.py): neither the profile nor a verdict holds a raw value.
+
+Order: the output contract first (contract.py: flat primitive columns, names fixed, rebuilt
+without metadata), then group sizes, caps, and the leak checks over every column the
+contract allows (raw values, their disguises in disguises.py and windows.py). A denial's
+message is fixed text per rule and the policy's own numbers: never a value, a name or a
+count the job could have chosen.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shuniu.nodes.sandbox.contract import GROUP_ROWS_COLUMN, OUTPUT_COLUMNS, OUTPUT_TYPE, OutputContract, conform
+from shuniu.nodes.sandbox.disguises import column_disguise_hashes, pair_disguise_hashes
 from shuniu.nodes.sandbox.profile import InputProfile, KeyCounts, canonical_forms, group_entity_bounds
+from shuniu.nodes.sandbox.windows import output_window_hashes
 
-# Built-in kinds add this column: rows of input behind each output row. It is checked
+# Built-in kinds add GROUP_ROWS_COLUMN: rows of input behind each output row. It is checked
 # against the minimum group size and stripped before release.
-GROUP_ROWS_COLUMN = "__group_rows"
 
 ALLOWED = "ALLOWED"
 DENY_SMALL_GROUP = "SMALL_GROUP"
@@ -28,6 +36,9 @@ DENY_TOO_MANY_ROWS = "TOO_MANY_ROWS"
 DENY_TOO_LARGE = "TOO_LARGE"
 DENY_MISSING_GROUP_ROWS = "MISSING_GROUP_ROWS"
 DENY_NOT_BOOLEAN = "NOT_BOOLEAN"
+DENY_OUTPUT_TYPE = OUTPUT_TYPE  # a column not of the contract's flat primitive types
+DENY_OUTPUT_COLUMNS = OUTPUT_COLUMNS  # columns other than the contract names
+DENY_DISGUISED_VALUE = "DISGUISED_VALUE_LEAK"  # reversed, re-encoded, split, shifted or scaled input values
 
 _NO_BOUND = np.iinfo(np.int64).max
 
@@ -95,7 +106,7 @@ def _apply_group_threshold(output: pa.Table, policy: EgressPolicy) -> pa.Table |
     small = len(output) - (pc.sum(pc.cast(big_enough, pa.int64())).as_py() or 0)
     if small and not policy.suppress_small_groups:
         return EgressVerdict.deny(
-            DENY_SMALL_GROUP, f"{small} group(s) aggregate fewer than {policy.min_group_rows} input rows"
+            DENY_SMALL_GROUP, f"a group aggregates fewer than {policy.min_group_rows} input rows"
         )
     kept = output.filter(big_enough) if small else output
     return kept.drop_columns([GROUP_ROWS_COLUMN])
@@ -103,13 +114,13 @@ def _apply_group_threshold(output: pa.Table, policy: EgressPolicy) -> pa.Table |
 
 def _check_caps(output: pa.Table, policy: EgressPolicy) -> EgressVerdict | None:
     if len(output) > policy.max_rows:
-        return EgressVerdict.deny(DENY_TOO_MANY_ROWS, f"output has {len(output)} rows; the cap is {policy.max_rows}")
+        return EgressVerdict.deny(DENY_TOO_MANY_ROWS, f"the output has more rows than the cap of {policy.max_rows}")
     if output.nbytes > policy.max_bytes:
-        return EgressVerdict.deny(DENY_TOO_LARGE, f"output holds {output.nbytes} bytes; the cap is {policy.max_bytes}")
+        return EgressVerdict.deny(DENY_TOO_LARGE, f"the output holds more bytes than the cap of {policy.max_bytes}")
     if policy.booleans_only:
         others = [f.name for f in output.schema if not pa.types.is_boolean(f.type)]
         if others:
-            return EgressVerdict.deny(DENY_NOT_BOOLEAN, f"only yes/no answers may leave; column(s) {others} are not boolean")
+            return EgressVerdict.deny(DENY_NOT_BOOLEAN, "only yes/no answers may leave; a column is not boolean")
     return None
 
 
@@ -117,7 +128,7 @@ def _check_columns(output: pa.Table, profile: InputProfile) -> EgressVerdict | N
     forbidden = {n.lower() for n in profile.sensitive_columns | profile.identifier_columns}
     named = [n for n in output.column_names if n.lower() in forbidden]
     if named:
-        return EgressVerdict.deny(DENY_SENSITIVE_COLUMN, f"output has sensitive or identifier column(s) {named}")
+        return EgressVerdict.deny(DENY_SENSITIVE_COLUMN, "an output column is named as a sensitive or identifier column")
     return None
 
 
@@ -162,22 +173,39 @@ def _check_group_bounds(output: pa.Table, profile: InputProfile, policy: EgressP
         return output.filter(pa.array(~small))
     return EgressVerdict.deny(
         DENY_SMALL_GROUP,
-        f"{int(small.sum())} output row(s) are keyed by values that fewer than {policy.min_group_rows} input rows hold",
+        f"an output row is keyed by values that fewer than {policy.min_group_rows} input entities hold",
     )
 
 
-def _check_raw_values(output: pa.Table, profile: InputProfile) -> EgressVerdict | None:
-    if len(profile.leak_hashes) == 0:
-        return None
-    for name in output.column_names:
-        hit = np.zeros(len(output), dtype=bool)
-        for form in canonical_forms(output.column(name), profile.hash_key):
-            hit |= _member(form.hashes, profile.leak_hashes)[0] & form.valid
-        if hit.any():
-            # The message names the column and count only: repeating the value would leak it.
-            return EgressVerdict.deny(
-                DENY_RAW_VALUE, f"column {name!r} has {int(hit.sum())} cell(s) equal to input sensitive or identifier values"
-            )
+def _checked_columns(output: pa.Table, names_chosen: bool) -> list:
+    """Every column the contract allows, and the names themselves when the job chose them."""
+    columns = [output.column(i) for i in range(output.num_columns)]
+    return columns + [pa.array(output.column_names, pa.string())] if names_chosen else columns
+
+
+def _any_member(hashes: list[np.ndarray], sorted_set: np.ndarray) -> bool:
+    return len(sorted_set) > 0 and any(len(h) and _member(h, sorted_set)[0].any() for h in hashes)
+
+
+def _check_raw_values(output: pa.Table, profile: InputProfile, names_chosen: bool = False) -> EgressVerdict | None:
+    for column in _checked_columns(output, names_chosen):
+        forms = canonical_forms(column, profile.hash_key)
+        if _any_member([form.hashes[form.valid] for form in forms], profile.leak_hashes):
+            # Which column, and how many cells, are the job's choice: saying either would carry data.
+            return EgressVerdict.deny(DENY_RAW_VALUE, "an output value equals a value of a sensitive or identifier column")
+    return None
+
+
+def _check_disguised(output: pa.Table, profile: InputProfile, names_chosen: bool) -> EgressVerdict | None:
+    """Defence in depth behind the contract: reversed, re-encoded, split, shifted and scaled input values."""
+    key = profile.hash_key
+    for column in _checked_columns(output, names_chosen):
+        if (_any_member(column_disguise_hashes(column, key), profile.leak_hashes)
+                or _any_member([output_window_hashes(column, key)], profile.window_hashes)):
+            return EgressVerdict.deny(DENY_DISGUISED_VALUE, "an output column holds input sensitive or identifier "
+                                      "values reversed, re-encoded, split, shifted or scaled")
+    if _any_member(pair_disguise_hashes(output, key), profile.leak_hashes):
+        return EgressVerdict.deny(DENY_DISGUISED_VALUE, "two output columns joined hold input sensitive or identifier values")
     return None
 
 
@@ -200,15 +228,25 @@ def add_laplace_noise(table: pa.Table, policy: EgressPolicy) -> tuple[pa.Table, 
     return table, policy.dp_epsilon_milli
 
 
-def check_egress(output: pa.Table, profile: InputProfile, policy: EgressPolicy) -> EgressVerdict:
-    """Run every egress rule; on success the verdict carries the table to release."""
+def check_egress(
+    output: pa.Table, profile: InputProfile, policy: EgressPolicy, contract: OutputContract | None = None
+) -> EgressVerdict:
+    """Run every egress rule; on success the verdict carries the table to release.
+
+    `contract` None: the output's own names and types, still held to flat primitive columns.
+    """
+    conformed = conform(output, contract)
+    if not isinstance(conformed, tuple):
+        return EgressVerdict.deny(conformed.code, conformed.message)
+    output, contract = conformed
     thresholded = _apply_group_threshold(output, policy)
     if isinstance(thresholded, EgressVerdict):
         return thresholded
     verdict = _check_caps(thresholded, policy) or _check_columns(thresholded, profile)
     if verdict is not None:
         return verdict
-    verdict = _check_raw_values(thresholded, profile)
+    verdict = (_check_raw_values(thresholded, profile, contract.derived)
+               or _check_disguised(thresholded, profile, contract.derived))
     if verdict is not None:
         return verdict
     bounded = _check_group_bounds(thresholded, profile, policy)

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shuniu.nodes.sandbox.siphash import KEY_BYTES, TAG_FLOAT, TAG_INTEGER, hash_strings, hash_words
+from shuniu.nodes.sandbox.windows import input_window_hashes
 
 _INT64_LIMIT = 9.2e18
 _DECIMAL_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -165,6 +166,8 @@ class InputProfile:
     entity_column: str | None = None  # the identifier whose distinct values the counts count
     group_keys: tuple[str, ...] = ()  # an aggregate's group-by columns, for `group_counts`
     group_counts: KeyCounts | None = None  # entities per combination of `group_keys`, by combined hash
+    # windows.py: hashes of the gaps between sorted sensitive numbers, to know them shifted or scaled
+    window_hashes: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def key_column(self, name: str) -> KeyCounts | None:
         return self.key_counts.get(name.lower())
@@ -258,6 +261,7 @@ def profile_input(
         entity_column = next((c for c in identifier_columns if c in table.column_names), None)
     entities = _entity_codes(table, entity_column)
     pieces = [np.empty(0, dtype=np.uint64)]
+    windows = [np.empty(0, dtype=np.uint64)]
     key_counts = {}
     for name in table.column_names:
         key_like = _is_key_like(table.schema.field(name).type)
@@ -268,6 +272,7 @@ def profile_input(
             continue
         forms = canonical_forms(table.column(name), key)
         pieces += [form.hashes[form.valid & (form.chars >= min_leak_chars)] for form in forms]
+        windows.append(input_window_hashes(table.column(name), key, min_leak_chars))
         if key_like and forms:
             # A leaky column's long values are refused by the leak check wherever they appear:
             # its group sizes matter only for the short ones (an age, a 3-character code).
@@ -279,7 +284,8 @@ def profile_input(
     group_keys = tuple(group_keys)
     return InputProfile(sensitive, identifiers, key, leak_hashes, key_counts, table.num_rows,
                         entity_column if entities is not None else None, group_keys,
-                        _group_counts(table, group_keys, key, entities))
+                        _group_counts(table, group_keys, key, entities),
+                        window_hashes=sorted_counts(np.concatenate(windows))[0])
 
 
 def group_entity_bounds(output: pa.Table, profile: InputProfile) -> np.ndarray | None:

@@ -16,7 +16,8 @@ import pyarrow.ipc as ipc
 from shuniu.monitoring import metrics as prom
 from shuniu.nodes.sandbox import _launch
 from shuniu.nodes.sandbox._process import Exchange, SandboxProcess
-from shuniu.nodes.sandbox.egress import EgressPolicy, check_egress
+from shuniu.nodes.sandbox.contract import OutputContract, builtin_contract
+from shuniu.nodes.sandbox.egress import DENY_OUTPUT_TYPE, EgressPolicy, EgressVerdict, check_egress
 from shuniu.nodes.sandbox.profile import InputProfile, profile_input
 from shuniu.nodes.sandbox.types import (
     SandboxJob,
@@ -26,7 +27,9 @@ from shuniu.nodes.sandbox.types import (
     SandboxStatus,
 )
 
-# Exit codes of the child program (see _child.py), as messages that hold no data.
+# Exit codes of the child program (see _child.py), as messages that hold no data. Custom code
+# may exit with any status it likes, so for it every one of these reads the same, and no
+# reason ever quotes a status: its digits would be the job's to choose.
 CHILD_EXIT_REASONS = {
     10: "bad_header: the job header was not valid JSON with a kind",
     11: "bad_input: the input was not an Arrow IPC stream",
@@ -36,6 +39,8 @@ CHILD_EXIT_REASONS = {
     15: "memory_limit: the job ran out of its memory limit",
     16: "job_error: the job's arguments do not fit the input (unknown column or type)",
 }
+CUSTOM_FAILURE = "user_error: the custom code failed; its output, stderr and exception are not returned"
+_EXIT_MEMORY = 15
 _SIGNAL_BASE = 128  # bwrap exits 128 + n when the child died of signal n
 _SIGXCPU = 24
 _SIGKILL = 9
@@ -83,7 +88,7 @@ def wait_sandboxes_gone(label_prefix: str, timeout_s: float) -> list[int]:
     return alive
 
 
-def _failure(exchange: Exchange) -> tuple[SandboxStatus, str] | None:
+def _failure(exchange: Exchange, kind: str) -> tuple[SandboxStatus, str] | None:
     if exchange.killed_for == "timeout":
         return SandboxStatus.TIMEOUT, "wall_timeout: the job ran past its wall-clock limit"
     if exchange.killed_for == "oversize":
@@ -91,14 +96,17 @@ def _failure(exchange: Exchange) -> tuple[SandboxStatus, str] | None:
     code = exchange.exit_code
     if code == 0:
         return None
-    if code in CHILD_EXIT_REASONS:
-        status = SandboxStatus.KILLED if code == 15 else SandboxStatus.ERROR
-        return status, CHILD_EXIT_REASONS[code]
+    if code == _EXIT_MEMORY:
+        return SandboxStatus.KILLED, CHILD_EXIT_REASONS[code]
     if code in (_SIGNAL_BASE + _SIGXCPU, _SIGNAL_BASE + _SIGKILL):
-        return SandboxStatus.KILLED, f"cpu_limit: the child was killed (exit {code}), most likely at its CPU time limit"
+        return SandboxStatus.KILLED, "cpu_limit: the child was killed, most likely at its CPU time limit"
     if code == _SIGNAL_BASE + _SIGSEGV:
-        return SandboxStatus.KILLED, "memory_limit: the child crashed (SIGSEGV), most likely out of memory"
-    return SandboxStatus.ERROR, f"child_exit: the child exited with code {code}"
+        return SandboxStatus.KILLED, "memory_limit: the child crashed, most likely out of memory"
+    if kind == "custom":
+        return SandboxStatus.ERROR, CUSTOM_FAILURE
+    if code in CHILD_EXIT_REASONS:
+        return SandboxStatus.ERROR, CHILD_EXIT_REASONS[code]
+    return SandboxStatus.ERROR, "child_exit: the child exited with an unexpected status"
 
 
 _LIMIT_STOPS = (SandboxStatus.TIMEOUT, SandboxStatus.KILLED, SandboxStatus.OVERSIZE)
@@ -152,9 +160,15 @@ class SandboxRunner:
         profile: InputProfile | None = None,
         sensitive_columns: Iterable[str] = (),
         identifier_columns: Iterable[str] = (),
+        contract: OutputContract | None = None,
     ) -> SandboxOutcome:
-        """Run `job` over `table` (granted columns only) and check its output against `policy`."""
+        """Run `job` over `table` (granted columns only) and check its output against `policy`.
+
+        `contract`: an approved analysis's output contract; built-in kinds have their own, and
+        custom code without one is held to flat primitive columns of its own naming.
+        """
         policy = policy_for_kind(job.kind, policy)
+        contract = builtin_contract(job, table.schema) or contract
         if profile is None:
             keys = job.args.get("keys", ()) if job.kind == "aggregate" else ()  # k counts entities per group
             profile = profile_input(table, sensitive_columns, identifier_columns, policy.min_leak_chars, group_keys=keys)
@@ -177,10 +191,11 @@ class SandboxRunner:
             child.discard()
             raise
         prom.SANDBOX_BYTES_IN.inc(exchange.bytes_in)
-        return _counted(job.kind, self._finish(exchange, startup_s, profile, policy))
+        return _counted(job.kind, self._finish(exchange, startup_s, profile, policy, job.kind, contract))
 
     def _finish(
-        self, exchange: Exchange, startup_s: float, profile: InputProfile, policy: EgressPolicy
+        self, exchange: Exchange, startup_s: float, profile: InputProfile, policy: EgressPolicy, kind: str,
+        contract: OutputContract | None,
     ) -> SandboxOutcome:
         metrics = SandboxMetrics(
             rows_in=exchange.rows_in,
@@ -192,7 +207,7 @@ class SandboxRunner:
             wall_s=exchange.wall_s,
             startup_s=startup_s,
         )
-        failure = _failure(exchange)
+        failure = _failure(exchange, kind)
         if failure is not None:
             return SandboxOutcome(failure[0], failure[1], metrics, exit_code=exchange.exit_code)
         try:
@@ -200,7 +215,10 @@ class SandboxRunner:
         except pa.ArrowException:
             return SandboxOutcome(SandboxStatus.ERROR, "bad_output: the child's stdout is not an Arrow IPC stream", metrics, exit_code=0)
         metrics = dataclasses.replace(metrics, rows_out=output.num_rows)
-        verdict = check_egress(output, profile, policy)
+        try:
+            verdict = check_egress(output, profile, policy, contract)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError):  # an output no check can read is not released
+            verdict = EgressVerdict.deny(DENY_OUTPUT_TYPE, "the output could not be checked")
         if not verdict.allowed:
             return SandboxOutcome(SandboxStatus.EGRESS_DENIED, f"{verdict.code}: {verdict.message}", metrics, verdict=verdict, exit_code=0)
         metrics = dataclasses.replace(

@@ -62,6 +62,10 @@ class EgressRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EGRESS_RULE_SIZE_CAP: _ClassVar[EgressRule]
     EGRESS_RULE_RAW_VALUE_LEAK: _ClassVar[EgressRule]
     EGRESS_RULE_DP_BUDGET: _ClassVar[EgressRule]
+    EGRESS_RULE_OUTPUT_TYPE: _ClassVar[EgressRule]
+    EGRESS_RULE_OUTPUT_COLUMNS: _ClassVar[EgressRule]
+    EGRESS_RULE_DISGUISED_VALUE_LEAK: _ClassVar[EgressRule]
+    EGRESS_RULE_NOT_BOOLEAN: _ClassVar[EgressRule]
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_PENDING: JobState
 JOB_STATE_ADMITTED: JobState
@@ -98,6 +102,10 @@ EGRESS_RULE_MIN_GROUP_SIZE: EgressRule
 EGRESS_RULE_SIZE_CAP: EgressRule
 EGRESS_RULE_RAW_VALUE_LEAK: EgressRule
 EGRESS_RULE_DP_BUDGET: EgressRule
+EGRESS_RULE_OUTPUT_TYPE: EgressRule
+EGRESS_RULE_OUTPUT_COLUMNS: EgressRule
+EGRESS_RULE_DISGUISED_VALUE_LEAK: EgressRule
+EGRESS_RULE_NOT_BOOLEAN: EgressRule
 
 class Aggregation(_message.Message):
     __slots__ = ("function", "column", "quantile_bp", "output_name")
