@@ -190,8 +190,15 @@ def posting_drafts(batch_id: str, summary: Mapping, at_ms: int) -> list[Draft]:
     details = {"records": summary.get("records", 0), "charged_fen": summary.get("charged_fen", 0),
                "periods": periods, "node_id": summary.get("node_id", "")}
     posted_ms = int(summary.get("posted_unix_ms", at_ms))
-    return [Draft(A.AUDIT_KIND_POSTING, "ledger.post", batch_id, details=details, refs=(batch_id, *periods),
-                  actor="system", recorded_unix_ms=posted_ms)]
+    posted = Draft(A.AUDIT_KIND_POSTING, "ledger.post", batch_id, details=details, refs=(batch_id, *periods),
+                   actor="system", recorded_unix_ms=posted_ms)
+    # Records the biller left out (market/billing/record_ids.py): a record_id billed before, or come too late.
+    refused = [Draft(A.AUDIT_KIND_USAGE_BATCH, f"usage.{reason}", batch_id,
+                     details={"node_id": details["node_id"], "records": int(summary[f"{reason}_records"]),
+                              "record_ids": [str(r) for r in summary.get(f"{reason}_record_ids", [])]},
+                     refs=(batch_id,), actor="system", recorded_unix_ms=posted_ms)
+               for reason in ("repeat", "too_late") if summary.get(f"{reason}_records")]
+    return [posted, *refused]
 
 
 def settlement_drafts(fields: Mapping[str, bytes], at_ms: int) -> list[Draft]:
