@@ -15,6 +15,7 @@ from google.protobuf import json_format
 from rich.table import Table
 
 from shuniu.cli._app import AddressOption, JsonOption, app, console, fail, print_json, resolve_address, rpc_errors, to_dict
+from shuniu.cli._arrow_json import json_rows
 from shuniu.client import Client, new_request_id
 from shuniu.protos.v1 import common_pb2, jobs_pb2
 
@@ -200,7 +201,7 @@ def _result_table(client: Client, job_id: str) -> pa.Table:
 
 def print_arrow(table: pa.Table, as_json: bool) -> None:
     if as_json:
-        print_json(table.to_pylist())
+        print_json(json_rows(table))  # dates, timestamps, decimals: as JSON text that keeps them exact
         return
     view = Table(header_style="bold")
     for name in table.column_names:
