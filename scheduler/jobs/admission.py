@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from shuniu.market.catalog import LISTED
 from shuniu.market.catalog.verification import answer_refusal, release_epsilon_milli
 from shuniu.market.credit import CreditPolicy, Standing, blocked_message
+from shuniu.market.grants.use import Ask, check_limits
 from shuniu.protos.v1 import catalog_pb2, common_pb2, grants_pb2, jobs_pb2
 
 DEFAULT_MAX_PENDING_JOBS = 1_000
@@ -112,6 +113,17 @@ def quota_refusal(pending: int, max_pending: int) -> Refusal | None:
         return Refusal("quota:max_pending_jobs", f"quota max_pending_jobs: {max_pending:,} allowed, "
                        f"{pending:,} queued; wait for jobs to start or ask an operator for more", "RESOURCE_EXHAUSTED")
     return None
+
+
+def grant_ask(spec: jobs_pb2.JobSpec, plan: AdmissionPlan) -> Ask:
+    """What one job counts against its grant's limits: the rows it may read, one call, its price cap, its ε."""
+    return Ask(plan.rows, 1, spec.price_cap_fen, plan.dp_epsilon_milli)
+
+
+def limits_refusal(grant: grants_pb2.Grant, spec: jobs_pb2.JobSpec, plan: AdmissionPlan, now_ms: int) -> Refusal | None:
+    """The refusal a submit's grant count would give on the grant as read (counting nothing), or None: a plan's check."""
+    decision = check_limits(grant.spec.limits, grant.usage, grant_ask(spec, plan), now_ms)
+    return None if decision.allowed else grant_refusal(decision.rule, decision.message)
 
 
 def grant_refusal(rule: str, message: str) -> Refusal:

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from shuniu.market import analyses
 from shuniu.market.catalog import ProductStore
 from shuniu.market.grants import GrantStore
-from shuniu.protos.v1 import catalog_pb2, jobs_pb2, jobs_pb2_grpc
+from shuniu.protos.v1 import catalog_pb2, grants_pb2, jobs_pb2, jobs_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.errors import RequestError, invalid, not_found
 from shuniu.scheduler.control_plane.idempotency import fingerprint
@@ -60,8 +60,11 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         found = await self.products.get_many([p.product_id for p in spec.products])
         return {p.product_id: p for p in found}
 
-    async def admit(self, spec: jobs_pb2.JobSpec, now_ms: int) -> admission.AdmissionPlan:
-        """The admission plan, or a RequestError naming why not (for PlanJob; submits go by `SubmitRounds`)."""
+    async def admit(self, spec: jobs_pb2.JobSpec, now_ms: int
+                    ) -> tuple[admission.AdmissionPlan, OpenJob, grants_pb2.Grant]:
+        """A submit's first checks (grant scope, products, credit), counting nothing: the plan, the job's queue
+        entry and its grant, or a RequestError naming why a submit would refuse (for PlanJob; submits go by
+        `SubmitRounds`). `refuse_unqueueable` makes the rest."""
         grant, products = await asyncio.gather(self.grants.get(spec.grant_id, now_ms), self._products(spec))
         plan = admission.plan_admission(spec, grant, products, now_ms)
         if isinstance(plan, admission.Refusal):
@@ -70,7 +73,20 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         blocked = admission.credit_refusal(standings.get(grant.spec.buyer_id), self.rounds.credit.policy)
         if blocked is not None:
             raise refused(blocked)
-        return plan
+        entry = OpenJob(jobs_pb2.Job(spec=spec), plan.product_columns, plan.domain_node_ids, plan.anchor_site,
+                        plan.dp_epsilon_milli, time.monotonic())
+        return plan, entry, grant
+
+    def refuse_unqueueable(self, entry: OpenJob, grant: grants_pb2.Grant, plan: admission.AdmissionPlan,
+                           now_ms: int) -> None:
+        """A submit's last checks, in its order, counting nothing: a node could ever run it, the buyer's queue
+        quota, the grant's limits (rows, calls, budget, ε) as they stand."""
+        self.refuse_if_never(entry)
+        buyer = grant.spec.buyer_id
+        for refusal in (admission.quota_refusal(self.scheduler.queue.waiting(buyer), admission.DEFAULT_MAX_PENDING_JOBS),
+                        admission.limits_refusal(grant, entry.job.spec, plan, now_ms)):
+            if refusal is not None:
+                raise refused(refusal)
 
     async def resolve_custom(self, spec: jobs_pb2.JobSpec) -> None:
         """Rule approved-analysis (market/analyses/use.py), before anything is stored: custom code above public
@@ -130,25 +146,48 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         if not 0 < size <= _MAX_PAGE:
             raise invalid(f"page_size {request.page_size} out of range; expected 1..{_MAX_PAGE} (0 means 100)")
         after = _after(request.page_token)
-        index = (("buyer", request.buyer_id) if request.buyer_id else
-                 ("grant", request.grant_id) if request.grant_id else None)
+        # A grant's jobs are all of one buyer: its index is the narrower one when both are given.
+        index = (("grant", request.grant_id) if request.grant_id else
+                 ("buyer", request.buyer_id) if request.buyer_id else None)
         states = set(request.states)
+
+        def selects(job: jobs_pb2.Job) -> bool:
+            return ((not states or job.state in states) and (not request.buyer_id or job.buyer_id == request.buyer_id)
+                    and (not request.grant_id or job.spec.grant_id == request.grant_id))
+
         found: list[jobs_pb2.Job] = []
         more = True
         while len(found) < size and more:
             keys, more = await self.jobs.page(index, after, size)
             jobs = await self.jobs.get_anywhere([job_id for _, job_id in keys])
             for at, key in enumerate(keys):
-                job = jobs.get(key[1])
+                job = self._live(jobs.get(key[1]))
                 after = key
-                if job is not None and (not states or job.state in states) \
-                        and (not request.grant_id or job.spec.grant_id == request.grant_id):
-                    found.append(self.scheduler.open[job.job_id].job if job.job_id in self.scheduler.open else job)
+                if job is not None and selects(job):
+                    found.append(job)
                     if len(found) == size:
                         more = more or at + 1 < len(keys)
                         break
         token = f"{after[0]}:{after[1]}" if more and after is not None else ""
-        return jobs_pb2.ListJobsResponse(jobs=found, next_page_token=token, total=await self.jobs.total(index))
+        # The index counts itself; a filter it does not hold (states, a buyer within a grant) is counted by reading.
+        total = (await self.jobs.total(index) if not states and not (request.grant_id and request.buyer_id)
+                 else await self._count(index, selects))
+        return jobs_pb2.ListJobsResponse(jobs=found, next_page_token=token, total=total)
+
+    def _live(self, job: jobs_pb2.Job | None) -> jobs_pb2.Job | None:
+        """An open job as the scheduler holds it now (its stored record may lag a transition)."""
+        entry = self.scheduler.open.get(job.job_id) if job is not None else None
+        return entry.job if entry is not None else job
+
+    async def _count(self, index, selects) -> int:
+        """Jobs of `index` that `selects` keeps, read a page of ids and records at a time (no index holds states)."""
+        total, after, more = 0, None, True
+        while more:
+            keys, more = await self.jobs.page(index, after, _MAX_PAGE)
+            jobs = await self.jobs.get_anywhere([job_id for _, job_id in keys])
+            total += sum(1 for _, job_id in keys if (job := self._live(jobs.get(job_id))) is not None and selects(job))
+            after = keys[-1] if keys else after
+        return total
 
     @refusals
     async def CancelJob(self, request, context):
@@ -203,21 +242,24 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         spec_rules.normalize(spec)
         await self.resolve_custom(spec)
         response = jobs_pb2.PlanJobResponse(admissible=True)
+        now_ms = _now_ms()
         try:
-            plan = await self.admit(spec, _now_ms())
+            plan, entry, grant = await self.admit(spec, now_ms)
         except RequestError as err:
             if err.code == grpc.StatusCode.NOT_FOUND:
                 raise
             response.admissible, response.admission_reason = False, err.message
             return response
         response.quote.CopyFrom(plan.quote)
-        entry = OpenJob(jobs_pb2.Job(spec=spec), plan.product_columns, plan.domain_node_ids, plan.anchor_site,
-                        plan.dp_epsilon_milli, time.monotonic())
+        try:  # refused here, the placement explanation still says what each filter removed
+            self.refuse_unqueueable(entry, grant, plan, now_ms)
+        except RequestError as err:
+            response.admissible, response.admission_reason = False, err.message
         self.scheduler.sync_table()
         entry.domain = self.scheduler.table.domains.intern(plan.domain_node_ids)
         decision = self.scheduler.placer.plan(self.scheduler.placement_request(entry), time.monotonic())
         response.explanation.CopyFrom(explanation_proto(decision.explanation))
-        if decision.placed:
+        if decision.placed and response.admissible:
             response.placement.CopyFrom(placement_proto(decision))
         return response
 

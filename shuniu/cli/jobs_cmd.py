@@ -254,7 +254,7 @@ def plan(address: str = AddressOption, as_json: bool = JsonOption, **options) ->
     if as_json:
         print_json(to_dict(response))
         return
-    console.print(f"admissible: {response.admissible} {response.admission_reason}", highlight=False)
+    console.print("admissible" if response.admissible else f"not admissible: {response.admission_reason}", highlight=False)
     if response.placement.node_ids:
         p = response.placement
         console.print(f"placement: {', '.join(p.node_ids)} at {', '.join(p.sites)}, T{p.tier}, "
