@@ -29,6 +29,7 @@ from shuniu.security import tls
 from shuniu.stack.certs import OPERATOR, ensure_stack_ca, fleet_identity
 from shuniu.stack.ray_cluster import LocalRayCluster
 from shuniu.stack.seed import seed_stack
+from shuniu.stack.supervisor import Supervisor
 
 
 @app.command("control-plane")
@@ -107,7 +108,8 @@ def up(
     retention: float = typer.Option(600.0, min=0, help="Seconds after which finished jobs, checkpointed audit "
                                     "entries and ledger lines move from Redis to the cold store (0: never)."),
 ) -> None:
-    """Starts Redis (unless REDIS_URL is set), the control plane and a simulated fleet; Ctrl-C stops all."""
+    """Starts Redis (unless REDIS_URL is set), the control plane, the biller and a simulated fleet, restarting any
+    of the last three that exits (backoff doubling from 1 s to 30 s); Ctrl-C stops all."""
     try:
         parse_mix(mix)
     except ValueError as err:
@@ -189,11 +191,13 @@ def up(
                 detail = f"{err.code().name}: {err.details()}" if isinstance(err, grpc.RpcError) else str(err)
                 err_console.print(f"[yellow]seed data not loaded:[/] {detail}", highlight=False)
             started = time.monotonic()
+            # A component that exits comes back after a capped backoff; only Ctrl-C or SIGTERM stops the stack.
+            supervisor = Supervisor(lambda line: err_console.print(line, markup=False, highlight=False))
+            for proc in procs:
+                supervisor.watch(proc)
             with Live(console=console, refresh_per_second=2, transient=False) as live:
                 while not stop["now"] and (not duration or time.monotonic() - started < duration):
-                    for proc in procs:
-                        if not proc.running:
-                            raise RuntimeError(f"{proc.name} exited:\n{proc.log_tail()}")
+                    supervisor.tick()
                     try:
                         live.update(_summary(client, anchor, started))
                     except grpc.RpcError as err:
