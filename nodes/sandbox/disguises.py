@@ -1,8 +1,8 @@
 """Disguised forms of input values the leak check also recognises: defence in depth behind the contract. Pure.
 
-Text (identifiers, codes, numbers as text): reversed, hex- and base64-encoded (of the text,
-or of an integer's 8 bytes, or an integer written in base 16), and split in two: side by
-side in one row, or across two neighbouring rows of a column. Every candidate is hashed
+Text (identifiers, codes, numbers as text): inside a longer text, reversed, hex- and
+base64-encoded (of the text, or of an integer's 8 bytes, or an integer written in base 16),
+and split in two: side by side in one row, or across two neighbouring rows of a column. Every candidate is hashed
 in its canonical forms (profile.canonical_forms) and looked up in the profile's leak
 hashes; decoding is numpy over the Arrow buffers, one pass per column, no per-row Python.
 
@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shuniu.nodes.sandbox.profile import canonical_forms
 from shuniu.nodes.sandbox.siphash import TAG_INTEGER, hash_strings, hash_words
 
 _HEX_TEXT = r"^([0-9a-f]{2})+$"
@@ -29,9 +28,16 @@ _SEXTETS[ord("-")], _SEXTETS[ord("_")] = 62, 63  # the URL-safe alphabet
 _POWERS = np.array([10**k for k in range(19)], dtype=np.int64)
 # Ordered column pairs tried for a split are bounded by cells hashed; past it, neighbours only.
 SPLIT_PAIR_CELLS = 2_000_000
+EMBED_MIN_DIGITS = 8
+MAX_EMBED_LENGTHS = 32
+# Text bytes × lengths looked for, beyond which an output is too large to check (egress denies it).
+EMBED_BUDGET_BYTES = 64_000_000
+_WINDOWS_PER_PASS = 1 << 18
 
 
 def _hashes(array: pa.Array, key: bytes) -> list[np.ndarray]:
+    from shuniu.nodes.sandbox.profile import canonical_forms  # profile imports this module (leak_lengths)
+
     return [form.hashes[form.valid] for form in canonical_forms(array, key)]
 
 
@@ -110,6 +116,60 @@ def _base64_hashes(trimmed: pa.Array, key: bytes) -> list[np.ndarray]:
     out_offsets = np.concatenate(([0], np.cumsum(out_lengths))).astype(np.int64)
     gather = np.repeat(padded_starts * 3 // 4 - out_offsets[:-1], out_lengths) + np.arange(out_offsets[-1])
     return _decoded_hashes(out_offsets, decoded[gather], key)
+
+
+def leak_lengths(column: pa.Array | pa.ChunkedArray, min_leak_chars: int) -> np.ndarray:
+    """Byte lengths of an input column's canonical text that embedded_hashes looks for inside output text.
+
+    Text of min_leak_chars or more characters; integers of EMBED_MIN_DIGITS digits or more
+    (an identity or phone number inside a sentence), not amounts, whose digits any number has.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if pa.types.is_integer(column.type):
+        digits = pc.utf8_length(pc.cast(pc.abs(column.drop_null()), pa.string()))
+        lengths = pc.filter(digits, pc.greater_equal(digits, EMBED_MIN_DIGITS))
+    elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        canonical = pc.utf8_lower(pc.utf8_trim_whitespace(column.drop_null()))
+        lengths = pc.filter(pc.binary_length(canonical), pc.greater_equal(pc.utf8_length(canonical), min_leak_chars))
+    else:
+        return np.zeros(0, dtype=np.int64)
+    values, counts = np.unique(lengths.to_numpy(zero_copy_only=False).astype(np.int64), return_counts=True)
+    return np.sort(values[np.argsort(-counts, kind="stable")[:MAX_EMBED_LENGTHS]])  # free text: its commonest lengths
+
+
+def embedded_hashes(column: pa.Array | pa.ChunkedArray, lengths: np.ndarray, key: bytes) -> list[np.ndarray]:
+    """Hashes of every substring of each output text, of each length in `lengths`: a value inside a longer text.
+
+    Each window is hashed as text and, when all digits, as an integer: str(table.to_pylist())
+    in one cell holds every identifier of the table.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) or not len(column):
+        return []
+    offsets, data = _buffers(pc.utf8_lower(pc.fill_null(column, "")))
+    row_lengths = np.diff(offsets)
+    found = []
+    for length in (int(n) for n in lengths):
+        counts = np.where(row_lengths > length, row_lengths - length + 1, 0)  # equal length: the raw check's
+        ends = np.cumsum(counts)
+        for first in range(0, int(ends[-1]), _WINDOWS_PER_PASS):
+            index = np.arange(first, min(int(ends[-1]), first + _WINDOWS_PER_PASS))
+            row = np.searchsorted(ends, index, side="right")
+            starts = offsets[:-1][row] + index - (ends - counts)[row]
+            windows = data[starts[:, None] + np.arange(length)]
+            text = pa.LargeStringArray.from_buffers(len(index), pa.py_buffer(np.arange(0, len(index) * length + 1,
+                                                                                  length, dtype=np.int64)),
+                                                   pa.py_buffer(np.ascontiguousarray(windows).reshape(-1)))
+            found.append(hash_strings(text, key))
+            numeric = ((windows >= 48) & (windows <= 57)).all(axis=1)
+            if length <= 18 and numeric.any():
+                values = ((windows[numeric] - 48).astype(np.int64) * _POWERS[length - 1 :: -1][:length]).sum(axis=1)
+                found.append(hash_words(values, TAG_INTEGER, key))
+    return found
 
 
 def _joined_integers(high: np.ndarray, low: np.ndarray, key: bytes) -> list[np.ndarray]:

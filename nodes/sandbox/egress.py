@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shuniu.nodes.sandbox.contract import GROUP_ROWS_COLUMN, OUTPUT_COLUMNS, OUTPUT_TYPE, OutputContract, conform
-from shuniu.nodes.sandbox.disguises import column_disguise_hashes, pair_disguise_hashes
+from shuniu.nodes.sandbox.disguises import EMBED_BUDGET_BYTES, column_disguise_hashes, embedded_hashes, pair_disguise_hashes
 from shuniu.nodes.sandbox.profile import InputProfile, KeyCounts, canonical_forms, group_entity_bounds
 from shuniu.nodes.sandbox.windows import output_window_hashes
 
@@ -199,11 +199,17 @@ def _check_raw_values(output: pa.Table, profile: InputProfile, names_chosen: boo
 def _check_disguised(output: pa.Table, profile: InputProfile, names_chosen: bool) -> EgressVerdict | None:
     """Defence in depth behind the contract: reversed, re-encoded, split, shifted and scaled input values."""
     key = profile.hash_key
-    for column in _checked_columns(output, names_chosen):
-        if (_any_member(column_disguise_hashes(column, key), profile.leak_hashes)
+    columns = _checked_columns(output, names_chosen)
+    text_bytes = sum(c.nbytes for c in columns if pa.types.is_string(c.type))
+    if text_bytes * len(profile.text_lengths) > EMBED_BUDGET_BYTES:
+        return EgressVerdict.deny(DENY_TOO_LARGE, f"the output holds more text than the leak check reads "
+                                  f"({EMBED_BUDGET_BYTES} bytes of windows)")
+    for column in columns:
+        if (_any_member(embedded_hashes(column, profile.text_lengths, key), profile.leak_hashes)
+                or _any_member(column_disguise_hashes(column, key), profile.leak_hashes)
                 or _any_member([output_window_hashes(column, key)], profile.window_hashes)):
             return EgressVerdict.deny(DENY_DISGUISED_VALUE, "an output column holds input sensitive or identifier "
-                                      "values reversed, re-encoded, split, shifted or scaled")
+                                      "values inside other text, reversed, re-encoded, split, shifted or scaled")
     if _any_member(pair_disguise_hashes(output, key), profile.leak_hashes):
         return EgressVerdict.deny(DENY_DISGUISED_VALUE, "two output columns joined hold input sensitive or identifier values")
     return None

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shuniu.nodes.sandbox.disguises import MAX_EMBED_LENGTHS, leak_lengths
 from shuniu.nodes.sandbox.siphash import KEY_BYTES, TAG_FLOAT, TAG_INTEGER, hash_strings, hash_words
 from shuniu.nodes.sandbox.windows import input_window_hashes
 
@@ -168,6 +169,8 @@ class InputProfile:
     group_counts: KeyCounts | None = None  # entities per combination of `group_keys`, by combined hash
     # windows.py: hashes of the gaps between sorted sensitive numbers, to know them shifted or scaled
     window_hashes: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # disguises.py: byte lengths of leaky text, to find those values inside longer output text
+    text_lengths: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def key_column(self, name: str) -> KeyCounts | None:
         return self.key_counts.get(name.lower())
@@ -262,6 +265,7 @@ def profile_input(
     entities = _entity_codes(table, entity_column)
     pieces = [np.empty(0, dtype=np.uint64)]
     windows = [np.empty(0, dtype=np.uint64)]
+    lengths = [np.empty(0, dtype=np.int64)]
     key_counts = {}
     for name in table.column_names:
         key_like = _is_key_like(table.schema.field(name).type)
@@ -273,6 +277,7 @@ def profile_input(
         forms = canonical_forms(table.column(name), key)
         pieces += [form.hashes[form.valid & (form.chars >= min_leak_chars)] for form in forms]
         windows.append(input_window_hashes(table.column(name), key, min_leak_chars))
+        lengths.append(leak_lengths(table.column(name), min_leak_chars))
         if key_like and forms:
             # A leaky column's long values are refused by the leak check wherever they appear:
             # its group sizes matter only for the short ones (an age, a 3-character code).
@@ -285,7 +290,8 @@ def profile_input(
     return InputProfile(sensitive, identifiers, key, leak_hashes, key_counts, table.num_rows,
                         entity_column if entities is not None else None, group_keys,
                         _group_counts(table, group_keys, key, entities),
-                        window_hashes=sorted_counts(np.concatenate(windows))[0])
+                        window_hashes=sorted_counts(np.concatenate(windows))[0],
+                        text_lengths=np.unique(np.concatenate(lengths))[-MAX_EMBED_LENGTHS:])
 
 
 def group_entity_bounds(output: pa.Table, profile: InputProfile) -> np.ndarray | None:

@@ -8,8 +8,8 @@ computes the same windows over each output column that holds numbers, sorted bot
 negative constant reverses the order), and looks them up. Nothing but hashes is kept.
 
 An input window counts only if its two gaps carry at least 2 × min_leak_chars significant
-digits: the gaps 1, 1 of a dense column, or 100, 100 of round amounts, are what any count
-or price list has. Limits: three values adjacent in the input's sorted order must reach the
+digits (and, for a·x + b, its two ratios too): the gaps 1, 1 of a dense column, 100, 100 of
+round amounts, or the equal gaps of a sequence, are what any count or price list has. Limits: three values adjacent in the input's sorted order must reach the
 output (four for a·x + b); a sparse sample under a secret offset is not recognised.
 """
 
@@ -114,6 +114,9 @@ def input_window_hashes(column: pa.Array | pa.ChunkedArray, key: bytes, min_leak
             continue
         digits = _significant(gap_mantissa)
         informative = (digits[:-1] + digits[1:] >= 2 * min_leak_chars)[-(len(mantissa) - 1):]
+        if tag == TAG_AFFINE:  # equal gaps (ratio 1) are any arithmetic progression: the ratios must say something too
+            ratio_digits = _significant(mantissa)
+            informative = informative & (ratio_digits[:-1] + ratio_digits[1:] >= 2 * min_leak_chars)
         valid = (mantissa[:-1] > 0) & (mantissa[1:] > 0) & informative
         found.append(hash_words(_words(mantissa, exponent)[valid], tag, key))
     return np.concatenate(found) if found else np.zeros(0, dtype=np.uint64)
