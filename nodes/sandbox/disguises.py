@@ -20,6 +20,7 @@ from shuniu.nodes.sandbox.siphash import TAG_INTEGER, hash_strings, hash_words
 _HEX_TEXT = r"^([0-9a-f]{2})+$"
 _HEX_NUMBER = r"^[0-9a-f]{1,16}$"
 _BASE64 = r"^[A-Za-z0-9+/_-]{2,}={0,2}$"
+_SEPARATORS = r"[^A-Za-z0-9+/_-]+"  # "=" too: base64 is decoded without its padding
 _HEX_DIGITS = np.full(256, 0, dtype=np.uint8)
 _HEX_DIGITS[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
 _SEXTETS = np.full(256, 0, dtype=np.uint8)
@@ -194,18 +195,33 @@ def _integers(column: pa.Array) -> np.ndarray | None:
     return pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
 
 
+def _joined_hashes(left: pa.Array, right: pa.Array, key: bytes) -> list[np.ndarray]:
+    """Two pieces joined: as they are, and reversed or decoded (an encoding split in two)."""
+    joined = pc.binary_join_element_wise(left, right, "")
+    return _hashes(joined, key) + _decoded_token_hashes(pc.utf8_trim_whitespace(joined), key)
+
+
+def _decoded_token_hashes(trimmed: pa.Array, key: bytes) -> list[np.ndarray]:
+    canonical = pc.utf8_lower(trimmed)
+    return _hashes(pc.utf8_reverse(canonical), key) + _hex_hashes(canonical, key) + _base64_hashes(trimmed, key)
+
+
 def column_disguise_hashes(column: pa.Array, key: bytes) -> list[np.ndarray]:
-    """Hashes of one column's values reversed, decoded from hex or base64, and of each value joined to the next row's."""
+    """Hashes of one column's values (and tokens) reversed, decoded from hex or base64, and each value joined to the next row's."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     text = _as_text(column)
     if text is None or not len(text):
         return []
     trimmed = pc.utf8_trim_whitespace(text)
-    canonical = pc.utf8_lower(trimmed)
-    found = _hashes(pc.utf8_reverse(canonical), key) + _hex_hashes(canonical, key) + _base64_hashes(trimmed, key)
+    found = _decoded_token_hashes(trimmed, key)
+    # An encoded value inside a sentence ("id=RUlEMDE=;"): each token between separators, decoded alike.
+    tokens = pc.list_flatten(pc.split_pattern_regex(trimmed, _SEPARATORS))
+    tokens = tokens.filter(pc.greater(pc.utf8_length(tokens), 0))
+    if len(tokens) > len(trimmed):
+        found += _decoded_token_hashes(tokens, key)
     if len(text) > 1:
-        found += _hashes(pc.binary_join_element_wise(text[:-1], text[1:], ""), key)
+        found += _joined_hashes(text[:-1], text[1:], key)
         integers = _integers(column)
         if integers is not None:
             found += _joined_integers(integers[:-1], integers[1:], key)
@@ -223,7 +239,7 @@ def pair_disguise_hashes(table: pa.Table, key: bytes) -> list[np.ndarray]:
         pairs += [(b, a) for a, b in pairs]
     found = []
     for (i, left), (j, right) in pairs:
-        found += _hashes(pc.binary_join_element_wise(left, right, ""), key)
+        found += _joined_hashes(left, right, key)
         high, low = _integers(columns[i]), _integers(columns[j])
         if high is not None and low is not None:
             found += _joined_integers(high, low, key)

@@ -86,7 +86,8 @@ def _text_forms(strings: pa.Array, key: bytes) -> list[Form]:
     if not pc.any(numeric).as_py():
         return forms  # the common case for names and codes: one regex pass, no number parsing
     integer_like = pc.and_(numeric, pc.invert(pc.fill_null(pc.match_substring(canonical, "."), False)))
-    integer_like = pc.and_(integer_like, pc.less_equal(pc.utf8_length(canonical), 19))  # "-" and 18 digits
+    # 18 digits at most, whatever the sign: 19 may not fit int64, and the cast would raise
+    integer_like = pc.and_(integer_like, pc.less_equal(pc.utf8_length(pc.utf8_ltrim(canonical, "-")), 18))
     if pc.any(integer_like).as_py():
         numbers = pc.cast(pc.if_else(integer_like, canonical, pa.scalar(None, pa.string())), pa.int64())
         values = pc.fill_null(numbers, 0).to_numpy(zero_copy_only=False)
