@@ -303,7 +303,7 @@ class EgressOutcome(_message.Message):
     def __init__(self, released: _Optional[bool] = ..., violations: _Optional[_Iterable[_Union[EgressViolation, _Mapping]]] = ..., output_rows: _Optional[int] = ..., output_bytes: _Optional[int] = ..., dp_epsilon_spent_milli: _Optional[int] = ..., checked_unix_ms: _Optional[int] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "buyer_id", "spec", "state", "state_reason", "state_message", "assigned_node_ids", "placed_tier", "quote", "result", "egress", "failures", "attempt", "charged_fen", "submitted_unix_ms", "admitted_unix_ms", "scheduled_unix_ms", "started_unix_ms", "finished_unix_ms", "request_id", "seq")
+    __slots__ = ("job_id", "buyer_id", "spec", "state", "state_reason", "state_message", "assigned_node_ids", "placed_tier", "quote", "result", "egress", "failures", "attempt", "charged_fen", "submitted_unix_ms", "admitted_unix_ms", "scheduled_unix_ms", "started_unix_ms", "finished_unix_ms", "request_id", "seq", "usage_batch_ids")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     BUYER_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -325,6 +325,7 @@ class Job(_message.Message):
     FINISHED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
+    USAGE_BATCH_IDS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     buyer_id: str
     spec: JobSpec
@@ -346,7 +347,8 @@ class Job(_message.Message):
     finished_unix_ms: int
     request_id: str
     seq: int
-    def __init__(self, job_id: _Optional[str] = ..., buyer_id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., state_reason: _Optional[str] = ..., state_message: _Optional[str] = ..., assigned_node_ids: _Optional[_Iterable[str]] = ..., placed_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., quote: _Optional[_Union[PriceQuote, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., egress: _Optional[_Union[EgressOutcome, _Mapping]] = ..., failures: _Optional[_Iterable[_Union[JobFailure, _Mapping]]] = ..., attempt: _Optional[int] = ..., charged_fen: _Optional[int] = ..., submitted_unix_ms: _Optional[int] = ..., admitted_unix_ms: _Optional[int] = ..., scheduled_unix_ms: _Optional[int] = ..., started_unix_ms: _Optional[int] = ..., finished_unix_ms: _Optional[int] = ..., request_id: _Optional[str] = ..., seq: _Optional[int] = ...) -> None: ...
+    usage_batch_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., buyer_id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., state_reason: _Optional[str] = ..., state_message: _Optional[str] = ..., assigned_node_ids: _Optional[_Iterable[str]] = ..., placed_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., quote: _Optional[_Union[PriceQuote, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., egress: _Optional[_Union[EgressOutcome, _Mapping]] = ..., failures: _Optional[_Iterable[_Union[JobFailure, _Mapping]]] = ..., attempt: _Optional[int] = ..., charged_fen: _Optional[int] = ..., submitted_unix_ms: _Optional[int] = ..., admitted_unix_ms: _Optional[int] = ..., scheduled_unix_ms: _Optional[int] = ..., started_unix_ms: _Optional[int] = ..., finished_unix_ms: _Optional[int] = ..., request_id: _Optional[str] = ..., seq: _Optional[int] = ..., usage_batch_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ("request_id", "spec")
