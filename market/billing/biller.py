@@ -8,8 +8,9 @@ the dead-letter stream with its reason, counted, and acknowledged in one MULTI; 
 and never stops the biller. Entries left pending by a consumer that died are claimed
 (XAUTOCLAIM) once idle past `claim_idle_ms`.
 A redelivered or resent batch id finds its idempotency record and changes nothing. A record whose
-record_id was billed before, in whatever batch, is left out and the rest of its batch billed: the posting
-script checks the records' keyed hashes and keeps them in the same atomic step (record_ids.py).
+record_id was billed before, in whatever batch, is left out and the rest of its batch billed: its keyed
+hash is found in this biller's index of the ledger's record logs, which the posting script appends to in
+the same atomic step, and only while they are as long as the index read them (record_index.py).
 With a `UsageArchive`, each read is archived (fsynced) before it is handled, and the stream
 is trimmed behind the oldest entry still needed (market/billing/archive.py).
 What a round of batches needs from Redis before rating (their nodes and products, whether each
@@ -33,7 +34,6 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-import numpy as np
 import pyarrow as pa
 import redis
 
@@ -47,9 +47,9 @@ from shuniu.market.billing.record_ids import (
     claim_records,
     expired_periods,
     forget_expired,
-    hashes_by_period,
     record_key,
 )
+from shuniu.market.billing.record_index import RecordIndex
 from shuniu.market.catalog import product_key
 from shuniu.market.ledger import BatchPosting, LedgerStore, ledger_key
 from shuniu.market.ledger.store import closed_periods_of
@@ -104,6 +104,7 @@ class Biller:
         self._trimmed_at = 0.0
         self._forgotten_at = 0.0
         self._key: tuple[int, int] | None = None  # of the record-id hash, read from Redis once
+        self._records = RecordIndex(client)  # the record ids billed (and in postings in flight), per period
         self.ledger = LedgerStore(client)
         self.prices = PriceSource(client, config.policy)
         self.outcomes: dict[str, int] = {}
@@ -159,10 +160,11 @@ class Biller:
         return trim_billed(self.client, self.config.stream, self.config.group)
 
     def forget_expired_records(self) -> int:
-        """Drops the record-id sets of periods closed past the retention; return how many were dropped."""
+        """Drops the record logs of periods closed past the retention; return how many were dropped."""
         self._forgotten_at = time.monotonic()
-        return forget_expired(self.client, self.ledger.closed_periods(), int(time.time() * 1000),
-                              self.config.record_retention_ms)
+        closed, now_ms = self.ledger.closed_periods(), int(time.time() * 1000)
+        self._records.forget(expired_periods(closed, now_ms, self.config.record_retention_ms) & set(self._records.known_len))
+        return forget_expired(self.client, closed, now_ms, self.config.record_retention_ms)
 
     def run(self, stop: threading.Event) -> None:
         """Bill until `stop` is set; a Redis outage is logged and retried (entries stay pending)."""
@@ -202,6 +204,7 @@ class Biller:
                     self.forget_expired_records()
             except redis.ConnectionError as err:
                 self._in_flight, self._carried = [], {}  # their entries stay pending: claimed again later
+                self._records.forget()  # it holds their records: read the logs again
                 log.warning("Redis unreachable, retrying: %s", err)
                 stop.wait(0.5)
         self._finish_in_flight()
@@ -273,12 +276,13 @@ class Biller:
             if found is None:
                 return ("duplicate", ticket)
             ticket.retry = found
-            posting, claims, record_hashes = self._claim_and_rate(ticket, *found, carried, reads)
+            posting, claims, logs = self._claim_and_rate(ticket, *found, carried, reads)
         except DeadLetter as dead:
             return ("dead_letter", ticket, fields, dead)
         carried.update((f, after) for f, (_, after) in posting.volume.items())
+        carried.update((f"records:{period}", before + len(hashes)) for period, before, hashes in logs)
         ticket.draws_vouchers = bool(posting.voucher_balances)
-        return ("post", ticket, posting, claims, record_hashes)
+        return ("post", ticket, posting, claims, logs)
 
     def _prepare(self, ticket: _Ticket, fields: dict[bytes, bytes], batch, reads: _RoundReads):
         """(batch, price book) of a valid, signed, not yet posted batch; None for a posted one."""
@@ -289,23 +293,32 @@ class Biller:
         return batch, self.prices.book_for(batch, reads.records)
 
     def _claim_and_rate(self, ticket: _Ticket, batch: pa.RecordBatch, book, carried: dict[str, int],
-                        reads: _RoundReads | None = None) -> tuple[BatchPosting, RecordClaims, list[tuple[str, bytes]]]:
-        """(posting, claims, record hashes by period) of the batch's records not billed before (as far as known:
-        the posting script checks), rated as `_rate` rates (`reads` None: with everything read afresh)."""
+                        reads: _RoundReads | None = None) -> tuple[BatchPosting, RecordClaims, list[tuple[str, int, bytes]]]:
+        """(posting, claims, record logs to append to) of the batch's records not billed before, rated as `_rate`
+        rates. `reads` None: again after a refusal, with everything read afresh (the record logs' new tails too)."""
         if self._key is None:
             self._key = record_key(self.client)
         closed = self.ledger.closed_periods() if reads is None else reads.closed
-        expired = expired_periods(closed, int(time.time() * 1000), self.config.record_retention_ms) if closed else ()
-        claims = claim_records(batch, self._key, ticket.billed_before, expired)
+        expired = expired_periods(closed, int(time.time() * 1000), self.config.record_retention_ms) if closed else set()
+        if ticket.claims is None:
+            ticket.claims = claim_records(batch, self._key, self._records, expired)
+        else:
+            self._records.forget(expired & set(ticket.claims.periods))
+            tails = {p: self._records.read_tail(p) for p in ticket.claims.periods if p not in expired}
+            ticket.claims = ticket.claims.again(tails, expired)
+        claims = ticket.claims
         if not claims.kept:  # every record was billed before: the batch id is posted, with nothing to charge
             return BatchPosting(ticket.batch_id, (), 0, 0, node_id=ticket.node_id), claims, []
         kept = batch if claims.keep is None else batch.filter(pa.array(claims.keep))
         try:
             prepared = prepare_usage(ticket.batch_id, kept, book, validated=True)
         except RatingInputError as err:
+            self._records.forget()  # it holds the records of a batch that will not post
             raise DeadLetter(_rating_reason(err.reason), str(err)) from None
         posting = self._rate(prepared, book, ticket.node_id, carried, reads)
-        return posting, claims, hashes_by_period(claims.hashes, prepared.month_code, prepared.month_values)
+        logs = [(period, carried.get(f"records:{period}", self._records.known_len[period]), hashes)
+                for period, hashes in claims.logs()]
+        return posting, claims, logs
 
     def _rate(self, prepared, book, node_id: str, carried: dict[str, int], reads: _RoundReads | None = None):
         """Rate with the counters last posted (and those still in flight); `reads` of this round, or None to read
@@ -338,21 +351,23 @@ class Biller:
             return "dead_letter"
         return self._post(ticket, *args)
 
-    def _post(self, ticket: _Ticket, posting: BatchPosting, claims: RecordClaims, record_hashes: list[tuple[str, bytes]]):
+    def _post(self, ticket: _Ticket, posting: BatchPosting, claims: RecordClaims, logs: list[tuple[str, int, bytes]]):
         with metrics.LEDGER_POST.time():
             result = self.ledger.post(posting, stream=self.config.stream, group=self.config.group, entry_id=ticket.entry_id,
-                                      record_hashes=record_hashes, retention_ms=self.config.record_retention_ms,
+                                      record_logs=logs, retention_ms=self.config.record_retention_ms,
                                       refused=claims.summary())
-        return result, posting, claims
+        return result, posting, claims, logs
 
     def _finish(self, ticket: _Ticket, future: Future) -> str:
         outcome = future.result()
         if not isinstance(outcome, str):
-            result, posting, claims = outcome
+            result, posting, claims, logs = outcome
             if result.status not in ("posted", "duplicate"):
                 log.info("batch %s: %s (%s); rating again", ticket.batch_id, result.status, result.detail)
-                result, posting, claims = self._post_until_done(ticket, result)
+                result, posting, claims, logs = self._post_until_done(ticket)
             if result.status == "posted":
+                for period, before, hashes in logs:
+                    self._records.landed(period, before, len(hashes))
                 self._volumes.update((f, after) for f, (_, after) in posting.volume.items())
                 _count_revenue(posting)
                 for reason, count in claims.refused.items():
@@ -363,19 +378,15 @@ class Biller:
         metrics.BILLING_BATCH.observe(time.perf_counter() - ticket.started)
         return outcome
 
-    def _post_until_done(self, ticket: _Ticket, refused):
-        """Claim the records not billed before, rate against the counters in Redis and post, until the write is not
-        refused (as stale, or for records billed before or come too late: those are left out the next time)."""
+    def _post_until_done(self, ticket: _Ticket):
+        """Claim the records not billed before (reading what other billers appended), rate against the counters in
+        Redis and post, until the write is not refused as stale (or too late: those records are left out)."""
         for _ in range(_MAX_POST_ATTEMPTS):
-            if refused.status == "repeated":
-                found = np.frombuffer(refused.detail_bytes, dtype=">u8").astype(np.uint64)
-                ticket.billed_before = np.union1d(ticket.billed_before, found)
-            else:
-                time.sleep(0.01)
-            result, posting, claims = self._post(ticket, *self._claim_and_rate(ticket, *ticket.retry, {}))
+            time.sleep(0.01)
+            outcome = self._post(ticket, *self._claim_and_rate(ticket, *ticket.retry, {}))
+            result = outcome[0]
             if result.status in ("posted", "duplicate"):
-                return result, posting, claims
-            refused = result
+                return outcome
             log.info("batch %s: %s (%s); rating again", ticket.batch_id, result.status, result.detail)
         raise RuntimeError(f"batch {ticket.batch_id}: could not post after {_MAX_POST_ATTEMPTS} attempts")
 
@@ -431,7 +442,7 @@ class _Ticket:
     started: float
     draws_vouchers: bool = False
     retry: tuple = ()  # (batch, price book) to claim and rate it again with (reading Redis afresh)
-    billed_before: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # hashes the ledger holds
+    claims: RecordClaims | None = None  # which of its records are billed, once claimed
 
 
 def _hand_over(rounds: queue.Queue, item, done: threading.Event) -> None:

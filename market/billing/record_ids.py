@@ -1,21 +1,22 @@
 """Each record_id billed once, whatever batch carries it: keyed 64-bit hashes of record ids, per usage period.
 
 usage.proto promises that a record_id is rated and billed exactly once. The ledger keeps, per usage
-period (the CST month a record's use ended in), a Redis set of the 8-byte SipHash-2-4 of every
-record_id it billed (`shuniu:ledger:records:<period>`); the posting script checks a batch's hashes
-against it and adds them in the same atomic step as the postings (post_batch.lua), so a crash
-neither loses nor doubles a record. A record whose hash is already there, or that repeats an
-earlier record of its own batch, is a repeat: it is left out of the batch, and the rest is billed.
+period (the CST month a record's use ended in), a log of the 8-byte SipHash-2-4 of every record_id
+it billed (`shuniu:ledger:records:<period>`, a Redis string), appended by the posting script in the
+same atomic step as the postings (post_batch.lua), so a crash neither loses nor doubles a record.
+The biller checks each batch's hashes against its index of those logs (record_index.py): a record
+whose hash is there, or in a posting in flight, or earlier in its own batch, is a repeat: it is left
+out of the batch, and the rest is billed.
 
 The hash is keyed with 16 random bytes the exchange keeps in its Redis (never sent to a node), so
 that nobody outside can make two record ids collide on purpose; by chance, two of a billion ids
 in one period collide with a probability under 3 %, and the one collision would be left unbilled
 (the buyer's favour) and audited like any repeat.
 
-Retention: a period's hashes are kept until `retention_ms` after settlement closed the period,
-then forgotten; from then on a record of that period is refused as too late (left out, counted,
-audited) rather than billed a second time unnoticed. Memory is ~60 bytes a record for the periods
-still open or closed within the retention.
+Retention: a period's log is kept until `retention_ms` after settlement closed the period, then
+forgotten; from then on a record of that period is refused as too late (left out, counted, audited)
+rather than billed a second time unnoticed. Redis holds 8 bytes a record, each biller ~16-32 in its
+index, for the periods still open or closed within the retention.
 """
 
 from __future__ import annotations
@@ -23,19 +24,19 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import redis
 
 from shuniu.market.ledger import ledger_key
-from shuniu.market.ledger.periods import month_name, parse_period, periods_of_ms
+from shuniu.market.ledger.periods import month_name, periods_of_ms
 from shuniu.market.ledger.store import records_key
 from shuniu.protos.usage_schema import column_base
 
 __all__ = ["RECORD_KEY", "RECORD_RETENTION_MS", "REFUSAL_REASONS", "RecordClaims", "claim_records", "expired_periods",
-           "first_occurrences", "forget_expired", "hashes_by_period", "record_hashes", "record_key", "siphash24"]
+           "forget_expired", "record_hashes", "record_key", "siphash24"]
 
 RECORD_RETENTION_MS = 31 * 86_400_000  # a period's record ids are kept this long after settlement closed it
 RECORD_KEY = ledger_key("record_key")  # 16 random bytes: the key of the record-id hash, made once
@@ -44,48 +45,85 @@ REFUSAL_REASONS = ("repeat", "too_late")  # why a record is left out of its batc
 MAX_NAMED_IDS = 20  # record ids a batch's summary names per reason (the count is always exact)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RecordClaims:
-    """Which records of a batch are billed, the hash of each of them, and what was left out."""
+    """Which records of a batch are billed: per record its hash, usage period and whether it is left out, and why."""
 
-    keep: np.ndarray | None  # bool per record, None when every record is kept
-    hashes: np.ndarray  # uint64 per kept record, in record order
-    refused: dict[str, int] = field(default_factory=dict)  # reason -> records left out
-    named: dict[str, list[str]] = field(default_factory=dict)  # reason -> the first MAX_NAMED_IDS of their ids
+    record_ids: pa.Array
+    hashes: np.ndarray  # uint64 per record
+    period_code: np.ndarray  # per record: index into `periods`
+    periods: list[str]  # the usage periods ("YYYY-MM") the batch's records fall in
+    repeat: np.ndarray  # bool per record: its record_id was billed before, is in a posting in flight, or came earlier in the batch
+    late: np.ndarray  # bool per record: its period's record log is forgotten
+
+    @functools.cached_property
+    def keep(self) -> np.ndarray | None:
+        """bool per record, None when every record is kept."""
+        out = self.repeat | self.late
+        return ~out if out.any() else None
 
     @property
     def kept(self) -> int:
-        return len(self.hashes)
+        return len(self.hashes) if self.keep is None else int(self.keep.sum())
+
+    @property
+    def refused(self) -> dict[str, int]:
+        """reason -> records left out, for the reasons that left any out."""
+        counts = {"repeat": int(self.repeat.sum()), "too_late": int(self.late.sum())} if self.keep is not None else {}
+        return {reason: n for reason, n in counts.items() if n}
 
     def summary(self) -> dict:
         """What the batch's ledger summary (and so its audit entry) says of the records left out."""
         out = {}
-        for reason, count in self.refused.items():
-            out[f"{reason}_records"] = count
-            out[f"{reason}_record_ids"] = self.named[reason]
+        for reason, mask in (("repeat", self.repeat), ("too_late", self.late)):
+            if self.keep is not None and mask.any():
+                out[f"{reason}_records"] = int(mask.sum())
+                out[f"{reason}_record_ids"] = self.record_ids.filter(pa.array(mask)).slice(0, MAX_NAMED_IDS).to_pylist()
         return out
 
+    def logs(self) -> list[tuple[str, bytes]]:
+        """(period, the kept records' hashes as 8-byte big-endian words) per period with a kept record."""
+        if len(self.periods) == 1 and self.keep is None:
+            return [(self.periods[0], self.hashes.astype(">u8").tobytes())]
+        keep = np.ones(len(self.hashes), np.bool_) if self.keep is None else self.keep
+        out = [(p, self.hashes[keep & (self.period_code == k)].astype(">u8").tobytes()) for k, p in enumerate(self.periods)]
+        return [(p, blob) for p, blob in out if blob]
 
-def claim_records(batch: pa.RecordBatch, key: tuple[int, int], billed_before: np.ndarray = np.zeros(0, np.uint64),
-                  expired: Collection[str] = ()) -> RecordClaims:
-    """The records of a batch to bill: not the second and later of a record id within the batch, nor one whose
-    hash is in `billed_before` (the posting script found it billed), nor one with usage in an `expired` period."""
+    def again(self, tails: Mapping[str, np.ndarray], expired: Collection[str]) -> RecordClaims:
+        """The claims once the records in `tails` (per period: hashes other billers appended since) are found billed
+        and the periods in `expired` forgotten."""
+        keep = ~(self.repeat | self.late)
+        repeat, late = self.repeat.copy(), self.late.copy()
+        for k, period in enumerate(self.periods):
+            mine = keep & (self.period_code == k)
+            if period in expired:
+                late |= mine
+            elif len(tails.get(period, ())):
+                repeat |= mine & np.isin(self.hashes, tails[period])
+        return RecordClaims(self.record_ids, self.hashes, self.period_code, self.periods, repeat, late)
+
+
+def claim_records(batch: pa.RecordBatch, key: tuple[int, int], index, expired: Collection[str] = ()) -> RecordClaims:
+    """The records of a batch to bill, checked against (and added to) `index` (record_index.RecordIndex): not one
+    billed before or in a posting in flight, nor the second of a record id within the batch, nor one with usage
+    in an `expired` period."""
     ids = batch.column("record_id")
     hashes = record_hashes(ids, key)
-    repeat = ~first_occurrences(hashes)
-    if len(billed_before):
-        repeat |= np.isin(hashes, billed_before)
-    late = np.zeros(len(hashes), np.bool_)
-    if expired:
-        field_ = batch.schema.field("end_unix_ms")
-        months = periods_of_ms(batch.column("end_unix_ms").to_numpy().astype(np.int64) + column_base(field_))
-        late = np.isin(months, [parse_period(p) for p in expired]) & ~repeat
-    if not (repeat.any() or late.any()):
-        return RecordClaims(None, hashes)
-    refused = {reason: mask for reason, mask in zip(REFUSAL_REASONS, (repeat, late)) if mask.any()}
-    named = {reason: ids.filter(pa.array(mask)).slice(0, MAX_NAMED_IDS).to_pylist() for reason, mask in refused.items()}
-    keep = ~(repeat | late)
-    return RecordClaims(keep, hashes[keep], {r: int(m.sum()) for r, m in refused.items()}, named)
+    end = batch.column("end_unix_ms").to_numpy().astype(np.int64) + column_base(batch.schema.field("end_unix_ms"))
+    months = periods_of_ms(end)
+    if len(months) and months.min() == months.max():  # the usual batch: one month
+        values, code = months[:1], np.zeros(len(months), np.int64)
+    else:
+        values, code = np.unique(months, return_inverse=True)
+    periods = [month_name(int(m)) for m in values]
+    repeat, late = np.zeros(len(hashes), np.bool_), np.zeros(len(hashes), np.bool_)
+    for k, period in enumerate(periods):
+        mine = slice(None) if len(periods) == 1 else code == k
+        if period in expired:
+            late[mine] = True
+        else:
+            repeat[mine] = index.claim(period, hashes[mine])
+    return RecordClaims(ids, hashes, code, periods, repeat, late)
 
 
 def record_key(client: redis.Redis) -> tuple[int, int]:
@@ -115,18 +153,6 @@ def record_hashes(record_ids: pa.Array, key: tuple[int, int]) -> np.ndarray:
     data = record_ids.buffers()[2]
     data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
     return _kernels()[0](offsets, data, np.uint64(key[0]), np.uint64(key[1]))
-
-
-def first_occurrences(hashes: np.ndarray) -> np.ndarray:
-    """Per record: is its hash the first of its value in `hashes` (False for a repeat within the batch)."""
-    return _kernels()[1](hashes)
-
-
-def hashes_by_period(hashes: np.ndarray, month_code: np.ndarray, month_values: np.ndarray) -> list[tuple[str, bytes]]:
-    """(period, the hashes of its records as 8-byte big-endian words) per period a batch's records fall in."""
-    if len(month_values) == 1:
-        return [(month_name(int(month_values[0])), hashes.astype(">u8").tobytes())]
-    return [(month_name(int(m)), hashes[month_code == k].astype(">u8").tobytes()) for k, m in enumerate(month_values.tolist())]
 
 
 # The kernels and their plain-Python twins ---------------------------------------------------------
@@ -202,31 +228,9 @@ def _siphash_all(offsets, data, k0, k1):
     return out
 
 
-def _first_of(hashes):
-    """First occurrence of each value: one pass over an open-addressing set sized to twice the input."""
-    n = len(hashes)
-    size = 16
-    while size < 2 * n:
-        size *= 2
-    used = np.zeros(size, np.bool_)
-    seen = np.zeros(size, np.uint64)
-    first = np.zeros(n, np.bool_)
-    for i in range(n):
-        h = hashes[i]
-        at = np.int64((h ^ (h >> np.uint64(29))) & np.uint64(size - 1))
-        while used[at] and seen[at] != h:
-            at = (at + 1) & (size - 1)
-        if not used[at]:
-            used[at] = True
-            seen[at] = h
-            first[i] = True
-    return first
-
-
 @functools.cache
 def _kernels():
     # Numba loads on first use, as for the other kernels the biller compiles (usage_schema's).
     from numba import njit
 
-    jit = njit(cache=True, nogil=True)
-    return jit(_siphash_all), jit(_first_of)
+    return (njit(cache=True, nogil=True)(_siphash_all),)

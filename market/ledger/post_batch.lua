@@ -10,11 +10,12 @@
 --       9 n debited accounts, then per account: id, fen; then n credited accounts, then per account: id, fen
 --       (the batch's postings summed per account; the postings themselves are in ARGV 5); then n periods, the period names; then n volume fields, per field: name, expected, new;
 --       then (optional) n vouchers drawn, per voucher: id, expected remaining fen, new remaining fen, valid until ms;
---       then (optional) n record periods, retention ms, per period: its name and the hashes of the batch's record ids
---       with usage in it (8 bytes each, distinct), whose sets are the KEYS after the vouchers' key
+--       then (optional) n record periods, retention ms, per period: its name, the length its record log must have,
+--       and the hashes of the batch's record ids with usage in it (8 bytes each), whose logs are the KEYS after the
+--       vouchers' key
 -- Returns {1, seq} posted, {0, summary} already posted, {-1, period} period closed, {-2, field} stale volume,
 -- {-3, voucher id} stale voucher (its remaining amount changed since it was read, or it expired),
--- {-4, hashes} records billed before (their 8-byte hashes), {-5, period} records of a period forgotten (too late).
+-- {-4, period} stale record log (another biller appended to it), {-5, period} records of a period forgotten (too late).
 local function ack()
   if ARGV[7] ~= '' then redis.call('XACK', KEYS[11], ARGV[7], ARGV[8]) end
 end
@@ -80,37 +81,24 @@ for i = 0, n_vouchers - 1 do
   end
 end
 
--- Each record_id is billed once (market/billing/record_ids.py): none of the batch's record hashes may be in its
--- period's set, and a period closed `retention ms` ago or more has forgotten its set: its records come too late.
-local record_members = {}
+-- Each record_id is billed once (market/billing/record_index.py): the biller checked the batch's record hashes
+-- against each period's log as long as `expected` bytes, so the log must still be that long; a period closed
+-- `retention ms` ago or more has forgotten its log: its records come too late.
+local record_logs = {}
 if n_record_periods > 0 then
   local retention_ms = tonumber(ARGV[records_at + 1])
-  local repeated, seen, twice = {}, {}, false
   for p = 0, n_record_periods - 1 do
-    local period, hashes = ARGV[records_at + 2 + 2 * p], ARGV[records_at + 3 + 2 * p]
+    local period, expected = ARGV[records_at + 2 + 3 * p], tonumber(ARGV[records_at + 3 + 3 * p])
     local state = redis.call('HGET', KEYS[8], period)
     if state and string.sub(state, 1, 7) == 'closed:' and tonumber(ARGV[2]) >= tonumber(string.sub(state, 8)) + retention_ms then
       return {-5, period}
     end
     local key = KEYS[12 + n_periods + 1 + p]
-    each_chunk(#hashes / 8, function(from, to)
-      local members = {}
-      for i = from, to do
-        local member = string.sub(hashes, 8 * i + 1, 8 * i + 8)
-        twice = twice or seen[member] ~= nil
-        seen[member] = true
-        members[#members + 1] = member
-      end
-      local found = redis.call('SMISMEMBER', key, unpack(members))
-      for i = 1, #found do
-        if found[i] == 1 then repeated[#repeated + 1] = members[i] end
-      end
-      record_members[#record_members + 1] = {key, members}
-    end)
+    if redis.call('STRLEN', key) ~= expected then return {-4, period} end
+    record_logs[#record_logs + 1] = {key, ARGV[records_at + 4 + 3 * p]}
   end
-  if twice then return redis.error_reply('ERR batch ' .. ARGV[1] .. ' sends a record hash twice; the biller sends each once') end
-  if #repeated > 0 then return {-4, table.concat(repeated)} end
 end
+
 
 -- Refuse a posting set that does not balance: every amount a positive integer below 2^53,
 -- debits and credits each adding up to exactly the batch's charged total.
@@ -164,7 +152,7 @@ end
 for i = 0, n_vouchers - 1 do
   redis.call('HSET', vouchers_key, ARGV[vouchers_at + 4 * i], ARGV[vouchers_at + 4 * i + 2])
 end
-for _, chunk in ipairs(record_members) do redis.call('SADD', chunk[1], unpack(chunk[2])) end
+for _, log in ipairs(record_logs) do redis.call('APPEND', log[1], log[2]) end
 local seq = redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
 if ARGV[6] ~= '' then redis.call('SET', KEYS[9], ARGV[6]) end

@@ -11,8 +11,8 @@ Keys (all under shuniu:ledger:):
   volume           hash "product|buyer|period" -> cumulative billable units (volume tiers)
   periods          hash period -> "closed:<unix ms>" once settlement closed it
   period:{period}  list of batch ids with postings billed in that period
-  records:{period} set of the 8-byte keyed hashes of the record ids billed with usage in that period, and
-  record_key       the hash's key (market/billing/record_ids.py: each record_id billed once)
+  records:{period} string: the 8-byte keyed hashes of the record ids billed with usage in that period, appended
+                   with each batch; record_key: the hash's key (market/billing/record_ids.py: each record billed once)
 Retention (scheduler/retention) moves the lines of old batches to the cold file of cold.py; the
 rest stays: `batches` is the exact idempotency record the posting script checks, and `order` and
 `postings` are what `check` recomputes every balance from.
@@ -42,7 +42,7 @@ __all__ = ["LedgerStore", "PostOutcome", "ledger_key"]
 _PREFIX = "shuniu:ledger:"
 _SCRIPT = (pathlib.Path(__file__).with_name("post_batch.lua")).read_text()
 VOUCHER_REMAINING_KEY = "shuniu:vouchers:remaining"  # market/vouchers owns it; the posting script draws on it
-_STATUS = {1: "posted", 0: "duplicate", -1: "period_closed", -2: "stale_volume", -3: "stale_voucher", -4: "repeated",
+_STATUS = {1: "posted", 0: "duplicate", -1: "period_closed", -2: "stale_volume", -3: "stale_voucher", -4: "stale_records",
            -5: "too_late"}
 
 
@@ -51,7 +51,7 @@ def ledger_key(name: str) -> str:
 
 
 def records_key(period: str) -> str:
-    """The set of the hashes of the record ids billed with usage in `period` ("YYYY-MM")."""
+    """The log of the hashes of the record ids billed with usage in `period` ("YYYY-MM")."""
     return ledger_key(f"records:{period}")
 
 
@@ -59,12 +59,11 @@ def records_key(period: str) -> str:
 class PostOutcome:
     """posted, duplicate (the batch id was posted before: nothing changed), period_closed, stale_volume,
     stale_voucher (a voucher's remaining amount changed since it was read, or it expired: draw again),
-    repeated (`detail_bytes`: the 8-byte hashes of records billed before) or too_late (a period whose record ids
-    were forgotten); none of the refusals changed anything."""
+    stale_records (a period's record log is no longer as long as expected: another biller appended to it) or
+    too_late (a period whose record log was forgotten); none of the refusals changed anything."""
 
     status: str
     detail: str = ""
-    detail_bytes: bytes = b""
 
 
 class LedgerStore:
@@ -76,16 +75,16 @@ class LedgerStore:
         self._cold: LedgerCold | None = None  # opened once retention has made the file
 
     def post(self, batch: BatchPosting, *, stream: str = "", group: str = "", entry_id: str = "",
-             record_hashes: Sequence[tuple[str, bytes]] = (), retention_ms: int = 0, refused: Mapping = {}) -> PostOutcome:
+             record_logs: Sequence[tuple[str, int, bytes]] = (), retention_ms: int = 0, refused: Mapping = {}) -> PostOutcome:
         """Write a batch's postings atomically with its idempotency record (and XACK its entry).
 
-        `record_hashes`: (usage period, 8-byte hashes of its record ids) that must not have been billed before and
-        are kept with the postings (market/billing/record_ids.py); `refused`: what the summary says of records left out."""
+        `record_logs`: per usage period, (period, the length its record log must have, the 8-byte hashes of the batch's
+        record ids to append to it) (market/billing/record_index.py); `refused`: what the summary says of records left out."""
         periods = batch.periods
         keys = [ledger_key(k) for k in ("batches", "order", "postings", "debits", "credits", "totals", "volume",
                                         "periods", f"lines:{batch.batch_id}", "updated")]
         keys += [stream or ledger_key("no-stream"), *(ledger_key(f"period:{p}") for p in periods), VOUCHER_REMAINING_KEY]
-        keys += [records_key(p) for p, _ in record_hashes]
+        keys += [records_key(p) for p, _, _ in record_logs]
         debits, credits = batch.account_totals()
         sides = [len(debits), *(x for item in debits.items() for x in item), len(credits), *(x for item in credits.items() for x in item)]
         volume = [x for field, (before, after) in sorted(batch.volume.items()) for x in (field, before, after)]
@@ -106,11 +105,9 @@ class LedgerStore:
         args = [batch.batch_id, now_ms, batch.posted_fen, summary, body, lines, group if stream else "",
                 entry_id, *sides, len(periods), *periods, len(batch.volume), *volume,
                 len(batch.voucher_balances), *draws]
-        if record_hashes:
-            args += [len(record_hashes), retention_ms, *(x for pair in record_hashes for x in pair)]
+        if record_logs:
+            args += [len(record_logs), retention_ms, *(x for log in record_logs for x in log)]
         status, detail = self._post(keys=keys, args=args)
-        if int(status) == -4:
-            return PostOutcome("repeated", f"{len(detail) // 8} records billed before", detail)
         detail = detail.decode() if isinstance(detail, bytes) else str(detail)
         return PostOutcome(_STATUS[int(status)], detail)
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shuniu.market.billing.record_ids import expired_periods, first_occurrences, record_hashes, siphash24
+from shuniu.market.billing.record_ids import expired_periods, record_hashes, siphash24
+from shuniu.market.billing.record_index import _Table
 
 # Aumasson and Bernstein, "SipHash: a fast short-input PRF" (2012): key 00 01 … 0f, message 00 01 … (n-1).
 _KEY = (int.from_bytes(bytes(range(8)), "little"), int.from_bytes(bytes(range(8, 16)), "little"))
@@ -38,14 +39,16 @@ def test_another_key_gives_other_hashes():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 2**64 - 1), max_size=300), st.lists(st.integers(0, 299), max_size=50))
-def test_a_value_is_first_only_where_it_first_appears(values, repeats):
-    values = values + [values[i] for i in repeats if i < len(values)]  # repeats placed after their first
-    seen, expected = set(), []
-    for v in values:
-        expected.append(v not in seen)
-        seen.add(v)
-    assert first_occurrences(np.array(values, dtype=np.uint64)).tolist() == expected
+@given(st.lists(st.lists(st.integers(0, 2**64 - 1), max_size=300), max_size=30), st.integers(0, 2**64 - 1))
+def test_the_index_finds_a_hash_it_was_given_before_in_any_earlier_batch_or_earlier_in_the_same(batches, common):
+    table, seen = _Table(slots=16), set()  # a small table: grown many times over
+    for values in [*batches, [common, common]]:
+        expected = []
+        for v in values:
+            expected.append(v in seen)
+            seen.add(v)
+        assert table.add(np.array(values, dtype=np.uint64)).tolist() == expected
+    assert table.count == len(seen)
 
 
 _DAY = 86_400_000
