@@ -111,9 +111,12 @@ def bench_sandbox(
     jobs: int = typer.Option(30, min=1, max=1000, help="Sandboxed jobs per way (cold, warm)."),
     pool_size: int = typer.Option(4, min=1, max=64, help="Pre-started sandboxes kept warm."),
     stream_rows: int = typer.Option(2_000_000, min=1, max=50_000_000, help="Rows streamed into one sandbox."),
+    answer_jobs: int = typer.Option(30, min=0, max=10_000, help="Verify and aggregate jobs per way (paced, back to "
+                                    "back) on a local stack of the bench's own, submit → answer (0: skip)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Sandbox start-up (warm pool vs cold), rows/s into a sandbox, and the same aggregate in-process."""
+    """Sandbox start-up (warm pool vs cold), rows/s into a sandbox, the same aggregate in-process, and
+    verification latency beside an aggregate's on a local stack."""
     from shuniu.bench.report import Report
     from shuniu.nodes.sandbox import sandbox_available
     from shuniu.nodes.sandbox.bench import run_sandbox_bench
@@ -135,7 +138,19 @@ def bench_sandbox(
     report.add(f"aggregate of {stream_rows:,} rows, sandboxed (ratio = overhead)", r["sandbox_aggregate_s"], "s",
                r["in_process_aggregate_s"])
     report.add("egress profile of 1 M identifiers (hashed)", r["profile_1m_identifiers_s"], "s")
+    if answer_jobs:
+        _answers(report, answer_jobs)
     _emit(report, as_json)
+
+
+def _answers(report, jobs: int) -> None:
+    from shuniu.bench.answers import add_answer_figures, run_answers_bench
+
+    clients = 4
+    with _steps() as step:
+        r = run_answers_bench(jobs, max(jobs, clients), clients, step=step)
+    report.params.update(answer_jobs=jobs, answer_clients=clients)
+    add_answer_figures(report, r)
 
 
 @bench_app.command("scheduler")
