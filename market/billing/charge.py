@@ -5,6 +5,10 @@ volumes, the closed periods), so that the same code is the biller's hot path and
 testable alone. Volume tiers count per (product, buyer, usage period): the biller reads
 those counters, the kernels start from them, and the new values are written in the same
 atomic step as the postings.
+
+Lines are rated and split in exact milli-fen; each posting (buyer, usage period, party) carries its
+whole fen and the milli-fen below a fen, which the posting script accrues per (payer, payee) pair
+(docs/billing.md, "Amounts below a fen"): a short job at a low price is paid what it costs.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import numpy as np
 import pyarrow as pa
 
 from shuniu.market.ledger import BatchPosting, PostingColumns, account_id, billed_period, month_name, periods_of_ms
-from shuniu.market.ledger.lines import LINES_SCHEMA, PendingLines
+from shuniu.market.ledger.lines import FREE_RULES, LINES_SCHEMA, PendingLines
 from shuniu.market.ledger.model import MAX_AMOUNT_FEN, POSTING_KIND_OF_PARTY
+from shuniu.market.rating.data import MILLIFEN_PER_FEN
 from shuniu.market.rating import RateTables, RatingInputs, index_type, prepare_batch, rate_inputs, rating_form
 from shuniu.market.split import SplitPlans, split_sums
 from shuniu.market.vouchers.apply import NO_DRAWS, draw_batch
@@ -114,14 +119,14 @@ def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[in
     billed_names = [billed_period(name, closed) for name in usage_names]
 
     is_data = inputs.product_index >= 0
-    compute_rows = np.flatnonzero(rated.compute_fen > 0)
-    data_rows = np.flatnonzero(rated.data_fen > 0)
+    compute_rows = np.flatnonzero(rated.compute_millifen > 0)
+    data_rows = np.flatnonzero(rated.data_millifen > 0)
     plan = np.concatenate([
         _plan_index(book.plans.compute_plan_index, batch.column("compute_center"), compute_rows),
         _plan_index(book.plans.data_plan_index, batch.column("product_id"), data_rows),
     ]) if compute_rows.size + data_rows.size else np.zeros(0, dtype=np.int32)  # fmt: skip
     record = np.concatenate([compute_rows, data_rows])
-    amount = np.concatenate([rated.compute_fen[compute_rows], rated.data_fen[data_rows]])
+    amount = np.concatenate([rated.compute_millifen[compute_rows], rated.data_millifen[data_rows]])
     postings = _aggregate(prepared, book, record, plan, amount, month_code, usage_names, billed_names)
 
     volume = {}
@@ -130,13 +135,15 @@ def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[in
     units = np.where(is_data, np.choose(np.append(d.unit_kind, 0)[inputs.product_index].astype(np.int64),
                                         [inputs.rows, inputs.calls, inputs.queries]), 0)
     lines = _lines(prepared, book, rated, units, month_code, usage_names, billed_names)
+    # A voucher pays whole fen of each compute line (what is below a fen the buyer accrues): never more than charged.
     draws = NO_DRAWS if not vouchers else draw_batch(
-        prepared.buyer_code, month_code, batch.column("compute_class").to_numpy(), batch.column("site"), rated.compute_fen,
-        prepared.buyer_names, usage_names, billed_names, vouchers, now_ms)
+        prepared.buyer_code, month_code, batch.column("compute_class").to_numpy(), batch.column("site"),
+        rated.compute_millifen // MILLIFEN_PER_FEN, prepared.buyer_names, usage_names, billed_names, vouchers, now_ms)
     if draws.postings:
-        postings = replace(postings, rows=draws.postings) if postings else tuple(draws.postings)
+        postings = replace(postings, rows=draws.postings) if isinstance(postings, PostingColumns) else tuple(draws.postings)
+    whole_fen = int(postings.amount_fen.sum()) if isinstance(postings, PostingColumns) else 0
     return BatchPosting(
-        batch_id=prepared.batch_id, postings=postings, charged_fen=int(amount.sum()),
+        batch_id=prepared.batch_id, postings=postings, charged_fen=whole_fen,
         record_count=batch.num_rows, volume=volume, lines_ipc=lines, plans=book.plan_specs, node_id=node_id,
         voucher_fen=draws.drawn_fen, voucher_balances=draws.balances,
     )
@@ -156,11 +163,12 @@ def _plan_index(plan_of, column: pa.Array, rows: np.ndarray) -> np.ndarray:
 
 def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, amount, month_code, usage_names,
                billed_names) -> PostingColumns | tuple:
-    """Split each line and sum the parts per (buyer, usage period, party): one posting each, its kind given by the party."""
+    """Split each line (milli-fen) and sum the parts per (buyer, usage period, party): one posting each, its kind
+    given by the party, its whole fen in amount_fen and the rest in sub_millifen."""
     if not len(record):
         return ()
     plans = book.plans
-    assert int(amount.sum()) < MAX_AMOUNT_FEN, "batch total over 2^53 fen; split the batch"
+    assert int(amount.sum()) < MAX_AMOUNT_FEN * MILLIFEN_PER_FEN, "batch total over 2^53 fen; split the batch"
     line_key = prepared.buyer_code[record] * len(usage_names) + month_code[record]
     n_keys = len(prepared.buyer_names) * len(usage_names)
     distinct = None
@@ -182,35 +190,47 @@ def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, amount, m
     periods = list(dict.fromkeys([*billed_names, *usage_names, ""]))
     billed_at = np.array([periods.index(name) for name in billed_names], dtype=np.int64)
     original_at = np.array([periods.index(u if u != b else "") for u, b in zip(usage_names, billed_names)], dtype=np.int64)
+    whole_fen, sub_millifen = np.divmod(sums, MILLIFEN_PER_FEN)
     return PostingColumns(
         accounts=tuple(accounts), periods=tuple(periods), kind=party_kinds[party], debit=buyer,
-        credit=len(prepared.buyer_names) + party, amount_fen=sums, period=billed_at[month], original_period=original_at[month],
+        credit=len(prepared.buyer_names) + party, amount_fen=whole_fen, period=billed_at[month], original_period=original_at[month],
+        sub_millifen=sub_millifen,
     )
 
 
 def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, usage_names, billed_names) -> PendingLines | bytes:
-    # Every record that reads a product is kept, charged or not: operators' reports count free and flat-fee calls.
-    charged = np.flatnonzero((rated.compute_fen > 0) | (rated.data_fen > 0) | (rated.cap_reduction_fen > 0)
-                             | (prepared.inputs.product_index >= 0))
-    if not charged.size:
+    # Every record is kept, charged or not: a statement shows every use, free lines with the rule that made them free.
+    n = prepared.batch.num_rows
+    if not n:
         return b""
-    every = charged.size == prepared.batch.num_rows  # the usual case: no copy of the string columns
-    take = None if every else pa.array(charged)
-
-    col = lambda name: prepared.batch.column(name) if every else prepared.batch.column(name).take(take)  # noqa: E731
-    pick = lambda values: values if every else values[charged]  # noqa: E731
+    col = prepared.batch.column
     # Category per product row of the rate tables (and "" for compute-only records), and the periods, as
     # dictionaries over their few values: built from codes, never as a string per line.
     row_categories = pa.array([book.categories.get(p, "") for p in book.tables.data.product_ids] + [""], pa.string())
-    product_row = pick(prepared.inputs.product_index)
+    product_row = prepared.inputs.product_index
     category_code = np.where(product_row < 0, len(row_categories) - 1, product_row).astype(np.int32)
-    months = pa.array(pick(month_code).astype(np.int32))
+    months = pa.array(month_code.astype(np.int32))
     by_code = lambda codes, names: pa.DictionaryArray.from_arrays(codes, names)  # noqa: E731
     return PendingLines([
         col("record_id"), col("job_id"), col("grant_id"), col("buyer_id"), col("node_id"), col("compute_center"),
         col("product_id"), col("price_version"), by_code(pa.array(category_code), row_categories),
         by_code(months, pa.array(usage_names, pa.string())), by_code(months, pa.array(billed_names, pa.string())),
-        pa.array(pick(units)), col("cpu_ms"), col("memory_mb_s"), col("gpu_ms"),
-        pa.array(pick(rated.compute_fen)), pa.array(pick(rated.data_fen)), pa.array(pick(rated.cap_reduction_fen)),
-        pa.array(pick(prepared.inputs.free), pa.bool_()),
+        pa.array(units), col("cpu_ms"), col("memory_mb_s"), col("gpu_ms"),
+        pa.array(rated.compute_millifen), pa.array(rated.data_millifen), pa.array(rated.cap_reduction_millifen),
+        pa.array(prepared.inputs.free, pa.bool_()), by_code(pa.array(_free_rule_code(prepared, rated)), _FREE_RULE_NAMES),
     ])  # fmt: skip
+
+
+_FREE_RULE_NAMES = pa.array(["", *FREE_RULES], pa.string())
+_PUBLIC_INTEREST, _GUIDED_CAP, _ZERO_PRICE = (1 + FREE_RULES.index(r) for r in ("public_interest", "guided_cap", "zero_price"))
+
+
+def _free_rule_code(prepared: PreparedBatch, rated) -> np.ndarray:
+    """Why a record's line costs nothing, as an index into _FREE_RULE_NAMES (0: it is charged). A data
+    record's rule is its data line's; a compute-only record's is its compute line's."""
+    has_product = prepared.inputs.product_index >= 0
+    amount = np.where(has_product, rated.data_millifen, rated.compute_millifen)
+    code = np.where(amount > 0, 0, _ZERO_PRICE)
+    code = np.where((amount == 0) & has_product & (rated.cap_reduction_millifen > 0), _GUIDED_CAP, code)
+    code = np.where(has_product & prepared.inputs.free, _PUBLIC_INTEREST, code)
+    return code.astype(np.int8)

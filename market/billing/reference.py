@@ -1,8 +1,10 @@
 """The reference rater: the same batches billed with the plain-Python twins, per account, in fen.
 
 Slow on purpose (it is the specification, not the path): it rates each batch with
-`rate_inputs_twin`, splits each line with `split_twin` and sums by account in Python
-integers. Tests and the benchmark compare the ledger to it to the fen.
+`rate_inputs_twin` (milli-fen), splits each line with `split_twin` and sums each (payer, payee,
+billed period) pair's milli-fen in Python integers; a pair has been posted the whole fen of its sum
+while its period is open (docs/billing.md, "Amounts below a fen"). Tests and the benchmark compare
+the ledger to it to the fen.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pyarrow as pa
 
 from shuniu.market.billing.book import PriceSource
 from shuniu.market.billing.charge import prepare_usage
-from shuniu.market.ledger import account_id
+from shuniu.market.ledger import account_id, billed_period, month_name
 from shuniu.market.rating import rate_inputs_twin
 from shuniu.market.split.hamilton import split_twin
 
@@ -26,7 +28,7 @@ def reference_balances(batches: Iterable[tuple[str, pa.RecordBatch]], source: Pr
                        closed: Container[str] = ()) -> dict[str, int]:
     """Balance (credits - debits) per account after billing `batches` in the order given."""
     volumes: dict[str, int] = defaultdict(int)
-    balances: dict[str, int] = defaultdict(int)
+    pairs: dict[tuple[str, str, str], int] = defaultdict(int)  # (payer, payee, billed period) -> milli-fen
     for batch_id, batch in batches:
         book = source.book_for(batch)
         prepared = prepare_usage(batch_id, batch, book)
@@ -35,10 +37,12 @@ def reference_balances(batches: Iterable[tuple[str, pa.RecordBatch]], source: Pr
         for f, after in zip(prepared.volume_fields, rated.units_after.tolist()):
             volumes[f] = after
         rows = batch.to_pylist()
+        months = [billed_period(month_name(int(m)), closed) for m in prepared.month_values]
+        billed = [months[k] for k in prepared.month_code.tolist()]
         for i, row in enumerate(rows):
             buyer = account_id("buyer", row["buyer_id"])
-            lines = [(("compute", row["compute_center"]), int(rated.compute_fen[i])),
-                     (("data", row["product_id"]), int(rated.data_fen[i]))]
+            lines = [(("compute", row["compute_center"]), int(rated.compute_millifen[i])),
+                     (("data", row["product_id"]), int(rated.data_millifen[i]))]
             for key, amount in lines:
                 if amount <= 0:
                     continue
@@ -46,6 +50,9 @@ def reference_balances(batches: Iterable[tuple[str, pa.RecordBatch]], source: Pr
                 lo, hi = int(book.plans.plan_offsets[plan]), int(book.plans.plan_offsets[plan + 1])
                 parties = [book.plans.parties[int(k)] for k in book.plans.slot_party[lo:hi]]
                 for (party_type, party_id), part in zip(parties, split_twin(book.plans, [plan], [amount])[0]):
-                    balances[account_id(party_type, party_id)] += part
-                balances[buyer] -= amount
+                    pairs[(buyer, account_id(party_type, party_id), billed[i])] += part
+    balances: dict[str, int] = defaultdict(int)
+    for (payer, payee, _), millifen in pairs.items():
+        balances[payer] -= millifen // 1000
+        balances[payee] += millifen // 1000
     return {a: b for a, b in balances.items() if b}

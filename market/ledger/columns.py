@@ -12,6 +12,12 @@ their name tables, `{"accounts": [...], "periods": [...], "columns": {"kind": [.
 [...]}, "rows": [...]}`, where `rows` holds any further postings (compute-voucher draws,
 payments) as LedgerPosting rows. Bodies written before columns existed hold only `postings`
 (rows); `postings_of_body` and `account_sums_of_body` read both.
+
+Usage postings accrue amounts below a fen (docs/billing.md, "Amounts below a fen"): the biller's
+`amount_fen` is then the whole fen of the posting's exact milli-fen and `sub_millifen` (0..999) the
+rest, which the posting script adds to the (payer, payee) pair's accrual counter. A posting whose
+counter crosses a fen moves one fen more; the script lists those postings in the stored body's
+`carry` (indexes into the columns). A posting that moves 0 fen (all of it accrued) is no posting.
 """
 
 from __future__ import annotations
@@ -41,9 +47,12 @@ class PostingColumns(Sequence):
     period: np.ndarray  # int64
     original_period: np.ndarray  # int64
     rows: tuple[LedgerPosting, ...] = ()  # postings that name a product, price version or voucher
+    sub_millifen: np.ndarray | None = None  # int64 0..999 per column posting: accrued, not (yet) moved
+    carry: frozenset = frozenset()  # column postings whose accrual crossed a fen when posted: one fen more
 
     def __len__(self) -> int:
-        return len(self.amount_fen) + len(self.rows)
+        moved = int(np.count_nonzero(self.amount_fen)) + sum(1 for i in self.carry if not self.amount_fen[i])
+        return moved + len(self.rows)
 
     def __getitem__(self, index):
         return self._postings()[index]
@@ -60,17 +69,26 @@ class PostingColumns(Sequence):
         made = self.__dict__.get("_made")
         if made is None:
             a, p = self.accounts, self.periods
-            made = tuple(LedgerPosting(kind, a[d], a[c], fen, p[period], p[original])
-                         for kind, d, c, fen, period, original in zip(*(getattr(self, n).tolist() for n in COLUMN_NAMES)))
+            made = tuple(LedgerPosting(kind, a[d], a[c], fen + (i in self.carry), p[period], p[original])
+                         for i, (kind, d, c, fen, period, original) in enumerate(zip(*(getattr(self, n).tolist() for n in COLUMN_NAMES)))
+                         if fen or i in self.carry)
             made += self.rows
             object.__setattr__(self, "_made", made)
         return made
 
     def checked_total(self, batch_id: str) -> int:
-        """Σ amount_fen; AssertionError if an amount is outside 1..2^53-1 or a posting moves money to its own account."""
+        """Σ amount_fen; AssertionError if an amount is outside 1..2^53-1 or a posting moves money to its own account.
+
+        With `sub_millifen`, a posting's whole fen may be 0 when its milli-fen are 1..999."""
         amount = self.amount_fen
-        assert not len(amount) or (amount.min() > 0 and amount.max() < MAX_AMOUNT_FEN), \
+        low = 1 if self.sub_millifen is None else 0
+        assert not len(amount) or (amount.min() >= low and amount.max() < MAX_AMOUNT_FEN), \
             f"batch {batch_id}: a posting amount is outside 1..2^53-1 fen"
+        if self.sub_millifen is not None:
+            sub = self.sub_millifen
+            assert sub.shape == amount.shape and (not len(sub) or (sub.min() >= 0 and sub.max() < 1000)), \
+                f"batch {batch_id}: sub_millifen must be 0..999, one per posting"
+            assert not ((amount == 0) & (sub == 0)).any(), f"batch {batch_id}: a posting of 0 milli-fen"
         assert len(set(self.accounts)) == len(self.accounts), f"batch {batch_id}: account names repeat"
         assert not (self.debit == self.credit).any(), f"batch {batch_id}: a posting moves money to its own account"
         total = int(amount.sum())
@@ -107,9 +125,14 @@ def postings_body(postings: Sequence[LedgerPosting]) -> dict:
     """The stored form of a batch's postings (without plans and time), columns when they are columns."""
     if not isinstance(postings, PostingColumns):
         return {"postings": [p.as_row() for p in postings]}
-    return {"accounts": list(postings.accounts), "periods": list(postings.periods),
-            "columns": {name: getattr(postings, name).tolist() for name in COLUMN_NAMES},
+    columns = {name: getattr(postings, name).tolist() for name in COLUMN_NAMES}
+    if postings.sub_millifen is not None:
+        columns["sub_millifen"] = postings.sub_millifen.tolist()
+    body = {"accounts": list(postings.accounts), "periods": list(postings.periods), "columns": columns,
             "rows": [p.as_row() for p in postings.rows]}
+    if postings.carry:
+        body["carry"] = sorted(postings.carry)
+    return body
 
 
 def postings_of_body(body: dict) -> list[LedgerPosting]:
@@ -117,8 +140,9 @@ def postings_of_body(body: dict) -> list[LedgerPosting]:
     if "columns" not in body:
         return [LedgerPosting.from_row(r) for r in body["postings"]]
     a, p, c = body["accounts"], body["periods"], body["columns"]
-    made = [LedgerPosting(kind, a[d], a[cr], fen, p[period], p[original])
-            for kind, d, cr, fen, period, original in zip(*(c[n] for n in COLUMN_NAMES))]
+    carry = set(body.get("carry", ()))
+    made = [LedgerPosting(kind, a[d], a[cr], fen + (i in carry), p[period], p[original])
+            for i, (kind, d, cr, fen, period, original) in enumerate(zip(*(c[n] for n in COLUMN_NAMES))) if fen or i in carry]
     return made + [LedgerPosting.from_row(r) for r in body["rows"]]
 
 
@@ -132,10 +156,12 @@ def account_sums_of_body(body: dict) -> tuple[dict[str, int], dict[str, int], in
     else:
         c = body["columns"]
         amount = np.array(c["amount_fen"], dtype=np.int64)
+        if body.get("carry"):
+            amount[np.array(body["carry"], dtype=np.int64)] += 1
         debits = _sums(body["accounts"], np.array(c["debit"], dtype=np.int64), amount)
         credits = _sums(body["accounts"], np.array(c["credit"], dtype=np.int64), amount)
         rows = [LedgerPosting.from_row(r) for r in body["rows"]]
-        count = len(amount)
+        count = int(np.count_nonzero(amount))
     for p in rows:
         debits[p.debit_account_id] = debits.get(p.debit_account_id, 0) + p.amount_fen
         credits[p.credit_account_id] = credits.get(p.credit_account_id, 0) + p.amount_fen

@@ -8,6 +8,11 @@ Redis. Its int64 columns are written as int32 when every value fits, as usage tr
 (usage_schema.to_wire): a quarter fewer bytes to compress. Readers get plain strings and int64
 from `read_lines`, whatever the writer chose.
 
+Amounts are exact milli-fen (`compute_millifen`, `data_millifen`, `cap_reduction_millifen`): the ledger
+accrues what is below a fen and rounds where a bill is made (docs/billing.md). `free_rule` names the rule
+that made a line free (FREE_RULES). Lines written before milli-fen existed hold `*_fen` columns; `read_lines`
+gives both forms to every reader, the `*_fen` of a milli-fen line being that line alone rounded half to even.
+
 A biller hands its lines over as `PendingLines`: they are serialised (and LZ4-compressed, which
 releases the GIL) by whoever posts them, the posting thread, while the next batch is rated.
 """
@@ -16,21 +21,29 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from shuniu.protos.usage_schema import narrowed_int64
 
-__all__ = ["LINES_SCHEMA", "PendingLines", "lines_ipc", "read_lines"]
+__all__ = ["FREE_RULES", "LINES_SCHEMA", "PendingLines", "lines_ipc", "read_lines"]
 
 LINES_SCHEMA = pa.schema([
     ("record_id", pa.string()), ("job_id", pa.string()), ("grant_id", pa.string()), ("buyer_id", pa.string()),
     ("node_id", pa.string()), ("compute_center", pa.string()), ("product_id", pa.string()),
     ("price_version", pa.int64()), ("category", pa.string()), ("usage_period", pa.string()),
     ("billed_period", pa.string()), ("units", pa.int64()), ("cpu_ms", pa.int64()), ("memory_mb_s", pa.int64()),
-    ("gpu_ms", pa.int64()), ("compute_fen", pa.int64()), ("data_fen", pa.int64()), ("cap_reduction_fen", pa.int64()),
+    ("gpu_ms", pa.int64()), ("compute_millifen", pa.int64()), ("data_millifen", pa.int64()),
+    ("cap_reduction_millifen", pa.int64()),
     ("free", pa.bool_()),  # public data used for a public-interest purpose, served free (公益使用)
+    ("free_rule", pa.string()),  # why a line of the record costs 0 (FREE_RULES), "" when it is charged
 ])  # fmt: skip
+# Why a line costs nothing, as statements show it: public data used for a public-interest purpose
+# (公益使用), a guided price cap (政府指导价) that took the whole charge, a price (or quantity) of 0.
+FREE_RULES = ("public_interest", "guided_cap", "zero_price")
+_AMOUNTS = ("compute", "data", "cap_reduction")
 _INT64_COLUMNS = {f.name for f in LINES_SCHEMA if f.type == pa.int64()}
 # LZ4: half the bytes in Redis at half of zstd's CPU on the hot path; compressed on the calling thread,
 # as Arrow's thread pool spends a third more CPU on a batch this size.
@@ -70,12 +83,23 @@ class PendingLines:
 
 
 def read_lines(data: bytes | PendingLines) -> pa.Table:
-    """One batch's rated lines with plain string columns and int64 integers (lines written before a column
-    existed lack it)."""
+    """One batch's rated lines with plain string columns and int64 integers, amounts both in milli-fen and per
+    line in fen (lines written before another column existed lack it)."""
     table = ipc.open_stream(pa.py_buffer(data.ipc() if isinstance(data, PendingLines) else data)).read_all()
     for i, field in enumerate(table.schema):
         if pa.types.is_dictionary(field.type):
             table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
-        elif field.type == pa.int32() and field.name in _INT64_COLUMNS:
+        elif field.type == pa.int32() and (field.name in _INT64_COLUMNS or field.name.endswith("_fen")):
             table = table.set_column(i, field.name, table.column(i).cast(pa.int64()))
+    for amount in _AMOUNTS:
+        fen, millifen = f"{amount}_fen", f"{amount}_millifen"
+        if millifen in table.column_names and fen not in table.column_names:
+            table = table.append_column(fen, pa.array(_half_even_fen(table.column(millifen).to_numpy()), pa.int64()))
+        elif fen in table.column_names and millifen not in table.column_names:  # lines billed in whole fen
+            table = table.append_column(millifen, pc.multiply(table.column(fen), 1000))
     return table
+
+
+def _half_even_fen(millifen: np.ndarray) -> np.ndarray:
+    q, r = np.divmod(millifen, 1000)
+    return q + ((r > 500) | ((r == 500) & (q % 2 == 1)))

@@ -12,7 +12,11 @@
 --       then (optional) n vouchers drawn, per voucher: id, expected remaining fen, new remaining fen, valid until ms;
 --       then (optional) n record periods, retention ms, per period: its name, the length its record log must have,
 --       and the hashes of the batch's record ids with usage in it (8 bytes each), whose logs are the KEYS after the
---       vouchers' key
+--       vouchers' key;
+--       then (optional, after "0, 0" when no record periods are sent) n accruals, per posting whose milli-fen are
+--       not whole fen: its index in the body's columns, its period's position among the n periods, its pair's field
+--       ("kind|debit|credit"), debit account, credit account, milli-fen below a fen (1..999); their hashes (one
+--       per period, field -> milli-fen accrued, 0..999) are the KEYS after the record sets, in period order
 -- Returns {1, seq} posted, {0, summary} already posted, {-1, period} period closed, {-2, field} stale volume,
 -- {-3, voucher id} stale voucher (its remaining amount changed since it was read, or it expired),
 -- {-4, period} stale record log (another biller appended to it), {-5, period} records of a period forgotten (too late).
@@ -44,6 +48,9 @@ local vouchers_at = at
 local vouchers_key = KEYS[12 + n_periods]
 local records_at = vouchers_at + 4 * n_vouchers
 local n_record_periods = tonumber(ARGV[records_at] or '0')
+local accruals_at = records_at + 2 + 3 * n_record_periods
+local n_accruals = tonumber(ARGV[accruals_at] or '0'); accruals_at = accruals_at + 1
+local accrual_keys_at = 13 + n_periods + n_record_periods
 
 for i = 0, n_periods - 1 do
   local state = redis.call('HGET', KEYS[8], ARGV[periods_at + i])
@@ -123,6 +130,33 @@ if debited ~= charged or credited ~= charged or charged >= LIMIT then
   return redis.error_reply('ERR unbalanced posting set: debits ' .. debited .. ', credits ' .. credited .. ', charged ' .. ARGV[3])
 end
 
+-- Amounts below a fen (docs/billing.md): each pair's milli-fen accrue in its period's hash; a posting whose
+-- pair crosses a fen moves one fen more, on both sides, so debits still equal credits. Read and checked
+-- here, written below with the rest.
+local accrued, carried, carry_debits, carry_credits, carry_fen = {}, {}, {}, {}, 0
+for i = 0, n_accruals - 1 do
+  local a = accruals_at + 6 * i
+  local sub, position = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 1])
+  if not sub or sub < 1 or sub > 999 or sub ~= math.floor(sub) or not position or position < 0 or position >= n_periods then
+    return redis.error_reply('ERR bad accrual ' .. tostring(ARGV[a + 2]) .. ': ' .. tostring(ARGV[a + 5]) .. ' milli-fen in period #' .. tostring(ARGV[a + 1]))
+  end
+  local key = KEYS[accrual_keys_at + position]
+  local slot = key .. '\0' .. ARGV[a + 2]
+  local entry = accrued[slot]
+  if not entry then
+    entry = {key, ARGV[a + 2], tonumber(redis.call('HGET', key, ARGV[a + 2]) or '0')}
+    accrued[slot] = entry
+  end
+  entry[3] = entry[3] + sub
+  if entry[3] >= 1000 then
+    entry[3] = entry[3] - 1000
+    carried[#carried + 1] = ARGV[a]
+    carry_debits[ARGV[a + 3]] = (carry_debits[ARGV[a + 3]] or 0) + 1
+    carry_credits[ARGV[a + 4]] = (carry_credits[ARGV[a + 4]] or 0) + 1
+    carry_fen = carry_fen + 1
+  end
+end
+
 local function hset_chunks(key, n, pair)
   each_chunk(n, function(from, to)
     local args = {}
@@ -142,8 +176,23 @@ for i = 0, n_credits - 1 do
 end
 hset_chunks(KEYS[10], n_debits, function(i) return ARGV[debits_at + 2 * i], ARGV[2] end)
 hset_chunks(KEYS[10], n_credits, function(i) return ARGV[credits_at + 2 * i], ARGV[2] end)
+for account, fen in pairs(carry_debits) do
+  redis.call('HINCRBY', KEYS[4], account, fen)
+  redis.call('HSET', KEYS[10], account, ARGV[2])
+end
+for account, fen in pairs(carry_credits) do
+  redis.call('HINCRBY', KEYS[5], account, fen)
+  redis.call('HSET', KEYS[10], account, ARGV[2])
+end
+for _, entry in pairs(accrued) do
+  if entry[3] == 0 then redis.call('HDEL', entry[1], entry[2]) else redis.call('HSET', entry[1], entry[2], entry[3]) end
+end
 redis.call('HINCRBY', KEYS[6], 'debits_fen', ARGV[3])
 redis.call('HINCRBY', KEYS[6], 'credits_fen', ARGV[3])
+if carry_fen > 0 then  -- apart: a Lua number past 10^14 would be formatted with an exponent
+  redis.call('HINCRBY', KEYS[6], 'debits_fen', carry_fen)
+  redis.call('HINCRBY', KEYS[6], 'credits_fen', carry_fen)
+end
 redis.call('HINCRBY', KEYS[6], 'batches', 1)
 hset_chunks(KEYS[7], n_volume, function(i) return ARGV[volume_at + 3 * i], ARGV[volume_at + 3 * i + 2] end)
 for i = 0, n_periods - 1 do
@@ -154,8 +203,14 @@ for i = 0, n_vouchers - 1 do
 end
 for _, log in ipairs(record_logs) do redis.call('APPEND', log[1], log[2]) end
 local seq = redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
+-- The postings that carried are named in the stored body (and their fen in the summary): readers add them.
+local body, summary = ARGV[5], ARGV[4]
+if carry_fen > 0 then
+  body = string.sub(body, 1, -2) .. ',"carry":[' .. table.concat(carried, ',') .. ']}'
+  summary = string.sub(summary, 1, -2) .. ', "carry_fen": ' .. carry_fen .. '}'
+end
+redis.call('HSET', KEYS[3], ARGV[1], body)
 if ARGV[6] ~= '' then redis.call('SET', KEYS[9], ARGV[6]) end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[1], summary)
 ack()
 return {1, seq}

@@ -11,6 +11,8 @@ Keys (all under shuniu:ledger:):
   volume           hash "product|buyer|period" -> cumulative billable units (volume tiers)
   periods          hash period -> "closed:<unix ms>" once settlement closed it
   period:{period}  list of batch ids with postings billed in that period
+  accrual:{period} hash "kind|debit|credit" -> milli-fen below a fen the pair accrued in that (open) period;
+                   closing the period rounds each once (close_period.lua, docs/billing.md)
   records:{period} string: the 8-byte keyed hashes of the record ids billed with usage in that period, appended
                    with each batch; record_key: the hash's key (market/billing/record_ids.py: each record billed once)
 Retention (scheduler/retention) moves the lines of old batches to the cold file of cold.py; the
@@ -29,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import redis
 
 from shuniu.market.ledger.cold import COLD_DATASET_KEY, LedgerCold, dataset_directory
@@ -41,6 +44,7 @@ __all__ = ["LedgerStore", "PostOutcome", "ledger_key"]
 
 _PREFIX = "shuniu:ledger:"
 _SCRIPT = (pathlib.Path(__file__).with_name("post_batch.lua")).read_text()
+_CLOSE_SCRIPT = (pathlib.Path(__file__).with_name("close_period.lua")).read_text()
 VOUCHER_REMAINING_KEY = "shuniu:vouchers:remaining"  # market/vouchers owns it; the posting script draws on it
 _STATUS = {1: "posted", 0: "duplicate", -1: "period_closed", -2: "stale_volume", -3: "stale_voucher", -4: "stale_records",
            -5: "too_late"}
@@ -48,6 +52,31 @@ _STATUS = {1: "posted", 0: "duplicate", -1: "period_closed", -2: "stale_volume",
 
 def ledger_key(name: str) -> str:
     return _PREFIX + name
+
+
+def rounding_batch_id(period: str) -> str:
+    """The batch that rounds a closed period's accruals."""
+    return f"rounding:{period}"
+
+
+def accrual_key(period: str) -> str:
+    """The hash of a billed period's accruals: "kind|debit account|credit account" -> milli-fen below a fen (1..999)."""
+    return ledger_key(f"accrual:{period}")
+
+
+def _accruals(postings, periods: list[str]) -> list:
+    """The posting script's accrual arguments of a batch's column postings: per posting with milli-fen below a
+    fen, (index, period position, pair field, debit account, credit account, milli-fen)."""
+    sub = getattr(postings, "sub_millifen", None)
+    if sub is None or not sub.any():
+        return []
+    position = {name: k for k, name in enumerate(periods)}
+    a, p = postings.accounts, postings.periods
+    out = []
+    for i in np.flatnonzero(sub).tolist():
+        debit, credit = a[int(postings.debit[i])], a[int(postings.credit[i])]
+        out += [i, position[p[int(postings.period[i])]], f"{int(postings.kind[i])}|{debit}|{credit}", debit, credit, int(sub[i])]
+    return out
 
 
 def records_key(period: str) -> str:
@@ -72,6 +101,7 @@ class LedgerStore:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self._post = client.register_script(_SCRIPT)
+        self._close = client.register_script(_CLOSE_SCRIPT)
         self._cold: LedgerCold | None = None  # opened once retention has made the file
 
     def post(self, batch: BatchPosting, *, stream: str = "", group: str = "", entry_id: str = "",
@@ -107,6 +137,11 @@ class LedgerStore:
                 len(batch.voucher_balances), *draws]
         if record_logs:
             args += [len(record_logs), retention_ms, *(x for log in record_logs for x in log)]
+        accruals = _accruals(batch.postings, periods)
+        if accruals:  # amounts below a fen, accrued per pair and period by the script
+            args += [] if record_logs else [0, 0]
+            args += [len(accruals) // 6, *accruals]
+            keys += [accrual_key(p) for p in periods]
         status, detail = self._post(keys=keys, args=args)
         detail = detail.decode() if isinstance(detail, bytes) else str(detail)
         return PostOutcome(_STATUS[int(status)], detail)
@@ -118,10 +153,11 @@ class LedgerStore:
         return closed_periods_of(self.client.hgetall(ledger_key("periods")))
 
     def close_period(self, period: str) -> int:
-        """Mark a period closed (once; later calls keep the first time); return its closing unix ms."""
-        now_ms = int(time.time() * 1000)
-        self.client.hsetnx(ledger_key("periods"), period, f"closed:{now_ms}")
-        return int(self.client.hget(ledger_key("periods"), period).decode().split(":")[1])
+        """Mark a period closed (once; later calls keep the first time) and round what each pair accrued below a
+        fen in it, in the same atomic step (batch "rounding:<period>"); return its closing unix ms."""
+        keys = [ledger_key(k) for k in ("periods", f"accrual:{period}", "batches", "order", "postings", "debits", "credits",
+                                        "totals", "updated", f"period:{period}")]
+        return int(self._close(keys=keys, args=[period, int(time.time() * 1000), rounding_batch_id(period)]))
 
     def volumes(self, fields: list[str]) -> list[int]:
         if not fields:

@@ -34,7 +34,7 @@ def transfer_lines(batch_id: str, postings: Iterable[LedgerPosting], schema: pa.
                                                        f"@{p.debit_account_id}")):
             values = {"line_id": line_id + suffix, "account_id": account, "kind": p.kind, "amount_fen": amount,
                       "counterparty": counterparty, "line_fen": p.amount_fen, "original_period": p.original_period,
-                      "batch_id": batch_id}
+                      "batch_id": batch_id, "amount_millifen": amount * 1000, "line_millifen": p.amount_fen * 1000}
             for name, column in rows.items():
                 column.append(values.get(name, "" if schema.field(name).type == pa.string() else 0))
     return pa.table({f.name: pa.array(rows[f.name], f.type) for f in schema}, schema=schema)

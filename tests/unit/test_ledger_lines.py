@@ -13,7 +13,8 @@ _PLAIN = pa.table({
     "node_id": ["n", "n", "n"], "compute_center": ["cc", "cc", "cc"], "product_id": ["p1", "", "p2"], "price_version": [1, 0, 3],
     "category": ["traffic", "", "health"], "usage_period": ["2026-11", "2026-11", "2026-10"],
     "billed_period": ["2026-11", "2026-11", "2026-11"], "units": [10, 0, 7], "cpu_ms": [1, 2, 3], "memory_mb_s": [4, 5, 6],
-    "gpu_ms": [0, 0, 9], "compute_fen": [11, 12, 13], "data_fen": [5, 0, 8], "cap_reduction_fen": [1, 0, 0], "free": [False, False, True],
+    "gpu_ms": [0, 0, 9], "compute_millifen": [11_000, 12_400, 13], "data_millifen": [5_000, 0, 0], "cap_reduction_millifen": [1_000, 0, 0],
+    "free": [False, False, True], "free_rule": ["", "", "public_interest"],
 }, schema=LINES_SCHEMA)  # fmt: skip
 
 
@@ -26,24 +27,24 @@ def _columns(encode: set[str]) -> list[pa.Array]:
                                      {f.name for f in LINES_SCHEMA if f.type == pa.string()}], ids=["plain", "some", "every_string"])
 def test_lines_read_back_as_plain_strings_whatever_was_encoded(encoded):
     data = lines_ipc(_columns(encoded))
-    assert read_lines(data).equals(_PLAIN)
+    assert read_lines(data).select(LINES_SCHEMA.names).equals(_PLAIN)
     stored = ipc.open_stream(pa.py_buffer(data)).schema
     assert {f.name for f in stored if pa.types.is_dictionary(f.type)} == encoded
 
 
 def test_integers_that_fit_are_stored_as_int32_and_read_back_as_int64():
-    big = _PLAIN.set_column(LINES_SCHEMA.get_field_index("compute_fen"), "compute_fen", pa.array([11, 2**31, 13], pa.int64()))
+    big = _PLAIN.set_column(LINES_SCHEMA.get_field_index("compute_millifen"), "compute_millifen", pa.array([11, 2**31, 13], pa.int64()))
     data = lines_ipc([big.column(name).combine_chunks() for name in LINES_SCHEMA.names])
     stored = ipc.open_stream(pa.py_buffer(data)).schema
-    assert {f.name for f in stored if f.type == pa.int32()} == {f.name for f in LINES_SCHEMA if f.type == pa.int64()} - {"compute_fen"}
-    assert stored.field("compute_fen").type == pa.int64()
-    assert read_lines(data).equals(big)
+    assert {f.name for f in stored if f.type == pa.int32()} == {f.name for f in LINES_SCHEMA if f.type == pa.int64()} - {"compute_millifen"}
+    assert stored.field("compute_millifen").type == pa.int64()
+    assert read_lines(data).select(LINES_SCHEMA.names).equals(big)
 
 
 def test_int32_columns_as_the_biller_rates_them_are_taken_and_read_back_as_int64():
     narrow = {"cpu_ms", "memory_mb_s", "gpu_ms", "price_version"}
     data = lines_ipc([c.cast(pa.int32()) if n in narrow else c for n, c in zip(LINES_SCHEMA.names, _columns(set()))])
-    assert read_lines(data).equals(_PLAIN)
+    assert read_lines(data).select(LINES_SCHEMA.names).equals(_PLAIN)
 
 
 def test_dictionary_encoding_takes_fewer_bytes_for_repeated_strings():
@@ -55,7 +56,7 @@ def test_dictionary_encoding_takes_fewer_bytes_for_repeated_strings():
 
 
 @pytest.mark.parametrize("columns, message", [
-    (lambda: _columns(set())[:-1], "need the 19 columns"),
+    (lambda: _columns(set())[:-1], "need the 20 columns"),
     (lambda: [pa.array([1, 2, 3]) if i == 0 else c for i, c in enumerate(_columns(set()))], "'record_id' holds int64; expected string"),
     (lambda: [c.cast(pa.int16()) if n == "units" else c for n, c in zip(LINES_SCHEMA.names, _columns(set()))], "'units' holds int16"),
 ], ids=["a_column_missing", "a_column_of_the_wrong_type", "an_integer_narrower_than_int32"])
@@ -69,4 +70,19 @@ def test_lines_written_before_a_column_existed_still_read():
     sink = pa.BufferOutputStream()
     with ipc.new_stream(sink, older.schema) as writer:
         writer.write_table(older)
-    assert read_lines(sink.getvalue().to_pybytes()).equals(older)
+    assert read_lines(sink.getvalue().to_pybytes()).select(older.column_names).equals(older)
+
+
+def test_lines_billed_in_whole_fen_read_in_milli_fen_and_milli_fen_lines_read_per_line_in_fen():
+    whole = _PLAIN.drop_columns(["compute_millifen", "data_millifen", "cap_reduction_millifen", "free_rule"])
+    whole = whole.append_column("compute_fen", pa.array([11, 12, 13], pa.int64()))
+    whole = whole.append_column("data_fen", pa.array([5, 0, 8], pa.int64()))
+    whole = whole.append_column("cap_reduction_fen", pa.array([1, 0, 0], pa.int64()))
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, whole.schema) as writer:
+        writer.write_table(whole)
+    read = read_lines(sink.getvalue().to_pybytes())
+    assert read.column("compute_millifen").to_pylist() == [11_000, 12_000, 13_000]
+    assert read.column("data_millifen").to_pylist() == [5_000, 0, 8_000]
+    # 12,400 milli-fen is 12 fen alone; 13 milli-fen is 0 fen (the ledger accrues them, not the line).
+    assert read_lines(lines_ipc(_columns(set()))).column("compute_fen").to_pylist() == [11, 12, 0]

@@ -9,6 +9,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shuniu.market.billing import charge_batch, prepare_usage
+from shuniu.market.ledger.accrual import posted, rounded
 from shuniu.market.ledger.lines import read_lines
 from shuniu.market.settlement import statement_lines
 from shuniu.market.vouchers import HeldVoucher, voucher_used_fen
@@ -95,8 +96,10 @@ def test_draws_balance_never_overdraw_and_the_statements_show_them(records, vouc
                     if p.kind == ledger_pb2.POSTING_KIND_VOUCHER and p.credit_account_id == f"buyer:{buyer}")
         assert drawn <= _compute_fen(posting, buyer)
     assert sum(_net(posting).values()) == 0
-    for period in {p.period for p in posting.postings}:
-        lines = statement_lines(period, [("b1", list(posting.postings), BOOK.plan_specs, posting.lines_ipc)])
+    accrued: dict = {}
+    moved = posted(posting.postings, accrued)  # as the ledger posts them: each pair's fen crossed, then each period's close
+    for period in {p.period for p in moved} | {pair[0] for pair in accrued}:
+        lines = statement_lines(period, [("b1", moved + rounded(period, accrued), BOOK.plan_specs, posting.lines_ipc)])
         used = sum(p.amount_fen for p in posting.postings if p.kind == ledger_pb2.POSTING_KIND_VOUCHER and p.period == period)
         subsidy = lines.filter(pa.compute.starts_with(lines.column("account_id"), "subsidy:"))
         assert voucher_used_fen(subsidy) == used

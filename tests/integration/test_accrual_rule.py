@@ -1,0 +1,102 @@
+"""The accrual rule of amounts below a fen, held against a real Redis by an independent reference.
+
+Any sequence of batches of exact milli-fen lines between buyers and payees is posted by the real
+posting script and closed by the real closing script; a reference written here in Python integers
+(sharing no code with the ledger) says what each account must hold: while a period is open, each
+(payer, payee) pair the whole fen of its milli-fen; once closed, its total rounded once, half up.
+After every posting, debits equal credits, each pair's posted fen and its counter add up to exactly
+its milli-fen, and the ledger's own check passes (docs/billing.md, "Amounts below a fen").
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shuniu.market.ledger import BatchPosting, LedgerStore, PostingColumns
+from shuniu.protos.v1 import ledger_pb2
+
+BUYERS = ("buyer:acme", "buyer:beta")
+PAYEES = (("compute_center:cc-1", ledger_pb2.POSTING_KIND_COMPUTE), ("exchange:exchange", ledger_pb2.POSTING_KIND_EXCHANGE_FEE),
+          ("holder:h-bus", ledger_pb2.POSTING_KIND_DATA))
+PERIODS = ("2026-11", "2026-12")
+
+# A line: (buyer, payee, period, milli-fen) drawn across sub-fen amounts and large ones alike.
+_line = st.tuples(st.integers(0, len(BUYERS) - 1), st.integers(0, len(PAYEES) - 1), st.integers(0, len(PERIODS) - 1),
+                  st.one_of(st.integers(1, 999), st.integers(1, 10**6), st.integers(1, 10**15)))
+_batches = st.lists(st.lists(_line, min_size=1, max_size=12), min_size=1, max_size=8)
+
+
+@pytest.fixture
+def client(redis_url):
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+def _batch(batch_id: str, lines: list[tuple[int, int, int, int]]) -> BatchPosting:
+    """One posting per (buyer, payee, period) of the lines: their milli-fen as whole fen and the rest, as the biller sends them."""
+    sums: dict[tuple[int, int, int], int] = defaultdict(int)
+    for buyer, payee, period, millifen in lines:
+        sums[(buyer, payee, period)] += millifen
+    keys = sorted(sums)
+    accounts = (*BUYERS, *(name for name, _ in PAYEES))
+    column = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
+    postings = PostingColumns(
+        accounts=accounts, periods=PERIODS, kind=column([PAYEES[p][1] for _, p, _ in keys]), debit=column([b for b, _, _ in keys]),
+        credit=column([len(BUYERS) + p for _, p, _ in keys]), amount_fen=column([sums[k] // 1000 for k in keys]),
+        period=column([t for _, _, t in keys]), original_period=column([0] * len(keys)),
+        sub_millifen=column([sums[k] % 1000 for k in keys]))
+    return BatchPosting(batch_id, postings, charged_fen=sum(sums[k] // 1000 for k in keys), record_count=len(lines))
+
+
+def _posted_per_pair(ledger: LedgerStore) -> dict[tuple[str, str, str], int]:
+    out: dict[tuple[str, str, str], int] = defaultdict(int)
+    for _, p, _ in ledger.iter_postings():
+        out[(p.debit_account_id, p.credit_account_id, p.period)] += p.amount_fen
+    return dict(out)
+
+
+def _balances(pair_fen: dict[tuple[str, str, str], int]) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for (payer, payee, _), fen in pair_fen.items():
+        out[payer] -= fen
+        out[payee] += fen
+    return {a: f for a, f in out.items() if f}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(_batches)
+def test_accrued_amounts_post_the_whole_fen_crossed_and_round_once_at_close(client, batches):
+    client.flushall()
+    ledger = LedgerStore(client)
+    exact: dict[tuple[str, str, str], int] = defaultdict(int)  # the reference: each pair's milli-fen
+    for n, lines in enumerate(batches):
+        assert ledger.post(_batch(f"b{n}", lines)).status == "posted"
+        for buyer, payee, period, millifen in lines:
+            exact[(BUYERS[buyer], PAYEES[payee][0], PERIODS[period])] += millifen
+        totals = {k.decode(): int(v) for k, v in client.hgetall("shuniu:ledger:totals").items()}
+        assert totals["debits_fen"] == totals["credits_fen"]
+        posted = _posted_per_pair(ledger)
+        for (payer, payee, period), millifen in exact.items():
+            kind = dict(PAYEES)[payee]
+            counter = int(client.hget(f"shuniu:ledger:accrual:{period}", f"{kind}|{payer}|{payee}") or 0)
+            # Nothing lost, nothing made: the fen posted and the counter are the pair's milli-fen exactly.
+            assert (posted.get((payer, payee, period), 0), counter) == (millifen // 1000, millifen % 1000)
+        assert {a.account_id: a.balance_fen for a in ledger.accounts() if a.balance_fen} == _balances(
+            {pair: m // 1000 for pair, m in exact.items()})
+        assert ledger.check().ok
+
+    for k, period in enumerate(PERIODS):
+        ledger.close_period(period)
+        due = {pair: (m + 500) // 1000 if pair[2] in PERIODS[:k + 1] else m // 1000 for pair, m in exact.items()}
+        assert _posted_per_pair(ledger) == {pair: f for pair, f in due.items() if f}
+        assert {a.account_id: a.balance_fen for a in ledger.accounts() if a.balance_fen} == _balances(due)
+        assert not client.exists(f"shuniu:ledger:accrual:{period}")
+        check = ledger.check()
+        assert check.ok and check.total_debits_fen == check.total_credits_fen

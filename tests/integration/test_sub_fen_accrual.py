@@ -1,0 +1,107 @@
+"""Amounts below a fen, end to end: short jobs at a low price through the real biller into a real Redis.
+
+Each one-second job costs a fraction of a fen. Rounded per line it was charged nothing; kept in
+milli-fen and accrued per (payer, payee) pair it is paid what it costs, and closing the period
+rounds each pair's rest once (docs/billing.md, "Amounts below a fen"). The expected amounts are
+worked out here in Python integers from the price card and the split rule, sharing no code with
+the rater, the split kernel or the ledger.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import redis
+
+from shuniu.bench.billing import Market, seed_market, signed_sender, synthetic_usage
+from shuniu.market.billing import Biller, BillerConfig, PriceSource, reference_balances
+from shuniu.market.ledger import LedgerStore
+from shuniu.nodes.usage import UsageSpool
+from shuniu.protos.v1 import nodes_pb2
+
+JOBS = 10_000
+BATCHES = 10  # the accrual runs across batches, as a center's day of short jobs arrives
+FEE_BP = 200  # the exchange's compute fee (BillingPolicy's default)
+
+
+@pytest.fixture
+def client(redis_url):
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+def _priced(client: redis.Redis, market: Market, node: str, cpu_core_hour_fen: int) -> None:
+    """The node's price card: cpu only, flat all day."""
+    record = nodes_pb2.Node.FromString(client.get(f"shuniu:node:{node}"))
+    record.price_card.cpu_core_hour_fen = cpu_core_hour_fen
+    record.price_card.memory_gb_hour_fen = 0
+    record.price_card.gpu_hour_fen = 0
+    del record.price_card.bands[:]
+    client.set(f"shuniu:node:{node}", record.SerializeToString())
+
+
+def _one_second_jobs(market: Market, node: str, records: int, seed: int) -> pa.RecordBatch:
+    """Compute-only records of one buyer, each one core for one second at latency tier T1."""
+    batch = synthetic_usage(market, node, records, seed=seed, prefix=f"short{seed}-")
+    fixed = {"product_id": pa.array([""] * records, pa.string()), "buyer_id": pa.array([market.buyers[0]] * records, pa.string()),
+             "tier": pa.array(np.ones(records, np.int8)), "cpu_ms": pa.array(np.full(records, 1000, np.int64)),
+             "memory_mb_s": pa.array(np.zeros(records, np.int64)), "gpu_ms": pa.array(np.zeros(records, np.int64)),
+             "price_version": pa.array(np.zeros(records, np.int64))}
+    columns = [fixed.get(f.name, batch.column(i)).cast(f.type) for i, f in enumerate(batch.schema)]
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
+def _expected_millifen(cpu_core_hour_fen: int) -> tuple[int, int]:
+    """(center's, exchange's) milli-fen for one job: the exact charge to the milli-fen (half to even), split by
+    largest remainder with ties to the party id that sorts first."""
+    line = round(Fraction(1000 * cpu_core_hour_fen * 1000, 3_600_000))
+    exchange, center = Fraction(line * FEE_BP, 10_000), Fraction(line * (10_000 - FEE_BP), 10_000)
+    parts = {"exchange": int(exchange), "cc": int(center)}
+    if sum(parts.values()) < line:  # one milli-fen left: to the larger remainder ("cc-0" sorts before "exchange")
+        parts["cc" if center - int(center) >= exchange - int(exchange) else "exchange"] += 1
+    return parts["cc"], parts["exchange"]
+
+
+@pytest.mark.parametrize("cpu_core_hour_fen", [36, 12], ids=["36_fen_a_core_hour", "12_fen_a_core_hour"])
+def test_a_center_running_ten_thousand_one_second_jobs_is_paid_what_they_cost(client, tmp_path, cpu_core_hour_fen):
+    market = seed_market(client)
+    node = market.nodes[0]
+    center, buyer = market.centers[node], market.buyers[0]
+    _priced(client, market, node, cpu_core_hour_fen)
+    spool = UsageSpool(tmp_path / "spool", node)
+    made = {}
+    for b in range(BATCHES):
+        batch = _one_second_jobs(market, node, JOBS // BATCHES, seed=b)
+        made[spool.append(batch)] = batch
+    assert signed_sender(market, spool, client).send_pending() == BATCHES
+    biller = Biller(client, BillerConfig(block_ms=0))
+    biller.ensure_group()
+    while biller.step(block_ms=0):
+        pass
+    assert biller.outcomes == {"posted": BATCHES}
+
+    center_millifen, exchange_millifen = (JOBS * m for m in _expected_millifen(cpu_core_hour_fen))
+    ledger = LedgerStore(client)
+    balances = {a.account_id: a.balance_fen for a in ledger.accounts()}
+    # While the period is open, each pair has been posted the whole fen its milli-fen crossed.
+    assert balances[f"compute_center:{center}"] == center_millifen // 1000 > 0
+    assert balances.get("exchange:exchange", 0) == exchange_millifen // 1000
+    assert balances[f"buyer:{buyer}"] == -(center_millifen // 1000 + exchange_millifen // 1000)
+    assert {a: f for a, f in balances.items() if f} == reference_balances([(b, made[b]) for b in ledger.batch_order()],
+                                                                          PriceSource(client))
+    assert ledger.check().ok
+
+    # Closing rounds each pair's rest once, half up: the center is paid its exact total rounded once.
+    ledger.close_period("2026-11")
+    balances = {a.account_id: a.balance_fen for a in ledger.accounts()}
+    half_up = lambda millifen: (millifen + 500) // 1000  # noqa: E731
+    assert balances[f"compute_center:{center}"] == half_up(center_millifen)
+    assert balances.get("exchange:exchange", 0) == half_up(exchange_millifen)
+    assert balances[f"buyer:{buyer}"] == -(half_up(center_millifen) + half_up(exchange_millifen))
+    check = ledger.check()
+    assert check.ok and check.total_debits_fen == check.total_credits_fen
+    assert ledger.close_period("2026-11") and {a.account_id: a.balance_fen for a in ledger.accounts()} == balances
