@@ -19,7 +19,7 @@ from shuniu.market.ledger.store import records_key
 
 __all__ = ["RecordIndex"]
 
-_MIN_SLOTS = 1 << 12
+_MIN_SLOTS = 1 << 20  # 8 MB a period to start with: growing from small doubled the index's cost (measured)
 
 
 class _Table:

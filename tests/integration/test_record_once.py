@@ -263,3 +263,24 @@ def test_a_posted_batch_appends_its_record_hashes_to_the_log_once(client):
     assert ledger.post(_EMPTY, record_logs=[("2026-11", 0, b"\x03" * 8 + b"\x04" * 8)]).status == "posted"
     assert ledger.post(_EMPTY, record_logs=[("2026-11", 16, b"\x03" * 8 + b"\x04" * 8)]).status == "duplicate"
     assert client.get(records_key("2026-11")) == b"\x03" * 8 + b"\x04" * 8
+
+
+def test_the_billing_bench_sends_one_record_in_a_thousand_again_and_none_is_charged_twice():
+    from shuniu.bench.billing import run_billing_bench
+
+    r = run_billing_bench(20_000, batch_records=1000, sample_records=200)
+    assert (r["batches"], r["repeats_placed"], r["repeats_charged"], r["dead_lettered_batches"]) == (20, 20, 0, 0)
+    assert r["ledger_ok"] and r["charged_fen"] > 0
+
+
+def test_repeats_are_records_of_the_same_node_s_earlier_batch_one_in_a_thousand():
+    from shuniu.bench.billing import with_repeats
+
+    market = Market(("n-0", "n-1"), {"n-0": "cc-0", "n-1": "cc-1"}, ("p",), ("b",))
+    batches = [synthetic_usage(market, market.nodes[i % 2], 1500, seed=i) for i in range(4)]
+    out, placed = with_repeats(batches, nodes=2)
+    assert placed == 6 and [b.num_rows for b in out] == [1500] * 4 and out[:2] == batches[:2]
+    for i in (2, 3):
+        ids = out[i].column("record_id").to_pylist()
+        again = [r for r in ids if r in set(batches[i - 2].column("record_id").to_pylist())]
+        assert len(again) == 3 and set(out[i].column("node_id").to_pylist()) == {market.nodes[i % 2]}
