@@ -313,7 +313,11 @@ class Biller:
         try:
             prepared = prepare_usage(ticket.batch_id, kept, book, validated=True)
         except RatingInputError as err:
-            self._records.forget()  # it holds the records of a batch that will not post
+            # The index holds the records of a batch that will not post: read the logs again, and expect them as
+            # long as read then (not as the postings in flight will leave them: the index no longer holds those).
+            self._records.forget()
+            for name in [f for f in carried if f.startswith("records:")]:
+                del carried[name]
             raise DeadLetter(_rating_reason(err.reason), str(err)) from None
         posting = self._rate(prepared, book, ticket.node_id, carried, reads)
         logs = [(period, carried.get(f"records:{period}", self._records.known_len[period]), hashes)
