@@ -87,18 +87,24 @@ def test_a_bad_payment_is_refused_naming_the_field_and_stores_nothing(billed, ac
 
 def test_payments_show_on_the_statements_and_settle_the_bill_for_credit(billed):
     api, client, redis_url = billed
+    # Close every period up to the payment's, in order; each closed period's buyer statements are bills. A bill
+    # is final once its period closed (amounts below a fen are rounded then): the payer pays it after.
+    now_ms = int(time.time() * 1000)
+    periods = [month_name(i) for i in range(parse_period("2026-11"), parse_period(period_of_ms(now_ms)) + 1)]
+    statements = {}
+
+    def close(period: str) -> None:
+        closed = api.settlement.ClosePeriod(settlement_pb2.ClosePeriodRequest(request_id=f"close-{period}", period=period),
+                                            timeout=120)
+        statements.update({(period, s.account_id): s for s in closed.statements})
+
+    for period in periods[:-1]:
+        close(period)
     debts = _debts(client)
     assert len(debts) >= 2
     payer, unpaid = sorted(debts)[:2]
     _pay(api, payer, debts[payer], "pay-payer")
-    # Close every period up to the payment's, in order; each closed period's buyer statements are bills.
-    now_ms = int(time.time() * 1000)
-    periods = [month_name(i) for i in range(parse_period("2026-11"), parse_period(period_of_ms(now_ms)) + 1)]
-    statements = {}
-    for period in periods:
-        closed = api.settlement.ClosePeriod(settlement_pb2.ClosePeriodRequest(request_id=f"close-{period}", period=period),
-                                            timeout=120)
-        statements.update({(period, s.account_id): s for s in closed.statements})
+    close(periods[-1])
     paid_in = statements[(periods[-1], payer)]
     assert paid_in.revenue_fen >= debts[payer]  # payments are money into the account
     assert statements[(periods[-1], BANK_ACCOUNT)].charges_fen >= debts[payer]
