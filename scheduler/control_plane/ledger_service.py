@@ -2,6 +2,10 @@
 
 The ledger store speaks synchronous redis-py (the biller's client); calls run it in a
 worker thread so that the event loop keeps serving heartbeats.
+
+A job's postings are those of the usage batches its runs wrote: each run meters itself in a batch of
+its own, and the scheduler keeps the batch ids on the job (Job.usage_batch_ids), so the `job_id`
+filter reads those batches and no other.
 """
 
 from __future__ import annotations
@@ -11,14 +15,23 @@ import time
 
 import redis
 
-from shuniu.market.ledger import LedgerStore, account_id, billed_period, period_of_ms, postings_matching, split_account_id
-from shuniu.market.ledger.model import ACCOUNT_KINDS
+from shuniu.market.ledger import (
+    LedgerStore,
+    account_id,
+    billed_period,
+    ledger_key,
+    period_of_ms,
+    postings_matching,
+    split_account_id,
+)
+from shuniu.market.ledger.model import ACCOUNT_KINDS, LedgerPosting
 from shuniu.market.ledger.payments import PaymentError, payment_batch
 from shuniu.market.vouchers.store import held_vouchers
 from shuniu.protos.v1 import ledger_pb2, ledger_pb2_grpc
 from shuniu.scheduler.control_plane import validate
 from shuniu.scheduler.control_plane.errors import failed_precondition, invalid, not_found
 from shuniu.scheduler.control_plane.node_service import refusals
+from shuniu.scheduler.jobs.store import JobStore
 
 __all__ = ["LedgerService", "offset_page"]
 
@@ -34,8 +47,9 @@ def offset_page(items: list, page_size: int, page_token: str) -> tuple[list, str
 
 
 class LedgerService(ledger_pb2_grpc.LedgerServiceServicer):
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, jobs: JobStore) -> None:
         self.store = LedgerStore(redis.Redis.from_url(redis_url, socket_timeout=30))
+        self.jobs = jobs
 
     @refusals
     async def GetBalance(self, request: ledger_pb2.GetBalanceRequest, context):
@@ -69,13 +83,15 @@ class LedgerService(ledger_pb2_grpc.LedgerServiceServicer):
 
     @refusals
     async def ListPostings(self, request: ledger_pb2.ListPostingsRequest, context):
-        if request.job_id:
-            raise invalid("job_id: postings are aggregated per batch; a job's lines are in the statements "
-                          "(`shuniu settle` then GetStatement); filter by account_id, batch_id or period")
+        # An unknown job selects nothing, like an unknown batch: a party's own-account filter (security/roles.py)
+        # then answers alike for another party's job and for a job that does not exist.
+        job = await self.jobs.get(request.job_id) if request.job_id else None
+        batch_ids = None if not request.job_id else list(dict.fromkeys(job.usage_batch_ids)) if job else []
 
         def rows():
-            return list(postings_matching(self.store.iter_postings(), account=request.account_id,
-                                          batch_id=request.batch_id, period=request.period))
+            source = self.store.iter_postings() if batch_ids is None else _postings_of(self.store, batch_ids)
+            return list(postings_matching(source, account=request.account_id, batch_id=request.batch_id,
+                                          period=request.period))
 
         found = await asyncio.to_thread(rows)
         page, token = offset_page(found, request.page_size, request.page_token)
@@ -108,6 +124,14 @@ class LedgerService(ledger_pb2_grpc.LedgerServiceServicer):
                                       f"{posting.credit_account_id}; a new payment needs a new request_id")
         return ledger_pb2.RecordPaymentResponse(posting=_posting(batch_id, posting, posted_ms),
                                                 account=self.store.account(request.account_id))
+
+
+def _postings_of(store: LedgerStore, batch_ids: list[str]) -> list[tuple[str, LedgerPosting, int]]:
+    """(batch id, posting, posted unix ms) of those of `batch_ids` the ledger has posted, oldest first."""
+    posted = [b for b, summary in zip(batch_ids, store.client.hmget(ledger_key("batches"), batch_ids)) if summary] \
+        if batch_ids else []
+    found = sorted(store.batch_postings(posted), key=lambda batch: batch[3])  # stable: commit order within a ms
+    return [(batch_id, p, posted_ms) for batch_id, postings, _, posted_ms in found for p in postings]
 
 
 def _posting(batch_id: str, p, posted_ms: int) -> ledger_pb2.Posting:

@@ -55,7 +55,7 @@ def bindings(plane: ControlPlane) -> list[Binding]:
                  "NegativeListService"),
         _binding(GrantService(plane.redis, ttl_s), grants_pb2, grants_pb2_grpc, "GrantService"),
         _binding(AnalysisService(plane.redis, ttl_s), analyses_pb2, analyses_pb2_grpc, "AnalysisService"),
-        _binding(LedgerService(plane.config.redis_url), ledger_pb2, ledger_pb2_grpc, "LedgerService"),
+        _binding(LedgerService(plane.config.redis_url, plane.jobs.store), ledger_pb2, ledger_pb2_grpc, "LedgerService"),
         _binding(SettlementService(plane.config.redis_url), settlement_pb2, settlement_pb2_grpc, "SettlementService"),
         _binding(FeeScheduleService(plane.redis, ttl_s), settlement_pb2, settlement_pb2_grpc, "FeeScheduleService"),
         _binding(VoucherService(plane.redis, ttl_s), ledger_pb2, ledger_pb2_grpc, "VoucherService"),

@@ -27,3 +27,8 @@ def gang_result(results: Sequence[runs_pb2.NodeRunResult | None]) -> runs_pb2.No
         if result.state != jobs_pb2.JOB_STATE_SUCCEEDED:
             return result
     return results[0]
+
+
+def usage_batches(results: Sequence[runs_pb2.NodeRunResult | None]) -> list[str]:
+    """The usage batches the members' runs wrote (every member meters and bills its own run), in member order."""
+    return [r.usage_batch_id for r in results if r is not None and r.usage_batch_id]

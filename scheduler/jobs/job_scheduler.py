@@ -27,7 +27,7 @@ from shuniu.scheduler.background import stop_if_cancelled
 from shuniu.scheduler.jobs import lifecycle
 from shuniu.scheduler.jobs.backfill import Resources, RunningJob
 from shuniu.scheduler.jobs.held import HeldCapacity
-from shuniu.scheduler.jobs.gang import GANG_RESERVE_S, GangNotReserved, gang_result
+from shuniu.scheduler.jobs.gang import GANG_RESERVE_S, GangNotReserved, gang_result, usage_batches
 from shuniu.scheduler.jobs.open_jobs import STARTED, Move, OpenJob, run_moves
 from shuniu.scheduler.jobs.open_jobs import now_ms as _now_ms
 from shuniu.scheduler.jobs.queue_policy import (
@@ -338,14 +338,14 @@ class JobScheduler:
         finally:
             if gang is not None:
                 self.dispatcher.release_gang(gang)
-        result = gang_result(results)
+        result, batches = gang_result(results), usage_batches(results)
         if result is not None and result.state in (lifecycle.SUCCEEDED, lifecycle.EGRESS_DENIED):
-            self._report(entry, attempt, result)  # persisted with the loop's next write
+            self._report(entry, attempt, (result, batches))  # persisted with the loop's next write
             return
         async with self.lock:
             if self._current(entry, attempt):
                 self._charge(entry)
-                await self._finish_failed(entry, result)
+                await self._finish_failed(entry, result, batches)
 
     def _report(self, entry: OpenJob, attempt: int, event: object) -> None:
         if event is STARTED and self._current(entry, attempt):
@@ -358,15 +358,15 @@ class JobScheduler:
         return (self.open.get(entry.job.job_id) is entry and entry.job.attempt == attempt
                 and entry.job.state in lifecycle.ACTIVE)
 
-    async def _finish_failed(self, entry: OpenJob, result: runs_pb2.NodeRunResult | None) -> None:
-        """A run that ended without output: requeued or FAILED by its failure category."""
+    async def _finish_failed(self, entry: OpenJob, result: runs_pb2.NodeRunResult | None, batches: list[str]) -> None:
+        """A run that ended without output: requeued or FAILED by its failure category (its usage is still billed)."""
         if result is None:
-            await self.fail_attempt(entry, jobs_pb2.FAILURE_CATEGORY_SYSTEM_ERROR, "the run returned no result")
+            await self.fail_attempt(entry, jobs_pb2.FAILURE_CATEGORY_SYSTEM_ERROR, "the run returned no result", batches)
             return
         if entry.job.state == lifecycle.SCHEDULED:  # finished before its start was seen
             await self.move(entry, lifecycle.RUNNING, "started", "")
         await self.fail_attempt(entry, result.failure_category or jobs_pb2.FAILURE_CATEGORY_SYSTEM_ERROR,
-                                result.reason)
+                                result.reason, batches)
 
     def _estimated_fen(self, job: QueuedJob) -> int:
         """A placed job's expected usage in fen, for the rest of the pass (the queue's `cost`)."""
@@ -379,24 +379,25 @@ class JobScheduler:
                                      run_fen(entry.estimated_fen, seconds, int(entry.job.spec.max_runtime_s)),
                                      time.monotonic())
 
-    async def fail_attempt(self, entry: OpenJob, category: int, message: str) -> None:
-        """Records a failed attempt; requeues it within its domain while its category allows, else FAILED."""
+    async def fail_attempt(self, entry: OpenJob, category: int, message: str, batches: Sequence[str] = ()) -> None:
+        """Records a failed attempt (with the usage batches its runs wrote); requeues it within its domain while its
+        category allows, else FAILED."""
         job = entry.job
         failure = jobs_pb2.JobFailure(attempt=job.attempt, category=category, message=message[:1000],
                                       node_id=job.assigned_node_ids[0] if job.assigned_node_ids else "",
                                       failed_unix_ms=_now_ms())
         tries = sum(1 for f in job.failures if f.category == category) + 1
-        failures = [*job.failures, failure]
+        recorded = {"failures": [*job.failures, failure], "usage_batch_ids": [*job.usage_batch_ids, *batches]}
         reason = jobs_pb2.FailureCategory.Name(category).removeprefix("FAILURE_CATEGORY_").lower()
         log.info("job %s attempt %d failed (%s): %s", job.job_id, job.attempt, reason, message[:200])
         if tries <= RETRY_LIMITS.get(category, 0) and job.state in lifecycle.ACTIVE:
-            await self.move(entry, lifecycle.ADMITTED, f"requeued_{reason}", message[:500], failures=failures)
+            await self.move(entry, lifecycle.ADMITTED, f"requeued_{reason}", message[:500], **recorded)
             entry.task, entry.runs = None, []
             entry.submitted_s = time.monotonic()
             self.queue.add(entry.queued())
             self.wake.set()
         else:
-            await self.move(entry, lifecycle.FAILED, reason, message[:500], failures=failures)
+            await self.move(entry, lifecycle.FAILED, reason, message[:500], **recorded)
 
     async def _stop_overdue(self) -> None:
         now = time.monotonic()

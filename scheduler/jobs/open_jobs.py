@@ -58,7 +58,10 @@ def now_ms() -> int:
 
 
 def run_moves(events: Sequence[tuple[OpenJob, int, object]], current: Callable[[OpenJob, int], bool]) -> tuple[list[Move], list[Callable], list[OpenJob]]:
-    """The moves and result writes for what runs reported, and the runs that ended; stale reports are dropped."""
+    """The moves and result writes for what runs reported, and the runs that ended; stale reports are dropped.
+
+    An event is STARTED or, for a run that ended with an outcome, (its NodeRunResult, the usage batches its runs wrote).
+    """
     moves: list[Move] = []
     extra: list[Callable] = []
     ended: list[OpenJob] = []
@@ -73,11 +76,13 @@ def run_moves(events: Sequence[tuple[OpenJob, int, object]], current: Callable[[
         if event is STARTED:
             continue
         ended.append(entry)
-        if event.state == lifecycle.SUCCEEDED:
-            job_result, write = queue_result(job.job_id, event.output_ipc, event.metrics.rows_out, now_ms())
+        result, batches = event
+        fields = {"egress": result.egress, "usage_batch_ids": [*job.usage_batch_ids, *batches]}
+        if result.state == lifecycle.SUCCEEDED:
+            job_result, write = queue_result(job.job_id, result.output_ipc, result.metrics.rows_out, now_ms())
             extra.append(write)
-            moves.append((entry, lifecycle.SUCCEEDED, "released", f"{event.metrics.rows_out} row(s) released",
-                          {"result": job_result, "egress": event.egress}))
+            moves.append((entry, lifecycle.SUCCEEDED, "released", f"{result.metrics.rows_out} row(s) released",
+                          {"result": job_result, **fields}))
         else:
-            moves.append((entry, lifecycle.EGRESS_DENIED, "egress_denied", event.reason, {"egress": event.egress}))
+            moves.append((entry, lifecycle.EGRESS_DENIED, "egress_denied", result.reason, fields))
     return moves, extra, ended

@@ -1,5 +1,7 @@
-"""Small truths of the API on a real control plane: ListJobs totals count what the filter selects, and
-PlanJob says "not admissible", with the submit's own reason, whenever SubmitJob would refuse."""
+"""Small truths of the API on a real control plane: ListJobs totals count what the filter selects,
+PlanJob says "not admissible", with the submit's own reason, whenever SubmitJob would refuse, and
+ListPostings' job_id filter selects exactly the postings of the job's usage (jobs run on Ray and billed
+by the biller), a buyer asking for another buyer's job getting the answer of an unknown job."""
 
 from __future__ import annotations
 
@@ -10,11 +12,15 @@ import time
 import grpc
 import pytest
 import redis
-from conftest import AgentThread
-from test_jobs import CAPACITY, NODES, PRICE, aggregate_spec, power_spec, write_power
+from test_jobs import aggregate_spec, finished, power_market, submit
 
-from shuniu.protos.v1 import catalog_pb2, common_pb2, grants_pb2, jobs_pb2
+from shuniu.client import Client
+from shuniu.market.billing import Biller, BillerConfig
+from shuniu.market.ledger import LedgerStore
+from shuniu.protos.usage_schema import USAGE_STREAM, batch_from_ipc
+from shuniu.protos.v1 import common_pb2, jobs_pb2, ledger_pb2
 from shuniu.scheduler.jobs.store import queue_job_write
+from shuniu.security import pki, tls
 
 S = jobs_pb2
 # (job id, buyer, grant, state) written straight to the store, as finished jobs are kept.
@@ -69,29 +75,9 @@ def test_list_jobs_total_counts_what_the_filter_selects_across_pages(stored_jobs
 def market(control_plane_factory, tmp_path, eventually):
     """A control plane (no Ray: admitted jobs wait), agents for its nodes, a listed product and a grant of 3 calls."""
     plane = control_plane_factory()
-    agents = [AgentThread(plane.address, node_id, site, CAPACITY, price_card=PRICE).__enter__()
-              for node_id, site in NODES.items()]
-    try:
-        with plane.client() as client:
-            eventually(lambda: len(list(client.list_nodes())) == len(NODES), what="agents registered")
-            spec = power_spec(write_power(tmp_path / "power.parquet"), 600, ["ray-n1", "ray-n3"])
-            product = client.catalog.RegisterProduct(
-                catalog_pb2.RegisterProductRequest(request_id="reg-power", spec=spec), timeout=5).product
-            eventually(lambda: client.catalog.GetProduct(catalog_pb2.GetProductRequest(
-                product_id=product.product_id), timeout=5).product.state == catalog_pb2.PRODUCT_STATE_LISTED,
-                timeout_s=20, what="product listed")
-            grant = client.grants.ApplyGrant(grants_pb2.ApplyGrantRequest(request_id="apply", spec=grants_pb2.GrantSpec(
-                buyer_id="zz-bank", scenario="SME credit, Xinyang", purpose="energy-planning",
-                purpose_category=common_pb2.PURPOSE_CATEGORY_COMMERCIAL,
-                products=[common_pb2.ProductColumns(product_id=product.product_id, columns=["credit_code", "city", "kwh"])],
-                job_kinds=[common_pb2.JOB_KIND_AGGREGATE], expires_unix_ms=int(time.time() * 1000) + 86_400_000,
-                limits=grants_pb2.GrantLimits(max_rows=100_000, max_calls=3, max_budget_fen=1_000_000),
-                egress=grants_pb2.EgressProfile(min_group_size=5, max_output_rows=100))), timeout=5).grant
-            assert grant.state == grants_pb2.GRANT_STATE_APPROVED, grant.state_reason
+    with power_market(plane, tmp_path, eventually, grants={"apply": "zz-bank"}, job_kinds=[common_pb2.JOB_KIND_AGGREGATE],
+                      max_calls=3, max_budget_fen=1_000_000) as (product, (grant,)):
         yield plane, product, grant
-    finally:
-        for agent in agents:
-            agent.__exit__()
 
 
 def _planned_then_submitted(client, spec, request_id: str) -> tuple[S.PlanJobResponse, grpc.RpcError | None]:
@@ -135,3 +121,127 @@ def test_cli_plan_prints_not_admissible_with_the_reason(market):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "not admissible: unsatisfiable" in " ".join(result.stdout.split()), result.stdout
+
+
+# ---- ListPostings(job_id) -------------------------------------------------------------------------------------
+# Three jobs run on Ray and billed: two of bank-a, one of bank-b. The holder of the product reads its revenue.
+USERS = {"ops": "operator", "bank-a": "buyer", "bank-b": "buyer", "state-grid-henan": "data_holder"}
+BILLED = {"a1": "bank-a", "a2": "bank-a", "b1": "bank-b"}
+
+
+@pytest.fixture(scope="module")
+def ca_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("ca")
+    pki.init_ca(directory)
+    pki.issue_server(directory)
+    for name, role in USERS.items():
+        pki.issue_identity(directory, pki.user_identity(name, role))
+    return directory
+
+
+def _batches_by_job(store: redis.Redis) -> dict[str, set[str]]:
+    """Job id -> the usage batches on the stream holding records of it: read from the records, not the jobs."""
+    found: dict[str, set[str]] = {}
+    for _, fields in store.xrange(USAGE_STREAM):
+        batch, _ = batch_from_ipc(fields[b"arrow_ipc"])
+        for job_id in set(batch.column("job_id").to_pylist()):
+            found.setdefault(job_id, set()).add(fields[b"batch_id"].decode())
+    return found
+
+
+@pytest.fixture
+def billed_jobs(ray_cluster, control_plane_factory, redis_url, tmp_path, eventually):
+    """(the plane the jobs ran on, finished job by name, the usage batches of each job id as the stream has them)."""
+    plane = control_plane_factory(ray_address=ray_cluster.address)
+    with power_market(plane, tmp_path, eventually, grants={"apply-a": "bank-a", "apply-b": "bank-b"},
+                      job_kinds=[common_pb2.JOB_KIND_AGGREGATE], usage_keys=True) as (product, grants):
+        grant_of = {g.spec.buyer_id: g for g in grants}
+        with plane.client() as client:
+            jobs = {name: submit(client, aggregate_spec(grant_of[buyer], product), f"sub-{name}")
+                    for name, buyer in BILLED.items()}
+            # the first runs wait for Ray to start workers, slow on a busy machine
+            done = {name: finished(client, job.job_id, eventually, timeout_s=300) for name, job in jobs.items()}
+    assert all(j.state == S.JOB_STATE_SUCCEEDED for j in done.values()), [(j.state_reason, j.state_message) for j in done.values()]
+    store = redis.Redis.from_url(redis_url)
+    try:
+        ledger, biller = LedgerStore(store), Biller(store, BillerConfig(block_ms=0))
+        biller.ensure_group()
+
+        def all_billed():
+            while biller.step(block_ms=0):
+                pass
+            batches = _batches_by_job(store)
+            return all(j.job_id in batches for j in done.values()) and all(
+                ledger.batch_summary(b) for ids in batches.values() for b in ids) and batches
+
+        batches = eventually(all_billed, timeout_s=60, what="every job's usage billed")
+        assert ledger.check().ok
+    finally:
+        store.close()
+    return plane, done, batches
+
+
+def _pages(client, request: ledger_pb2.ListPostingsRequest) -> tuple[list[ledger_pb2.Posting], set[int]]:
+    """Every posting a request selects, two a page, and the totals the pages said."""
+    postings, totals, token = [], set(), ""
+    while True:
+        request.page_size, request.page_token = 2, token
+        page = client.ledger.ListPostings(request, timeout=10)
+        postings += page.postings
+        totals.add(page.total)
+        if not (token := page.next_page_token):
+            return postings, totals
+
+
+def test_list_postings_by_job_selects_exactly_the_postings_of_that_jobs_usage(billed_jobs):
+    plane, done, batches = billed_jobs
+    with plane.client() as client:
+        every, _ = _pages(client, ledger_pb2.ListPostingsRequest())
+        for name, job in done.items():
+            assert set(job.usage_batch_ids) == batches[job.job_id], name  # the job names the batches its run wrote
+            expected = [p.posting_id for p in every if p.batch_id in batches[job.job_id]]
+            listed, totals = _pages(client, ledger_pb2.ListPostingsRequest(job_id=job.job_id))
+            assert [p.posting_id for p in listed] == expected and expected, name
+            assert totals == {len(expected)}, name
+            buyer = f"buyer:{BILLED[name]}"
+            own, _ = _pages(client, ledger_pb2.ListPostingsRequest(job_id=job.job_id, account_id=buyer))
+            assert [p.posting_id for p in own] == [p.posting_id for p in listed if buyer in (
+                p.debit_account_id, p.credit_account_id)], name
+        # What the buyers' jobs debited is what their accounts were debited: the job filter misses nothing.
+        for buyer in ("bank-a", "bank-b"):
+            charged = sum(p.amount_fen for name, job in done.items() if BILLED[name] == buyer
+                          for p in _pages(client, ledger_pb2.ListPostingsRequest(job_id=job.job_id))[0]
+                          if p.debit_account_id == f"buyer:{buyer}")
+            account = client.ledger.GetBalance(ledger_pb2.GetBalanceRequest(account_id=f"buyer:{buyer}")).account
+            assert charged == account.debits_fen > 0, buyer
+        unknown = client.ledger.ListPostings(ledger_pb2.ListPostingsRequest(job_id="job-unknown"), timeout=10)
+    assert (list(unknown.postings), unknown.total) == ([], 0)
+
+
+def test_a_buyer_asking_for_another_buyers_job_gets_the_answer_of_an_unknown_job(billed_jobs, control_plane_factory,
+                                                                               ca_dir):
+    plane, done, _ = billed_jobs
+    with plane.client() as client:
+        a1 = _pages(client, ledger_pb2.ListPostingsRequest(job_id=done["a1"].job_id))[0]
+    plane.stop()  # the same Redis, now served under mTLS
+    secure = control_plane_factory(tls_dir=str(ca_dir), tls=tls.load_client_tls(ca_dir, "ops"))
+
+    def as_(name: str) -> Client:
+        return Client(secure.address, timeout_s=5, tls=tls.load_client_tls(ca_dir, name))
+
+    with as_("bank-a") as bank_a, as_("state-grid-henan") as holder:
+        own = bank_a.ledger.ListPostings(ledger_pb2.ListPostingsRequest(account_id="buyer:bank-a", job_id=done["a1"].job_id))
+        assert [p.posting_id for p in own.postings] == [p.posting_id for p in a1 if p.debit_account_id == "buyer:bank-a"]
+        revenue = holder.ledger.ListPostings(ledger_pb2.ListPostingsRequest(
+            account_id="holder:state-grid-henan", job_id=done["a1"].job_id))
+        assert [p.posting_id for p in revenue.postings] == [p.posting_id for p in a1
+                                                             if p.credit_account_id == "holder:state-grid-henan"] != []
+        answers = {}
+        for which, job_id in (("another's", done["b1"].job_id), ("unknown", "job-unknown")):
+            listed = bank_a.ledger.ListPostings(ledger_pb2.ListPostingsRequest(account_id="buyer:bank-a", job_id=job_id))
+            with pytest.raises(grpc.RpcError) as refused:  # without its own account, a party is refused before any read
+                bank_a.ledger.ListPostings(ledger_pb2.ListPostingsRequest(job_id=job_id))
+            answers[which] = (listed.SerializeToString(), refused.value.code(), refused.value.details())
+    assert answers["another's"] == answers["unknown"]
+    assert answers["unknown"][:2] == (ledger_pb2.ListPostingsResponse().SerializeToString(),
+                                      grpc.StatusCode.PERMISSION_DENIED)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
+import os
 import pathlib
 import time
+from collections.abc import Iterator, Mapping
 
 import grpc
 import pyarrow as pa
@@ -17,6 +20,7 @@ from conftest import AgentThread
 
 from shuniu.nodes.product_verify import content_sha256
 from shuniu.protos.v1 import catalog_pb2, common_pb2, grants_pb2, jobs_pb2
+from shuniu.security import signing
 
 CAPACITY = common_pb2.Capacity(cpu_milli=8000, memory_mb=16384)
 PRICE = common_pb2.PriceCard(cpu_core_hour_fen=120, memory_gb_hour_fen=10)
@@ -54,12 +58,19 @@ def power_spec(path: str, rows: int, domain: list[str]) -> catalog_pb2.ProductSp
     return spec
 
 
-@pytest.fixture
-def market(ray_cluster, control_plane_factory, tmp_path, eventually):
-    """A control plane on the Ray cluster, agents for its nodes, one listed product and an approved grant."""
-    plane = control_plane_factory(ray_address=ray_cluster.address)
-    agents = [AgentThread(plane.address, node_id, site, CAPACITY, price_card=PRICE).__enter__()
-              for node_id, site in NODES.items()]
+@contextlib.contextmanager
+def power_market(plane, tmp_path: pathlib.Path, eventually, *, grants: Mapping[str, str] = {"apply-power": "zz-bank"},
+                 job_kinds=(AGGREGATE, CUSTOM, VERIFY), max_calls: int = 20, max_budget_fen: int = 10_000_000,
+                 usage_keys: bool = False) -> Iterator[tuple[catalog_pb2.Product, list[grants_pb2.Grant]]]:
+    """Agents for `plane`'s nodes, the power product listed and an approved grant per (request id -> buyer) of
+    `grants`, in that order; the agents are stopped after. With `usage_keys`, each agent registers the key its
+    node's Ray workers sign usage with (the session's state directory), so that the biller takes their batches."""
+    def usage_key(node_id: str) -> dict:
+        key = signing.load_or_create(signing.node_key_path(os.environ["SHUNIU_STATE_DIR"], node_id))
+        return {"usage_public_key": key.public_raw}
+
+    agents = [AgentThread(plane.address, node_id, site, CAPACITY, price_card=PRICE,
+                          **(usage_key(node_id) if usage_keys else {})).__enter__() for node_id, site in NODES.items()]
     try:
         with plane.client() as client:
             eventually(lambda: len(list(client.list_nodes())) == len(NODES), what="agents registered")
@@ -70,18 +81,29 @@ def market(ray_cluster, control_plane_factory, tmp_path, eventually):
             eventually(lambda: client.catalog.GetProduct(catalog_pb2.GetProductRequest(
                 product_id=product.product_id), timeout=5).product.state == catalog_pb2.PRODUCT_STATE_LISTED,
                 timeout_s=20, what="product listed")
-            grant = client.grants.ApplyGrant(grants_pb2.ApplyGrantRequest(request_id="apply-power", spec=grants_pb2.GrantSpec(
-                buyer_id="zz-bank", scenario="SME credit, Xinyang", purpose="energy-planning",
-                purpose_category=common_pb2.PURPOSE_CATEGORY_COMMERCIAL,
-                products=[common_pb2.ProductColumns(product_id=product.product_id, columns=["credit_code", "city", "kwh"])],
-                job_kinds=[AGGREGATE, CUSTOM, VERIFY], expires_unix_ms=int(time.time() * 1000) + 86_400_000,
-                limits=grants_pb2.GrantLimits(max_rows=100_000, max_calls=20, max_budget_fen=10_000_000),
-                egress=grants_pb2.EgressProfile(min_group_size=5, max_output_rows=100))), timeout=5).grant
-            assert grant.state == grants_pb2.GRANT_STATE_APPROVED, grant.state_reason
-        yield plane, product, grant
+            approved = []
+            for request_id, buyer in grants.items():
+                grant = client.grants.ApplyGrant(grants_pb2.ApplyGrantRequest(request_id=request_id, spec=grants_pb2.GrantSpec(
+                    buyer_id=buyer, scenario="SME credit, Xinyang", purpose="energy-planning",
+                    purpose_category=common_pb2.PURPOSE_CATEGORY_COMMERCIAL,
+                    products=[common_pb2.ProductColumns(product_id=product.product_id, columns=["credit_code", "city", "kwh"])],
+                    job_kinds=job_kinds, expires_unix_ms=int(time.time() * 1000) + 86_400_000,
+                    limits=grants_pb2.GrantLimits(max_rows=100_000, max_calls=max_calls, max_budget_fen=max_budget_fen),
+                    egress=grants_pb2.EgressProfile(min_group_size=5, max_output_rows=100))), timeout=5).grant
+                assert grant.state == grants_pb2.GRANT_STATE_APPROVED, grant.state_reason
+                approved.append(grant)
+        yield product, approved
     finally:
         for agent in agents:
             agent.__exit__()
+
+
+@pytest.fixture
+def market(ray_cluster, control_plane_factory, tmp_path, eventually):
+    """A control plane on the Ray cluster, agents for its nodes, one listed product and an approved grant."""
+    plane = control_plane_factory(ray_address=ray_cluster.address)
+    with power_market(plane, tmp_path, eventually) as (product, (grant,)):
+        yield plane, product, grant
 
 
 def aggregate_spec(grant, product, **fields) -> jobs_pb2.JobSpec:
@@ -108,10 +130,10 @@ def submit(client, spec, request_id: str) -> jobs_pb2.Job:
     return client.jobs.SubmitJob(jobs_pb2.SubmitJobRequest(request_id=request_id, spec=spec), timeout=10).job
 
 
-def finished(client, job_id: str, eventually) -> jobs_pb2.Job:
+def finished(client, job_id: str, eventually, timeout_s: float = 60) -> jobs_pb2.Job:
     terminal = {S.JOB_STATE_SUCCEEDED, S.JOB_STATE_FAILED, S.JOB_STATE_CANCELLED, S.JOB_STATE_EGRESS_DENIED}
     return eventually(lambda: (j := client.jobs.GetJob(S.GetJobRequest(job_id=job_id), timeout=5).job).state
-                      in terminal and j, timeout_s=60, what=f"job {job_id} finished")
+                      in terminal and j, timeout_s=timeout_s, what=f"job {job_id} finished")
 
 
 def test_aggregate_runs_on_the_raylet_of_the_node_in_tier_and_releases_only_big_groups(market, ray_cluster,
