@@ -15,7 +15,7 @@
 --       vouchers' key;
 --       then (optional, after "0, 0" when no record periods are sent) n accruals, per posting whose milli-fen are
 --       not whole fen: its index in the body's columns, its period's position among the n periods, its pair's field
---       ("kind|debit|credit"), debit account, credit account, milli-fen below a fen (1..999); their hashes (one
+--       ("kind|debit account|credit account"), milli-fen below a fen (1..999); their hashes (one
 --       per period, field -> milli-fen accrued, 0..999) are the KEYS after the record sets, in period order
 -- Returns {1, seq} posted, {0, summary} already posted, {-1, period} period closed, {-2, field} stale volume,
 -- {-3, voucher id} stale voucher (its remaining amount changed since it was read, or it expired),
@@ -134,27 +134,41 @@ end
 -- pair crosses a fen moves one fen more, on both sides, so debits still equal credits. Read and checked
 -- here, written below with the rest.
 local accrued, carried, carry_debits, carry_credits, carry_fen = {}, {}, {}, {}, 0
+local fields_of = {}  -- accrual key -> its fields in first-seen order: read with HMGET a chunk at a time
 for i = 0, n_accruals - 1 do
-  local a = accruals_at + 6 * i
-  local sub, position = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 1])
+  local a = accruals_at + 4 * i
+  local sub, position = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 1])
   if not sub or sub < 1 or sub > 999 or sub ~= math.floor(sub) or not position or position < 0 or position >= n_periods then
-    return redis.error_reply('ERR bad accrual ' .. tostring(ARGV[a + 2]) .. ': ' .. tostring(ARGV[a + 5]) .. ' milli-fen in period #' .. tostring(ARGV[a + 1]))
+    return redis.error_reply('ERR bad accrual ' .. tostring(ARGV[a + 2]) .. ': ' .. tostring(ARGV[a + 3]) .. ' milli-fen in period #' .. tostring(ARGV[a + 1]))
   end
   local key = KEYS[accrual_keys_at + position]
-  local slot = key .. '\0' .. ARGV[a + 2]
-  local entry = accrued[slot]
-  if not entry then
-    entry = {key, ARGV[a + 2], tonumber(redis.call('HGET', key, ARGV[a + 2]) or '0')}
-    accrued[slot] = entry
+  accrued[key] = accrued[key] or {}
+  if not accrued[key][ARGV[a + 2]] then
+    accrued[key][ARGV[a + 2]] = 0
+    fields_of[key] = fields_of[key] or {}
+    table.insert(fields_of[key], ARGV[a + 2])
   end
-  entry[3] = entry[3] + sub
-  if entry[3] >= 1000 then
-    entry[3] = entry[3] - 1000
+end
+for key, fields in pairs(fields_of) do
+  each_chunk(#fields, function(from, to)
+    local current = redis.call('HMGET', key, unpack(fields, from + 1, to + 1))
+    for i = from, to do accrued[key][fields[i + 1]] = tonumber(current[i - from + 1] or '0') end
+  end)
+end
+for i = 0, n_accruals - 1 do
+  local a = accruals_at + 4 * i
+  local counters = accrued[KEYS[accrual_keys_at + tonumber(ARGV[a + 1])]]
+  local total = counters[ARGV[a + 2]] + tonumber(ARGV[a + 3])
+  if total >= 1000 then
+    total = total - 1000
     carried[#carried + 1] = ARGV[a]
-    carry_debits[ARGV[a + 3]] = (carry_debits[ARGV[a + 3]] or 0) + 1
-    carry_credits[ARGV[a + 4]] = (carry_credits[ARGV[a + 4]] or 0) + 1
+    local debit, credit = string.match(ARGV[a + 2], '^%d+|([^|]+)|(.+)$')
+    if not debit then return redis.error_reply('ERR accrual field ' .. ARGV[a + 2] .. ' is not kind|debit|credit') end
+    carry_debits[debit] = (carry_debits[debit] or 0) + 1
+    carry_credits[credit] = (carry_credits[credit] or 0) + 1
     carry_fen = carry_fen + 1
   end
+  counters[ARGV[a + 2]] = total
 end
 
 local function hset_chunks(key, n, pair)
@@ -176,16 +190,23 @@ for i = 0, n_credits - 1 do
 end
 hset_chunks(KEYS[10], n_debits, function(i) return ARGV[debits_at + 2 * i], ARGV[2] end)
 hset_chunks(KEYS[10], n_credits, function(i) return ARGV[credits_at + 2 * i], ARGV[2] end)
-for account, fen in pairs(carry_debits) do
-  redis.call('HINCRBY', KEYS[4], account, fen)
-  redis.call('HSET', KEYS[10], account, ARGV[2])
+-- Carries: one HINCRBY per account that carried (their `updated` was set above with the rest of the batch's
+-- accounts, or is set here); counters written a chunk per command, a counter back at 0 deleted.
+for side, carries in pairs({[KEYS[4]] = carry_debits, [KEYS[5]] = carry_credits}) do
+  local accounts = {}
+  for account, fen in pairs(carries) do
+    redis.call('HINCRBY', side, account, fen)
+    accounts[#accounts + 1] = account
+  end
+  hset_chunks(KEYS[10], #accounts, function(i) return accounts[i + 1], ARGV[2] end)
 end
-for account, fen in pairs(carry_credits) do
-  redis.call('HINCRBY', KEYS[5], account, fen)
-  redis.call('HSET', KEYS[10], account, ARGV[2])
-end
-for _, entry in pairs(accrued) do
-  if entry[3] == 0 then redis.call('HDEL', entry[1], entry[2]) else redis.call('HSET', entry[1], entry[2], entry[3]) end
+for key, fields in pairs(fields_of) do
+  local kept, zero = {}, {}
+  for _, field in ipairs(fields) do
+    if accrued[key][field] == 0 then zero[#zero + 1] = field else kept[#kept + 1] = field end
+  end
+  hset_chunks(key, #kept, function(i) return kept[i + 1], accrued[key][kept[i + 1]] end)
+  each_chunk(#zero, function(from, to) redis.call('HDEL', key, unpack(zero, from + 1, to + 1)) end)
 end
 redis.call('HINCRBY', KEYS[6], 'debits_fen', ARGV[3])
 redis.call('HINCRBY', KEYS[6], 'credits_fen', ARGV[3])

@@ -66,7 +66,7 @@ def accrual_key(period: str) -> str:
 
 def _accruals(postings, periods: list[str]) -> list:
     """The posting script's accrual arguments of a batch's column postings: per posting with milli-fen below a
-    fen, (index, period position, pair field, debit account, credit account, milli-fen)."""
+    fen, (index, period position, pair field "kind|debit|credit", milli-fen)."""
     sub = getattr(postings, "sub_millifen", None)
     if sub is None or not sub.any():
         return []
@@ -75,7 +75,7 @@ def _accruals(postings, periods: list[str]) -> list:
     out = []
     for i in np.flatnonzero(sub).tolist():
         debit, credit = a[int(postings.debit[i])], a[int(postings.credit[i])]
-        out += [i, position[p[int(postings.period[i])]], f"{int(postings.kind[i])}|{debit}|{credit}", debit, credit, int(sub[i])]
+        out += [i, position[p[int(postings.period[i])]], f"{int(postings.kind[i])}|{debit}|{credit}", int(sub[i])]
     return out
 
 
@@ -140,7 +140,7 @@ class LedgerStore:
         accruals = _accruals(batch.postings, periods)
         if accruals:  # amounts below a fen, accrued per pair and period by the script
             args += [] if record_logs else [0, 0]
-            args += [len(accruals) // 6, *accruals]
+            args += [len(accruals) // 4, *accruals]
             keys += [accrual_key(p) for p in periods]
         status, detail = self._post(keys=keys, args=args)
         detail = detail.decode() if isinstance(detail, bytes) else str(detail)
