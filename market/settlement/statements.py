@@ -25,7 +25,7 @@ from shuniu.market.ledger.transfers import TRANSFER_KINDS, transfer_lines
 from shuniu.market import split as revenue_split  # its kernel (Numba) loads on the first split
 from shuniu.protos.v1 import ledger_pb2
 
-__all__ = ["STATEMENT_SCHEMA", "StatementMismatch", "rounded_fen", "statement_lines"]
+__all__ = ["STATEMENT_SCHEMA", "StatementMismatch", "apportioned", "rounded_fen", "statement_lines"]
 
 STATEMENT_SCHEMA = pa.schema([
     ("line_id", pa.string()), ("account_id", pa.string()), ("kind", pa.int32()), ("amount_fen", pa.int64()),
@@ -155,7 +155,7 @@ def _with_posted_fen(usage: pa.Table, pairs: dict[tuple[str, str, int], int]) ->
             raise StatementMismatch(f"{buyer} to {payee} (kind {k}): lines of the period add to {int(total[where[(payee, buyer, k)]])} "
                                     f"milli-fen, {fen} fen by the close rule; postings to {pairs.get((payee, buyer, k), 0)} fen")
     fen = np.zeros(usage.num_rows, dtype=np.int64)
-    fen[part] = _apportioned(millifen[part], code, due)
+    fen[part] = apportioned(millifen[part], code, due)
     # A buyer's line is what its parts were given; its id is the parts' id before "@".
     given: dict[str, int] = defaultdict(int)
     for line_id, f in zip(pc.take(usage.column("line_id"), pa.array(part)).to_pylist(), fen[part].tolist()):
@@ -167,7 +167,7 @@ def _with_posted_fen(usage: pa.Table, pairs: dict[tuple[str, str, int], int]) ->
     return usage.set_column(STATEMENT_SCHEMA.get_field_index("line_fen"), "line_fen", pa.array(line_fen, pa.int64()))
 
 
-def _apportioned(millifen: np.ndarray, code: np.ndarray, due: np.ndarray) -> np.ndarray:
+def apportioned(millifen: np.ndarray, code: np.ndarray, due: np.ndarray) -> np.ndarray:
     """Each line's whole fen, and one more to the lines of each pair with the largest rest below a fen (earlier
     line first) until the pair's lines add up to its `due` fen."""
     whole, rest = np.divmod(millifen, _MILLIFEN_PER_FEN)

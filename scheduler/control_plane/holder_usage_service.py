@@ -4,7 +4,10 @@ Sourced from what billing already wrote, so billed-but-unsettled use counts at o
 commit order of posted batches, each batch's summary (the usage-stream entry it came from), its
 rated lines and the split plans it was posted with. Per (product, buyer, grant, purpose) a row
 holds the jobs, rows and calls of the usage records (metadata the node signed) and the holder's
-revenue due: its own parts of each data line, re-split with the batch's plan exactly as posted.
+revenue due: its own parts of each data line in milli-fen, re-split with the batch's plan exactly as
+posted, and in fen what the ledger posts for them: per (buyer, billed period) the whole fen of their
+milli-fen, rounded once half up when the period closed (docs/billing.md, "Amounts below a fen"),
+given to the rows by largest remainder.
 Never the buyer's outputs: nothing here reads a job's result. Each call reads the ledger's batches
 from the start (fine for the volumes of a provincial exchange; an incremental index comes when not).
 ReportUsage is not served here (node agents write the usage stream directly).
@@ -33,6 +36,8 @@ from shuniu.market.catalog import ProductStore
 from shuniu.market.credit import ORG_ID
 from shuniu.market.ledger import ledger_key
 from shuniu.market.ledger.lines import read_lines
+from shuniu.market.ledger.store import closed_periods_of
+from shuniu.market.settlement.statements import apportioned, rounded_fen
 from shuniu.market import split as revenue_split  # its kernel (Numba) loads on the first split
 from shuniu.protos.usage_schema import USAGE_STREAM, UsageSchemaError, batch_from_ipc
 from shuniu.protos.v1 import usage_pb2, usage_pb2_grpc
@@ -52,27 +57,28 @@ class _Row:
     jobs: set[str] = field(default_factory=set)
     rows: int = 0
     calls: int = 0
-    revenue_due_fen: int = 0
+    due_millifen: dict[tuple[str, str], int] = field(default_factory=dict)  # (buyer, billed period) -> milli-fen
     last_used_unix_ms: int = 0
 
 
-def holder_parts(holder_id: str, plan_specs: dict, lines: pa.Table) -> dict[str, int]:
-    """The holder's part (fen) of each data line, by record id, re-split with the plans the batch was posted with."""
-    lines = lines.filter(pc.greater(lines.column("data_fen"), 0))
+def holder_parts(holder_id: str, plan_specs: dict, lines: pa.Table) -> dict[str, tuple[int, tuple[str, str]]]:
+    """The holder's part (milli-fen) of each data line and the (buyer, billed period) it is posted under, by record
+    id, re-split with the plans the batch was posted with."""
+    lines = lines.filter(pc.greater(lines.column("data_millifen"), 0))
     if not lines.num_rows:
         return {}
     plans = revenue_split.build_split_plans(plan_specs["data"], plan_specs["compute"], plan_specs["exchange_id"])
     plan = plans.data_plan_index(lines.column("product_id").combine_chunks())
-    split = revenue_split.split_lines(plans, plan, lines.column("data_fen").to_numpy())
+    split = revenue_split.split_lines(plans, plan, lines.column("data_millifen").to_numpy())
     ours = np.array([party == ("holder", holder_id) for party in plans.parties] or [False], dtype=bool)
-    record_ids = lines.column("record_id").to_pylist()
-    parts: dict[str, int] = {}
-    for i, record_id in enumerate(record_ids):
+    pairs = zip(lines.column("buyer_id").to_pylist(), lines.column("billed_period").to_pylist())
+    parts: dict[str, tuple[int, tuple[str, str]]] = {}
+    for i, (record_id, pair) in enumerate(zip(lines.column("record_id").to_pylist(), pairs)):
         lo, hi = int(split.line_offsets[i]), int(split.line_offsets[i + 1])
         slots = np.arange(int(plans.plan_offsets[plan[i]]), int(plans.plan_offsets[plan[i]]) + (hi - lo))
-        fen = int(split.part_fen[lo:hi][ours[plans.slot_party[slots]]].sum())
-        if fen:
-            parts[record_id] = parts.get(record_id, 0) + fen
+        millifen = int(split.part_fen[lo:hi][ours[plans.slot_party[slots]]].sum())
+        if millifen:
+            parts[record_id] = (parts.get(record_id, (0, pair))[0] + millifen, pair)
     return parts
 
 
@@ -89,15 +95,32 @@ def add_batch(table: dict[Key, _Row], records: dict[str, list], parts: dict[str,
         row.jobs.add(records["job_id"][i])
         row.rows += records["rows"][i]
         row.calls += records["calls"][i]
-        row.revenue_due_fen += parts.get(records["record_id"][i], 0)
+        millifen, pair = parts.get(records["record_id"][i], (0, None))
+        if millifen:
+            row.due_millifen[pair] = row.due_millifen.get(pair, 0) + millifen
         row.last_used_unix_ms = max(row.last_used_unix_ms, end_ms)
 
 
-def usage_rows(table: dict[Key, _Row]) -> list[usage_pb2.HolderUsageRow]:
+def usage_rows(table: dict[Key, _Row], closed: set[str]) -> list[usage_pb2.HolderUsageRow]:
+    """The rows, each with its share in fen of what the ledger posts per (buyer, billed period) for them."""
+    ordered = sorted(table.items())
+    entries = [(k, pair, m) for k, (_, r) in enumerate(ordered) for pair, m in sorted(r.due_millifen.items())]
+    fen = [0] * len(ordered)
+    if entries:
+        pairs = sorted({pair for _, pair, _ in entries})
+        where = {pair: c for c, pair in enumerate(pairs)}
+        code = np.array([where[pair] for _, pair, _ in entries], dtype=np.int64)
+        millifen = np.array([m for _, _, m in entries], dtype=np.int64)
+        total = np.zeros(len(pairs), dtype=np.int64)
+        np.add.at(total, code, millifen)
+        due = np.array([rounded_fen(t) if period in closed else t // 1000 for (_, period), t in zip(pairs, total.tolist())],
+                       dtype=np.int64)
+        for (k, _, _), f in zip(entries, apportioned(millifen, code, due).tolist()):
+            fen[k] += f
     return [usage_pb2.HolderUsageRow(product_id=k[0], buyer_id=k[1], grant_id=k[2], purpose=k[3], purpose_category=k[4],
-                                     jobs=len(r.jobs), rows=r.rows, calls=r.calls, revenue_due_fen=r.revenue_due_fen,
+                                     jobs=len(r.jobs), rows=r.rows, calls=r.calls, revenue_due_fen=f,
                                      last_used_unix_ms=r.last_used_unix_ms)
-            for k, r in sorted(table.items())]
+            for (k, r), f in zip(ordered, fen)]
 
 
 def archive_directory() -> pathlib.Path:
@@ -219,7 +242,8 @@ class HolderUsageService(usage_pb2_grpc.UsageServiceServicer):
                           "0 (open) or 0 <= from < to")
         size = validate.page_size(request.page_size)
         products = await self._holder_products(request.holder_id, request.product_id)
-        rows = usage_rows(await self._table(request.holder_id, products, request.from_unix_ms, request.to_unix_ms))
+        closed = set(closed_periods_of(await self.redis.hgetall(ledger_key("periods"))))
+        rows = usage_rows(await self._table(request.holder_id, products, request.from_unix_ms, request.to_unix_ms), closed)
         keys = [_row_key(r) for r in rows]
         start = next((i + 1 for i, k in enumerate(keys) if k == request.page_token), 0) if request.page_token else 0
         page = rows[start:start + size]
