@@ -30,6 +30,7 @@ from shuniu.nodes.sandbox import egress
 from shuniu.nodes.sandbox.contract import OutputContract
 from shuniu.nodes.sandbox.profile import profile_input
 from shuniu.nodes.usage import UsageSender, UsageSpool
+from shuniu.protos.usage_schema import RATED_QUANTITY_LIMITS
 from shuniu.protos.v1 import jobs_pb2, runs_pb2
 from shuniu.security import signing
 
@@ -151,6 +152,23 @@ def usage_record(request: runs_pb2.NodeRunRequest, result: runs_pb2.NodeRunResul
     }
 
 
+def within_record_limits(record: dict) -> list[dict]:
+    """The record as it is, or, when a rated quantity is over what one record may report
+    (usage_schema.RATED_QUANTITY_LIMITS), as several records that add up to it. Lines are rated in
+    exact milli-fen, so the parts cost what the whole would; the first keeps the record id and the
+    quantities nobody rates, the k-th part is `<record_id>-part-<k>`."""
+    parts = max(-(-record[name] // most) for name, most in RATED_QUANTITY_LIMITS.items())
+    if parts <= 1:
+        return [record]
+    out = []
+    for k in range(parts):
+        part = {**record, **{name: min(most, max(0, record[name] - k * most)) for name, most in RATED_QUANTITY_LIMITS.items()}}
+        if k:
+            part.update(record_id=f"{record['record_id']}-part-{k + 1}", bytes=0, output_bytes=0)
+        out.append(part)
+    return out
+
+
 @contextlib.contextmanager
 def _spool_lock(directory: pathlib.Path) -> Iterator[None]:
     """One writer at a time per node's spool, across the raylet's worker processes.
@@ -171,8 +189,8 @@ def _emit_usage(request: runs_pb2.NodeRunRequest, result: runs_pb2.NodeRunResult
     directory = state_dir / "spool" / request.node_id
     with _spool_lock(directory):
         spool = UsageSpool(directory, request.node_id)
-        result.usage_batch_id = spool.append_records([usage_record(request, result, started_ms,
-                                                                   time.time_ns() // 1_000_000)])
+        result.usage_batch_id = spool.append_records(within_record_limits(usage_record(request, result, started_ms,
+                                                                                      time.time_ns() // 1_000_000)))
     url = os.environ.get("SHUNIU_REDIS_URL")
     if url:
         client = redis.Redis.from_url(url, socket_timeout=5)
@@ -215,4 +233,4 @@ def run_job(payload: bytes) -> Iterator[bytes]:
     yield result.SerializeToString()
 
 
-__all__ = ["STARTED", "close_warm_sandbox", "execute", "run_job", "usage_record"]
+__all__ = ["STARTED", "close_warm_sandbox", "execute", "run_job", "usage_record", "within_record_limits"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shuniu.market.catalog.errors import CatalogError
+from shuniu.market.rating.tables import MAX_DATA_PRICE_MILLIFEN, MAX_TIER_FROM_UNITS, MAX_TIERS_PER_PRODUCT
 from shuniu.protos.v1 import catalog_pb2, common_pb2
 
 UNIT_NAMES = {
@@ -15,16 +16,35 @@ UNIT_NAMES = {
     catalog_pb2.PRICING_UNIT_PER_GRANT: "per_grant",
     catalog_pb2.PRICING_UNIT_PER_PERIOD: "per_period",
 }
+# The units usage is rated in (per record, market/rating): a product priced otherwise could not be billed.
+RATED_UNITS = (catalog_pb2.PRICING_UNIT_PER_ROW, catalog_pb2.PRICING_UNIT_PER_CALL, catalog_pb2.PRICING_UNIT_PER_QUERY)
 BASIS_NAMES = ("cost", "revenue", "negotiated")
-# Keeps rated amounts (price × units) far from int64 overflow.
-MAX_PRICE_FEN = 10**12
+MAX_PRICE_FEN = 10**12  # a price per unit_size units, and a stated cost or revenue
 MAX_UNIT_SIZE = 10**9
-MAX_TIERS = 32
+MAX_TIERS = MAX_TIERS_PER_PRODUCT - 1  # volume tiers after the base price
+_MILLIFEN_PER_FEN = 1000
 
 
 def _amount(value: int, field: str) -> None:
     if not 0 <= value <= MAX_PRICE_FEN:
         raise CatalogError(f"{field} is {value}; expected 0 to {MAX_PRICE_FEN:,} fen")
+
+
+def _rated_price(price_fen: int, unit_size: int, field: str) -> None:
+    """A price the rater takes: a whole number of milli-fen per unit, at most MAX_DATA_PRICE_MILLIFEN."""
+    _amount(price_fen, field)
+    _whole_millifen(price_fen, unit_size, field)
+    size = unit_size or 1
+    if price_fen * _MILLIFEN_PER_FEN // size > MAX_DATA_PRICE_MILLIFEN:
+        raise CatalogError(f"{field} is {price_fen:,} fen per {size:,} units, {price_fen * _MILLIFEN_PER_FEN // size:,} milli-fen "
+                           f"per unit; expected at most {MAX_DATA_PRICE_MILLIFEN:,} milli-fen ({MAX_DATA_PRICE_MILLIFEN // 100_000:,} yuan) per unit")
+
+
+def _whole_millifen(price_fen: int, unit_size: int, field: str) -> None:
+    size = unit_size or 1
+    if price_fen * _MILLIFEN_PER_FEN % size:
+        raise CatalogError(f"{field} {price_fen:,} fen per {size:,} units is not a whole number of milli-fen per unit; "
+                           "expected a unit_size that divides the price × 1000")
 
 
 def check_pricing(pricing: catalog_pb2.Pricing, grade: int, field: str = "spec.pricing", public_data: bool = False) -> None:
@@ -33,11 +53,15 @@ def check_pricing(pricing: catalog_pb2.Pricing, grade: int, field: str = "spec.p
     if pricing.unit not in UNIT_NAMES:
         accepted = ", ".join(f"{n} ({v})" for v, n in UNIT_NAMES.items())
         raise CatalogError(f"{field}.unit {pricing.unit} unknown or unset; expected one of {accepted}")
-    _amount(pricing.unit_price_fen, f"{field}.unit_price_fen")
+    if pricing.unit not in RATED_UNITS:
+        rated = ", ".join(UNIT_NAMES[u] for u in RATED_UNITS)
+        raise CatalogError(f"{field}.unit {UNIT_NAMES[pricing.unit]} is not billed: usage is rated per record; expected one of {rated}")
     if not 0 <= pricing.unit_size <= MAX_UNIT_SIZE:
         raise CatalogError(f"{field}.unit_size is {pricing.unit_size}; expected 0 (meaning 1) to {MAX_UNIT_SIZE:,}")
+    _rated_price(pricing.unit_price_fen, pricing.unit_size, f"{field}.unit_price_fen")
     _check_tiers(pricing, f"{field}.volume_tiers")
     _amount(pricing.guided_cap_fen, f"{field}.guided_cap_fen")
+    _whole_millifen(pricing.guided_cap_fen, pricing.unit_size, f"{field}.guided_cap_fen")
     if pricing.guided_cap_fen:
         prices = [(f"{field}.unit_price_fen", pricing.unit_price_fen)] + [
             (f"{field}.volume_tiers[{i}].unit_price_fen", t.unit_price_fen) for i, t in enumerate(pricing.volume_tiers)]
@@ -60,8 +84,10 @@ def _check_tiers(pricing: catalog_pb2.Pricing, field: str) -> None:
         if tier.from_units <= previous:
             raise CatalogError(f"{field}[{i}].from_units is {tier.from_units}; expected tiers sorted by from_units, "
                                f"each above the one before (> {previous})")
+        if tier.from_units > MAX_TIER_FROM_UNITS:
+            raise CatalogError(f"{field}[{i}].from_units is {tier.from_units}; expected at most {MAX_TIER_FROM_UNITS:,} units")
         previous = tier.from_units
-        _amount(tier.unit_price_fen, f"{field}[{i}].unit_price_fen")
+        _rated_price(tier.unit_price_fen, pricing.unit_size, f"{field}[{i}].unit_price_fen")
 
 
 def basis_parameters(basis: catalog_pb2.PriceBasis) -> tuple[str, dict[str, int | str | list[str]]]:

@@ -17,7 +17,7 @@ The rating kernels charge per row, per call or per query, with volume tiers coun
 
 Per time is exact across batches because volume tiers continue per (product, buyer,
 month) in the ledger. Every fee must fit the rating limits: a whole number of milli-fen per
-unit, at most `MAX_DATA_PRICE_MILLIFEN` (10.48 yuan per unit).
+unit, at most `MAX_DATA_PRICE_MILLIFEN` (1,000,000 yuan per unit).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The rating rules written with pyarrow.compute only: the baseline the kernels are measured against.
 
-Same inputs, same integer arithmetic, same fen as `rate_inputs`; a test proves it on
+Same inputs, same integer arithmetic, same milli-fen as `rate_inputs`; a test proves it on
 random batches. Volume tiers that run across records need a running sum per product,
 which pyarrow.compute has no grouped form of: records are stably sorted by product, summed
 cumulatively, and the sums taken back to record order.
@@ -19,39 +19,45 @@ from shuniu.market.rating.tables import RateTables
 
 __all__ = ["rate_inputs_arrow"]
 
-_NO_END = 2**62  # "end" of a product's last volume tier, and of padding tiers
+_NO_END = 2**63 - 1  # "end" of a product's last volume tier, and of padding tiers: past any cumulative volume
+_MILLI_BP2 = _BP2 // MILLIFEN_PER_FEN
 
 
 def rate_inputs_arrow(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray | None = None,
                       volume_slot: np.ndarray | None = None) -> RatedBatch:
     """Rate prepared inputs with pyarrow.compute."""
     slots, before = _volume(inputs, tables, units_before, volume_slot)
-    compute_fen = _compute_fen(inputs, tables)
-    data_fen, cap_fen, after = _data_fen(inputs, tables, slots, before)
-    return RatedBatch(compute_fen.to_numpy(), data_fen.to_numpy(), cap_fen.to_numpy(), after)
+    compute_millifen = _compute_fen(inputs, tables)
+    data_millifen, cap_millifen, after = _data_fen(inputs, tables, slots, before)
+    return RatedBatch(compute_millifen.to_numpy(), data_millifen.to_numpy(), cap_millifen.to_numpy(), after)
 
 
 def _compute_fen(inputs: RatingInputs, tables: RateTables) -> pa.Array:
     c = tables.compute
     card = pa.array(inputs.card_index)
     mul, add, sub, div = pc.multiply, pc.add, pc.subtract, pc.divide
-    base = add(
-        add(
-            mul(mul(_int64(inputs.cpu_ms), pc.take(pa.array(c.cpu_core_hour_fen), card)), _CPU_GPU_SCALE),
-            mul(mul(_int64(inputs.memory_mb_s), pc.take(pa.array(c.memory_gb_hour_fen), card)), _MEMORY_SCALE),
-        ),
-        mul(mul(_int64(inputs.gpu_ms), pc.take(pa.array(c.gpu_hour_fen), card)), _CPU_GPU_SCALE),
-    )
     start_unix_ms = add(_int64(inputs.start_ms), inputs.start_base_ms)
     hour = pc.modulo(add(div(start_unix_ms, MS_PER_HOUR), CST_OFFSET_HOURS), 24)
     band_bp = pc.take(pa.array(c.hour_multiplier_bp.ravel()), add(mul(pc.cast(card, pa.int64()), 24), hour))
     m = mul(band_bp, pc.take(pa.array(c.tier_factor_bp), pa.array(inputs.tier)))
-    q1 = div(base, _QUANTITY_DEN)
-    r1 = sub(base, mul(q1, _QUANTITY_DEN))
-    t = mul(q1, m)
-    q2 = div(t, _BP2)
-    r2 = sub(t, mul(q2, _BP2))
-    return _round_half_even(q2, add(mul(r2, _QUANTITY_DEN), mul(r1, m)), _QUANTITY_DEN * _BP2)
+    # The numerator quantity · price · scale may pass int64 inside the limits, so it is never formed: each
+    # term is taken over _QUANTITY_DEN as whole H and rest L (quantity = a·den + b, b·price·scale < 2^63),
+    # then (H + L/den)·m/_MILLI_BP2 as whole W and rest R over the line's milli-fen denominator.
+    whole = rest = pa.array(np.zeros(len(inputs), dtype=np.int64))
+    for quantity, prices, scale in ((inputs.cpu_ms, c.cpu_core_hour_fen, _CPU_GPU_SCALE), (inputs.gpu_ms, c.gpu_hour_fen, _CPU_GPU_SCALE),
+                                    (inputs.memory_mb_s, c.memory_gb_hour_fen, _MEMORY_SCALE)):
+        price = mul(pc.take(pa.array(prices), card), scale)
+        a = div(_int64(quantity), _QUANTITY_DEN)
+        bc = mul(sub(_int64(quantity), mul(a, _QUANTITY_DEN)), price)
+        whole = add(whole, add(mul(a, price), div(bc, _QUANTITY_DEN)))
+        rest = add(rest, pc.modulo(bc, _QUANTITY_DEN))
+    whole, rest = add(whole, div(rest, _QUANTITY_DEN)), pc.modulo(rest, _QUANTITY_DEN)
+    h1 = div(whole, _MILLI_BP2)
+    h0m = mul(sub(whole, mul(h1, _MILLI_BP2)), m)
+    u = div(h0m, _MILLI_BP2)
+    r = add(mul(sub(h0m, mul(u, _MILLI_BP2)), _QUANTITY_DEN), mul(rest, m))
+    den = _QUANTITY_DEN * _MILLI_BP2  # a milli-fen's share of the line's denominator
+    return _round_half_even(add(add(mul(h1, m), u), div(r, den)), pc.modulo(r, den), den)
 
 
 def _data_fen(inputs: RatingInputs, tables: RateTables, volume_slot: np.ndarray,
@@ -95,11 +101,8 @@ def _data_fen(inputs: RatingInputs, tables: RateTables, volume_slot: np.ndarray,
         capped_price = pc.if_else(pc.less(cap, 0), price, pc.min_element_wise(price, cap))
         gross = pc.add(gross, pc.multiply(inside, price))
         capped = pc.add(capped, pc.multiply(inside, capped_price))
-    zero = pa.array(np.zeros(len(inputs), dtype=np.int64))
-    data_fen = _round_half_even(zero, capped, MILLIFEN_PER_FEN)
-    cap_fen = _round_half_even(zero, pc.subtract(gross, capped), MILLIFEN_PER_FEN)
     after = before + totals[:n_slots]
-    return data_fen, cap_fen, after
+    return capped, pc.subtract(gross, capped), after  # milli-fen, as the kernel rates
 
 
 def _int64(quantities: np.ndarray) -> pa.Array:

@@ -41,11 +41,13 @@ __all__ = [
     "units_before_from_mapping",
 ]
 
-# Per-record and per-batch limits; with those in tables.py no kernel product leaves int64.
+# Per-batch limits; the per-record ones are the usage wire's (a valid batch is inside them), and with
+# those in tables.py no kernel product leaves int64.
 MAX_BATCH_RECORDS = 2**24
-MAX_COMPUTE_QUANTITY = 2**35  # cpu_ms, memory_mb_s, gpu_ms of one record
-MAX_DATA_UNITS = 2**36  # rows, calls, queries of one record
-MAX_UNITS_BEFORE = 2**62  # cumulative volume carried into a batch; + a batch's most 2^60 units stays in int64
+# Cumulative volume carried into a batch saturates here: every volume tier starts at or below it
+# (tables.MAX_TIER_FROM_UNITS), so a count past it prices exactly as 2^62 does, and 2^62 plus a batch's
+# most 2^49 units stays in int64.
+MAX_UNITS_BEFORE = 2**62
 RATED_QUANTITIES = ("cpu_ms", "memory_mb_s", "gpu_ms", "rows", "calls", "queries")
 
 
@@ -97,17 +99,42 @@ _COLUMN_NAMES = tuple(f.name for f in dataclasses.fields(RatingInputs) if f.name
 
 @dataclass(frozen=True, eq=False)
 class RatedBatch:
-    """Rated lines per record (int64 fen) and each product's cumulative volume after the batch."""
+    """Rated lines per record (int64 milli-fen, exact: the ledger accrues sub-fen amounts and rounds where a
+    bill is made) and each product's cumulative volume after the batch. `*_fen` are each line rounded half to
+    even to the fen, for views of a single line."""
 
-    compute_fen: np.ndarray
-    data_fen: np.ndarray
-    cap_reduction_fen: np.ndarray
+    compute_millifen: np.ndarray
+    data_millifen: np.ndarray
+    cap_reduction_millifen: np.ndarray
     units_after: np.ndarray  # int64, aligned with RateTables.data.product_ids
 
     @property
+    def compute_fen(self) -> np.ndarray:
+        return _fen_of(self, "compute_millifen")
+
+    @property
+    def data_fen(self) -> np.ndarray:
+        return _fen_of(self, "data_millifen")
+
+    @property
+    def cap_reduction_fen(self) -> np.ndarray:
+        return _fen_of(self, "cap_reduction_millifen")
+
+    @property
     def total_fen(self) -> int:
-        """What the buyers owe for the batch: compute plus data charges (cap already applied)."""
+        """What the buyers owe for the batch, each line rounded to the fen: compute plus data charges (cap already applied)."""
         return int(self.compute_fen.sum()) + int(self.data_fen.sum())
+
+
+def _fen_of(rated: RatedBatch, name: str) -> np.ndarray:
+    """A milli-fen column rounded half to even per line (computed once)."""
+    found = rated.__dict__.get("_" + name)
+    if found is None:
+        millifen = getattr(rated, name)
+        q, r = np.divmod(millifen, 1000)
+        found = q + ((r > 500) | ((r == 500) & (q % 2 == 1)))
+        object.__setattr__(rated, "_" + name, found)
+    return found
 
 
 def rate_batch(batch: pa.RecordBatch, tables: RateTables, units_before: np.ndarray | None = None) -> RatedBatch:
@@ -123,11 +150,11 @@ def rate_inputs(inputs: RatingInputs, tables: RateTables, units_before: np.ndarr
     with `volume_slot` (one int per record), per slot (units_before one per slot)."""
     slots, before = _volume(inputs, tables, units_before, volume_slot)
     x = _one_quantity_width(inputs)
-    compute_fen, data_fen, cap_fen, after = rate_kernel(
+    compute_millifen, data_millifen, cap_millifen, after = rate_kernel(
         x.card_index, x.tier, x.start_ms, x.start_base_ms, x.cpu_ms, x.memory_mb_s, x.gpu_ms, x.product_index, x.free, x.rows,
         x.calls, x.queries, before, slots, *kernel_tables(tables),
     )  # fmt: skip
-    return RatedBatch(compute_fen, data_fen, cap_fen, after)
+    return RatedBatch(compute_millifen, data_millifen, cap_millifen, after)
 
 
 def rate_inputs_twin(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray | None = None,
@@ -135,16 +162,17 @@ def rate_inputs_twin(inputs: RatingInputs, tables: RateTables, units_before: np.
     """Rate prepared inputs with the plain-Python twins (the reference rater; slow)."""
     slots, before = _volume(inputs, tables, units_before, volume_slot)
     c, d, x = tables.compute, tables.data, inputs
-    compute_fen = compute_charge_twin(
+    compute_millifen = compute_charge_twin(
         x.card_index, x.tier, x.start_unix_ms(), x.cpu_ms, x.memory_mb_s, x.gpu_ms,
-        c.cpu_core_hour_fen, c.memory_gb_hour_fen, c.gpu_hour_fen, c.hour_multiplier_bp, c.tier_factor_bp,
+        c.cpu_core_hour_fen, c.memory_gb_hour_fen, c.gpu_hour_fen, c.hour_multiplier_bp, c.tier_factor_bp, millifen=True,
     )  # fmt: skip
-    data_fen, cap_fen, after = data_charge_twin(
+    data_millifen, cap_millifen, after = data_charge_twin(
         x.product_index, x.free, x.rows, x.calls, x.queries,
         d.unit_kind, d.tier_offsets, d.tier_from_units, d.tier_price_millifen, d.guided_cap_millifen, before, slots,
+        millifen=True,
     )  # fmt: skip
     as_array = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
-    return RatedBatch(as_array(compute_fen), as_array(data_fen), as_array(cap_fen), as_array(after))
+    return RatedBatch(as_array(compute_millifen), as_array(data_millifen), as_array(cap_millifen), as_array(after))
 
 
 def rating_form(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -181,15 +209,9 @@ def prepare_batch(batch: pa.RecordBatch, tables: RateTables, validate: bool = Tr
     batch = rating_form(batch)
     if batch.num_rows > MAX_BATCH_RECORDS:
         raise RatingInputError(f"batch has {batch.num_rows} records; at most {MAX_BATCH_RECORDS} are rated at once")
-    ids = batch.column("record_id")
+    # The per-record quantity limits the kernels rely on (MAX_COMPUTE_QUANTITY, MAX_DATA_UNITS) are the
+    # usage wire's: the validation just run (or the caller's) has checked them.
     view = {name: batch.column(name).to_numpy(zero_copy_only=True) for name in _NUMERIC}
-
-    for names, limit in ((("cpu_ms", "memory_mb_s", "gpu_ms"), MAX_COMPUTE_QUANTITY), (("rows", "calls", "queries"), MAX_DATA_UNITS)):
-        for name in (n for n in names if view[n].dtype != np.int32):  # an int32 is always under the limit
-            bad = np.flatnonzero(view[name] > limit)
-            if bad.size:
-                raise RatingInputError(f"{name} {view[name][bad[0]]} is over the per-record limit {limit}", ids[bad[0]].as_py())
-
     product_index = _product_index(batch, tables, view["price_version"])
     return RatingInputs(
         card_index=_card_index(batch, tables, view["compute_class"]),
@@ -295,5 +317,7 @@ def _checked_before(units_before: np.ndarray | None, n: int, aligned_with: str) 
         raise ValueError(f"units_before must be {n} integers aligned with {aligned_with}, got shape {before.shape} {before.dtype}")
     checked = before.astype(np.int64, copy=False)  # an unsigned value past 2^63 turns negative: refused below
     if not all_within(checked, 0, MAX_UNITS_BEFORE):
-        raise ValueError(f"units_before must be within 0..{MAX_UNITS_BEFORE}")
+        if (checked < 0).any():
+            raise ValueError(f"units_before must be within 0..{MAX_UNITS_BEFORE}")
+        checked = np.minimum(checked, MAX_UNITS_BEFORE)  # saturated: past every tier start, priced the same
     return checked

@@ -8,10 +8,11 @@ The exact charge of a record, in fen, is the rational number
     · hour_multiplier_bp / 10,000 · tier_factor_bp / 10,000
 
 where the hour is the record's start hour in China Standard Time (UTC+8). It is rounded
-once, half to even, to whole fen. `compute_charge_twin` says exactly that with Python's
+once, half to even, to the milli-fen (the unit lines are kept in; the ledger rounds to fen where a bill
+is made, docs/billing.md). `compute_charge_twin` says exactly that with Python's
 unbounded integers; the kernel (kernel.py) computes the same value exactly in 64-bit integers
 (a float64 estimate of the quotient, corrected by an exact remainder) for inputs inside the
-stated limits (tables.py, batch.py).
+stated limits (tables.py, and the usage wire's per-record quantities: docs/billing.md, "Rating ranges").
 """
 
 from __future__ import annotations
@@ -48,8 +49,11 @@ def compute_charge_twin(
     gpu_hour_fen: np.ndarray,
     hour_multiplier_bp: np.ndarray,
     tier_factor_bp: np.ndarray,
+    millifen: bool = False,
 ) -> list[int]:
-    """The specification: exact rational charge per record, rounded half-even once."""
+    """The specification: exact rational charge per record, rounded half-even once (to the fen, or with
+    `millifen` to the milli-fen, as lines are kept)."""
+    unit = 1000 if millifen else 1
     out = []
     for i in range(len(card_index)):
         c = int(card_index[i])
@@ -60,5 +64,5 @@ def compute_charge_twin(
         )
         band_bp = int(hour_multiplier_bp[c, cst_hour(int(start_unix_ms[i]))])
         tier_bp = int(tier_factor_bp[int(tier[i])])
-        out.append(round(fen_hours * Fraction(band_bp, 10_000) * Fraction(tier_bp, 10_000)))
+        out.append(round(fen_hours * Fraction(band_bp, 10_000) * Fraction(tier_bp, 10_000) * unit))
     return out

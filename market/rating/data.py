@@ -13,11 +13,12 @@ Rules, per record in batch order:
   a record that crosses a tier boundary pays each part at its tier's price.
 - A product with a guided cap (政府指导价) pays min(tier price, cap) per unit; what the cap
   took off is reported on its own line.
-- Both lines (charge and cap reduction) are milli-fen sums rounded once, half to even, to
-  fen. The list amount is their sum.
+- Both lines (charge and cap reduction) are exact milli-fen sums, kept as such (the ledger
+  rounds to fen where a bill is made); the list amount is their sum.
 
 `data_charge_twin` is the specification; the kernel (kernel.py) is the same in int64
-(units per record < 2^40, prices < 2^20 milli-fen: every product and line < 2^60).
+(units per record at most 2^25, the usage wire's limit, and prices at most 10^11 milli-fen: every
+product and line < 2^62; docs/billing.md, "Rating ranges").
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ def data_charge_twin(
     guided_cap_millifen: np.ndarray,
     units_before: np.ndarray,
     volume_slot: np.ndarray,
+    millifen: bool = False,
 ) -> tuple[list[int], list[int], list[int]]:
-    """The specification: (charge fen per record, cap reduction fen per record, units after per volume slot)."""
+    """The specification: (charge fen per record, cap reduction fen per record, units after per volume slot);
+    with `millifen` the two lines in exact milli-fen, as lines are kept."""
+    per_fen = 1 if millifen else MILLIFEN_PER_FEN
     cumulative = [int(u) for u in units_before]
     charge, reduction = [], []
     for i in range(len(product_index)):
@@ -68,8 +72,8 @@ def data_charge_twin(
             gross += inside * int(price)
             capped += inside * (int(price) if cap < 0 else min(int(price), cap))
         cumulative[v] = last
-        charge.append(_round_half_even(capped, MILLIFEN_PER_FEN))
-        reduction.append(_round_half_even(gross - capped, MILLIFEN_PER_FEN))
+        charge.append(_round_half_even(capped, per_fen))
+        reduction.append(_round_half_even(gross - capped, per_fen))
     return charge, reduction, cumulative
 
 

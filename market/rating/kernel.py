@@ -3,7 +3,8 @@
 Both charges run on the same chunk of records while its columns are in the core's cache, with
 one call per batch (a Numba call costs microseconds; a batch is ~20k records). The rules and
 their plain-Python twins are in compute.py and data.py; this module computes the same values
-exactly in 64-bit integers for inputs inside the stated limits (tables.py, batch.py).
+exactly in 64-bit integers (wider where a product needs it) for inputs inside the stated limits
+(tables.py, batch.py, the usage wire's per-record quantities; docs/billing.md, "Rating ranges").
 
 Every jitted function the kernel calls lives in this file: Numba's on-disk cache of a function
 is keyed by its own file alone, so a callee edited in another module would leave a stale kernel
@@ -49,7 +50,7 @@ def kernel_tables(tables: RateTables) -> tuple[tuple, tuple]:
 @njit(cache=True, nogil=True)
 def rate_kernel(card_index, tier, start_ms, start_base_ms, cpu_ms, memory_mb_s, gpu_ms, product_index, free, rows, calls, queries,
                 units_before, volume_slot, compute_lookup, data_lookup):
-    """(compute fen, data fen, cap reduction fen, units after per volume slot) of prepared columns
+    """(compute milli-fen, data milli-fen, cap reduction milli-fen, units after per volume slot) of prepared columns
     (batch.RatingInputs: a record starts at Unix ms start_base_ms + start_ms[i])."""
     n = card_index.shape[0]
     compute_fen = np.empty(n, dtype=np.int64)
@@ -105,6 +106,13 @@ _U_ONE = np.uint64(1)
 _INV_LINE_DEN = 1.0 / float(_QUANTITY_DEN * _BP2)
 _INV_MS_PER_HOUR = 1.0 / MS_PER_HOUR
 _U_PRICE_BITS, _U_PRICE_MASK = np.uint64(21), np.uint64((1 << 21) - 1)  # a card's three prices in one word (each <= 2^17)
+# The one-word form rates exactly while base < 2^61: prices up to 2^17 fen and quantities up to 2^35.
+# A card priced higher is packed as _U_EXACT_CARD (its prices are read from the card instead), and a
+# record over either bound is rated again by _exact_line_millifen, in 32-bit limbs.
+_FAST_PRICE_FEN = 2**17
+_U_FAST_QUANTITY_BITS = np.uint64(35)
+_U_EXACT_CARD = np.uint64(1 << 63)
+_U_SIGN_BIT = np.uint64(63)
 _U_HOUR_BITS = np.uint64(5)  # a card's 24 hourly multipliers padded to 32
 _COMPUTE_SCRATCH_COLUMNS = 3
 
@@ -116,31 +124,42 @@ _COMPUTE_SCRATCH_COLUMNS = 3
 # floor-division sign fix-ups.
 @njit(cache=True, nogil=True, inline="always")
 def _charge_compute_chunk(card_index, tier, start_ms, start_base_ms, cpu_ms, memory_mb_s, gpu_ms, lookup, scratch, out):
-    """Compute charge in fen of one chunk of records into `out`; equal to compute.compute_charge_twin.
+    """Compute charge in milli-fen of one chunk of records into `out`; equal to compute.compute_charge_twin.
 
     `scratch`: three uint64 working columns at least as long as the chunk (hour, prices, multiplier)."""
-    prices, bands, tier_bp = lookup
+    prices, bands, tier_bp, card_prices = lookup
     k = out.shape[0]
     hour, packed, multiplier = scratch[0][:k], scratch[1][:k], scratch[2][:k]
     _cst_hours(start_ms, start_base_ms, hour)
     _look_up(card_index, tier, hour, prices, bands, tier_bp, packed, multiplier)
-    _charge(cpu_ms, memory_mb_s, gpu_ms, packed, multiplier, out)
+    if _charge(cpu_ms, memory_mb_s, gpu_ms, packed, multiplier, out):  # rare: a high price card or a huge record
+        for i in range(k):
+            if _needs_exact(cpu_ms[i], memory_mb_s[i], gpu_ms[i], packed[i]):
+                c = card_index[i]
+                out[i] = _exact_line_millifen(np.uint64(cpu_ms[i]), np.uint64(memory_mb_s[i]), np.uint64(gpu_ms[i]),
+                                              card_prices[c, 0], card_prices[c, 1], card_prices[c, 2], multiplier[i])
 
 
 @njit(cache=True, nogil=True)
 def _compute_lookup_tables(cpu_core_hour_fen, memory_gb_hour_fen, gpu_hour_fen, hour_multiplier_bp, tier_factor_bp):
-    """(prices, bands, tier factors) as _charge_compute_chunk reads them, built once per rate table: per card
-    its three prices in one word (one lookup per record instead of three) and its hourly multipliers in
-    rows of 32 (the row is a shift away), all unsigned."""
+    """(prices, bands, tier factors, card prices) as _charge_compute_chunk reads them, built once per rate
+    table: per card its three prices in one word (one lookup per record instead of three; _U_EXACT_CARD
+    when one is over _FAST_PRICE_FEN) and its hourly multipliers in rows of 32 (the row is a shift away),
+    all unsigned; and the three prices per card as they are, for the exact form."""
     cards = cpu_core_hour_fen.shape[0]
     prices = np.empty(cards, dtype=np.uint64)
+    card_prices = np.empty((cards, 3), dtype=np.uint64)
     bands = np.zeros(cards << 5, dtype=np.uint64)
     for c in range(cards):
-        prices[c] = (np.uint64(cpu_core_hour_fen[c]) | (np.uint64(memory_gb_hour_fen[c]) << _U_PRICE_BITS)
-                     | (np.uint64(gpu_hour_fen[c]) << (_U_PRICE_BITS + _U_PRICE_BITS)))
+        card_prices[c, 0], card_prices[c, 1], card_prices[c, 2] = cpu_core_hour_fen[c], memory_gb_hour_fen[c], gpu_hour_fen[c]
+        if max(cpu_core_hour_fen[c], memory_gb_hour_fen[c], gpu_hour_fen[c]) > _FAST_PRICE_FEN:
+            prices[c] = _U_EXACT_CARD
+        else:
+            prices[c] = (np.uint64(cpu_core_hour_fen[c]) | (np.uint64(memory_gb_hour_fen[c]) << _U_PRICE_BITS)
+                         | (np.uint64(gpu_hour_fen[c]) << (_U_PRICE_BITS + _U_PRICE_BITS)))
         for h in range(24):
             bands[(c << 5) + h] = hour_multiplier_bp[c, h]
-    return prices, bands, tier_factor_bp.astype(np.uint64)
+    return prices, bands, tier_factor_bp.astype(np.uint64), card_prices
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -163,17 +182,43 @@ def _look_up(card_index, tier, hour, prices, bands, tier_bp, packed, multiplier)
     for i in range(card_index.shape[0]):
         c = np.uint64(card_index[i])
         packed[i] = prices[c]
-        multiplier[i] = bands[(c << _U_HOUR_BITS) | hour[i]] * tier_bp[np.uint64(tier[i])]  # <= 9e8
+        multiplier[i] = bands[(c << _U_HOUR_BITS) | hour[i]] * tier_bp[np.uint64(tier[i])]  # <= 3e9 < 2^32
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _charge(cpu_ms, memory_mb_s, gpu_ms, packed, multiplier, out):
+    """Every line in the one-word form; whether some record needs the exact form instead (_needs_exact),
+    found by a bitwise OR per record that runs in the same SIMD lanes."""
+    exact = np.uint64(0)
     for i in range(out.shape[0]):
         p = packed[i]
-        # Numerator over _QUANTITY_DEN; < 3 · 2^35 · 2^17 · 2^7 < 2^61 inside the limits.
+        exact |= (p >> _U_SIGN_BIT) | ((np.uint64(cpu_ms[i]) | np.uint64(memory_mb_s[i]) | np.uint64(gpu_ms[i])) >> _U_FAST_QUANTITY_BITS)
+        # Numerator over _QUANTITY_DEN; < 3 · 2^35 · 2^17 · 2^7 < 2^61 for the records this form rates.
         base = ((np.uint64(cpu_ms[i]) * (p & _U_PRICE_MASK) + np.uint64(gpu_ms[i]) * (p >> (_U_PRICE_BITS + _U_PRICE_BITS)))
                 * _U_CPU_GPU_SCALE + np.uint64(memory_mb_s[i]) * ((p >> _U_PRICE_BITS) & _U_PRICE_MASK) * _U_MEMORY_SCALE)
-        out[i] = _round_line(base, multiplier[i])
+        out[i] = _round_line_millifen(base, multiplier[i])
+    return exact != 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _needs_exact(cpu_ms, memory_mb_s, gpu_ms, packed):
+    """Whether a record is outside what the one-word form rates exactly: its card is over _FAST_PRICE_FEN
+    or a quantity is over 2^35."""
+    return ((packed >> _U_SIGN_BIT) | ((np.uint64(cpu_ms) | np.uint64(memory_mb_s) | np.uint64(gpu_ms)) >> _U_FAST_QUANTITY_BITS)) != 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _line_quotient(base, m):
+    """(floor, remainder) of base · m / (_QUANTITY_DEN · _BP2): a float estimate corrected by the exact remainder (_round_line)."""
+    q = np.uint64(float(base) * float(m) * _INV_LINE_DEN)
+    r = np.int64(base * m - q * _U_LINE_DEN)
+    if r < 0:
+        q -= _U_ONE
+        r += _I_LINE_DEN
+    elif r >= _I_LINE_DEN:
+        q += _U_ONE
+        r -= _I_LINE_DEN
+    return q, r
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -185,18 +230,103 @@ def _round_line(base, m):
     quotient, so q is the exact floor or one off. The remainder base·m − q·den is then
     exact in wrapping uint64 arithmetic (it lies in (−den, 2·den), far inside ±2^63),
     which corrects q and decides the rounding. The float only guesses; the integers decide."""
-    q = np.uint64(float(base) * float(m) * _INV_LINE_DEN)
-    r = np.int64(base * m - q * _U_LINE_DEN)
-    if r < 0:
-        q -= _U_ONE
-        r += _I_LINE_DEN
-    elif r >= _I_LINE_DEN:
-        q += _U_ONE
-        r -= _I_LINE_DEN
+    q, r = _line_quotient(base, m)
     twice = 2 * r
     # Bitwise, not `or`/`and`: whether a line rounds up is a coin toss, a branch would mispredict half the time.
     q += np.uint64((twice > _I_LINE_DEN) | ((twice == _I_LINE_DEN) & ((q & _U_ONE) == _U_ONE)))
     return np.int64(q)
+
+
+_U_MILLI_DEN = np.uint64(_QUANTITY_DEN * _BP2 // 1000)  # a milli-fen's share of a line's denominator (exact)
+_I_MILLI_DEN = np.int64(_QUANTITY_DEN * _BP2 // 1000)
+_INV_MILLI_DEN = 1.0 / float(_QUANTITY_DEN * _BP2 // 1000)
+_U_THOUSAND = np.uint64(1000)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _round_line_millifen(base, m):
+    """base · m / (_QUANTITY_DEN · _BP2) in milli-fen, rounded half to even, exactly: lines keep their
+    sub-fen amount (the ledger accrues it, docs/billing.md). The fen quotient and its remainder as in
+    _round_line, then the remainder (< 2^56) over a milli-fen's denominator: a float estimate within one,
+    corrected by the exact remainder."""
+    q, r = _line_quotient(base, m)
+    k = np.int64(float(r) * _INV_MILLI_DEN)
+    s = r - k * _I_MILLI_DEN
+    k = k - np.int64(s < 0) + np.int64(s >= _I_MILLI_DEN)
+    s = r - k * _I_MILLI_DEN
+    milli = q * _U_THOUSAND + np.uint64(k)
+    twice = 2 * s
+    milli += np.uint64((twice > _I_MILLI_DEN) | ((twice == _I_MILLI_DEN) & ((milli & _U_ONE) == _U_ONE)))
+    return np.int64(milli)
+
+
+# The exact form: numbers as five 32-bit limbs (least significant first), each in a uint64, so that a
+# limb times a factor below 2^32 plus a carry never leaves 64 bits. 160 bits hold any line's numerator
+# (three int64 quantities × prices below 2^32 × 128 × a multiplier below 2^32 < 2^131); the quotient
+# fits int64 inside the limits (docs/billing.md, "Rating ranges").
+_U_LIMB_BITS = np.uint64(32)
+_U_LIMB_MASK = np.uint64(0xFFFFFFFF)
+_U_QUANTITY_DEN = np.uint64(_QUANTITY_DEN)
+_U_MILLI_BP2 = np.uint64(_BP2 // 1000)  # _QUANTITY_DEN · _U_MILLI_BP2 is a milli-fen's share of a line's denominator
+_U_ZERO = np.uint64(0)
+
+
+@njit(cache=True, nogil=True)
+def _exact_line_millifen(cpu_ms, memory_mb_s, gpu_ms, cpu_fen, memory_fen, gpu_fen, m):
+    """(cpu_ms·cpu_fen·128 + gpu_ms·gpu_fen·128 + memory_mb_s·memory_fen·125) · m / (_QUANTITY_DEN · _BP2)
+    in milli-fen, rounded half to even, for any uint64 quantities and prices and multiplier below 2^32:
+    long multiplication and division by factors below 2^32, the remainder kept exact."""
+    n = _limbs_add(_limbs_add(_limbs_term(cpu_ms, cpu_fen, _U_CPU_GPU_SCALE), _limbs_term(gpu_ms, gpu_fen, _U_CPU_GPU_SCALE)),
+                   _limbs_term(memory_mb_s, memory_fen, _U_MEMORY_SCALE))
+    q1, r1 = _limbs_divmod(_limbs_times(n, m), _U_QUANTITY_DEN)
+    q2, r2 = _limbs_divmod(q1, _U_MILLI_BP2)
+    millifen = q2[0] | (q2[1] << _U_LIMB_BITS)
+    r = r2 * _U_QUANTITY_DEN + r1  # < _QUANTITY_DEN · _U_MILLI_BP2 < 2^46
+    den = _U_QUANTITY_DEN * _U_MILLI_BP2
+    twice = r + r
+    millifen += np.uint64((twice > den) | ((twice == den) & ((millifen & _U_ONE) == _U_ONE)))
+    return np.int64(millifen)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _limbs_term(quantity, price, scale):
+    return _limbs_times(_limbs_times((quantity & _U_LIMB_MASK, quantity >> _U_LIMB_BITS, _U_ZERO, _U_ZERO, _U_ZERO), price), scale)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _limbs_times(a, factor):
+    """a · factor (factor < 2^32)."""
+    t0 = a[0] * factor
+    t1 = a[1] * factor + (t0 >> _U_LIMB_BITS)
+    t2 = a[2] * factor + (t1 >> _U_LIMB_BITS)
+    t3 = a[3] * factor + (t2 >> _U_LIMB_BITS)
+    t4 = a[4] * factor + (t3 >> _U_LIMB_BITS)
+    return t0 & _U_LIMB_MASK, t1 & _U_LIMB_MASK, t2 & _U_LIMB_MASK, t3 & _U_LIMB_MASK, t4 & _U_LIMB_MASK
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _limbs_add(a, b):
+    t0 = a[0] + b[0]
+    t1 = a[1] + b[1] + (t0 >> _U_LIMB_BITS)
+    t2 = a[2] + b[2] + (t1 >> _U_LIMB_BITS)
+    t3 = a[3] + b[3] + (t2 >> _U_LIMB_BITS)
+    t4 = a[4] + b[4] + (t3 >> _U_LIMB_BITS)
+    return t0 & _U_LIMB_MASK, t1 & _U_LIMB_MASK, t2 & _U_LIMB_MASK, t3 & _U_LIMB_MASK, t4 & _U_LIMB_MASK
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _limbs_divmod(a, d):
+    """(a // d, a % d) for 0 < d < 2^32: schoolbook from the top limb, each step (r·2^32 + limb) < 2^64."""
+    q4, r = a[4] // d, a[4] % d
+    t = (r << _U_LIMB_BITS) | a[3]
+    q3, r = t // d, t % d
+    t = (r << _U_LIMB_BITS) | a[2]
+    q2, r = t // d, t % d
+    t = (r << _U_LIMB_BITS) | a[1]
+    q1, r = t // d, t % d
+    t = (r << _U_LIMB_BITS) | a[0]
+    q0, r = t // d, t % d
+    return (q0, q1, q2, q3, q4), r
 
 
 # Data charge -------------------------------------------------------------------------------------
@@ -225,10 +355,10 @@ _ALL = np.int64(-1)  # a mask of all ones
 #    crossing a tier boundary, the first of a slot, another product on the slot) is laid over the
 #    tiers one by one and refreshes what the slot remembers. Records that are not billable move 0
 #    units on a scratch slot priced at 0. This pass leaves milli-fen.
-# 3. Milli-fen to fen, eight lines at a time in SIMD lanes.
+# 3. The milli-fen into the outputs (a line keeps its sub-fen amount).
 @njit(cache=True, nogil=True, inline="always")
 def _charge_data_chunk(product_index, free, rows, calls, queries, volume_slot, lookup, volume, scratch, charge, reduction):
-    """Charge and cap reduction in fen of one chunk of records into `charge` and `reduction`, moving
+    """Charge and cap reduction in milli-fen of one chunk of records into `charge` and `reduction`, moving
     `volume` (from _data_volume_state) on; equal to data.data_charge_twin.
 
     `scratch`: four int64 working columns at least as long as the chunk (slot row, product, milli-fen
@@ -309,8 +439,8 @@ def _price_in_order(rows, calls, queries, slot_row, product, lookup, state, char
 @njit(cache=True, nogil=True, inline="always")
 def _round_lines(charged, capped_off, charge, reduction):
     for i in range(charge.shape[0]):
-        charge[i] = round_half_even_millifen(charged[i])
-        reduction[i] = round_half_even_millifen(capped_off[i])
+        charge[i] = charged[i]  # milli-fen: the line keeps its exact amount; fen are made where a bill is
+        reduction[i] = capped_off[i]
 
 
 @njit(cache=True, nogil=True)

@@ -33,12 +33,17 @@ __all__ = [
     "index_type",
 ]
 
-# Limits that keep every kernel's integer arithmetic inside int64 (see compute.py, data.py).
-MAX_COMPUTE_PRICE_FEN = 2**17  # per unit-hour: 1,310.72 yuan
-MAX_MULTIPLIER_BP = 30_000  # ×3
-MAX_DATA_PRICE_MILLIFEN = 2**20  # per unit: 10.48 yuan
-MAX_TIERS_PER_PRODUCT = 16
-MAX_TIER_FROM_UNITS = 2**62
+# The prices every listing path accepts (catalog, node registration, fee schedules) and the rater
+# rates: with the usage wire's per-record quantities (usage_schema.MAX_COMPUTE_QUANTITY, MAX_DATA_UNITS)
+# every line stays below 2^62 milli-fen, so no kernel product leaves int64 (docs/billing.md,
+# "Rating ranges").
+MAX_COMPUTE_PRICE_FEN = 10**8  # per unit-hour: 1,000,000 yuan
+MAX_BAND_MULTIPLIER_BP = 100_000  # a time-of-use band: ×10, what node registration accepts
+MAX_MULTIPLIER_BP = 30_000  # a latency tier's factor: ×3
+MAX_DATA_PRICE_MILLIFEN = 10**11  # per unit: 1,000,000 yuan
+MAX_GUIDED_CAP_MILLIFEN = 2**62  # a cap only ever lowers a price (min(price, cap)): any cap is safe
+MAX_TIERS_PER_PRODUCT = 33  # the catalog's base price and up to 32 volume tiers
+MAX_TIER_FROM_UNITS = 2**62  # cumulative volume saturates here (batch.MAX_UNITS_BEFORE): past every tier start
 MAX_PRICE_VERSION = 2**40 - 2  # batch.py packs (product, version) into one int64 key
 
 UNIT_KINDS = ("row", "call", "query")  # index = unit kind code used by the kernels
@@ -209,7 +214,7 @@ def build_data_rates(products: Mapping[Any, Mapping[str, Any]], public_interest_
         is_public[p] = (grade_public or public_data) and free_for_public_interest
         cap = spec.get("guided_cap_millifen")
         if cap is not None:
-            caps[p] = _int(cap, f"product {product_id!r}: guided_cap_millifen", 0, MAX_DATA_PRICE_MILLIFEN)
+            caps[p] = _int(cap, f"product {product_id!r}: guided_cap_millifen", 0, MAX_GUIDED_CAP_MILLIFEN)
         tier_froms, tier_prices = _volume_tiers(spec.get("tiers"), f"product {product_id!r}")
         froms += tier_froms
         prices += tier_prices
@@ -244,7 +249,7 @@ def _hour_multipliers(bands: Any, where: str) -> np.ndarray:
         if covered[start:end].any():
             raise ValueError(f"{where}: band [{start}, {end}) overlaps another band")
         covered[start:end] = True
-        hours[start:end] = _int(band.get("multiplier_bp"), f"{where}: band multiplier_bp", 0, MAX_MULTIPLIER_BP)
+        hours[start:end] = _int(band.get("multiplier_bp"), f"{where}: band multiplier_bp", 0, MAX_BAND_MULTIPLIER_BP)
     return hours
 
 

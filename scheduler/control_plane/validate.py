@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 
+from shuniu.market.rating.tables import MAX_BAND_MULTIPLIER_BP, MAX_COMPUTE_PRICE_FEN
 from shuniu.nodes import topology
 from shuniu.protos.v1 import common_pb2, nodes_pb2
 from shuniu.scheduler.control_plane.errors import invalid
@@ -19,7 +20,6 @@ _MAX_RTT_SAMPLES = 64
 _MAX_CPU_MILLI = 100_000_000
 _MAX_MEMORY_MB = 1 << 32
 _MAX_GPU = 4096
-_MAX_PRICE_FEN = 10**12
 
 CLASS_NAMES = {
     common_pb2.COMPUTE_CLASS_GENERAL: "general",
@@ -74,8 +74,9 @@ def capacity(cap: common_pb2.Capacity, field: str, require_positive: bool) -> No
 def price_card(card: common_pb2.PriceCard) -> None:
     for name in ("cpu_core_hour_fen", "memory_gb_hour_fen", "gpu_hour_fen"):
         value = getattr(card, name)
-        if not 0 <= value <= _MAX_PRICE_FEN:
-            raise invalid(f"price_card.{name} is {value}; expected 0..{_MAX_PRICE_FEN} fen")
+        if not 0 <= value <= MAX_COMPUTE_PRICE_FEN:  # what the biller rates: a card above it could not be billed
+            raise invalid(f"price_card.{name} is {value:,}; expected 0..{MAX_COMPUTE_PRICE_FEN:,} fen "
+                          f"({MAX_COMPUTE_PRICE_FEN // 100:,} yuan) per unit-hour")
     covered = [False] * 24
     for i, band in enumerate(card.bands):
         if not (0 <= band.start_hour < band.end_hour <= 24):
@@ -83,8 +84,8 @@ def price_card(card: common_pb2.PriceCard) -> None:
                 f"price_card.bands[{i}] hours {band.start_hour}-{band.end_hour} invalid; "
                 "expected 0 ≤ start_hour < end_hour ≤ 24"
             )
-        if not 0 < band.multiplier_bp <= 100_000:
-            raise invalid(f"price_card.bands[{i}].multiplier_bp is {band.multiplier_bp}; expected 1..100000")
+        if not 0 < band.multiplier_bp <= MAX_BAND_MULTIPLIER_BP:
+            raise invalid(f"price_card.bands[{i}].multiplier_bp is {band.multiplier_bp}; expected 1..{MAX_BAND_MULTIPLIER_BP}")
         for hour in range(band.start_hour, band.end_hour):
             if covered[hour]:
                 raise invalid(f"price_card.bands[{i}] overlaps another band at hour {hour}; bands must not overlap")

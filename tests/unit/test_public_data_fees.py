@@ -46,7 +46,7 @@ CATALOG = {"traffic": _product(), "other": _product("other", operator="op-else")
     (_schedule(_item(ceiling_fen=0, fee_fen=0)), "invalid", "ceiling_fen is 0"),
     (_schedule(_item(basis=0)), "invalid", "basis 0 unknown"),
     (_schedule(_item(basis=s_pb2.FEE_BASIS_PER_TIME, unit_size=30)), "invalid", "expected 0 or 1"),
-    (_schedule(_item(fee_fen=2000, ceiling_fen=3000)), "invalid", "milli-fen per unit"),
+    (_schedule(_item(fee_fen=100_000_001, ceiling_fen=100_000_001)), "invalid", "up to 100,000,000,000 milli-fen per unit"),
     (_schedule(_item(basis=s_pb2.FEE_BASIS_PER_VOLUME, unit_size=3, fee_fen=1, ceiling_fen=3)), "invalid", "divides"),
     (_schedule(authorizing_department_id="dept-health"), "invalid", "authorizing department is 'dept-transport'"),
     (_schedule(allowed_tax_fen=-1), "invalid", "allowed_tax_fen is -1"),

@@ -49,28 +49,28 @@ def _inputs(records: list[dict]) -> RatingInputs:
 
 
 COMPUTE_CASES = [
-    ("one_core_hour_flat", {"cpu_ms": HOUR_MS}, 12),
+    ("one_core_hour_flat", {"cpu_ms": HOUR_MS}, 12_000),
     ("zero_usage_costs_nothing", {}, 0),
-    ("one_gb_hour_is_1024_mb_for_3600_s", {"memory_mb_s": 1024 * 3600}, 5),
-    ("tier_t4_factor_12000bp", {"cpu_ms": HOUR_MS, "tier": 4}, 14),  # 14.4
-    ("tier_t2_factor_10500bp", {"cpu_ms": 5 * HOUR_MS, "tier": 2}, 63),  # 60 x 1.05
-    ("half_fen_rounds_to_even_down", {"cpu_ms": HOUR_MS // 24}, 0),  # 0.5
-    ("three_halves_fen_rounds_to_even_up", {"cpu_ms": HOUR_MS // 8}, 2),  # 1.5
-    ("just_over_half_fen_rounds_up", {"cpu_ms": HOUR_MS // 24 + 1}, 1),
-    ("gpu_hour_in_valley_band", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 7 * HOUR_MS}, 450),
-    ("last_ms_before_peak_is_valley", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS - 1}, 450),
-    ("exact_peak_start_is_peak", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS}, 1350),
-    ("hour_without_band_is_flat", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 22 * HOUR_MS}, 900),
-    ("band_and_tier_multiply_before_rounding", {"card_index": LY_CARD, "cpu_ms": HOUR_MS, "tier": 2, "start_ms": CST_MIDNIGHT_MS + 9 * HOUR_MS}, 16),  # 15.75
-    ("utc_midnight_is_cst_eight", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": 0}, 1350),
+    ("one_gb_hour_is_1024_mb_for_3600_s", {"memory_mb_s": 1024 * 3600}, 5_000),
+    ("tier_t4_factor_12000bp", {"cpu_ms": HOUR_MS, "tier": 4}, 14_400),  # 14.4
+    ("tier_t2_factor_10500bp", {"cpu_ms": 5 * HOUR_MS, "tier": 2}, 63_000),  # 60 x 1.05
+    ("half_fen_is_kept_as_500_millifen", {"cpu_ms": HOUR_MS // 24}, 500),  # 0.5 fen, kept
+    ("three_halves_fen_is_kept", {"cpu_ms": HOUR_MS // 8}, 1_500),  # 1.5 fen, kept
+    ("just_over_half_fen_rounds_to_the_millifen", {"cpu_ms": HOUR_MS // 24 + 1}, 500),  # 0.500003 fen: half to even at the milli-fen
+    ("gpu_hour_in_valley_band", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 7 * HOUR_MS}, 450_000),
+    ("last_ms_before_peak_is_valley", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS - 1}, 450_000),
+    ("exact_peak_start_is_peak", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS}, 1_350_000),
+    ("hour_without_band_is_flat", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 22 * HOUR_MS}, 900_000),
+    ("band_and_tier_multiply_before_rounding", {"card_index": LY_CARD, "cpu_ms": HOUR_MS, "tier": 2, "start_ms": CST_MIDNIGHT_MS + 9 * HOUR_MS}, 15_750),  # 15.75
+    ("utc_midnight_is_cst_eight", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": 0}, 1_350_000),
 ]
 
 
-@pytest.mark.parametrize(("record", "expected_fen"), [c[1:] for c in COMPUTE_CASES], ids=[c[0] for c in COMPUTE_CASES])
-def test_compute_charge_worked_examples(record, expected_fen):
+@pytest.mark.parametrize(("record", "expected_millifen"), [c[1:] for c in COMPUTE_CASES], ids=[c[0] for c in COMPUTE_CASES])
+def test_compute_charge_worked_examples(record, expected_millifen):
     inputs = _inputs([record])
-    assert rate_inputs(inputs, TABLES).compute_fen.tolist() == [expected_fen]
-    assert rate_inputs_twin(inputs, TABLES).compute_fen.tolist() == [expected_fen]
+    assert rate_inputs(inputs, TABLES).compute_millifen.tolist() == [expected_millifen]
+    assert rate_inputs_twin(inputs, TABLES).compute_millifen.tolist() == [expected_millifen]
 
 
 DATA_CASES = [
@@ -145,14 +145,14 @@ def test_a_batch_in_its_wire_form_is_rated_from_its_own_buffers_in_one_width(mem
     assert inputs.start_base_ms == CST_MIDNIGHT_MS and inputs.start_unix_ms().tolist() == wide.column("start_unix_ms").to_pylist()
     assert wire.schema.field("price_version").type == pa.int32()  # widened for the product lookup
     assert inputs.product_index.tolist() == prepare_batch(wide, TABLES).product_index.tolist() == [TRAFFIC, TRAFFIC, -1]
-    for name in ("compute_fen", "data_fen", "cap_reduction_fen", "units_after"):
+    for name in ("compute_millifen", "data_millifen", "cap_reduction_millifen", "units_after"):
         assert getattr(rate_batch(wire, TABLES), name).tolist() == getattr(rate_batch(wide, TABLES), name).tolist(), name
 
 
 def test_inputs_with_quantities_of_mixed_widths_are_rated_as_int64():
     inputs = synthetic_inputs(500, TABLES_FOR_MIX, seed=4)
     mixed = dataclasses.replace(inputs, cpu_ms=inputs.cpu_ms.astype(np.int32), rows=inputs.rows.astype(np.uint32))
-    for name in ("compute_fen", "data_fen", "cap_reduction_fen", "units_after"):
+    for name in ("compute_millifen", "data_millifen", "cap_reduction_millifen", "units_after"):
         assert getattr(rate_inputs(mixed, TABLES_FOR_MIX), name).tolist() == getattr(rate_inputs(inputs, TABLES_FOR_MIX), name).tolist()
 
 
@@ -161,7 +161,6 @@ REJECTED = [
     ("no_card_for_class", _record(0, compute_class=3), "no price card for compute class 3"),
     ("unknown_product", _record(0, product_id="ghost"), "unknown product 'ghost'"),
     ("other_price_version", _record(0, price_version=6), "priced under version 6; these rate tables are version 7"),
-    ("over_the_per_record_limit", _record(0, rows=2**37), "rows 137438953472 is over the per-record limit"),
 ]
 
 
@@ -181,6 +180,8 @@ SCHEMA_ERRORS = [
     ("repeated_record_id", lambda b: _batch(_record(0), _record(0)), "record_id values repeat"),
     ("empty_node_id", lambda b: _batch(_record(0, node_id="")), "'node_id' is empty"),
     ("purpose_category_unspecified", lambda b: _batch(_record(0, purpose_category=0)), "'purpose_category' is outside 1..3"),
+    ("rows_over_the_per_record_limit", lambda b: _batch(_record(0, rows=2**25 + 1)), "'rows' is above 33,554,432 in 1 records, first 'r0'"),
+    ("cpu_ms_over_the_per_record_limit", lambda b: _batch(_record(0, cpu_ms=2**40 + 1)), "'cpu_ms' is above 1,099,511,627,776"),
 ]
 
 
@@ -198,7 +199,7 @@ def test_valid_usage_batch_passes():
 BUILDER_ERRORS = [
     ("unknown_class", dict(price_cards=[{**FLAT[0], "compute_class": 4}]), "compute_class 4 unknown"),
     ("duplicate_card", dict(price_cards=FLAT * 2), "two price cards for node 'zz-01' compute class 1"),
-    ("negative_price", dict(price_cards=[{**FLAT[0], "cpu_core_hour_fen": -1}]), "cpu_core_hour_fen is -1; expected 0..131072"),
+    ("negative_price", dict(price_cards=[{**FLAT[0], "cpu_core_hour_fen": -1}]), "cpu_core_hour_fen is -1; expected 0..100000000"),
     ("float_price", dict(price_cards=[{**FLAT[0], "gpu_hour_fen": 1.5}]), "gpu_hour_fen must be an integer"),
     ("overlapping_bands", dict(price_cards=[{**FLAT[0], "bands": [{"start_hour": 0, "end_hour": 9, "multiplier_bp": 1}, {"start_hour": 8, "end_hour": 10, "multiplier_bp": 1}]}]), "overlaps"),
     ("wrapping_band", dict(price_cards=[{**FLAT[0], "bands": [{"start_hour": 22, "end_hour": 6, "multiplier_bp": 1}]}]), "do not wrap midnight"),
@@ -268,7 +269,7 @@ def tables_and_inputs(draw):
 
 
 _PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-_FIELDS = ("compute_fen", "data_fen", "cap_reduction_fen", "units_after")
+_FIELDS = ("compute_millifen", "data_millifen", "cap_reduction_millifen", "units_after")
 
 
 @_PROPERTY
