@@ -60,6 +60,14 @@ class OwnAccount:
 
 
 @dataclass(frozen=True)
+class OwnOrg:
+    """Request field `path` names the caller's own credit record (信用): "<its role's account kind>:<its name>", or
+    for a buyer its bare name (market/credit/party.py); an empty field is filled with the first form."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class OwnKind:
     """Request field `path` (an AccountKind) is the kind of the caller's role; an unset field is filled with it."""
 
@@ -81,7 +89,7 @@ class ResponseOwner:
     path: str
 
 
-Check = Named | OwnNode | OwnAccount | OwnKind | Owns | ResponseOwner
+Check = Named | OwnNode | OwnAccount | OwnOrg | OwnKind | Owns | ResponseOwner
 RESOURCES = ("job", "grant", "product", "node", "product_domain", "analysis")
 
 
@@ -185,13 +193,12 @@ RULES: dict[str, Rule] = {
     # UsageService: nodes report only their own usage; a holder reads the use of its products.
     "/shuniu.v1.UsageService/ReportUsage": _rule(node=OwnNode("batch.node_id")),
     "/shuniu.v1.UsageService/ListHolderUsage": _rule(*_READ, data_holder=Named("holder_id")),
-    # CreditService and QuotaService: the operator records and sets; each party reads its own.
+    # CreditService and QuotaService: the operator records and sets; each party reads its own record (its role's
+    # and its name's, decided from the request alone, so another party's and an unknown one get the same refusal).
     "/shuniu.v1.CreditService/RecordCreditEvent": _rule(OPERATOR),
-    "/shuniu.v1.CreditService/GetCreditRecord": _rule(*_READ, buyer=Named("org_id"), data_holder=Named("org_id"),
-                                                      compute_center=Named("org_id")),
+    "/shuniu.v1.CreditService/GetCreditRecord": _rule(*_READ, **_parties(OwnOrg("org_id"))),
     "/shuniu.v1.CreditService/ListCreditRecords": _rule(*_READ),
-    "/shuniu.v1.CreditService/ListCreditEvents": _rule(*_READ, buyer=Named("org_id"), data_holder=Named("org_id"),
-                                                       compute_center=Named("org_id")),
+    "/shuniu.v1.CreditService/ListCreditEvents": _rule(*_READ, **_parties(OwnOrg("org_id"))),
     "/shuniu.v1.QuotaService/SetQuota": _rule(OPERATOR),
     "/shuniu.v1.QuotaService/GetQuota": _rule(*_READ, buyer=Named("buyer_id")),
     "/shuniu.v1.QuotaService/ListQuotas": _rule(*_READ),
@@ -269,6 +276,19 @@ def check_own_account(check: OwnAccount, identity: Identity, request) -> None:
                      f"{field} {value!r} is not it (give {check.path} {own!r})")
 
 
+def check_own_org(check: OwnOrg, identity: Identity, request) -> None:
+    """Denied unless the request names the caller's own credit record; an empty field is filled with it.
+
+    Decided from the request and the certificate only, like check_own_account."""
+    own = own_account(identity)
+    org = get_path(request, check.path)
+    if not org:
+        _set_path(request, check.path, own)
+    elif org != own and not (identity.role == BUYER and org == identity.name):
+        raise Denied(f"rule own-org: {identity.role} {identity.name!r} reads only its own credit record {own!r}; "
+                     f"{check.path} {org!r} is not it (leave it empty or give {own!r})")
+
+
 def apply_request_checks(checks: tuple[Check, ...], identity: Identity, request) -> list[Owns]:
     """Checks and forces the request's own fields in place; returns the lookups left for the interceptor."""
     lookups = []
@@ -284,6 +304,8 @@ def apply_request_checks(checks: tuple[Check, ...], identity: Identity, request)
             check_node(identity, get_path(request, check.path), check.path)
         elif isinstance(check, OwnAccount):
             check_own_account(check, identity, request)
+        elif isinstance(check, OwnOrg):
+            check_own_org(check, identity, request)
         elif isinstance(check, OwnKind):
             _, own_kind = PARTY_ACCOUNTS[identity.role]
             kind = get_path(request, check.path)

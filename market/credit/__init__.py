@@ -1,5 +1,6 @@
 """Participant credit records (信用): events per organisation, a score that fades back, and its thresholds."""
 
+from shuniu.market.credit.party import PARTY_KINDS, OrgIdError, party_org
 from shuniu.market.credit.score import (
     ADJUSTMENT,
     DEFAULT_POLICY,
@@ -43,11 +44,13 @@ __all__ = [
     "KIND_NAMES",
     "MAX_SCORE",
     "ORG_ID",
+    "PARTY_KINDS",
     "PENALTY_KINDS",
     "UNPAID_BALANCE",
     "Bill",
     "CreditPolicy",
     "CreditStore",
+    "OrgIdError",
     "Standing",
     "blocked_message",
     "causes_key",
@@ -55,6 +58,7 @@ __all__ = [
     "events_key",
     "faded_points",
     "needs_operator_note",
+    "party_org",
     "new_event",
     "queue_event",
     "score_at",

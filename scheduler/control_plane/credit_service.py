@@ -5,6 +5,9 @@ Most events are recorded by the system where they happen (see market/credit): a 
 reaching outside its grant (admission) and a bill unpaid past its due date (the sweep this
 servicer runs every `sweep_every_s`). Recording here is for operators: an adjustment, or a penalty
 the system cannot see, always naming its cause (subject_id); a cause has one event, never two.
+
+An org id names a party's record, not a bare name (market/credit/party.py): a buyer's is its id or
+"buyer:<id>", a holder's "holder:<id>", a compute center's "compute_center:<id>".
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ _MAX_NOTE = 500
 
 
 def _org_id(value: str) -> str:
-    if not credit.ORG_ID.match(value):
-        raise invalid(f"org_id {value!r} is malformed; expected 1-128 characters of letters, digits, '.', '_', ':' "
-                      "or '-', starting with a letter or digit (a buyer, holder or compute center id)")
-    return value
+    """The id the record `value` names is kept under; INVALID_ARGUMENT when it names no party's record."""
+    try:
+        return credit.party_org(value)
+    except credit.OrgIdError as err:
+        raise invalid(str(err)) from None
 
 
 def _recorder(context) -> str:
@@ -47,8 +51,8 @@ def _recorder(context) -> str:
 
 
 def _checked_event(event: credit_pb2.CreditEvent, policy: CreditPolicy) -> credit_pb2.CreditEvent:
-    """The request's event with its points settled; INVALID_ARGUMENT naming the field otherwise."""
-    _org_id(event.org_id)
+    """The request's event with its points settled and its org id as kept; INVALID_ARGUMENT naming the field otherwise."""
+    org_id = _org_id(event.org_id)
     try:
         points = credit.check_points(event.kind, event.points, policy)
     except ValueError as err:
@@ -63,7 +67,7 @@ def _checked_event(event: credit_pb2.CreditEvent, policy: CreditPolicy) -> credi
         raise invalid("event.note is empty; an adjustment says why (kept in the audit log)")
     checked = credit_pb2.CreditEvent()
     checked.CopyFrom(event)
-    checked.points = points
+    checked.points, checked.org_id = points, org_id
     return checked
 
 
