@@ -58,14 +58,14 @@ def run_rating_bench(records: int, repeats: int = 3, seed: int = 6) -> dict[str,
 
     numba_s, rated = _best_of(repeats, lambda: rate_inputs(inputs, tables, before))
     batches, wide_batches = sent_in_batches(inputs, BATCH_RECORDS), sent_in_batches(wide, BATCH_RECORDS)
-    batched_s, (batched_after, batched_fen) = _best_of(repeats, lambda: _rate_in_batches(batches, tables, before))
+    batched_s, (batched_after, batched_millifen) = _best_of(repeats, lambda: _rate_in_batches(batches, tables, before))
     # The same, timed by the rating thread's own CPU clock: records per CPU-second of one core, which
     # other work sharing the machine's two cores does not dilute as it dilutes wall time.
     batched_cpu_s, _ = _best_of(repeats, lambda: _rate_in_batches(batches, tables, before), time.thread_time)
     wide_s, wide_result = _best_of(repeats, lambda: _rate_in_batches(wide_batches, tables, before))
-    if (batched_fen, wide_result[1]) != (rated.total_fen,) * 2 or not np.array_equal(batched_after, rated.units_after) \
+    if (batched_millifen, wide_result[1]) != (rated.total_millifen,) * 2 or not np.array_equal(batched_after, rated.units_after) \
             or not np.array_equal(wide_result[0], rated.units_after):
-        raise AssertionError("rating in batches disagrees with one call (total fen or volume carried across batches)")
+        raise AssertionError("rating in batches disagrees with one call (total milli-fen or volume carried across batches)")
     arrow_s, rated_arrow = _best_of(repeats, lambda: rate_inputs_arrow(inputs, tables, before))
     _assert_same(rated, rated_arrow, "pyarrow.compute")
 
@@ -200,12 +200,12 @@ def _head(inputs: RatingInputs, n: int) -> RatingInputs:
 
 
 def _rate_in_batches(batches: list[RatingInputs], tables: RateTables, before: np.ndarray) -> tuple[np.ndarray, int]:
-    """Rate `batches` one by one as the biller does, carrying volume; (units after the last batch, total fen)."""
-    total_fen = 0
+    """Rate `batches` one by one as the biller does, carrying volume; (units after the last batch, total milli-fen)."""
+    total_millifen = 0
     for batch in batches:
         rated = rate_inputs(batch, tables, before)
-        before, total_fen = rated.units_after, total_fen + rated.total_fen
-    return before, total_fen
+        before, total_millifen = rated.units_after, total_millifen + rated.total_millifen
+    return before, total_millifen
 
 
 def _best_of(repeats: int, run: Any, clock: Any = time.perf_counter) -> tuple[float, Any]:

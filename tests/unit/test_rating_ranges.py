@@ -316,3 +316,12 @@ def test_a_run_past_one_records_limits_is_reported_in_records_that_cost_what_it_
     exact = reference_compute_millifen({"start_ms": whole["start_unix_ms"], "tier": 1, "cpu_ms": cpu_ms, "gpu_ms": 0, "memory_mb_s": 0},
                                        {**card, "memory_gb_hour_fen": 0, "gpu_hour_fen": 0}, dict.fromkeys((1, 2, 3, 4), 10_500))
     assert abs(int(rated.compute_millifen.sum()) - exact) <= len(parts)
+
+
+@pytest.mark.parametrize("lines", [[], [5, 7], [2**62 - 1] * 4, [2**62 - 1, 3] * 1000], ids=["none", "small", "past_int64", "many_past_int64"])
+def test_a_batch_total_is_exact_past_int64(lines):
+    from shuniu.market.rating import RatedBatch
+
+    column = np.array(lines, dtype=np.int64)
+    rated = RatedBatch(column, column, np.zeros_like(column), np.zeros(0, np.int64))
+    assert rated.total_millifen == 2 * sum(lines)
