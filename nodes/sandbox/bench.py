@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shuniu.nodes.sandbox.egress import EgressPolicy, check_egress
 from shuniu.nodes.sandbox.pool import SandboxPool
@@ -107,4 +108,62 @@ def run_sandbox_bench(jobs: int, pool_size: int, stream_rows: int, step: Callabl
         "sandbox_aggregate_s": round(sandbox_aggregate_s, 4),
         "in_process_aggregate_s": round(in_process_s, 4),
         "profile_1m_identifiers_s": round(profile_s, 4),
+    }
+
+
+# ---- the output contract and leak check on a 1 M-row input (issue 18) ----------------------
+
+
+def _leaky_input(rows: int, seed: int = 18) -> pa.Table:
+    """A product with an identifier, an identity number and amounts (sensitive), a city and a measure."""
+    rng = np.random.default_rng(seed)
+    ids = pa.array(rng.choice(10**9, rows, replace=False)).cast(pa.string())
+    return pa.table({
+        "enterprise_id": pc.binary_join_element_wise("EID", ids, ""),
+        "id_number": rng.integers(410100190001010000, 419999201012319999, rows),
+        "amount_fen": rng.integers(10**5, 10**9, rows),
+        "city": pa.array(rng.integers(0, 18, rows)).cast(pa.string()),
+        "kwh": rng.gamma(2.0, 500.0, rows),
+    })  # fmt: skip
+
+
+def _best_s(fn: Callable[[], object], repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def run_egress_bench(rows: int = 1_000_000, custom_rows: int = 10_000) -> dict:
+    """Seconds (best of three) of the egress work on a `rows`-row input: today's raw-value check beside the
+    contract and the disguise checks this issue added, for an aggregate's answer and a custom answer."""
+    from shuniu.nodes.sandbox import disguises, egress, windows
+    from shuniu.nodes.sandbox.contract import builtin_contract, conform
+
+    table = _leaky_input(rows)
+    sensitive, identifiers = ["id_number", "amount_fen"], ["enterprise_id"]
+    profile = profile_input(table, sensitive, identifiers)
+    leaky = [table.column(c) for c in sensitive + identifiers]
+    policy = EgressPolicy(min_group_rows=5, max_rows=max(custom_rows, 1000))
+    job = aggregate_job(["city"], _AGGREGATIONS)
+    aggregate = table.group_by(["city"]).aggregate([("kwh", "sum"), ("kwh", "mean"), ("kwh", "max"), ([], "count_all")])
+    aggregate = aggregate.rename_columns(["city", "kwh_sum", "kwh_mean", "kwh_p90", "__group_rows"])
+    contract = builtin_contract(job, table.schema)
+    rng = np.random.default_rng(3)
+    custom = pa.table({"label": pc.binary_join_element_wise("c", pa.array(rng.integers(0, 10**6, custom_rows)).cast(pa.string()), ""),
+                       "score": rng.random(custom_rows), "n": rng.integers(0, 1000, custom_rows),
+                       "note": pa.array(["city total"] * custom_rows)})
+    return {
+        "rows": rows,
+        "custom_rows": custom_rows,
+        "profile_s": _best_s(lambda: profile_input(table, sensitive, identifiers)),
+        "profile_added_s": _best_s(lambda: [(windows.input_window_hashes(c, profile.hash_key, 4),
+                                             disguises.leak_lengths(c, 4)) for c in leaky]),
+        "aggregate_check_s": _best_s(lambda: check_egress(aggregate, profile, policy, contract)),
+        "aggregate_raw_check_s": _best_s(lambda: egress._check_raw_values(aggregate, profile)),
+        "custom_check_s": _best_s(lambda: check_egress(custom, profile, policy)),
+        "custom_raw_check_s": _best_s(lambda: egress._check_raw_values(custom, profile)),
+        "custom_contract_s": _best_s(lambda: conform(custom, None)),
     }

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from shuniu.nodes.sandbox.siphash import TAG_INTEGER, hash_strings, hash_words
 
 _HEX_TEXT = r"^([0-9a-f]{2})+$"
-_HEX_NUMBER = r"^[0-9a-f]{1,16}$"
+_HEX_NUMBER = r"^[0-9a-f]{9,16}$"  # 2^36 and up: identity and phone numbers, not amounts (any short hex is one)
 _BASE64 = r"^[A-Za-z0-9+/_-]{2,}={0,2}$"
 _SEPARATORS = r"[^A-Za-z0-9+/_-]+"  # "=" too: base64 is decoded without its padding
 _HEX_DIGITS = np.full(256, 0, dtype=np.uint8)
@@ -29,7 +29,8 @@ _SEXTETS[ord("-")], _SEXTETS[ord("_")] = 62, 63  # the URL-safe alphabet
 _POWERS = np.array([10**k for k in range(19)], dtype=np.int64)
 # Ordered column pairs tried for a split are bounded by cells hashed; past it, neighbours only.
 SPLIT_PAIR_CELLS = 2_000_000
-EMBED_MIN_DIGITS = 8
+EMBED_MIN_DIGITS = 8  # a number this long inside text is looked for as it is
+DERIVED_MIN_DIGITS = 11  # a number made by joining, reversing or decoding: identity and phone numbers
 MAX_EMBED_LENGTHS = 32
 # Text bytes × lengths looked for, beyond which an output is too large to check (egress denies it).
 EMBED_BUDGET_BYTES = 64_000_000
@@ -37,9 +38,18 @@ _WINDOWS_PER_PASS = 1 << 18
 
 
 def _hashes(array: pa.Array, key: bytes) -> list[np.ndarray]:
+    """Hashes of a derived text's canonical forms: as text always, as a number only when long.
+
+    A number made by joining, reversing or decoding pieces is any number: checked against a
+    dense column of amounts it would refuse ordinary answers (two counts joined make a nine-digit
+    amount). Long ones (an identity or phone number, DERIVED_MIN_DIGITS digits and more) are
+    what a disguise of an identifier carries; amounts are left to the windows and the raw check.
+    """
     from shuniu.nodes.sandbox.profile import canonical_forms  # profile imports this module (leak_lengths)
 
-    return [form.hashes[form.valid] for form in canonical_forms(array, key)]
+    forms = canonical_forms(array, key)
+    text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+    return [form.hashes[form.valid & ((i == 0 and text) | (form.chars >= DERIVED_MIN_DIGITS))] for i, form in enumerate(forms)]
 
 
 def _buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -130,11 +140,14 @@ def leak_lengths(column: pa.Array | pa.ChunkedArray, min_leak_chars: int) -> np.
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
     if pa.types.is_integer(column.type):
-        digits = pc.utf8_length(pc.cast(pc.abs(column.drop_null()), pa.string()))
-        lengths = pc.filter(digits, pc.greater_equal(digits, EMBED_MIN_DIGITS))
+        magnitudes = np.abs(column.drop_null().cast(pa.int64()).to_numpy(zero_copy_only=False)).astype(np.uint64)
+        digits = np.maximum(np.searchsorted(_POWERS.astype(np.uint64), magnitudes, side="right"), 1)
+        lengths = pa.array(digits[digits >= EMBED_MIN_DIGITS])
     elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        canonical = pc.utf8_lower(pc.utf8_trim_whitespace(column.drop_null()))
-        lengths = pc.filter(pc.binary_length(canonical), pc.greater_equal(pc.utf8_length(canonical), min_leak_chars))
+        # Bytes as stored: trimming and lower-casing (what canonical text does) rarely change them,
+        # and a length too many only costs a pass.
+        lengths = pc.binary_length(column.drop_null())
+        lengths = pc.filter(lengths, pc.greater_equal(lengths, min_leak_chars))
     else:
         return np.zeros(0, dtype=np.int64)
     values, counts = np.unique(lengths.to_numpy(zero_copy_only=False).astype(np.int64), return_counts=True)
@@ -167,19 +180,24 @@ def embedded_hashes(column: pa.Array | pa.ChunkedArray, lengths: np.ndarray, key
                                                    pa.py_buffer(np.ascontiguousarray(windows).reshape(-1)))
             found.append(hash_strings(text, key))
             numeric = ((windows >= 48) & (windows <= 57)).all(axis=1)
-            if length <= 18 and numeric.any():
+            if EMBED_MIN_DIGITS <= length <= 18 and numeric.any():
                 values = ((windows[numeric] - 48).astype(np.int64) * _POWERS[length - 1 :: -1][:length]).sum(axis=1)
                 found.append(hash_words(values, TAG_INTEGER, key))
     return found
 
 
 def _joined_integers(high: np.ndarray, low: np.ndarray, key: bytes) -> list[np.ndarray]:
-    """high·10^k + low for every k that could hold low: an integer split in two, leading zeros of its low part lost."""
+    """high·10^k + low for every k that could hold low: an integer split in two, leading zeros of its low part lost.
+
+    Only joins of DERIVED_MIN_DIGITS digits or more: two short numbers joined are any number.
+    """
     found = []
     for k in range(1, 19):
         fits = (low >= 0) & (low < _POWERS[k]) & (np.abs(high) <= (np.iinfo(np.int64).max - _POWERS[k]) // _POWERS[k])
-        if fits.any():
-            found.append(hash_words(high[fits] * _POWERS[k] + np.where(high[fits] < 0, -low[fits], low[fits]), TAG_INTEGER, key))
+        joined = high[fits] * _POWERS[k] + np.where(high[fits] < 0, -low[fits], low[fits])
+        joined = joined[np.abs(joined) >= _POWERS[DERIVED_MIN_DIGITS - 1]]
+        if len(joined):
+            found.append(hash_words(joined, TAG_INTEGER, key))
     return found
 
 

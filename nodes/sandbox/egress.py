@@ -184,7 +184,12 @@ def _checked_columns(output: pa.Table, names_chosen: bool) -> list:
 
 
 def _any_member(hashes: list[np.ndarray], sorted_set: np.ndarray) -> bool:
-    return len(sorted_set) > 0 and any(len(h) and _member(h, sorted_set)[0].any() for h in hashes)
+    """Whether any hash is in the set: one lookup of all of them, sorted (sorted needles keep the search in cache)."""
+    present = [h for h in hashes if len(h)]
+    if not len(sorted_set) or not present:
+        return False
+    needles = np.sort(np.concatenate(present).view(np.int64))
+    return bool(_member(needles, sorted_set)[0].any())
 
 
 def _check_raw_values(output: pa.Table, profile: InputProfile, names_chosen: bool = False) -> EgressVerdict | None:

@@ -15,6 +15,8 @@ output (four for a·x + b); a sparse sample under a secret offset is not recogni
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,7 +38,11 @@ def _numbers(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
         array = array.dictionary_decode()
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        text = pc.utf8_trim_whitespace(array.drop_null())
+        text = array.drop_null()
+        digits = pc.ascii_is_decimal(text)  # a cheap first look: most text columns hold no number at all
+        if not pc.any(digits).as_py() and not pc.any(pc.starts_with(text, "-")).as_py():
+            return np.zeros(0)
+        text = pc.utf8_trim_whitespace(text)
         text = text.filter(pc.match_substring_regex(text, _NUMBER_TEXT))
         if not len(text):
             return np.zeros(0)
@@ -61,27 +67,35 @@ def _gaps(ordered: np.ndarray) -> np.ndarray:
     return np.abs(np.diff(ordered.astype(np.float64)))
 
 
+with np.errstate(over="ignore"):
+    _POWERS_OF_TEN = 10.0 ** np.arange(-350, 350)  # a lookup is several times faster than np.power
+
+
 def _quantised(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mantissa of six digits, decimal exponent) of positive finite values; 0, 0 for anything else."""
     ok = np.isfinite(values) & (values > 0)
     safe = np.where(ok, values, 1.0)
-    exponent = np.floor(np.log10(safe)).astype(np.int64)
-    mantissa = np.rint(safe / np.power(10.0, exponent - (_DIGITS - 1))).astype(np.int64)
+    exponent = np.clip(np.floor(np.log10(safe)).astype(np.int64), -340, 340)
+    mantissa = np.rint(safe / _POWERS_OF_TEN[exponent - (_DIGITS - 1) + 350]).astype(np.int64)
     over = mantissa >= 10**_DIGITS  # 9.999996 rounds up to 10.00000
     mantissa = np.where(over, mantissa // 10, mantissa)
     exponent = exponent + over
     return np.where(ok, mantissa, 0), np.where(ok, np.clip(exponent, -511, 511), 0)
 
 
-def _significant(mantissa: np.ndarray) -> np.ndarray:
-    """Significant digits of each six-digit mantissa (trailing zeros do not count)."""
-    digits = np.full(len(mantissa), _DIGITS, dtype=np.int64)
-    rest = mantissa.copy()
-    for _ in range(_DIGITS - 1):
-        zero = (rest % 10 == 0) & (rest > 0)
-        digits -= zero
-        rest = np.where(zero, rest // 10, rest)
+@functools.cache
+def _significant_table() -> np.ndarray:
+    """Significant digits of every mantissa below 10**6 (trailing zeros do not count): a lookup, built once."""
+    mantissa = np.arange(10**_DIGITS, dtype=np.int64)
+    digits = np.full(len(mantissa), _DIGITS, dtype=np.int8)
+    for k in range(1, _DIGITS):
+        digits -= ((mantissa % 10**k == 0) & (mantissa > 0)).astype(np.int8)
     return digits
+
+
+def _significant(mantissa: np.ndarray) -> np.ndarray:
+    """Significant digits of each six-digit mantissa."""
+    return _significant_table()[mantissa].astype(np.int64)
 
 
 def _words(mantissa: np.ndarray, exponent: np.ndarray) -> np.ndarray:
@@ -90,16 +104,26 @@ def _words(mantissa: np.ndarray, exponent: np.ndarray) -> np.ndarray:
     return (one[:-1] << 30) | one[1:]
 
 
-def _invariants(ordered: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """For each tag: the quantised invariant sequence of sorted values, and the quantised gaps it came from."""
+def _invariants(ordered: np.ndarray, digits: bool) -> dict[int, tuple[tuple, np.ndarray | None]]:
+    """For each tag: the quantised invariant sequence of sorted values, and (if asked) the significant
+    digits of the gaps each of its values came from, counted once for the tags that share them."""
     gaps = _gaps(ordered)
-    out = {TAG_SHIFT: (_quantised(gaps), _quantised(gaps))}
-    magnitudes = _numbers(pa.array(np.abs(ordered[ordered != 0])))
-    if len(magnitudes) > 1:
+    quantised_gaps = _quantised(gaps)
+    gap_digits = _significant(quantised_gaps[0]) if digits else None
+    out = {TAG_SHIFT: (quantised_gaps, gap_digits)}
+    if len(ordered) and (ordered[0] > 0 or ordered[-1] < 0):  # one sign: magnitudes keep the order (or reverse it)
+        ascending = ordered[0] > 0
+        magnitudes = ordered if ascending else -ordered[::-1]
+        magnitude_gaps = gaps if ascending else gaps[::-1]
+        magnitude_digits = gap_digits if ascending or gap_digits is None else gap_digits[::-1]
+    else:
+        magnitudes = _numbers(pa.array(np.abs(ordered[ordered != 0])))
         magnitude_gaps = _gaps(magnitudes)
-        out[TAG_SCALE] = (_quantised(magnitude_gaps / magnitudes[:-1].astype(np.float64)), _quantised(magnitude_gaps))
+        magnitude_digits = _significant(_quantised(magnitude_gaps)[0]) if digits else None
+    if len(magnitudes) > 1:
+        out[TAG_SCALE] = (_quantised(magnitude_gaps / np.abs(magnitudes[:-1].astype(np.float64))), magnitude_digits)
     if len(gaps) > 1:
-        out[TAG_AFFINE] = (_quantised(gaps[1:] / gaps[:-1]), _quantised(gaps[1:]))
+        out[TAG_AFFINE] = (_quantised(gaps[1:] / gaps[:-1]), None if gap_digits is None else gap_digits[1:])
     return out
 
 
@@ -109,10 +133,9 @@ def input_window_hashes(column: pa.Array | pa.ChunkedArray, key: bytes, min_leak
     if len(ordered) < 3:
         return np.zeros(0, dtype=np.uint64)
     found = []
-    for tag, ((mantissa, exponent), (gap_mantissa, _)) in _invariants(ordered).items():
+    for tag, ((mantissa, exponent), digits) in _invariants(ordered, digits=True).items():
         if len(mantissa) < 2:
             continue
-        digits = _significant(gap_mantissa)
         informative = (digits[:-1] + digits[1:] >= 2 * min_leak_chars)[-(len(mantissa) - 1):]
         if tag == TAG_AFFINE:  # equal gaps (ratio 1) are any arithmetic progression: the ratios must say something too
             ratio_digits = _significant(mantissa)
@@ -129,7 +152,7 @@ def output_window_hashes(column: pa.Array | pa.ChunkedArray, key: bytes) -> np.n
         return np.zeros(0, dtype=np.uint64)
     found = []
     for values in (ordered, ordered[::-1]):
-        for tag, ((mantissa, exponent), _) in _invariants(values).items():
+        for tag, ((mantissa, exponent), _) in _invariants(values, digits=False).items():
             if len(mantissa) >= 2:
                 found.append(hash_words(_words(mantissa, exponent), tag, key))
     return np.concatenate(found) if found else np.zeros(0, dtype=np.uint64)

@@ -113,10 +113,12 @@ def bench_sandbox(
     stream_rows: int = typer.Option(2_000_000, min=1, max=50_000_000, help="Rows streamed into one sandbox."),
     answer_jobs: int = typer.Option(30, min=0, max=10_000, help="Verify and aggregate jobs per way (paced, back to "
                                     "back) on a local stack of the bench's own, submit → answer (0: skip)."),
+    egress_rows: int = typer.Option(1_000_000, min=0, max=50_000_000, help="Rows of the input the output contract "
+                                    "and leak check are timed on (0: skip)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Sandbox start-up (warm pool vs cold), rows/s into a sandbox, the same aggregate in-process, and
-    verification latency beside an aggregate's on a local stack."""
+    """Sandbox start-up (warm pool vs cold), rows/s into a sandbox, the same aggregate in-process, the
+    cost of the output contract and leak check, and verification latency beside an aggregate's."""
     from shuniu.bench.report import Report
     from shuniu.nodes.sandbox import sandbox_available
     from shuniu.nodes.sandbox.bench import run_sandbox_bench
@@ -138,9 +140,27 @@ def bench_sandbox(
     report.add(f"aggregate of {stream_rows:,} rows, sandboxed (ratio = overhead)", r["sandbox_aggregate_s"], "s",
                r["in_process_aggregate_s"])
     report.add("egress profile of 1 M identifiers (hashed)", r["profile_1m_identifiers_s"], "s")
+    if egress_rows:
+        _egress_figures(report, egress_rows)
     if answer_jobs:
         _answers(report, answer_jobs)
     _emit(report, as_json)
+
+
+def _egress_figures(report, rows: int) -> None:
+    """The contract and leak check of issue 18 beside the raw-value check alone (the ratio is their cost)."""
+    from shuniu.nodes.sandbox.bench import run_egress_bench
+
+    with _steps() as step:
+        step(f"output contract and leak check on {rows:,} input rows")
+        e = run_egress_bench(rows)
+    report.add(f"egress profile of {rows:,} rows (ratio = all of it / the shift and length part)", e["profile_s"],
+               "s", e["profile_added_s"])
+    report.add("check of an aggregate's answer: contract and every leak check (ratio = over the raw-value check)",
+               e["aggregate_check_s"], "s", e["aggregate_raw_check_s"])
+    report.add(f"check of a {e['custom_rows']:,}-row custom answer (ratio = over the raw-value check)",
+               e["custom_check_s"], "s", e["custom_raw_check_s"])
+    report.add(f"output contract of a {e['custom_rows']:,}-row custom answer", e["custom_contract_s"], "s")
 
 
 def _answers(report, jobs: int) -> None:

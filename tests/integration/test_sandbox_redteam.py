@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(not sandbox_available(), reason="bubblewrap cann
 LABEL_PREFIX = f"shuniu-sandbox-{os.getpid()}-"
 LIMITS = SandboxLimits(cpu_s=5, nproc=32, wall_timeout_s=8.0)
 POLICY = EgressPolicy(min_group_rows=5, max_rows=1000)
-SENSITIVE = ["legal_person_phone", "id_number"]
+SENSITIVE = ["legal_person_phone", "id_number", "amount_fen"]
 IDENTIFIERS = ["enterprise_id"]
 N = 200
 
@@ -41,6 +41,8 @@ def _input() -> pa.Table:
         "kwh": [float(1000 + 7 * i) + 0.25 for i in range(N)],
         "legal_person_phone": [f"1380000{i:04d}" for i in range(N)],
         "id_number": [410102198001010000 + 7919 * i for i in range(N)],  # 18 digits: not exact as float64
+        # Irregular nine-digit amounts, as real ones are (short ones would match digits in any text).
+        "amount_fen": [100_000_000 + (i * 7_654_321 + i * i * 1_234) % 899_999_999 for i in range(N)],
     })  # fmt: skip
 
 
