@@ -19,7 +19,9 @@ from shuniu.protos.v1 import analyses_pb2
 A = analyses_pb2
 PARAMETER_TYPE_NAMES = {A.PARAMETER_TYPE_BOOL: "bool", A.PARAMETER_TYPE_INT64: "int64",
                         A.PARAMETER_TYPE_FLOAT64: "float64", A.PARAMETER_TYPE_STRING: "string"}
-OUTPUT_TYPES = ("bool", "int32", "int64", "float32", "float64", "string", "date32", "timestamp[ms]")
+# The types an output leaves as (nodes/sandbox/contract.py releases every integer as int64, every float as
+# float64): what an approval declares is what the buyer receives.
+OUTPUT_TYPES = ("bool", "int64", "float64", "string", "date32")
 MAX_PARAMETERS = 32
 MAX_OUTPUT_COLUMNS = 256
 MAX_CHOICES = 64

@@ -85,8 +85,8 @@ def _outputs(analysis: analyses_pb2.Analysis) -> str:
 def analyses_propose(
     product: str = typer.Option(..., "--product", help="The product the code reads."),
     code: pathlib.Path = typer.Option(..., "--code", help="Python file defining run(table, **params) -> table."),
-    output: list[str] = typer.Option(..., "--output", help="Output contract: name:type,… (bool, int32, int64, "
-                                                             "float32, float64, string, date32, timestamp[ms])."),
+    output: list[str] = typer.Option(..., "--output", help="Output contract: name:type,… (bool, int64, float64, "
+                                                             "string, date32)."),
     param: list[str] = typer.Option([], "--param", help="name:type[:min..max] or name:string:a|b; repeatable."),
     name: str = typer.Option("", "--name", help="Short name (default: the code file's name)."),
     description: str = typer.Option("", "--description", help="What it computes, for the approver."),
