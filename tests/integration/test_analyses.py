@@ -122,7 +122,8 @@ def exchange(ray_cluster, control_plane_factory, tmp_path, eventually):
 
 
 def custom_spec(grant, product, **custom) -> jobs_pb2.JobSpec:
-    spec = aggregate_spec(grant, product, kind=CUSTOM)
+    # Zhengzhou's ray-n1 holds the product's file (power_spec puts it on the domain's first node).
+    spec = aggregate_spec(grant, product, kind=CUSTOM, anchor_site="zhengzhou")
     spec.custom.CopyFrom(S.CustomArgs(**custom))
     return spec
 
