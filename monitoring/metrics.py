@@ -157,6 +157,12 @@ SANDBOX_BYTES_IN = Counter("shuniu_sandbox_input_bytes_total", "Arrow IPC bytes 
                            registry=NODE)
 SANDBOX_ACTIVE = Gauge("shuniu_sandbox_runs_active", "Sandboxed runs in progress, summed over the node's live "
                        "worker processes.", multiprocess_mode="livesum", registry=NODE)
+SANDBOX_IDLE = Gauge("shuniu_sandbox_pool_idle_children", "Pre-started sandboxes waiting for a job, summed over the "
+                     "node's live worker processes; at most the pool size each, whatever the jobs' limits.",
+                     multiprocess_mode="livesum", registry=NODE)
+# reason: not_ready (died or late before hand-off), closed (the pool was closed).
+SANDBOX_EVICTIONS = Counter("shuniu_sandbox_pool_evictions_total", "Pre-started sandboxes discarded unused, by reason.",
+                            ["reason"], registry=NODE)
 egress_reason = LabelGuard(16)
 
 # -- node side: the agents of this machine (one, or a simulated fleet in one process) ---------

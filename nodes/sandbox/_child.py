@@ -8,6 +8,7 @@ only: an exception's text may carry input values, so none of it leaves the sandb
 
 import json
 import os
+import resource
 import sys
 
 EXIT_OK = 0
@@ -18,6 +19,7 @@ EXIT_USER_ERROR = 13
 EXIT_BAD_RESULT = 14
 EXIT_MEMORY = 15
 EXIT_JOB_ERROR = 16
+EXIT_LIMITS = 17
 
 GROUP_ROWS_COLUMN = "__group_rows"
 READY_BYTE = b"R"
@@ -148,8 +150,18 @@ def _custom(pa, pc, table, code, params):
     return result
 
 
+def _take_limits(stdin):
+    """Sets the job's resource limits (the first line the runner sends) before reading anything of the job."""
+    try:
+        for name, value in json.loads(stdin.readline(4096)):
+            resource.setrlimit(getattr(resource, name), (value, value))
+    except (ValueError, TypeError, AttributeError, OSError):
+        sys.exit(EXIT_LIMITS)  # never run a job without its limits
+
+
 def _serve(pa, pc, ipc, out, max_header_bytes):
     stdin = sys.stdin.buffer
+    _take_limits(stdin)
     line = stdin.readline(max_header_bytes)
     try:
         header = json.loads(line)

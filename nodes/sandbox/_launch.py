@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import itertools
 import os
 import pathlib
@@ -13,64 +12,48 @@ import subprocess
 import sys
 import threading
 
-from shuniu.nodes.sandbox import seccomp
+from shuniu.nodes.sandbox import _runtime, seccomp
 from shuniu.nodes.sandbox.cpu_group import join_argv
 from shuniu.nodes.sandbox.types import SandboxLimits, SandboxUnavailableError
 
-SANDBOX_SITE_DIR = "/opt/sandbox/site"
+SANDBOX_SITE_DIR = _runtime.SITE_DIR
 SANDBOX_UID = 65534  # the uid inside a user namespace, when the runner is not root
 # When the runner is root, each child runs under its own kernel uid, unused by any account:
 # RLIMIT_NPROC does not bind uid 0, and a uid per sandbox gives each its own process budget.
 SANDBOX_UID_BASE = 1_800_000_000
 _UIDS_PER_RUNNER = 1000
 _uid_serials = itertools.count()
-# Packages the child may import; each is bound read-only on its own, never the whole venv.
-SANDBOX_PACKAGES = ("pyarrow", "numpy")
 _CHILD_SOURCE = (pathlib.Path(__file__).with_name("_child.py")).read_text()
 _PROBE_TIMEOUT_S = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
 class Runtime:
-    """The host paths a child needs, all bound read-only."""
+    """The staged tree a child sees as its whole filesystem (_runtime.py), and the host tools that start it."""
 
-    python_prefix: str
-    python_executable: str
-    package_dirs: tuple[tuple[str, str], ...]  # (host dir, name under SANDBOX_SITE_DIR)
+    root: str  # bound read-only as the sandbox's /
+    python_executable: str  # inside the sandbox
     prlimit: str
     bwrap: str
     nice: str
-    setpriv: str | None  # drops root to the sandbox's uid; needed only when the runner is root
-
-
-def _package_dirs(packages: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    found: list[tuple[str, str]] = []
-    for name in packages:
-        spec = importlib.util.find_spec(name)
-        if spec is None or not spec.submodule_search_locations:
-            raise SandboxUnavailableError(f"package {name!r} for the sandbox is not installed")
-        package_dir = pathlib.Path(list(spec.submodule_search_locations)[0])
-        found.append((str(package_dir), name))
-        vendored = package_dir.parent / f"{name}.libs"  # shared libraries of manylinux wheels
-        if vendored.is_dir():
-            found.append((str(vendored), vendored.name))
-    return tuple(found)
+    setpriv: str | None  # inside the sandbox; drops root to the sandbox's uid, needed only when the runner is root
 
 
 @functools.cache
-def host_runtime(packages: tuple[str, ...] = SANDBOX_PACKAGES) -> Runtime:
-    """Locate the interpreter, the packages and the two binaries; raise if one is missing."""
-    prefix = os.path.realpath(sys.base_prefix)
-    executable = os.path.join(prefix, "bin", f"python{sys.version_info.major}.{sys.version_info.minor}")
-    if not os.access(executable, os.X_OK):
-        raise SandboxUnavailableError(f"no interpreter at {executable}")
+def host_runtime() -> Runtime:
+    """Locate the host tools and stage the child's runtime (once per runtime); raise if something is missing."""
     needed = ("bwrap", "prlimit", "nice", "setpriv") if os.geteuid() == 0 else ("bwrap", "prlimit", "nice")
     tools = {name: shutil.which(name) for name in needed}
     missing = [name for name, path in tools.items() if path is None]
     if missing:
         raise SandboxUnavailableError(f"{', '.join(missing)} not found on PATH; install bubblewrap and util-linux")
-    return Runtime(prefix, executable, _package_dirs(packages), tools["prlimit"], tools["bwrap"], tools["nice"],
-                   tools.get("setpriv"))
+    try:
+        root = _runtime.staged_runtime(tools.get("setpriv"))
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SandboxUnavailableError(f"the sandbox runtime could not be staged: {exc}") from exc
+    executable = f"{_runtime.PYTHON_PREFIX}/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    return Runtime(str(root), executable, tools["prlimit"], tools["bwrap"], tools["nice"],
+                   _runtime.SETPRIV if tools.get("setpriv") else None)
 
 
 def next_sandbox_uid() -> int:
@@ -78,16 +61,6 @@ def next_sandbox_uid() -> int:
     if os.geteuid() != 0:
         return os.geteuid()
     return SANDBOX_UID_BASE + (os.getpid() % 1_000_000) * _UIDS_PER_RUNNER + next(_uid_serials) % _UIDS_PER_RUNNER
-
-
-def _open_dirs(path: str) -> list[str]:
-    # bwrap creates the parents of a bind mount with the host's mode (0700 for /root):
-    # make each one traversable, or a child under an unprivileged uid could not reach the bind.
-    argv: list[str] = []
-    parts = pathlib.PurePosixPath(path).parts[1:-1]
-    for depth in range(1, len(parts) + 1):
-        argv += ["--perms", "0755", "--dir", "/" + "/".join(parts[:depth])]
-    return argv
 
 
 def _identity_argv(uid: int) -> tuple[list[str], list[str]]:
@@ -104,20 +77,18 @@ def _identity_argv(uid: int) -> tuple[list[str], list[str]]:
     return namespaces + caps, setpriv
 
 
-def _prlimit_argv(runtime: Runtime, limits: SandboxLimits) -> list[str]:
+def _prlimit_argv(runtime: Runtime, limits: SandboxLimits, job_rlimits: bool) -> list[str]:
     # The child runs as pid 1 of its namespace, which ignores SIGXCPU: soft = hard means SIGKILL.
     # Niced, a workload yields the CPU to the node's own processes (agent, runner, metering).
-    return [
-        runtime.nice, "-n", str(limits.nice),
-        runtime.prlimit,
+    # A warm child (job_rlimits False) gets the job's limits when it is handed the job (pool.py).
+    rlimits = [
         f"--cpu={limits.cpu_s}:{limits.cpu_s}",
         f"--as={limits.memory_bytes}",
         f"--nproc={limits.nproc}",
         f"--nofile={limits.nofile}",
         f"--fsize={limits.fsize_bytes}",
-        "--core=0",
-        "--",
-    ]
+    ] if job_rlimits else []
+    return [runtime.nice, "-n", str(limits.nice), runtime.prlimit, *rlimits, "--core=0", "--"]
 
 
 def _bwrap_argv(runtime: Runtime, limits: SandboxLimits, seccomp_fd: int | None, identity: list[str]) -> list[str]:
@@ -128,30 +99,27 @@ def _bwrap_argv(runtime: Runtime, limits: SandboxLimits, seccomp_fd: int | None,
         "--as-pid-1",
         "--die-with-parent", "--new-session", "--hostname", "sandbox",
         "--clearenv",
-        "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8", "--setenv", "HOME", "/tmp",
+        "--setenv", "PATH", "/usr/bin", "--setenv", "LANG", "C.UTF-8", "--setenv", "HOME", "/tmp",
+        "--setenv", "LD_LIBRARY_PATH", _runtime.LIBRARY_DIR,  # no ld.so.cache: the host's library list stays out
         "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "OMP_NUM_THREADS", "1",
-        "--ro-bind", "/usr", "/usr",
-        "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+        # The staged runtime is the whole filesystem: no host /usr, prefix or environment.
+        "--ro-bind", runtime.root, "/",
+        "--proc", "/proc", "--dev", "/dev",
+        "--perms", "1777", "--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp",
+        "--chdir", "/tmp",
     ]  # fmt: skip
-    argv += _open_dirs("/etc/ld.so.cache") + ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    argv += _open_dirs(runtime.python_prefix) + ["--ro-bind", runtime.python_prefix, runtime.python_prefix]
-    argv += _open_dirs(SANDBOX_SITE_DIR) + ["--perms", "0755", "--dir", SANDBOX_SITE_DIR]
-    for host_dir, name in runtime.package_dirs:
-        argv += ["--ro-bind", host_dir, f"{SANDBOX_SITE_DIR}/{name}"]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--perms", "1777", "--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp"]
-    argv += ["--remount-ro", "/", "--chdir", "/tmp"]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     return argv
 
 
-def sandbox_argv(runtime: Runtime, limits: SandboxLimits, label: str, seccomp_fd: int | None, uid: int) -> list[str]:
+def sandbox_argv(runtime: Runtime, limits: SandboxLimits, label: str, seccomp_fd: int | None, uid: int,
+                 job_rlimits: bool = True) -> list[str]:
     """The whole command: rlimits, then bubblewrap, then (as `uid`) the child program with its arguments."""
     identity, become = _identity_argv(uid)
     child = [runtime.python_executable, "-I", "-S", "-c", _CHILD_SOURCE]
     child += [SANDBOX_SITE_DIR, label, str(limits.max_header_bytes)]
-    return (join_argv(limits.nice) + _prlimit_argv(runtime, limits) + _bwrap_argv(runtime, limits, seccomp_fd, identity)
+    return (join_argv(limits.nice) + _prlimit_argv(runtime, limits, job_rlimits) + _bwrap_argv(runtime, limits, seccomp_fd, identity)
             + become + child)
 
 
@@ -167,14 +135,18 @@ def _seccomp_pipe() -> int | None:
     return read_fd
 
 
-def spawn(limits: SandboxLimits, label: str, uid: int) -> subprocess.Popen:
-    """Start one confined child under kernel uid `uid`; it imports pyarrow and then waits on stdin."""
+def spawn(limits: SandboxLimits, label: str, uid: int, job_rlimits: bool = True) -> subprocess.Popen:
+    """Start one confined child under kernel uid `uid`; it imports pyarrow and then waits on stdin.
+
+    Without `job_rlimits` the child starts with none of the job's resource limits: the pool
+    sets them when it hands the child a job, before the child reads any of it.
+    """
     runtime = host_runtime()
     seccomp_fd = _seccomp_pipe()
     pass_fds = () if seccomp_fd is None else (seccomp_fd,)
     try:
         return subprocess.Popen(
-            sandbox_argv(runtime, limits, label, seccomp_fd, uid),
+            sandbox_argv(runtime, limits, label, seccomp_fd, uid, job_rlimits),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

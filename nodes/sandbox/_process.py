@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import select
 import signal
@@ -21,6 +22,20 @@ _READ_CHUNK_BYTES = 1 << 16
 _REAP_GRACE_S = 2.0
 _KILL_GRACE_S = 0.5
 _CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+# The job's resource limits, as the child sets them on itself (resource.setrlimit, soft = hard).
+_RLIMITS = (("RLIMIT_CPU", "cpu_s"), ("RLIMIT_AS", "memory_bytes"), ("RLIMIT_NPROC", "nproc"),
+            ("RLIMIT_NOFILE", "nofile"), ("RLIMIT_FSIZE", "fsize_bytes"))
+
+
+def limits_line(limits: SandboxLimits) -> bytes:
+    """The first line a child reads: the limits it sets on itself before it reads the job.
+
+    A warm child was started without them (pool.py); a cold one sets the same values again.
+    The runner cannot set them from outside: prlimit on another uid's process needs
+    CAP_SYS_RESOURCE, which a runner may not hold. Lowering its own limits is always allowed,
+    and nothing in the sandbox may raise them again (no capability there).
+    """
+    return (json.dumps([[name, getattr(limits, field)] for name, field in _RLIMITS]) + "\n").encode()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,12 +74,13 @@ class _CountingSink:
 class SandboxProcess:
     """A started child. Single use: `exchange` once, then it is gone."""
 
-    def __init__(self, limits: SandboxLimits, label: str) -> None:
+    def __init__(self, limits: SandboxLimits, label: str, job_rlimits: bool = True) -> None:
+        """Start the child; without `job_rlimits` it waits for `hand_off` to set a job's limits."""
         self.limits = limits
         self.label = label
         self.spawned_at = time.perf_counter()
         self.uid = _launch.next_sandbox_uid()  # the kernel uid every process of this sandbox runs as
-        self._popen: subprocess.Popen = _launch.spawn(limits, label, self.uid)
+        self._popen: subprocess.Popen = _launch.spawn(limits, label, self.uid, job_rlimits)
         self.pid = self._popen.pid
         self._ready = False
         self._reaped = False
@@ -82,6 +98,11 @@ class SandboxProcess:
 
     def is_ready_now(self) -> bool:
         return self.wait_ready(0.0)
+
+    def hand_off(self, limits: SandboxLimits) -> None:
+        """Give a warm child a job's limits: it sets them on itself before it reads the job (`exchange`)."""
+        assert not self._used, "a sandbox is single use"
+        self.limits = limits
 
     def exchange(self, header: bytes, table: pa.Table, deadline: float) -> Exchange:
         """Send the header and the table, read at most max_output_bytes back, reap the child."""
@@ -136,6 +157,7 @@ class SandboxProcess:
 
     def _feed(self, sink: _CountingSink, header: bytes, table: pa.Table) -> None:
         try:
+            self._popen.stdin.write(limits_line(self.limits))  # not the job's input: not metered
             sink.write(header)
             with ipc.new_stream(sink, table.schema) as writer:
                 for batch in table.to_batches(max_chunksize=64 * 1024):

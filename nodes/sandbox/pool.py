@@ -1,10 +1,22 @@
-"""Pre-started, single-use sandboxes: children that already imported pyarrow, waiting on stdin."""
+"""Pre-started, single-use sandboxes, handed to jobs whatever their limits.
+
+A warm child is started with the pool's spawn shape (its nice, the size of its /tmp, its
+header cap: what is fixed once bubblewrap has run) and none of a job's resource limits.
+When it is handed a job, it sets the job's limits (CPU, address space, processes, open
+files, file size) on itself before it reads a byte of the job (_process.limits_line).
+So one pool serves jobs of every limit and its idle children stay at `size`, however many
+distinct limits the jobs ask; a pool per set of limits kept one more idle child for each
+and never let it go. A child that cannot set its job's limits exits before it reads the job
+(never a job run without its limits).
+"""
 
 from __future__ import annotations
 
 import collections
+import copy
 import threading
 
+from shuniu.monitoring import metrics as prom
 from shuniu.nodes.sandbox import _launch
 from shuniu.nodes.sandbox._process import SandboxProcess
 from shuniu.nodes.sandbox.runner import new_label
@@ -13,11 +25,71 @@ from shuniu.nodes.sandbox.types import SandboxLimits
 MAX_POOL_SIZE = 64
 
 
+def spawn_shape(limits: SandboxLimits) -> tuple[int, int, int]:
+    """What a started child keeps whatever job it is handed: nice, /tmp size, header cap."""
+    return limits.nice, limits.tmpfs_bytes, limits.max_header_bytes
+
+
+class _WarmChildren:
+    """The idle children and the thread that refills them, shared by a pool and its views."""
+
+    def __init__(self, size: int, limits: SandboxLimits) -> None:
+        self.size = size
+        self.limits = limits  # spawn shape from these; rlimits come with each job
+        self.idle: collections.deque[SandboxProcess] = collections.deque()
+        self.lock = threading.Condition()
+        self.closed = False
+        self._refiller = threading.Thread(target=self._refill_loop, name="sandbox-pool-refill", daemon=True)
+        self._refiller.start()
+
+    def _refill_loop(self) -> None:
+        while True:
+            with self.lock:
+                while not self.closed and len(self.idle) >= self.size:
+                    self.lock.wait()
+                if self.closed:
+                    return
+            child = SandboxProcess(self.limits, new_label(), job_rlimits=False)
+            with self.lock:
+                if self.closed:
+                    child.discard()
+                    prom.SANDBOX_EVICTIONS.labels("closed").inc()
+                    return
+                self.idle.append(child)
+                prom.SANDBOX_IDLE.inc()
+                self.lock.notify_all()
+
+    def take(self, fits: bool) -> SandboxProcess | None:
+        """An idle child, if one `fits` the job's spawn shape and is there; refilling starts again."""
+        with self.lock:
+            if self.closed:
+                raise RuntimeError("the sandbox pool is closed")
+            child = self.idle.popleft() if fits and self.idle else None
+            if child is not None:
+                prom.SANDBOX_IDLE.dec()
+            self.lock.notify_all()
+        return child
+
+    def close(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            idle, self.idle = list(self.idle), collections.deque()
+            prom.SANDBOX_IDLE.dec(len(idle))
+            self.lock.notify_all()
+        self._refiller.join(timeout=10.0)
+        for child in idle:
+            child.discard()
+            prom.SANDBOX_EVICTIONS.labels("closed").inc()
+
+
 class SandboxPool:
-    """Keeps `size` warm children; each is handed out once and never reused.
+    """Keeps `size` warm children; each is handed out once, with this pool's `limits`, and never reused.
 
     A background thread refills the pool after each hand-out. When the pool is empty,
     `acquire` starts a child on the spot (a cold start) rather than wait for the refill.
+    `with_limits` gives a view that hands the same children out with other limits.
     """
 
     def __init__(self, size: int, limits: SandboxLimits | None = None) -> None:
@@ -26,11 +98,7 @@ class SandboxPool:
         _launch.require_sandbox()
         self.size = size
         self.limits = limits or SandboxLimits()
-        self._idle: collections.deque[SandboxProcess] = collections.deque()
-        self._lock = threading.Condition()
-        self._closed = False
-        self._refiller = threading.Thread(target=self._refill_loop, name="sandbox-pool-refill", daemon=True)
-        self._refiller.start()
+        self._warm = _WarmChildren(size, self.limits)
 
     def __enter__(self) -> SandboxPool:
         return self
@@ -38,48 +106,37 @@ class SandboxPool:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _refill_loop(self) -> None:
-        while True:
-            with self._lock:
-                while not self._closed and len(self._idle) >= self.size:
-                    self._lock.wait()
-                if self._closed:
-                    return
-            child = SandboxProcess(self.limits, new_label())
-            with self._lock:
-                if self._closed:
-                    child.discard()
-                    return
-                self._idle.append(child)
-                self._lock.notify_all()
+    def with_limits(self, limits: SandboxLimits) -> SandboxPool:
+        """This pool's children, handed out with `limits` (cold starts when their spawn shape differs)."""
+        view = copy.copy(self)
+        view.limits = limits
+        return view
 
     def idle_count(self) -> int:
-        with self._lock:
-            return len(self._idle)
+        with self._warm.lock:
+            return len(self._warm.idle)
 
     def wait_full(self, timeout_s: float) -> bool:
         """Block until `size` children are started and have imported pyarrow."""
-        with self._lock:
-            if not self._lock.wait_for(lambda: len(self._idle) >= self.size or self._closed, timeout_s):
+        warm = self._warm
+        with warm.lock:
+            if not warm.lock.wait_for(lambda: len(warm.idle) >= warm.size or warm.closed, timeout_s):
                 return False
-            children = list(self._idle)
+            children = list(warm.idle)
         return all(child.wait_ready(timeout_s) for child in children)
 
     def acquire(self) -> SandboxProcess:
-        """Take one child out of the pool (or start one if the pool is empty); it is the caller's now."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the sandbox pool is closed")
-            child = self._idle.popleft() if self._idle else None
-            self._lock.notify_all()
-        return child if child is not None else SandboxProcess(self.limits, new_label())
+        """Take one child out of the pool with this pool's limits set (or start one); it is the caller's now."""
+        child = self._warm.take(spawn_shape(self.limits) == spawn_shape(self._warm.limits))
+        if child is not None:
+            # The runner would wait as long for a child it started itself.
+            if child.wait_ready(self.limits.wall_timeout_s):
+                child.hand_off(self.limits)
+                return child
+            child.discard()
+            prom.SANDBOX_EVICTIONS.labels("not_ready").inc()
+        return SandboxProcess(self.limits, new_label())
 
     def close(self) -> None:
-        """Stop refilling and kill every idle child."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = list(self._idle), collections.deque()
-            self._lock.notify_all()
-        self._refiller.join(timeout=10.0)
-        for child in idle:
-            child.discard()
+        """Stop refilling and kill every idle child (of this pool and all its views)."""
+        self._warm.close()

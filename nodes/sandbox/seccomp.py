@@ -2,7 +2,8 @@
 
 bubblewrap loads it (`--seccomp FD`) just before it execs the child. The namespaces
 already remove the network and the filesystem; this removes the kernel surface a child
-could use to climb out: ptrace, mounts, new namespaces, keyrings, BPF, io_uring, modules.
+could use to climb out: ptrace, mounts, new namespaces, keyrings, BPF, io_uring, modules,
+and to watch the host: inotify, fanotify.
 Only x86_64 is described; on other machines `build_filter` returns None and the
 namespaces and rlimits stand alone.
 """
@@ -59,6 +60,13 @@ X86_64_DENIED = {
     "clock_settime": 227,
     "kexec_load": 246,
     "add_key": 248,
+    # Watches would tell a child when the host opens or writes what it can see (files shared with
+    # the host, a library a host program loads): no inotify or fanotify at all.
+    "inotify_init": 253,
+    "inotify_add_watch": 254,
+    "inotify_init1": 294,
+    "fanotify_init": 300,
+    "fanotify_mark": 301,
     "request_key": 249,
     "keyctl": 250,
     "unshare": 272,

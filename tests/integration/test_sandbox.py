@@ -6,6 +6,7 @@ import dataclasses
 import os
 import pathlib
 import statistics
+import sys
 import textwrap
 
 import pyarrow as pa
@@ -25,16 +26,21 @@ from shuniu.nodes.sandbox import (
     read_granted_columns,
     model_job,
     sandbox_available,
+    sandbox_pids,
     verify_job,
     wait_sandboxes_gone,
 )
-from shuniu.nodes.sandbox import _launch
+from shuniu.monitoring import metrics
+from shuniu.nodes import job_runner
+from shuniu.nodes.sandbox import _launch, _runtime
+from shuniu.protos.v1 import common_pb2, grants_pb2, jobs_pb2, runs_pb2
 
 pytestmark = pytest.mark.skipif(not sandbox_available(), reason="bubblewrap cannot run here")
 
 LABEL_PREFIX = f"shuniu-sandbox-{os.getpid()}-"
 OPEN = EgressPolicy(min_group_rows=1, max_rows=100_000)
-FAST = SandboxLimits(cpu_s=5, wall_timeout_s=8.0)
+# Walls far above what a job needs: on a loaded shared machine a niced child waits long for the CPU.
+FAST = SandboxLimits(cpu_s=5, wall_timeout_s=60.0)
 
 
 @pytest.fixture(autouse=True)
@@ -129,8 +135,59 @@ def test_seccomp_refuses_new_namespaces_and_ptrace(runner):
     assert _single_value(outcome) == "-1,-1"
 
 
+def test_the_child_cannot_watch_files(runner):
+    """No inotify or fanotify: a watch would tell the child when the host opens or writes what it can see."""
+    outcome = _custom(runner, """
+        import ctypes
+        def run(table):
+            libc = ctypes.CDLL(None, use_errno=True)
+            calls = [libc.syscall(294, 0), libc.syscall(253), libc.syscall(300, 0, 0)]  # inotify_init1, inotify_init, fanotify_init
+            return pa.table({"result": [",".join(map(str, calls)) + f",errno={ctypes.get_errno()}"]})
+    """)
+    assert _single_value(outcome) == "-1,-1,-1,errno=1"  # EPERM
+
+
+_HOST_PATHS = sorted({str(pathlib.Path(__file__).resolve().parents[2]), sys.prefix, os.path.realpath(sys.prefix),
+                      sys.base_prefix, os.path.realpath(sys.base_prefix), os.path.expanduser("~"), os.getcwd()})
+
+
+def test_what_proc_shows_holds_no_host_path_of_the_project_environment_or_home(runner):
+    outcome = _custom(runner, """
+        def run(table):
+            shown = [open(name).read() for name in ("/proc/self/mountinfo", "/proc/self/maps", "/proc/mounts")]
+            return pa.table({"shown": ["\\n".join(shown)]})
+    """)
+    shown = _single_value(outcome)
+    assert "/opt/python/bin/python3" in shown  # the interpreter is mapped from the staged runtime
+    leaked = [path for path in _HOST_PATHS if path != "/" and path in shown]
+    assert leaked == [], f"host paths visible inside the sandbox: {leaked}"
+
+
+def test_the_child_sees_only_its_runtime_not_the_hosts_usr_or_site_packages(runner):
+    outcome = _custom(runner, """
+        import os
+        def run(table):
+            tree = sorted(os.listdir("/")) + ["|"] + sorted(os.listdir("/usr")) + ["|"] + sorted(os.listdir("/opt/sandbox/site"))
+            return pa.table({"tree": [" ".join(tree)]})
+    """)
+    root, usr, site = (part.split() for part in _single_value(outcome).split("|"))
+    assert root == ["dev", "lib64", "opt", "proc", "tmp", "usr"]
+    assert usr == ["bin", "lib"] if os.geteuid() == 0 else usr == ["lib"]
+    assert [name for name in site if not name.endswith(".libs")] == ["numpy", "pyarrow"]
+
+
+@pytest.mark.parametrize("module", _runtime.CUSTOM_MODULES)
+def test_custom_code_may_import_each_module_the_runtime_offers(runner, module):
+    outcome = _custom(runner, f"""
+        import {module}
+        def run(table):
+            return pa.table({{"imported": ["{module}"]}})
+    """)
+    assert _single_value(outcome) == module
+
+
 def test_cpu_limit_kills_the_child():
-    runner = SandboxRunner(SandboxLimits(cpu_s=1, wall_timeout_s=10.0))
+    runner = SandboxRunner(SandboxLimits(cpu_s=1, wall_timeout_s=60.0))
     outcome = _custom(runner, """
         def run(table):
             while True:
@@ -142,7 +199,7 @@ def test_cpu_limit_kills_the_child():
 
 
 def test_oversize_output_is_refused():
-    runner = SandboxRunner(SandboxLimits(max_output_bytes=1 << 20, wall_timeout_s=8.0))
+    runner = SandboxRunner(SandboxLimits(max_output_bytes=1 << 20, wall_timeout_s=60.0))
     outcome = _custom(runner, """
         def run(table):
             return pa.table({"blob": ["x" * 1000] * 5000})
@@ -287,13 +344,76 @@ def test_warm_pool_starts_faster_than_cold(electricity):
     cold = SandboxRunner(FAST)
     cold_startups = [cold.run(job, electricity, OPEN).metrics.startup_s for _ in range(3)]
     with SandboxPool(2, FAST) as pool:
-        assert pool.wait_full(10.0)
+        assert pool.wait_full(60.0)
         warm = SandboxRunner(pool=pool)
         warm_startups = []
         for _ in range(3):
-            assert pool.wait_full(10.0)
+            assert pool.wait_full(60.0)
             outcome = warm.run(job, electricity, OPEN)
             assert outcome.status is SandboxStatus.OK, outcome.reason
             warm_startups.append(outcome.metrics.startup_s)
     assert max(warm_startups) < 0.1
     assert statistics.median(warm_startups) < statistics.median(cold_startups)
+
+
+def _live_labels(prefix: str = LABEL_PREFIX) -> set[str]:
+    """Labels of the sandboxes alive now: one per sandbox, however many processes carry it."""
+    labels = set()
+    for pid in sandbox_pids(prefix):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                labels.update(a.decode() for a in handle.read().split(b"\0") if a.startswith(prefix.encode()))
+        except OSError:
+            continue  # exited while we looked
+    return labels
+
+
+def _limits_seen(outcome) -> dict[str, int]:
+    lines = _single_value(outcome).splitlines()[1:]
+    return {line[:26].strip(): line[26:].split()[0] for line in lines}  # "Max cpu time  <soft> <hard> <unit>"
+
+
+_READ_LIMITS = """
+    def run(table):
+        return pa.table({"limits": [open("/proc/self/limits").read()]})
+"""
+
+
+def test_a_warm_child_runs_each_job_under_that_jobs_limits():
+    """One pool hands its children to jobs of any limits: each is set on the waiting child at hand-off."""
+    asked = [dataclasses.replace(FAST, cpu_s=3, memory_bytes=1536 << 20, nofile=64, nproc=40, fsize_bytes=1 << 20),
+             dataclasses.replace(FAST, cpu_s=7, memory_bytes=2 << 30, nofile=96, nproc=50, fsize_bytes=2 << 20)]
+    with SandboxPool(1, FAST) as pool:
+        for limits in asked:
+            assert pool.wait_full(60.0)
+            seen = _limits_seen(_custom(SandboxRunner(pool=pool.with_limits(limits)), _READ_LIMITS))
+            assert (seen["Max cpu time"], seen["Max address space"], seen["Max open files"], seen["Max processes"],
+                    seen["Max file size"]) == tuple(str(v) for v in (limits.cpu_s, limits.memory_bytes, limits.nofile,
+                                                                     limits.nproc, limits.fsize_bytes))
+
+
+def _power_request(path: str, runtime_s: int) -> runs_pb2.NodeRunRequest:
+    spec = jobs_pb2.JobSpec(kind=common_pb2.JOB_KIND_AGGREGATE, max_runtime_s=runtime_s,
+                            aggregate=jobs_pb2.AggregateArgs(group_by=["city"], aggregations=[
+                                jobs_pb2.Aggregation(function=jobs_pb2.AGGREGATE_FUNCTION_SUM, column="kwh",
+                                                     output_name="kwh_sum")]))
+    return runs_pb2.NodeRunRequest(job_id=f"j-{runtime_s}", node_id="n-1", spec=spec,
+                                   egress=grants_pb2.EgressProfile(min_group_size=5),
+                                   inputs=[runs_pb2.RunInput(product_id="p-1", paths=[path], columns=["city", "kwh"])])
+
+
+def test_jobs_of_twenty_distinct_limits_leave_one_idle_child_and_the_metrics_say_so(tmp_path, electricity, eventually):
+    path = str(tmp_path / "power.parquet")
+    pq.write_table(electricity.select(["city", "kwh"]), path)
+    evicted = metrics.NODE.get_sample_value("shuniu_sandbox_pool_evictions_total", {"reason": "closed"}) or 0.0
+    try:
+        for runtime_s in range(30, 50):  # 20 distinct wall and CPU limits
+            result = job_runner.execute(_power_request(path, runtime_s))
+            assert result.state == jobs_pb2.JOB_STATE_SUCCEEDED, result.reason
+        eventually(lambda: metrics.NODE.get_sample_value("shuniu_sandbox_pool_idle_children") == 1,
+                   what="the pool refilled")
+        assert len(_live_labels()) == 1  # a pool per set of limits kept 20
+    finally:
+        job_runner.close_warm_sandbox()
+    assert metrics.NODE.get_sample_value("shuniu_sandbox_pool_idle_children") == 0
+    assert metrics.NODE.get_sample_value("shuniu_sandbox_pool_evictions_total", {"reason": "closed"}) == evicted + 1

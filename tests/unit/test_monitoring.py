@@ -23,7 +23,7 @@ ALLOWED_LABELS = {"site", "tier", "class", "state", "kind", "reason", "outcome"}
 UNITS = ("_seconds", "_bytes", "_total", "_fen", "_cores", "_gpus")
 # Counts of things are unitless gauges; each is named for what it counts.
 COUNT_GAUGES = {"shuniu_jobs", "shuniu_queue_jobs", "shuniu_nodes", "shuniu_pool_nodes", "shuniu_agent_nodes",
-                "shuniu_sandbox_runs_active"}
+                "shuniu_sandbox_runs_active", "shuniu_sandbox_pool_idle_children"}
 
 
 def _defined() -> list:
