@@ -70,12 +70,15 @@ def _accruals(postings, periods: list[str]) -> list:
     sub = getattr(postings, "sub_millifen", None)
     if sub is None or not sub.any():
         return []
-    position = {name: k for k, name in enumerate(periods)}
-    a, p = postings.accounts, postings.periods
-    out = []
-    for i in np.flatnonzero(sub).tolist():
-        debit, credit = a[int(postings.debit[i])], a[int(postings.credit[i])]
-        out += [i, position[p[int(postings.period[i])]], f"{int(postings.kind[i])}|{debit}|{credit}", int(sub[i])]
+    position = [periods.index(name) if name in periods else -1 for name in postings.periods]
+    a = postings.accounts
+    rows = np.flatnonzero(sub)
+    out: list = [None] * (4 * len(rows))  # one pass over plain ints: numpy scalars cost ~1 µs each here
+    out[0::4] = rows.tolist()
+    out[1::4] = [position[k] for k in postings.period[rows].tolist()]
+    out[2::4] = [f"{kind}|{a[debit]}|{a[credit]}" for kind, debit, credit in zip(
+        postings.kind[rows].tolist(), postings.debit[rows].tolist(), postings.credit[rows].tolist())]
+    out[3::4] = sub[rows].tolist()
     return out
 
 
