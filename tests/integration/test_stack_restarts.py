@@ -6,16 +6,13 @@ its own; its processes are found by that directory in their environment, as ever
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import redis
+from local_stack import local_stack
 
 from shuniu.bench.billing import seed_market, signed_sender, synthetic_usage
 from shuniu.market.ledger import LedgerStore
@@ -50,31 +47,9 @@ def _component(state: pathlib.Path, command: str) -> int | None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("stack")
-    env = {**os.environ, "SHUNIU_STATE_DIR": str(state), "REDIS_URL": "", "COLUMNS": "200"}
-    log = open(state / "up.log", "wb")  # noqa: SIM115  (held open for the stack's whole life)
-    proc = subprocess.Popen([sys.executable, "-m", "shuniu.cli", "up", "--nodes", "2", "--port", "0",
-                             "--interval", "0.5", "--duration", "600"], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
-    deadline = time.monotonic() + 180
-    info = None
-    while info is None or not all(_component(state, c) for c in COMPONENTS):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"stack did not come up:\n{(state / 'up.log').read_text(errors='replace')[-3000:]}")
-        try:
-            info = json.loads((state / "stack.json").read_text())
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.2)
-    yield state, info, proc
-    if proc.poll() is None:  # a failed test: stop it anyway
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(120)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    log.close()
+    with local_stack(state, nodes=2, duration_s=600, up_within_s=180,
+                     ready=lambda: all(_component(state, c) for c in COMPONENTS)) as (info, proc):
+        yield state, info, proc
 
 
 def _up_log(state: pathlib.Path) -> str:

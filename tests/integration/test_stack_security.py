@@ -9,7 +9,6 @@ import json
 import os
 import pathlib
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ import time
 import grpc
 import pyarrow as pa
 import pytest
+from local_stack import local_stack
 from shuniu.nodes.sandbox import (
     EgressPolicy,
     SandboxLimits,
@@ -41,30 +41,8 @@ def _shuniu(*args: str, state: pathlib.Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("stack")
-    env = {**os.environ, "SHUNIU_STATE_DIR": str(state), "REDIS_URL": "", "COLUMNS": "200"}
-    log = open(state / "up.log", "wb")  # noqa: SIM115  (held open for the stack's whole life)
-    proc = subprocess.Popen([sys.executable, "-m", "shuniu.cli", "up", "--nodes", "4", "--port", "0",
-                             "--interval", "0.5", "--duration", "300"], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
-    deadline = time.monotonic() + 120
-    info = None
-    while info is None:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"stack did not come up:\n{(state / 'up.log').read_text(errors='replace')[-3000:]}")
-        try:
-            info = json.loads((state / "stack.json").read_text())
-        except (FileNotFoundError, ValueError):
-            time.sleep(0.2)
-    yield state, info
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+    with local_stack(state, nodes=4, duration_s=300, up_within_s=120) as (info, _):
+        yield state, info
 
 
 def test_the_stack_serves_mtls_and_the_cli_uses_the_operator_certificate(stack):
