@@ -155,9 +155,7 @@ def run_egress_bench(rows: int = 1_000_000, custom_rows: int = 10_000) -> dict:
     custom = pa.table({"label": pc.binary_join_element_wise("c", pa.array(rng.integers(0, 10**6, custom_rows)).cast(pa.string()), ""),
                        "score": rng.random(custom_rows), "n": rng.integers(0, 1000, custom_rows),
                        "note": pa.array(["city total"] * custom_rows)})
-    return {
-        "rows": rows,
-        "custom_rows": custom_rows,
+    figures = {
         "profile_s": _best_s(lambda: profile_input(table, sensitive, identifiers)),
         "profile_added_s": _best_s(lambda: [(windows.input_window_hashes(c, profile.hash_key, 4),
                                              disguises.leak_lengths(c, 4)) for c in leaky]),
@@ -167,3 +165,4 @@ def run_egress_bench(rows: int = 1_000_000, custom_rows: int = 10_000) -> dict:
         "custom_raw_check_s": _best_s(lambda: egress._check_raw_values(custom, profile)),
         "custom_contract_s": _best_s(lambda: conform(custom, None)),
     }
+    return {"rows": rows, "custom_rows": custom_rows, **{k: round(v, 4) for k, v in figures.items()}}

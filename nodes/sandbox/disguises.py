@@ -201,6 +201,10 @@ def _joined_integers(high: np.ndarray, low: np.ndarray, key: bytes) -> list[np.n
     return found
 
 
+def _is_string(column: pa.Array) -> bool:
+    return pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+
+
 def _as_text(column: pa.Array) -> pa.Array | None:
     if pa.types.is_boolean(column.type):
         return None
@@ -213,10 +217,10 @@ def _integers(column: pa.Array) -> np.ndarray | None:
     return pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
 
 
-def _joined_hashes(left: pa.Array, right: pa.Array, key: bytes) -> list[np.ndarray]:
-    """Two pieces joined: as they are, and reversed or decoded (an encoding split in two)."""
+def _joined_hashes(left: pa.Array, right: pa.Array, key: bytes, decode: bool) -> list[np.ndarray]:
+    """Two pieces joined: as they are, and (`decode`: both were text) reversed or decoded, an encoding split in two."""
     joined = pc.binary_join_element_wise(left, right, "")
-    return _hashes(joined, key) + _decoded_token_hashes(pc.utf8_trim_whitespace(joined), key)
+    return _hashes(joined, key) + (_decoded_token_hashes(pc.utf8_trim_whitespace(joined), key) if decode else [])
 
 
 def _decoded_token_hashes(trimmed: pa.Array, key: bytes) -> list[np.ndarray]:
@@ -239,7 +243,7 @@ def column_disguise_hashes(column: pa.Array, key: bytes) -> list[np.ndarray]:
     if len(tokens) > len(trimmed):
         found += _decoded_token_hashes(tokens, key)
     if len(text) > 1:
-        found += _joined_hashes(text[:-1], text[1:], key)
+        found += _joined_hashes(text[:-1], text[1:], key, _is_string(column))
         integers = _integers(column)
         if integers is not None:
             found += _joined_integers(integers[:-1], integers[1:], key)
@@ -257,7 +261,7 @@ def pair_disguise_hashes(table: pa.Table, key: bytes) -> list[np.ndarray]:
         pairs += [(b, a) for a, b in pairs]
     found = []
     for (i, left), (j, right) in pairs:
-        found += _joined_hashes(left, right, key)
+        found += _joined_hashes(left, right, key, _is_string(columns[i]) and _is_string(columns[j]))
         high, low = _integers(columns[i]), _integers(columns[j])
         if high is not None and low is not None:
             found += _joined_integers(high, low, key)
