@@ -85,8 +85,10 @@ class LedgerService(ledger_pb2_grpc.LedgerServiceServicer):
     async def ListPostings(self, request: ledger_pb2.ListPostingsRequest, context):
         # An unknown job selects nothing, like an unknown batch: a party's own-account filter (security/roles.py)
         # then answers alike for another party's job and for a job that does not exist.
-        job = await self.jobs.get(request.job_id) if request.job_id else None
-        batch_ids = None if not request.job_id else list(dict.fromkeys(job.usage_batch_ids)) if job else []
+        batch_ids = None  # every batch
+        if request.job_id:
+            job = await self.jobs.get(request.job_id)
+            batch_ids = list(dict.fromkeys(job.usage_batch_ids)) if job is not None else []
 
         def rows():
             source = self.store.iter_postings() if batch_ids is None else _postings_of(self.store, batch_ids)
@@ -130,7 +132,7 @@ def _postings_of(store: LedgerStore, batch_ids: list[str]) -> list[tuple[str, Le
     """(batch id, posting, posted unix ms) of those of `batch_ids` the ledger has posted, oldest first."""
     posted = [b for b, summary in zip(batch_ids, store.client.hmget(ledger_key("batches"), batch_ids)) if summary] \
         if batch_ids else []
-    found = sorted(store.batch_postings(posted), key=lambda batch: batch[3])  # stable: commit order within a ms
+    found = sorted(store.batch_postings(posted), key=lambda batch: batch[3])  # ties keep the order the job learnt
     return [(batch_id, p, posted_ms) for batch_id, postings, _, posted_ms in found for p in postings]
 
 
