@@ -189,6 +189,7 @@ def _any_member(hashes: list[np.ndarray], sorted_set: np.ndarray) -> bool:
     if not len(sorted_set) or not present:
         return False
     needles = np.sort(np.concatenate(present).view(np.int64))
+    needles = needles[np.concatenate(([True], needles[1:] != needles[:-1]))]  # answers repeat: look each up once
     return bool(_member(needles, sorted_set)[0].any())
 
 
