@@ -8,9 +8,13 @@ An upper estimate in whole fen, computed in int64 in three steps, each rounded u
     peak_millifen   = ⌈hourly_millifen · peak_bp · tier_factor_bp / 10⁸⌉   (peak time-of-use band: the job may run then)
     cost_fen        = ⌈peak_millifen · max_runtime_s / 3,600,000⌉
 
-Inside the request limits (request.py) and price cards up to 2^17 fen per unit-hour with
-multipliers up to ×10 and ×3, every intermediate stays below 2^59. Nodes whose card is out of
-that range (`price_ok` False) cost `OUT_OF_RANGE_FEN`, which no cap admits.
+Every card node registration accepts is in range: prices up to MAX_COMPUTE_PRICE_FEN (10⁸ fen,
+1,000,000 yuan, per unit-hour), time-of-use bands up to ×10, tier factors up to ×3. The two
+products that would pass 64 bits there (hourly · 3·10⁹ and peak · runtime) are never formed:
+`_ceil_muldiv` splits the first factor by the divisor, and the bounds below (asserted at import
+from the limits, in Python integers) keep every intermediate under 2^57. A card beyond those
+limits (only a fleet that skipped registration's checks holds one) costs `OUT_OF_RANGE_FEN`,
+which no cap admits.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["OUT_OF_RANGE_FEN", "cost_kernel", "estimate_cost_twin"]
+from shuniu.market.rating.tables import MAX_BAND_MULTIPLIER_BP, MAX_COMPUTE_PRICE_FEN, MAX_MULTIPLIER_BP
+from shuniu.scheduler.placement.request import MAX_CPU_MILLI, MAX_GPU, MAX_MEMORY_MB, MAX_RUNTIME_S
+
+__all__ = ["MAX_COST_FEN", "MAX_PEAK_BP", "MAX_PRICE_FEN", "OUT_OF_RANGE_FEN", "cost_kernel", "estimate_cost_twin"]
 
 OUT_OF_RANGE_FEN = 2**62
-MAX_PRICE_FEN = 2**17  # per unit-hour, as in the rate tables
-MAX_PEAK_BP = 100_000  # what node registration accepts for a time-of-use band (×10)
+MAX_PRICE_FEN = MAX_COMPUTE_PRICE_FEN  # per unit-hour: what node registration accepts and the rater rates
+MAX_PEAK_BP = MAX_BAND_MULTIPLIER_BP  # a time-of-use band: ×10, what node registration accepts
 _MS_PER_HOUR = 3_600_000
 _BP2 = 100_000_000
 
@@ -42,6 +49,21 @@ def estimate_cost_twin(
     hourly = cpu_milli * cpu_fen + _ceil_div(memory_mb * 125 * memory_fen, 128) + gpu * 1000 * gpu_fen
     peak = _ceil_div(hourly * peak_bp * tier_factor_bp, _BP2)
     return _ceil_div(peak * max_runtime_s, _MS_PER_HOUR)
+
+
+# The bounds of every int64 intermediate of cost_kernel at the largest request and card, in Python integers.
+_MAX_HOURLY = (MAX_CPU_MILLI * MAX_PRICE_FEN + _ceil_div(MAX_MEMORY_MB * 125 * MAX_PRICE_FEN, 128)
+               + MAX_GPU * 1000 * MAX_PRICE_FEN)  # ≈ 2^50.7
+_MAX_MEMORY_TERM = MAX_MEMORY_MB * 125 * MAX_PRICE_FEN + 127  # ≈ 2^57.5, formed before its division
+_MAX_FACTOR = MAX_PEAK_BP * MAX_MULTIPLIER_BP  # peak_bp · tier_factor_bp ≈ 2^31.5
+_MAX_PEAK = _ceil_div(_MAX_HOURLY * _MAX_FACTOR, _BP2)  # ≈ 2^55.6
+MAX_COST_FEN = estimate_cost_twin((MAX_PRICE_FEN,) * 3, MAX_PEAK_BP, MAX_MULTIPLIER_BP,
+                                  MAX_CPU_MILLI, MAX_MEMORY_MB, MAX_GPU, MAX_RUNTIME_S)  # ≈ 2^55.1: 3.99·10^16 fen
+# _ceil_muldiv(a, b, d) forms q·b and r·b + d - 1 with r < d: both must stay in int64.
+assert _MAX_MEMORY_TERM < 2**62 and _MAX_HOURLY < 2**62
+assert (_MAX_HOURLY // _BP2) * _MAX_FACTOR < 2**62 and _BP2 * _MAX_FACTOR < 2**62 and _MAX_PEAK < 2**62
+assert (_MAX_PEAK // _MS_PER_HOUR) * MAX_RUNTIME_S < 2**62 and _MS_PER_HOUR * MAX_RUNTIME_S < 2**62
+assert MAX_COST_FEN < OUT_OF_RANGE_FEN
 
 
 @njit(cache=True, nogil=True)

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shuniu.nodes.topology import RttMatrix
 from shuniu.scheduler.control_plane.fleet import READY, Fleet
-from shuniu.scheduler.placement.cost import OUT_OF_RANGE_FEN, estimate_cost_twin
+from shuniu.market.rating.tables import MAX_BAND_MULTIPLIER_BP, MAX_COMPUTE_PRICE_FEN
+from shuniu.scheduler.placement.cost import OUT_OF_RANGE_FEN
 from shuniu.scheduler.placement.request import BEYOND_T4, PlacementConfig, PlacementRequest
 from shuniu.scheduler.placement.table import peak_multiplier_bp
 
-__all__ = ["RefDecision", "RefNode", "reference_fits", "reference_gang", "reference_nodes", "reference_plan"]
+__all__ = [
+    "RefDecision", "RefNode", "reference_cost_fen", "reference_fits", "reference_gang", "reference_nodes",
+    "reference_plan",
+]
 
-_CLAMP_FEN = 2**50
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,23 @@ def reference_nodes(fleet: Fleet) -> list[RefNode]:
     return out
 
 
+def reference_cost_fen(prices: tuple[int, int, int], peak_bp: int, tier_factor_bp: int, cpu_milli: int,
+                       memory_mb: int, gpu: int, max_runtime_s: int) -> int:
+    """The estimate on one node in exact fractions, each of its three steps rounded up; shares no code with cost.py.
+
+    Cards beyond what node registration accepts cost OUT_OF_RANGE_FEN, which no cap admits."""
+    if max(prices) > MAX_COMPUTE_PRICE_FEN or min(prices) < 0 or not 0 <= peak_bp <= MAX_BAND_MULTIPLIER_BP:
+        return OUT_OF_RANGE_FEN
+    cpu_fen, memory_gb_fen, gpu_fen = prices
+    millifen_an_hour = (Fraction(cpu_milli * cpu_fen) + math.ceil(Fraction(memory_mb, 1024) * memory_gb_fen * 1000)
+                        + gpu * gpu_fen * 1000)
+    at_peak = math.ceil(millifen_an_hour * Fraction(peak_bp, 10_000) * Fraction(tier_factor_bp, 10_000))
+    return math.ceil(Fraction(at_peak, 1000) * Fraction(max_runtime_s, 3600))
+
+
 def _cost_fen(node: RefNode, r: PlacementRequest, tier: int, config: PlacementConfig) -> int:
     factor = config.tier_factor_bp[min(tier, 4)]
-    return estimate_cost_twin(node.prices, node.peak_bp, factor, r.cpu_milli, r.memory_mb, r.gpu, r.max_runtime_s)
+    return reference_cost_fen(node.prices, node.peak_bp, factor, r.cpu_milli, r.memory_mb, r.gpu, r.max_runtime_s)
 
 
 def _tier(matrix: RttMatrix, config: PlacementConfig, anchor: str, site: str) -> int:
@@ -93,7 +111,7 @@ def _checks(node: RefNode, r: PlacementRequest, tier: int, effective_tier: int, 
 
 
 def _points(r: PlacementRequest, feasible: list[tuple[RefNode, int, int]]) -> dict[int, dict[str, int]]:
-    costs = [min(cost, _CLAMP_FEN) for _, _, cost in feasible]
+    costs = [cost for _, _, cost in feasible]
     low, high = min(costs), max(costs)
     out = {}
     for (node, tier, _), cost in zip(feasible, costs):

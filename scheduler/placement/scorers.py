@@ -13,11 +13,12 @@ import numpy as np
 
 from shuniu.scheduler.placement.filters import PlacementContext
 
-__all__ = ["COST_SCORE_CLAMP_FEN", "CostScorer", "LoadScorer", "Scorer", "SpreadScorer", "TierScorer", "group_counts"]
+__all__ = ["CostScorer", "LoadScorer", "Scorer", "SpreadScorer", "TierScorer", "cost_points", "group_counts"]
 
 MAX_POINTS = 1000
-# Costs above this (only out-of-range price cards, with no cap) score as this, so points stay in int64.
-COST_SCORE_CLAMP_FEN = 2**50
+# (high − cost) · 1000 stays in int64 while high − low is at most this: every fleet whose feasible costs
+# span less than 92 billion yuan. Wider spans (dear cards, big and long jobs) take the corrected float path.
+_NARROW_SPAN_FEN = (2**63 - 1) // MAX_POINTS
 
 
 class Scorer(Protocol):
@@ -32,11 +33,25 @@ class CostScorer:
     name = "cost"
 
     def points(self, ctx: PlacementContext, slots: np.ndarray) -> np.ndarray:
-        cost = np.minimum(ctx.cost_fen(slots), COST_SCORE_CLAMP_FEN)
-        low, high = int(cost[cost.argmin()]), int(cost[cost.argmax()])  # argmin/argmax: cheaper than min/max here
-        if high == low:
-            return np.full(len(slots), MAX_POINTS, dtype=np.int64)
-        return (high - cost) * MAX_POINTS // (high - low)
+        return cost_points(ctx.cost_fen(slots))
+
+
+def cost_points(cost: np.ndarray) -> np.ndarray:
+    """⌊(high − cost) · 1000 / (high − low)⌋ exactly for int64 costs in [0, 2^62]; 1000 each when all are equal."""
+    low, high = int(cost[cost.argmin()]), int(cost[cost.argmax()])  # argmin/argmax: cheaper than min/max here
+    span = high - low
+    if span == 0:
+        return np.full(len(cost), MAX_POINTS, dtype=np.int64)
+    if span <= _NARROW_SPAN_FEN:
+        return (high - cost) * MAX_POINTS // span
+    assert 0 <= low and high <= 2**62, "costs are fen in [0, OUT_OF_RANGE_FEN]"
+    below = high - cost  # 0 ≤ below ≤ span ≤ 2^62
+    # The float quotient is within 4·2^-53 · 1000 of the exact one, so its floor is off by at most one;
+    # the remainder below·1000 − p·span then lies in [−span, 2·span) ⊂ int64, and is exact when taken
+    # modulo 2^64 (unsigned arithmetic wraps by definition), which tells which way to correct.
+    p = np.floor(below.astype(np.float64) * (MAX_POINTS / span)).astype(np.int64)
+    rest = (below.astype(np.uint64) * np.uint64(MAX_POINTS) - p.astype(np.uint64) * np.uint64(span)).astype(np.int64)
+    return p - (rest < 0) + (rest >= span)
 
 
 _TIER_POINTS = np.array([0, 1000, 666, 333, 0, 0], dtype=np.int64)  # by tier; 5 (beyond T4) never feasible

@@ -81,7 +81,8 @@ class NodeTable:
         for name in ("capacity_cpu", "capacity_memory", "capacity_gpu", "free_cpu", "free_memory", "free_gpu",
                      "load_permille", "running", "center", *_STATIC_INT64):
             setattr(self, name, grown(name, np.int64))
-        # False where a price card is beyond what the cost estimate can hold: such a node never fits a cap.
+        # False where a price card is beyond what node registration accepts (a fleet that skipped its
+        # checks): such a node costs OUT_OF_RANGE_FEN and never fits a cap.
         self.price_ok = grown("price_ok", bool)
         self.placeable = grown("placeable", bool)  # READY, not draining, registered: what the health filter reads
         self.node_ids.extend([None] * (size - self.size))

@@ -282,9 +282,10 @@ def test_maximal_cliques_of_a_small_graph():
 
 
 def test_cost_kernel_at_the_limits_of_its_inputs():
-    """Largest request and card inside the limits: no int64 overflow, equal to the exact twin."""
+    """Largest request and card registration accepts: no int64 overflow, equal to the exact twin."""
+    from shuniu.scheduler.placement.cost import MAX_COST_FEN, MAX_PRICE_FEN
     from shuniu.scheduler.placement.request import MAX_CPU_MILLI, MAX_GPU, MAX_MEMORY_MB, MAX_RUNTIME_S
-    big = 2**17
+    big = MAX_PRICE_FEN
     args = (MAX_CPU_MILLI, MAX_MEMORY_MB, MAX_GPU, MAX_RUNTIME_S)
     slots, site, tier_row = np.array([0, 1]), np.array([0, 0]), np.array([4], dtype=np.int8)
     factors = np.array([0, 0, 0, 0, 30_000, 30_000], dtype=np.int64)
@@ -292,6 +293,7 @@ def test_cost_kernel_at_the_limits_of_its_inputs():
     out = cost_kernel(slots, site, tier_row, factors, price, price, price, np.array([100_000, 100_000]),
                       np.array([True, False]), *args)
     assert out.tolist() == [estimate_cost_twin((big,) * 3, 100_000, 30_000, *args), OUT_OF_RANGE_FEN]
+    assert out[0] == MAX_COST_FEN == 39_866_204_160_000_000  # 398.7 trillion yuan: 30 days of the largest node
     assert estimate_cost_twin((big + 1, 0, 0), 10_000, 10_000, *args) == OUT_OF_RANGE_FEN
 
 

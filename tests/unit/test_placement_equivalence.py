@@ -11,10 +11,15 @@ from shuniu.protos.v1 import common_pb2, nodes_pb2
 from shuniu.scheduler.control_plane.config import LivenessConfig
 from shuniu.scheduler.control_plane.fleet import DOWN, READY, SUSPECT, Fleet
 from shuniu.scheduler.placement import Fit, Placer, PlacementConfig, PlacementRequest, build_node_table, site_tiers
-from shuniu.scheduler.placement.cost import cost_kernel, estimate_cost_twin
+from shuniu.scheduler.placement.cost import MAX_PEAK_BP, MAX_PRICE_FEN, cost_kernel, estimate_cost_twin
 from shuniu.scheduler.placement.reference import reference_fits, reference_nodes, reference_plan
+from shuniu.scheduler.placement.request import MAX_CPU_MILLI, MAX_GPU, MAX_MEMORY_MB
 
 SITES = ["zhengzhou", "kaifeng", "luoyang", "puyang", "xinyang", "gansu", "guizhou", "beijing-tianjin-hebei"]
+# Card prices across all that node registration accepts (10^8 fen), its edges, and just past it (a fleet
+# that skipped registration's checks: such a node must cost what no cap admits).
+CARD_PRICE_FEN = st.one_of(st.integers(0, 2_000), st.integers(0, MAX_PRICE_FEN),
+                           st.sampled_from([0, MAX_PRICE_FEN - 1, MAX_PRICE_FEN, MAX_PRICE_FEN + 1]))
 PROPERTY = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -22,14 +27,17 @@ PROPERTY = settings(max_examples=300, deadline=None,
 @st.composite
 def nodes(draw, node_id: str) -> nodes_pb2.Node:
     cls = draw(st.sampled_from([1] * 6 + [2, 3]))
-    cap = [draw(st.integers(0, 64_000)), draw(st.integers(0, 262_144)), draw(st.sampled_from([0, 2, 8]))]
+    if draw(st.integers(0, 9)):
+        cap = [draw(st.integers(0, 64_000)), draw(st.integers(0, 262_144)), draw(st.sampled_from([0, 2, 8]))]
+    else:  # as large as a request may be: with dear cards, costs far apart (the cost scorer's wide path)
+        cap = [draw(st.integers(0, MAX_CPU_MILLI)), draw(st.integers(0, MAX_MEMORY_MB)), draw(st.integers(0, MAX_GPU))]
     free = [draw(st.one_of(st.just(c), st.integers(0, c))) for c in cap]
     bands = []
     if draw(st.booleans()):
         start = draw(st.integers(0, 22))
         bands.append(common_pb2.TimeOfUseBand(start_hour=start, end_hour=draw(st.integers(start + 1, 24)),
-                                              multiplier_bp=draw(st.integers(1, 100_000))))
-    price = st.one_of(st.integers(0, 2_000), st.integers(0, 2**17 + 2))
+                                              multiplier_bp=draw(st.integers(1, MAX_PEAK_BP))))
+    price = CARD_PRICE_FEN
     return nodes_pb2.Node(
         node_id=node_id, site=draw(st.sampled_from(SITES)), compute_class=cls, epoch=1,
         state=draw(st.sampled_from([READY] * 10 + [SUSPECT, DOWN])),
@@ -70,10 +78,13 @@ def requests(draw, domain_id: int) -> tuple[PlacementRequest, float]:
     runtime = draw(st.one_of(st.integers(1, 7200), st.integers(1, 30 * 86_400)))
     request = PlacementRequest(
         domain=domain_id, compute_class=draw(st.sampled_from([1] * 6 + [2, 3])), anchor_site=draw(st.sampled_from(SITES)),
-        max_tier=max_tier, cpu_milli=draw(st.integers(0, 8_000)), memory_mb=draw(st.integers(0, 32_768)),
+        max_tier=max_tier, cpu_milli=draw(st.one_of(st.integers(0, 8_000), st.integers(0, MAX_CPU_MILLI))),
+        memory_mb=draw(st.one_of(st.integers(0, 32_768), st.integers(0, MAX_MEMORY_MB))),
         gpu=draw(st.sampled_from([0, 0, 1, 2])), max_runtime_s=runtime, preferred_tier=draw(st.integers(0, max_tier)),
         relax_after_s=draw(st.floats(0, 100)), submitted_s=0.0,
-        price_cap_fen=draw(st.one_of(st.none(), st.none(), st.integers(0, 10**5), st.integers(0, 10**9))), data_cost_fen=draw(st.integers(0, 1000)),
+        price_cap_fen=draw(st.one_of(st.none(), st.none(), st.integers(0, 10**5), st.integers(0, 10**9),
+                                     st.integers(0, 2**62))),
+        data_cost_fen=draw(st.integers(0, 1000)),
         gang_size=draw(st.sampled_from([1, 1, 1, 2, 3, 4])), group_slots=tuple(draw(st.lists(st.integers(0, 30), max_size=20))),
     )
     return request, draw(st.floats(0, 200))
@@ -133,14 +144,14 @@ def test_incremental_sync_equals_a_fresh_build(world, operations, data):
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2**17 + 1), st.integers(0, 2**17), st.integers(0, 2**17),
-                          st.integers(0, 100_000), st.integers(1, 4)), min_size=1, max_size=8),
+@given(st.lists(st.tuples(CARD_PRICE_FEN, CARD_PRICE_FEN, CARD_PRICE_FEN, st.integers(0, MAX_PEAK_BP), st.integers(1, 4)),
+                min_size=1, max_size=8),
        st.integers(0, 2**20), st.integers(0, 2**24), st.integers(0, 2**10), st.integers(1, 30 * 86_400),
        st.lists(st.integers(0, 30_000), min_size=4, max_size=4))
 def test_cost_kernel_equals_its_twin(cards, cpu_milli, memory_mb, gpu, runtime_s, factors):
     n = len(cards)
     columns = [np.array([c[k] for c in cards], dtype=np.int64) for k in range(4)]
-    price_ok = np.array([max(c[:3]) <= 2**17 for c in cards])
+    price_ok = np.array([max(c[:3]) <= MAX_PRICE_FEN for c in cards])
     tier_row = np.array([c[4] for c in cards], dtype=np.int8)
     factor_bp = np.array([0, *factors, factors[-1]], dtype=np.int64)
     got = cost_kernel(np.arange(n), np.arange(n), tier_row, factor_bp, *columns, price_ok,
