@@ -211,9 +211,10 @@ def test_oversize_output_is_refused():
 @pytest.mark.parametrize(
     ("code", "reason"),
     [
-        ("x = 1\n", "no_run"),
+        # One reason for every way custom code fails: which one was the code's to choose (issue 18).
+        ("x = 1\n", "user_error"),
         ("def run(table):\n    raise ValueError('EID00000001')\n", "user_error"),
-        ("def run(table):\n    return 42\n", "bad_result"),
+        ("def run(table):\n    return 42\n", "user_error"),
     ],
     ids=["no-run-defined", "run-raises", "run-returns-non-table"],
 )
