@@ -6,9 +6,12 @@ testable alone. Volume tiers count per (product, buyer, usage period): the bille
 those counters, the kernels start from them, and the new values are written in the same
 atomic step as the postings.
 
-Lines are rated and split in exact milli-fen; each posting (buyer, usage period, party) carries its
-whole fen and the milli-fen below a fen, which the posting script accrues per (payer, payee) pair
-(docs/billing.md, "Amounts below a fen"): a short job at a low price is paid what it costs.
+Lines are rated and split exactly: data lines in milli-fen, compute lines to the micro-fen (their milli-fen and
+the micro-fen below them, each split by largest remainder, so that a line's parts add up to it exactly). Each
+posting (buyer, usage period, party) carries its whole fen and the micro-fen below a fen, which the posting
+script accrues per (payer, payee) pair (docs/billing.md, "Amounts below a fen"): a short job at a low price
+is paid what it costs. Sums are exact whatever the batch's total: past int64 the lines are split in chunks
+and summed in Python integers, and a posting past what the ledger sums exactly is posted in pieces.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from shuniu.market.ledger import BatchPosting, PostingColumns, account_id, billed_period, month_name, periods_of_ms
+from shuniu.market.ledger.columns import exact_sum
 from shuniu.market.ledger.lines import FREE_RULES, LINES_SCHEMA, PendingLines
 from shuniu.market.ledger.model import MAX_AMOUNT_FEN, POSTING_KIND_OF_PARTY
 from shuniu.market.rating.data import MILLIFEN_PER_FEN
@@ -32,6 +36,8 @@ from shuniu.protos.usage_schema import string_codes
 __all__ = ["LINES_SCHEMA", "PreparedBatch", "PriceBook", "charge_batch", "prepare_usage", "volume_field"]
 
 _DENSE_KEYS = 1 << 22  # sum straight into every possible (buyer, period, party) key up to this many
+_SPLIT_MILLIFEN = 2**62  # what one split call sums in int64 (market/split: MAX_BATCH_FEN, in the lines' unit)
+_PIECE_FEN = 2**52  # a posting past MAX_AMOUNT_FEN is posted as pieces of at most this many fen
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,7 +125,7 @@ def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[in
     billed_names = [billed_period(name, closed) for name in usage_names]
 
     is_data = inputs.product_index >= 0
-    compute_rows = np.flatnonzero(rated.compute_millifen > 0)
+    compute_rows = np.flatnonzero((rated.compute_millifen > 0) | (rated.compute_rest_microfen > 0))
     data_rows = np.flatnonzero(rated.data_millifen > 0)
     plan = np.concatenate([
         _plan_index(book.plans.compute_plan_index, batch.column("compute_center"), compute_rows),
@@ -127,7 +133,8 @@ def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[in
     ]) if compute_rows.size + data_rows.size else np.zeros(0, dtype=np.int32)  # fmt: skip
     record = np.concatenate([compute_rows, data_rows])
     amount = np.concatenate([rated.compute_millifen[compute_rows], rated.data_millifen[data_rows]])
-    postings = _aggregate(prepared, book, record, plan, amount, month_code, usage_names, billed_names)
+    rest = np.concatenate([rated.compute_rest_microfen[compute_rows].astype(np.int64), np.zeros(data_rows.size, np.int64)])
+    postings = _aggregate(prepared, book, record, plan, amount, rest, month_code, usage_names, billed_names)
 
     volume = {}
     for f, (b, a) in zip(prepared.volume_fields, zip(before.tolist(), rated.units_after.tolist())):
@@ -141,7 +148,7 @@ def charge_batch(prepared: PreparedBatch, book: PriceBook, units_before: list[in
         rated.compute_millifen // MILLIFEN_PER_FEN, prepared.buyer_names, usage_names, billed_names, vouchers, now_ms)
     if draws.postings:
         postings = replace(postings, rows=draws.postings) if isinstance(postings, PostingColumns) else tuple(draws.postings)
-    whole_fen = int(postings.amount_fen.sum()) if isinstance(postings, PostingColumns) else 0
+    whole_fen = exact_sum(postings.amount_fen) if isinstance(postings, PostingColumns) else 0
     return BatchPosting(
         batch_id=prepared.batch_id, postings=postings, charged_fen=whole_fen,
         record_count=batch.num_rows, volume=volume, lines_ipc=lines, plans=book.plan_specs, node_id=node_id,
@@ -161,26 +168,34 @@ def _plan_index(plan_of, column: pa.Array, rows: np.ndarray) -> np.ndarray:
     return plan[code[rows]]
 
 
-def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, amount, month_code, usage_names,
+def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, amount, rest, month_code, usage_names,
                billed_names) -> PostingColumns | tuple:
-    """Split each line (milli-fen) and sum the parts per (buyer, usage period, party): one posting each, its kind
-    given by the party, its whole fen in amount_fen and the rest in sub_millifen."""
+    """Split each line (milli-fen, and micro-fen below them) and sum the parts per (buyer, usage period, party): one
+    posting each (pieces of a posting past MAX_AMOUNT_FEN), its kind given by the party, its whole fen in amount_fen
+    and the rest in sub_microfen."""
     if not len(record):
         return ()
     plans = book.plans
-    assert int(amount.sum()) < MAX_AMOUNT_FEN * MILLIFEN_PER_FEN, "batch total over 2^53 fen; split the batch"
     line_key = prepared.buyer_code[record] * len(usage_names) + month_code[record]
     n_keys = len(prepared.buyer_names) * len(usage_names)
     distinct = None
     if n_keys * len(plans.parties) > _DENSE_KEYS:  # very many buyers: number the keys that occur, densely
         distinct, line_key = np.unique(line_key, return_inverse=True)
         n_keys = len(distinct)
-    sums = split_sums(plans, plan, amount, line_key, n_keys).ravel()
-    groups = np.flatnonzero(sums)  # parts are >= 0: a non-zero sum is a posting
+    millifen = _split_summed(plans, plan, amount, line_key, n_keys)
+    has_rest = np.flatnonzero(rest)  # compute lines with micro-fen below a milli-fen: their rest is split too
+    microfen = (_split_summed(plans, plan[has_rest], rest[has_rest], line_key[has_rest], n_keys) if has_rest.size
+                else np.zeros(len(millifen), dtype=np.int64))
+    groups = np.flatnonzero((millifen != 0) | (microfen != 0))  # parts are >= 0: a non-zero sum is a posting
     if not len(groups):
         return ()
-    sums = sums[groups]
+    millifen, microfen = millifen[groups], microfen[groups]
+    millifen = millifen + microfen // MILLIFEN_PER_FEN  # a key's micro-fen parts are < 1000 a line: no overflow
+    whole_fen, below = divmod(millifen, MILLIFEN_PER_FEN)  # object arrays (Python ints) past int64 stay exact
+    sub_microfen = np.asarray(below * MILLIFEN_PER_FEN + microfen % MILLIFEN_PER_FEN, dtype=np.int64)
     key, party = np.divmod(groups, len(plans.parties))
+    whole_fen, pieces = _in_pieces(whole_fen)
+    key, party, sub_microfen = key[pieces], party[pieces], np.where(np.r_[True, pieces[1:] != pieces[:-1]], sub_microfen[pieces], 0)
     buyer, month = np.divmod(key if distinct is None else distinct[key], len(usage_names))
     # One posting per (buyer, usage period, party) key, as columns over name tables: no object per posting.
     accounts = [account_id("buyer", name) for name in prepared.buyer_names]
@@ -190,12 +205,44 @@ def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, amount, m
     periods = list(dict.fromkeys([*billed_names, *usage_names, ""]))
     billed_at = np.array([periods.index(name) for name in billed_names], dtype=np.int64)
     original_at = np.array([periods.index(u if u != b else "") for u, b in zip(usage_names, billed_names)], dtype=np.int64)
-    whole_fen, sub_millifen = np.divmod(sums, MILLIFEN_PER_FEN)
     return PostingColumns(
         accounts=tuple(accounts), periods=tuple(periods), kind=party_kinds[party], debit=buyer,
         credit=len(prepared.buyer_names) + party, amount_fen=whole_fen, period=billed_at[month], original_period=original_at[month],
-        sub_millifen=sub_millifen,
+        sub_microfen=sub_microfen,
     )
+
+
+def _split_summed(plans: SplitPlans, plan: np.ndarray, amount: np.ndarray, line_key: np.ndarray, n_keys: int) -> np.ndarray:
+    """Σ of the lines' parts per (key, party), flat as split_sums gives them: int64 while the lines add up to at most
+    _SPLIT_MILLIFEN (no key's sum can wrap), else split in chunks that each do and summed in Python integers (object)."""
+    if exact_sum(amount) <= _SPLIT_MILLIFEN:
+        return split_sums(plans, plan, amount, line_key, n_keys).ravel()
+    # Rare (a batch worth more than 4.6e15 fen): chunks of lines each adding up to at most _SPLIT_MILLIFEN (a line is
+    # at most 2^62), greedy in line order.
+    total = np.zeros(n_keys * len(plans.parties), dtype=object)
+    start, acc = 0, 0
+    for i, a in enumerate(amount.tolist() + [_SPLIT_MILLIFEN]):
+        if acc + a > _SPLIT_MILLIFEN or i == len(amount):
+            total = total + split_sums(plans, plan[start:i], amount[start:i], line_key[start:i], n_keys).ravel().astype(object)
+            start, acc = i, 0
+        acc += a
+    return total
+
+
+def _in_pieces(whole_fen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 fen per piece, the posting each piece is of): a posting of MAX_AMOUNT_FEN or more (the posting script
+    sums in doubles, exact below 2^53) becomes pieces of _PIECE_FEN and the rest; others are one piece."""
+    if whole_fen.dtype != object and (not len(whole_fen) or int(whole_fen.max()) < MAX_AMOUNT_FEN):
+        return whole_fen.astype(np.int64), np.arange(len(whole_fen))
+    amounts, of = [], []
+    for k, fen in enumerate(int(f) for f in whole_fen):
+        while fen >= MAX_AMOUNT_FEN:
+            amounts.append(_PIECE_FEN)
+            of.append(k)
+            fen -= _PIECE_FEN
+        amounts.append(fen)
+        of.append(k)
+    return np.array(amounts, dtype=np.int64), np.array(of, dtype=np.int64)
 
 
 def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, usage_names, billed_names) -> PendingLines | bytes:
@@ -218,6 +265,7 @@ def _lines(prepared: PreparedBatch, book: PriceBook, rated, units, month_code, u
         pa.array(units), col("cpu_ms"), col("memory_mb_s"), col("gpu_ms"),
         pa.array(rated.compute_millifen), pa.array(rated.data_millifen), pa.array(rated.cap_reduction_millifen),
         pa.array(prepared.inputs.free, pa.bool_()), by_code(pa.array(_free_rule_code(prepared, rated)), _FREE_RULE_NAMES),
+        pa.array(rated.compute_rest_microfen.astype(np.int32)),
     ])  # fmt: skip
 
 
@@ -229,7 +277,7 @@ def _free_rule_code(prepared: PreparedBatch, rated) -> np.ndarray:
     """Why a record's line costs nothing, as an index into _FREE_RULE_NAMES (0: it is charged). A data
     record's rule is its data line's; a compute-only record's is its compute line's."""
     has_product = prepared.inputs.product_index >= 0
-    amount = np.where(has_product, rated.data_millifen, rated.compute_millifen)
+    amount = np.where(has_product, rated.data_millifen, rated.compute_millifen + (rated.compute_rest_microfen > 0))
     code = np.where(amount > 0, 0, _ZERO_PRICE)
     code = np.where((amount == 0) & has_product & (rated.cap_reduction_millifen > 0), _GUIDED_CAP, code)
     code = np.where(has_product & prepared.inputs.free, _PUBLIC_INTEREST, code)

@@ -1,9 +1,9 @@
 -- Closes a period: marks it closed and rounds, once, what each (payer, payee) pair accrued below a fen in it
 -- (docs/billing.md, "Amounts below a fen"), in one atomic step: no posting can land between the two.
--- A pair holding 500..999 milli-fen is paid one fen more (四舍五入, half up), under the batch id
--- "rounding:<period>"; 1..499 are dropped. Closing a closed period again changes nothing.
+-- A pair holding 500000..999999 micro-fen is paid one fen more (四舍五入, half up), under the batch id
+-- "rounding:<period>"; 1..499999 are dropped. Closing a closed period again changes nothing.
 --
--- KEYS: 1 periods (hash), 2 the period's accruals (hash "kind|debit|credit" -> milli-fen), 3 batches (hash),
+-- KEYS: 1 periods (hash), 2 the period's accruals (hash "kind|debit|credit" -> micro-fen), 3 batches (hash),
 --       4 order (list), 5 postings (hash), 6 debits (hash), 7 credits (hash), 8 totals (hash), 9 updated (hash),
 --       10 the period's list of batch ids
 -- ARGV: 1 period, 2 now ms, 3 the rounding batch id
@@ -16,7 +16,7 @@ local flat = redis.call('HGETALL', KEYS[2])
 redis.call('DEL', KEYS[2])
 local fields = {}
 for i = 1, #flat, 2 do
-  if tonumber(flat[i + 1]) >= 500 then fields[#fields + 1] = flat[i] end
+  if tonumber(flat[i + 1]) >= 500000 then fields[#fields + 1] = flat[i] end
 end
 if #fields == 0 or redis.call('HEXISTS', KEYS[3], ARGV[3]) == 1 then return ARGV[2] end
 table.sort(fields)  -- one order, whoever closes: the stored body is the same bytes

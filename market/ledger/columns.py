@@ -14,8 +14,8 @@ payments) as LedgerPosting rows. Bodies written before columns existed hold only
 (rows); `postings_of_body` and `account_sums_of_body` read both.
 
 Usage postings accrue amounts below a fen (docs/billing.md, "Amounts below a fen"): the biller's
-`amount_fen` is then the whole fen of the posting's exact milli-fen and `sub_millifen` (0..999) the
-rest, which the posting script adds to the (payer, payee) pair's accrual counter. A posting whose
+`amount_fen` is then the whole fen of the posting's exact amount and `sub_microfen` (0..999,999 micro-fen)
+the rest, which the posting script adds to the (payer, payee) pair's accrual counter. A posting whose
 counter crosses a fen moves one fen more; the script lists those postings in the stored body's
 `carry` (indexes into the columns). A posting that moves 0 fen (all of it accrued) is no posting.
 """
@@ -29,9 +29,10 @@ import numpy as np
 
 from shuniu.market.ledger.model import MAX_AMOUNT_FEN, LedgerPosting
 
-__all__ = ["COLUMN_NAMES", "PostingColumns", "account_sums_of_body", "postings_body", "postings_of_body"]
+__all__ = ["COLUMN_NAMES", "MICROFEN_PER_FEN", "PostingColumns", "exact_sum", "account_sums_of_body", "postings_body", "postings_of_body"]
 
 COLUMN_NAMES = ("kind", "debit", "credit", "amount_fen", "period", "original_period")
+MICROFEN_PER_FEN = 1_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,7 +48,7 @@ class PostingColumns(Sequence):
     period: np.ndarray  # int64
     original_period: np.ndarray  # int64
     rows: tuple[LedgerPosting, ...] = ()  # postings that name a product, price version or voucher
-    sub_millifen: np.ndarray | None = None  # int64 0..999 per column posting: accrued, not (yet) moved
+    sub_microfen: np.ndarray | None = None  # int64 0..999,999 per column posting: accrued, not (yet) moved
     carry: frozenset = frozenset()  # column postings whose accrual crossed a fen when posted: one fen more
 
     def __len__(self) -> int:
@@ -79,20 +80,20 @@ class PostingColumns(Sequence):
     def checked_total(self, batch_id: str) -> int:
         """Σ amount_fen; AssertionError if an amount is outside 1..2^53-1 or a posting moves money to its own account.
 
-        With `sub_millifen`, a posting's whole fen may be 0 when its milli-fen are 1..999."""
+        With `sub_microfen`, a posting's whole fen may be 0 when its micro-fen are 1..999,999. The total is exact (a
+        Python int) past int64 and 2^53: a batch's postings may add up to more than one posting may hold."""
         amount = self.amount_fen
-        low = 1 if self.sub_millifen is None else 0
+        low = 1 if self.sub_microfen is None else 0
         assert not len(amount) or (amount.min() >= low and amount.max() < MAX_AMOUNT_FEN), \
             f"batch {batch_id}: a posting amount is outside 1..2^53-1 fen"
-        if self.sub_millifen is not None:
-            sub = self.sub_millifen
-            assert sub.shape == amount.shape and (not len(sub) or (sub.min() >= 0 and sub.max() < 1000)), \
-                f"batch {batch_id}: sub_millifen must be 0..999, one per posting"
-            assert not ((amount == 0) & (sub == 0)).any(), f"batch {batch_id}: a posting of 0 milli-fen"
+        if self.sub_microfen is not None:
+            sub = self.sub_microfen
+            assert sub.shape == amount.shape and (not len(sub) or (sub.min() >= 0 and sub.max() < MICROFEN_PER_FEN)), \
+                f"batch {batch_id}: sub_microfen must be 0..999,999, one per posting"
+            assert not ((amount == 0) & (sub == 0)).any(), f"batch {batch_id}: a posting of 0 micro-fen"
         assert len(set(self.accounts)) == len(self.accounts), f"batch {batch_id}: account names repeat"
         assert not (self.debit == self.credit).any(), f"batch {batch_id}: a posting moves money to its own account"
-        total = int(amount.sum())
-        assert total < MAX_AMOUNT_FEN, f"batch {batch_id}: postings add up to {total} fen, over 2^53"
+        total = exact_sum(amount)
         for row in self.rows:
             assert 0 < row.amount_fen < MAX_AMOUNT_FEN, f"posting amount {row.amount_fen} fen outside 1..2^53-1"
             assert row.debit_account_id != row.credit_account_id, f"posting from {row.debit_account_id} to itself"
@@ -114,11 +115,23 @@ class PostingColumns(Sequence):
         return {self.periods[k] for k in np.unique(self.period).tolist()} | {row.period for row in self.rows}
 
 
+def exact_sum(values: np.ndarray) -> int:
+    """Σ of non-negative int64 values as a Python int: NumPy's sum while it cannot wrap, else 31-bit halves apart."""
+    if not len(values) or int(values.max()) <= (2**63 - 1) // len(values):
+        return int(values.sum())
+    return int((values >> 31).sum()) * 2**31 + int((values & (2**31 - 1)).sum())
+
+
 def _sums(names: Sequence[str], index: np.ndarray, amount_fen: np.ndarray) -> dict[str, int]:
-    """Σ amount per name, in exact int64 (each sum is below 2^53: the batch's total is)."""
-    out = np.zeros(len(names), dtype=np.int64)
-    np.add.at(out, index, amount_fen)
-    return {names[k]: v for k, v in zip(np.flatnonzero(out).tolist(), out[out != 0].tolist())}
+    """Σ amount per name, exact: in int64 while the amounts add up to less than 2^63, else in 31-bit halves apart."""
+    if exact_sum(amount_fen) < 2**63:
+        out = np.zeros(len(names), dtype=np.int64)
+        np.add.at(out, index, amount_fen)
+        return {names[k]: v for k, v in zip(np.flatnonzero(out).tolist(), out[out != 0].tolist())}
+    high, low = np.zeros(len(names), dtype=np.int64), np.zeros(len(names), dtype=np.int64)
+    np.add.at(high, index, amount_fen >> 31)
+    np.add.at(low, index, amount_fen & (2**31 - 1))
+    return {names[k]: h * 2**31 + lo for k, h, lo in zip(range(len(names)), high.tolist(), low.tolist()) if h or lo}
 
 
 def postings_body(postings: Sequence[LedgerPosting]) -> dict:
@@ -126,8 +139,8 @@ def postings_body(postings: Sequence[LedgerPosting]) -> dict:
     if not isinstance(postings, PostingColumns):
         return {"postings": [p.as_row() for p in postings]}
     columns = {name: getattr(postings, name).tolist() for name in COLUMN_NAMES}
-    if postings.sub_millifen is not None:
-        columns["sub_millifen"] = postings.sub_millifen.tolist()
+    if postings.sub_microfen is not None:
+        columns["sub_microfen"] = postings.sub_microfen.tolist()
     body = {"accounts": list(postings.accounts), "periods": list(postings.periods), "columns": columns,
             "rows": [p.as_row() for p in postings.rows]}
     if postings.carry:

@@ -8,8 +8,9 @@ Redis. Its int64 columns are written as int32 when every value fits, as usage tr
 (usage_schema.to_wire): a quarter fewer bytes to compress. Readers get plain strings and int64
 from `read_lines`, whatever the writer chose.
 
-Amounts are exact milli-fen (`compute_millifen`, `data_millifen`, `cap_reduction_millifen`): the ledger
-accrues what is below a fen and rounds where a bill is made (docs/billing.md). `free_rule` names the rule
+Amounts are exact: data lines in milli-fen (`data_millifen`, `cap_reduction_millifen`), compute lines to the
+micro-fen (`compute_millifen` and the micro-fen below them, `compute_rest_microfen`); the ledger accrues what is
+below a fen and rounds where a bill is made (docs/billing.md). Lines written before the micro-fen read a rest of 0. `free_rule` names the rule
 that made a line free (FREE_RULES). Lines written before milli-fen existed hold `*_fen` columns; `read_lines`
 gives both forms to every reader, the `*_fen` of a milli-fen line being that line alone rounded half to even.
 
@@ -39,6 +40,7 @@ LINES_SCHEMA = pa.schema([
     ("cap_reduction_millifen", pa.int64()),
     ("free", pa.bool_()),  # public data used for a public-interest purpose, served free (公益使用)
     ("free_rule", pa.string()),  # why a line of the record costs 0 (FREE_RULES), "" when it is charged
+    ("compute_rest_microfen", pa.int64()),  # 0..999: the compute line's micro-fen below compute_millifen
 ])  # fmt: skip
 # Why a line costs nothing, as statements show it: public data used for a public-interest purpose
 # (公益使用), a guided price cap (政府指导价) that took the whole charge, a price (or quantity) of 0.
@@ -97,6 +99,8 @@ def read_lines(data: bytes | PendingLines) -> pa.Table:
             table = table.append_column(fen, pa.array(_half_even_fen(table.column(millifen).to_numpy()), pa.int64()))
         elif fen in table.column_names and millifen not in table.column_names:  # lines billed in whole fen
             table = table.append_column(millifen, pc.multiply(table.column(fen), 1000))
+    if "compute_rest_microfen" not in table.column_names:  # lines rated to the milli-fen
+        table = table.append_column("compute_rest_microfen", pa.array(np.zeros(table.num_rows, np.int64)))
     return table
 
 

@@ -13,10 +13,10 @@
 --       then (optional) n record periods, retention ms, per period: its name, the length its record log must have,
 --       and the hashes of the batch's record ids with usage in it (8 bytes each), whose logs are the KEYS after the
 --       vouchers' key;
---       then (optional, after "0, 0" when no record periods are sent) n accruals, per posting whose milli-fen are
+--       then (optional, after "0, 0" when no record periods are sent) n accruals, per posting whose micro-fen are
 --       not whole fen: its index in the body's columns, its period's position among the n periods, its pair's field
---       ("kind|debit account|credit account"), milli-fen below a fen (1..999); their hashes (one
---       per period, field -> milli-fen accrued, 0..999) are the KEYS after the record sets, in period order
+--       ("kind|debit account|credit account"), micro-fen below a fen (1..999999); their hashes (one
+--       per period, field -> micro-fen accrued, 0..999999) are the KEYS after the record sets, in period order
 -- Returns {1, seq} posted, {0, summary} already posted, {-1, period} period closed, {-2, field} stale volume,
 -- {-3, voucher id} stale voucher (its remaining amount changed since it was read, or it expired),
 -- {-4, period} stale record log (another biller appended to it), {-5, period} records of a period forgotten (too late).
@@ -107,30 +107,38 @@ if n_record_periods > 0 then
 end
 
 
--- Refuse a posting set that does not balance: every amount a positive integer below 2^53,
--- debits and credits each adding up to exactly the batch's charged total.
-local LIMIT = 9007199254740992
-local function total(from, n, side)
-  local sum = 0
-  for i = 0, n - 1 do
-    local amount = tonumber(ARGV[from + 2 * i + 1])
-    if not amount or amount <= 0 or amount ~= math.floor(amount) or amount >= LIMIT then
-      return nil, 'ERR unbalanced posting set: ' .. side .. ' amount ' .. tostring(ARGV[from + 2 * i + 1]) .. ' of ' .. ARGV[from + 2 * i]
-    end
-    sum = sum + amount
-  end
-  return sum
+-- Refuse a posting set that does not balance: every amount a positive integer below 10^18, debits and credits
+-- each adding up to exactly the batch's charged total. Lua numbers are doubles (exact below 2^53) and a batch's
+-- total may pass 2^53 fen: each amount is summed as its digits above and below 10^9 apart, both exact.
+local function digits(text)
+  if not text or not string.match(text, '^[1-9]%d*$') or #text > 18 then return nil end
+  return #text > 9 and tonumber(string.sub(text, 1, -10)) or 0, tonumber(string.sub(text, -9))
 end
-local charged = tonumber(ARGV[3])
+local function total(from, n, side)
+  local high, low = 0, 0
+  for i = 0, n - 1 do
+    local h, l = digits(ARGV[from + 2 * i + 1])
+    if not h then
+      return nil, 'ERR unbalanced posting set: ' .. side .. ' amount ' .. tostring(ARGV[from + 2 * i + 1]) .. ' of ' .. ARGV[from + 2 * i]
+        .. '; expected a whole number of fen in 1..10^18-1'
+    end
+    high, low = high + h, low + l
+  end
+  high, low = high + math.floor(low / 1000000000), low % 1000000000
+  return string.format('%d|%09d', high, low)
+end
+local charged_high, charged_low = digits(ARGV[3])
+local charged = charged_high and string.format('%d|%09d', charged_high, charged_low) or (ARGV[3] == '0' and '0|000000000')
 local debited, err = total(debits_at, n_debits, 'debit')
 if not debited then return redis.error_reply(err) end
 local credited, err2 = total(credits_at, n_credits, 'credit')
 if not credited then return redis.error_reply(err2) end
-if debited ~= charged or credited ~= charged or charged >= LIMIT then
-  return redis.error_reply('ERR unbalanced posting set: debits ' .. debited .. ', credits ' .. credited .. ', charged ' .. ARGV[3])
+if not charged or debited ~= charged or credited ~= charged then
+  return redis.error_reply('ERR unbalanced posting set: debits ' .. debited .. ', credits ' .. credited .. ', charged ' .. ARGV[3]
+    .. ' (fen as high|low 9 digits; the charged total must be 0..10^18-1 fen)')
 end
 
--- Amounts below a fen (docs/billing.md): each pair's milli-fen accrue in its period's hash; a posting whose
+-- Amounts below a fen (docs/billing.md): each pair's micro-fen accrue in its period's hash; a posting whose
 -- pair crosses a fen moves one fen more, on both sides, so debits still equal credits. Read and checked
 -- here, written below with the rest.
 local accrued, carried, carry_debits, carry_credits, carry_fen = {}, {}, {}, {}, 0
@@ -138,8 +146,8 @@ local fields_of = {}  -- accrual key -> its fields in first-seen order: read wit
 for i = 0, n_accruals - 1 do
   local a = accruals_at + 4 * i
   local sub, position = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 1])
-  if not sub or sub < 1 or sub > 999 or sub ~= math.floor(sub) or not position or position < 0 or position >= n_periods then
-    return redis.error_reply('ERR bad accrual ' .. tostring(ARGV[a + 2]) .. ': ' .. tostring(ARGV[a + 3]) .. ' milli-fen in period #' .. tostring(ARGV[a + 1]))
+  if not sub or sub < 1 or sub > 999999 or sub ~= math.floor(sub) or not position or position < 0 or position >= n_periods then
+    return redis.error_reply('ERR bad accrual ' .. tostring(ARGV[a + 2]) .. ': ' .. tostring(ARGV[a + 3]) .. ' micro-fen in period #' .. tostring(ARGV[a + 1]) .. '; expected 1..999999 micro-fen')
   end
   local key = KEYS[accrual_keys_at + position]
   accrued[key] = accrued[key] or {}
@@ -159,8 +167,8 @@ for i = 0, n_accruals - 1 do
   local a = accruals_at + 4 * i
   local counters = accrued[KEYS[accrual_keys_at + tonumber(ARGV[a + 1])]]
   local total = counters[ARGV[a + 2]] + tonumber(ARGV[a + 3])
-  if total >= 1000 then
-    total = total - 1000
+  if total >= 1000000 then
+    total = total - 1000000
     carried[#carried + 1] = ARGV[a]
     local debit, credit = string.match(ARGV[a + 2], '^%d+|([^|]+)|(.+)$')
     if not debit then return redis.error_reply('ERR accrual field ' .. ARGV[a + 2] .. ' is not kind|debit|credit') end

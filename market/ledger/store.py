@@ -11,7 +11,7 @@ Keys (all under shuniu:ledger:):
   volume           hash "product|buyer|period" -> cumulative billable units (volume tiers)
   periods          hash period -> "closed:<unix ms>" once settlement closed it
   period:{period}  list of batch ids with postings billed in that period
-  accrual:{period} hash "kind|debit|credit" -> milli-fen below a fen the pair accrued in that (open) period;
+  accrual:{period} hash "kind|debit|credit" -> micro-fen below a fen the pair accrued in that (open) period;
                    closing the period rounds each once (close_period.lua, docs/billing.md)
   records:{period} string: the 8-byte keyed hashes of the record ids billed with usage in that period, appended
                    with each batch; record_key: the hash's key (market/billing/record_ids.py: each record billed once)
@@ -60,14 +60,14 @@ def rounding_batch_id(period: str) -> str:
 
 
 def accrual_key(period: str) -> str:
-    """The hash of a billed period's accruals: "kind|debit account|credit account" -> milli-fen below a fen (1..999)."""
+    """The hash of a billed period's accruals: "kind|debit account|credit account" -> micro-fen below a fen (1..999,999)."""
     return ledger_key(f"accrual:{period}")
 
 
 def _accruals(postings, periods: list[str]) -> list:
-    """The posting script's accrual arguments of a batch's column postings: per posting with milli-fen below a
-    fen, (index, period position, pair field "kind|debit|credit", milli-fen)."""
-    sub = getattr(postings, "sub_millifen", None)
+    """The posting script's accrual arguments of a batch's column postings: per posting with micro-fen below a
+    fen, (index, period position, pair field "kind|debit|credit", micro-fen)."""
+    sub = getattr(postings, "sub_microfen", None)
     if sub is None or not sub.any():
         return []
     position = [periods.index(name) if name in periods else -1 for name in postings.periods]

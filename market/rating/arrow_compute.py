@@ -27,12 +27,14 @@ def rate_inputs_arrow(inputs: RatingInputs, tables: RateTables, units_before: np
                       volume_slot: np.ndarray | None = None) -> RatedBatch:
     """Rate prepared inputs with pyarrow.compute."""
     slots, before = _volume(inputs, tables, units_before, volume_slot)
-    compute_millifen = _compute_fen(inputs, tables)
+    compute_millifen, compute_rest = _compute_fen(inputs, tables)
     data_millifen, cap_millifen, after = _data_fen(inputs, tables, slots, before)
-    return RatedBatch(compute_millifen.to_numpy(), data_millifen.to_numpy(), cap_millifen.to_numpy(), after)
+    return RatedBatch(compute_millifen.to_numpy(), data_millifen.to_numpy(), cap_millifen.to_numpy(), after,
+                      compute_rest.to_numpy().astype(np.int16))
 
 
-def _compute_fen(inputs: RatingInputs, tables: RateTables) -> pa.Array:
+def _compute_fen(inputs: RatingInputs, tables: RateTables) -> tuple[pa.Array, pa.Array]:
+    """(milli-fen, micro-fen below them) of each compute line, rounded half to even to the micro-fen."""
     c = tables.compute
     card = pa.array(inputs.card_index)
     mul, add, sub, div = pc.multiply, pc.add, pc.subtract, pc.divide
@@ -57,7 +59,11 @@ def _compute_fen(inputs: RatingInputs, tables: RateTables) -> pa.Array:
     u = div(h0m, _MILLI_BP2)
     r = add(mul(sub(h0m, mul(u, _MILLI_BP2)), _QUANTITY_DEN), mul(rest, m))
     den = _QUANTITY_DEN * _MILLI_BP2  # a milli-fen's share of the line's denominator
-    return _round_half_even(add(add(mul(h1, m), u), div(r, den)), pc.modulo(r, den), den)
+    micro_den = den // MILLIFEN_PER_FEN  # a micro-fen's: the rest below a milli-fen is rounded in micro-fen
+    below = pc.modulo(r, den)
+    micro = _round_half_even(pa.array(np.zeros(len(inputs), dtype=np.int64)), below, micro_den)  # 0..1000
+    carry = div(micro, MILLIFEN_PER_FEN)
+    return add(add(add(mul(h1, m), u), div(r, den)), carry), sub(micro, mul(carry, MILLIFEN_PER_FEN))
 
 
 def _data_fen(inputs: RatingInputs, tables: RateTables, volume_slot: np.ndarray,

@@ -100,13 +100,16 @@ _COLUMN_NAMES = tuple(f.name for f in dataclasses.fields(RatingInputs) if f.name
 @dataclass(frozen=True, eq=False)
 class RatedBatch:
     """Rated lines per record (int64 milli-fen, exact: the ledger accrues sub-fen amounts and rounds where a
-    bill is made) and each product's cumulative volume after the batch. `*_fen` are each line rounded half to
+    bill is made; a compute line's micro-fen below its milli-fen apart) and each product's cumulative volume after the batch. `*_fen` are each line rounded half to
     even to the fen, for views of a single line."""
 
     compute_millifen: np.ndarray
     data_millifen: np.ndarray
     cap_reduction_millifen: np.ndarray
     units_after: np.ndarray  # int64, aligned with RateTables.data.product_ids
+    # int16 0..999: a compute line's micro-fen below its milli-fen (compute lines are rounded to the micro-fen; data
+    # lines are exact milli-fen). Line i is exactly compute_millifen[i] + compute_rest_microfen[i] / 1000 milli-fen.
+    compute_rest_microfen: np.ndarray
 
     @property
     def compute_fen(self) -> np.ndarray:
@@ -127,8 +130,14 @@ class RatedBatch:
 
     @property
     def total_millifen(self) -> int:
-        """What the buyers owe for the batch, exactly, in milli-fen (cap already applied)."""
+        """What the buyers owe for the batch in milli-fen, each compute line's micro-fen below a milli-fen left out
+        (cap already applied)."""
         return _exact_sum(self.compute_millifen) + _exact_sum(self.data_millifen)
+
+    @property
+    def total_microfen(self) -> int:
+        """What the buyers owe for the batch, exactly, in micro-fen (cap already applied)."""
+        return self.total_millifen * 1000 + int(self.compute_rest_microfen.sum(dtype=np.int64))
 
 
 def _exact_sum(lines: np.ndarray) -> int:
@@ -163,11 +172,11 @@ def rate_inputs(inputs: RatingInputs, tables: RateTables, units_before: np.ndarr
     with `volume_slot` (one int per record), per slot (units_before one per slot)."""
     slots, before = _volume(inputs, tables, units_before, volume_slot)
     x = _one_quantity_width(inputs)
-    compute_millifen, data_millifen, cap_millifen, after = rate_kernel(
+    compute_millifen, compute_rest, data_millifen, cap_millifen, after = rate_kernel(
         x.card_index, x.tier, x.start_ms, x.start_base_ms, x.cpu_ms, x.memory_mb_s, x.gpu_ms, x.product_index, x.free, x.rows,
         x.calls, x.queries, before, slots, *kernel_tables(tables),
     )  # fmt: skip
-    return RatedBatch(compute_millifen, data_millifen, cap_millifen, after)
+    return RatedBatch(compute_millifen, data_millifen, cap_millifen, after, compute_rest)
 
 
 def rate_inputs_twin(inputs: RatingInputs, tables: RateTables, units_before: np.ndarray | None = None,
@@ -175,9 +184,9 @@ def rate_inputs_twin(inputs: RatingInputs, tables: RateTables, units_before: np.
     """Rate prepared inputs with the plain-Python twins (the reference rater; slow)."""
     slots, before = _volume(inputs, tables, units_before, volume_slot)
     c, d, x = tables.compute, tables.data, inputs
-    compute_millifen = compute_charge_twin(
+    compute_microfen = compute_charge_twin(
         x.card_index, x.tier, x.start_unix_ms(), x.cpu_ms, x.memory_mb_s, x.gpu_ms,
-        c.cpu_core_hour_fen, c.memory_gb_hour_fen, c.gpu_hour_fen, c.hour_multiplier_bp, c.tier_factor_bp, millifen=True,
+        c.cpu_core_hour_fen, c.memory_gb_hour_fen, c.gpu_hour_fen, c.hour_multiplier_bp, c.tier_factor_bp, microfen=True,
     )  # fmt: skip
     data_millifen, cap_millifen, after = data_charge_twin(
         x.product_index, x.free, x.rows, x.calls, x.queries,
@@ -185,7 +194,9 @@ def rate_inputs_twin(inputs: RatingInputs, tables: RateTables, units_before: np.
         millifen=True,
     )  # fmt: skip
     as_array = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
-    return RatedBatch(as_array(compute_millifen), as_array(data_millifen), as_array(cap_millifen), as_array(after))
+    compute_millifen = [m // 1000 for m in compute_microfen]
+    compute_rest = np.asarray([m % 1000 for m in compute_microfen], dtype=np.int16)
+    return RatedBatch(as_array(compute_millifen), as_array(data_millifen), as_array(cap_millifen), as_array(after), compute_rest)
 
 
 def rating_form(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -8,8 +8,9 @@ The exact charge of a record, in fen, is the rational number
     · hour_multiplier_bp / 10,000 · tier_factor_bp / 10,000
 
 where the hour is the record's start hour in China Standard Time (UTC+8). It is rounded
-once, half to even, to the milli-fen (the unit lines are kept in; the ledger rounds to fen where a bill
-is made, docs/billing.md). `compute_charge_twin` says exactly that with Python's
+once, half to even, to the micro-fen (a line is kept as its milli-fen and the micro-fen below them, so
+that nothing is lost per record; the ledger accrues what is below a fen and rounds where a bill is made,
+docs/billing.md). `compute_charge_twin` says exactly that with Python's
 unbounded integers; the kernel (kernel.py) computes the same value exactly in 64-bit integers
 (a float64 estimate of the quotient, corrected by an exact remainder) for inputs inside the
 stated limits (tables.py, and the usage wire's per-record quantities: docs/billing.md, "Rating ranges").
@@ -50,10 +51,11 @@ def compute_charge_twin(
     hour_multiplier_bp: np.ndarray,
     tier_factor_bp: np.ndarray,
     millifen: bool = False,
+    microfen: bool = False,
 ) -> list[int]:
-    """The specification: exact rational charge per record, rounded half-even once (to the fen, or with
-    `millifen` to the milli-fen, as lines are kept)."""
-    unit = 1000 if millifen else 1
+    """The specification: exact rational charge per record, rounded half-even once (to the fen, with `millifen`
+    to the milli-fen, with `microfen` to the micro-fen, as lines are kept)."""
+    unit = 1_000_000 if microfen else 1000 if millifen else 1
     out = []
     for i in range(len(card_index)):
         c = int(card_index[i])

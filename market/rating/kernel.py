@@ -22,7 +22,8 @@ from shuniu.market.rating.compute import _BP2, _CPU_GPU_SCALE, _MEMORY_SCALE, _Q
 from shuniu.market.rating.data import _KIND_CALL, _KIND_ROW
 from shuniu.market.rating.tables import RateTables
 
-__all__ = ["MAX_ROUNDED_MILLIFEN", "all_within", "kernel_tables", "rate_kernel", "round_half_even_millifen", "slots_within"]
+__all__ = ["MAX_ROUNDED_MILLIFEN", "MICROFEN_PER_MILLIFEN", "all_within", "kernel_tables", "rate_kernel", "round_half_even_millifen",
+           "slots_within"]
 
 # Records per chunk: every pass over a chunk reads its working columns (7 × 2 KB) from L1, and the
 # columns streamed from memory go on without a pause long enough for the prefetchers to drop them.
@@ -50,10 +51,14 @@ def kernel_tables(tables: RateTables) -> tuple[tuple, tuple]:
 @njit(cache=True, nogil=True)
 def rate_kernel(card_index, tier, start_ms, start_base_ms, cpu_ms, memory_mb_s, gpu_ms, product_index, free, rows, calls, queries,
                 units_before, volume_slot, compute_lookup, data_lookup):
-    """(compute milli-fen, data milli-fen, cap reduction milli-fen, units after per volume slot) of prepared columns
-    (batch.RatingInputs: a record starts at Unix ms start_base_ms + start_ms[i])."""
+    """(compute milli-fen, compute micro-fen below the milli-fen, data milli-fen, cap reduction milli-fen, units after
+    per volume slot) of prepared columns (batch.RatingInputs: a record starts at Unix ms start_base_ms + start_ms[i]).
+
+    A compute line is its exact amount rounded once, half to even, to the micro-fen: its milli-fen and the rest
+    (0..999, int16: two bytes a record more to write)."""
     n = card_index.shape[0]
     compute_fen = np.empty(n, dtype=np.int64)
+    compute_rest = np.empty(n, dtype=np.int16)
     data_fen = np.empty(n, dtype=np.int64)
     cap_fen = np.empty(n, dtype=np.int64)
     volume = _data_volume_state(units_before)
@@ -67,11 +72,11 @@ def rate_kernel(card_index, tier, start_ms, start_base_ms, cpu_ms, memory_mb_s, 
     for lo in range(0, n, CHUNK_RECORDS):
         hi = min(n, lo + CHUNK_RECORDS)
         _charge_compute_chunk(card_index[lo:hi], tier[lo:hi], start_ms[lo:hi], start_base_ms, cpu_ms[lo:hi], memory_mb_s[lo:hi],
-                              gpu_ms[lo:hi], compute_lookup, compute_work, compute_fen[lo:hi])
+                              gpu_ms[lo:hi], compute_lookup, compute_work, compute_fen[lo:hi], compute_rest[lo:hi])
         if data_lookup[0].shape[0] > 1:
             _charge_data_chunk(product_index[lo:hi], free[lo:hi], rows[lo:hi], calls[lo:hi], queries[lo:hi], volume_slot[lo:hi],
                                data_lookup, volume, data_work, data_fen[lo:hi], cap_fen[lo:hi])
-    return compute_fen, data_fen, cap_fen, _units_after(volume)
+    return compute_fen, compute_rest, data_fen, cap_fen, _units_after(volume)
 
 
 # Checks of a batch's small inputs: a NumPy reduction costs microseconds per call, which is a
@@ -123,8 +128,9 @@ _COMPUTE_SCRATCH_COLUMNS = 3
 # by its lookups and never vectorises. Unsigned integers where Numba's signed // and % would add
 # floor-division sign fix-ups.
 @njit(cache=True, nogil=True, inline="always")
-def _charge_compute_chunk(card_index, tier, start_ms, start_base_ms, cpu_ms, memory_mb_s, gpu_ms, lookup, scratch, out):
-    """Compute charge in milli-fen of one chunk of records into `out`; equal to compute.compute_charge_twin.
+def _charge_compute_chunk(card_index, tier, start_ms, start_base_ms, cpu_ms, memory_mb_s, gpu_ms, lookup, scratch, out, rest):
+    """Compute charge of one chunk of records, rounded to the micro-fen: its milli-fen into `out` and the micro-fen
+    below them into `rest`; equal to compute.compute_charge_twin.
 
     `scratch`: three uint64 working columns at least as long as the chunk (hour, prices, multiplier)."""
     prices, bands, tier_bp, card_prices = lookup
@@ -132,11 +138,11 @@ def _charge_compute_chunk(card_index, tier, start_ms, start_base_ms, cpu_ms, mem
     hour, packed, multiplier = scratch[0][:k], scratch[1][:k], scratch[2][:k]
     _cst_hours(start_ms, start_base_ms, hour)
     _look_up(card_index, tier, hour, prices, bands, tier_bp, packed, multiplier)
-    if _charge(cpu_ms, memory_mb_s, gpu_ms, packed, multiplier, out):  # rare: a high price card or a huge record
+    if _charge(cpu_ms, memory_mb_s, gpu_ms, packed, multiplier, out, rest):  # rare: a high price card or a huge record
         for i in range(k):
             if _needs_exact(cpu_ms[i], memory_mb_s[i], gpu_ms[i], packed[i]):
                 c = card_index[i]
-                out[i] = _exact_line_millifen(np.uint64(cpu_ms[i]), np.uint64(memory_mb_s[i]), np.uint64(gpu_ms[i]),
+                out[i], rest[i] = _exact_line_millifen(np.uint64(cpu_ms[i]), np.uint64(memory_mb_s[i]), np.uint64(gpu_ms[i]),
                                               card_prices[c, 0], card_prices[c, 1], card_prices[c, 2], multiplier[i])
 
 
@@ -186,7 +192,7 @@ def _look_up(card_index, tier, hour, prices, bands, tier_bp, packed, multiplier)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _charge(cpu_ms, memory_mb_s, gpu_ms, packed, multiplier, out):
+def _charge(cpu_ms, memory_mb_s, gpu_ms, packed, multiplier, out, rest):
     """Every line in the one-word form; whether some record needs the exact form instead (_needs_exact),
     found by a bitwise OR per record that runs in the same SIMD lanes."""
     exact = np.uint64(0)
@@ -196,7 +202,9 @@ def _charge(cpu_ms, memory_mb_s, gpu_ms, packed, multiplier, out):
         # Numerator over _QUANTITY_DEN; < 3 · 2^35 · 2^17 · 2^7 < 2^61 for the records this form rates.
         base = ((np.uint64(cpu_ms[i]) * (p & _U_PRICE_MASK) + np.uint64(gpu_ms[i]) * (p >> (_U_PRICE_BITS + _U_PRICE_BITS)))
                 * _U_CPU_GPU_SCALE + np.uint64(memory_mb_s[i]) * ((p >> _U_PRICE_BITS) & _U_PRICE_MASK) * _U_MEMORY_SCALE)
-        out[i] = _round_line_millifen(base, multiplier[i])
+        milli, micro = _round_line_microfen(base, multiplier[i])
+        out[i] = milli
+        rest[i] = micro
     return exact != 0
 
 
@@ -237,27 +245,32 @@ def _round_line(base, m):
     return np.int64(q)
 
 
-_U_MILLI_DEN = np.uint64(_QUANTITY_DEN * _BP2 // 1000)  # a milli-fen's share of a line's denominator (exact)
-_I_MILLI_DEN = np.int64(_QUANTITY_DEN * _BP2 // 1000)
-_INV_MILLI_DEN = 1.0 / float(_QUANTITY_DEN * _BP2 // 1000)
+_U_MICRO_DEN = np.uint64(_QUANTITY_DEN * _BP2 // 1_000_000)  # a micro-fen's share of a line's denominator (exact)
+_I_MICRO_DEN = np.int64(_QUANTITY_DEN * _BP2 // 1_000_000)
+_INV_MICRO_DEN = 1.0 / float(_QUANTITY_DEN * _BP2 // 1_000_000)
 _U_THOUSAND = np.uint64(1000)
+_I_THOUSAND = np.int64(1000)
+MICROFEN_PER_MILLIFEN = 1000
+# floor(k / 1000) = (k · _THOUSANDTH) >> 32 for every k in 0..10^6 (checked in the tests): no division in the SIMD lanes.
+_U_THOUSANDTH, _U_32 = np.uint64(4_294_968), np.uint64(32)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _round_line_millifen(base, m):
-    """base · m / (_QUANTITY_DEN · _BP2) in milli-fen, rounded half to even, exactly: lines keep their
-    sub-fen amount (the ledger accrues it, docs/billing.md). The fen quotient and its remainder as in
-    _round_line, then the remainder (< 2^56) over a milli-fen's denominator: a float estimate within one,
-    corrected by the exact remainder."""
+def _round_line_microfen(base, m):
+    """base · m / (_QUANTITY_DEN · _BP2) rounded half to even, exactly, to the micro-fen, as (milli-fen, micro-fen
+    below them, 0..999): lines keep their sub-fen amount (the ledger accrues it, docs/billing.md). The fen quotient
+    and its remainder as in _round_line, then the remainder (< 2^56) over a micro-fen's denominator: a float
+    estimate within one, corrected by the exact remainder; the micro-fen of the fen (0..10^6 once rounded) split in
+    milli-fen and rest by a multiply and a shift."""
     q, r = _line_quotient(base, m)
-    k = np.int64(float(r) * _INV_MILLI_DEN)
-    s = r - k * _I_MILLI_DEN
-    k = k - np.int64(s < 0) + np.int64(s >= _I_MILLI_DEN)
-    s = r - k * _I_MILLI_DEN
-    milli = q * _U_THOUSAND + np.uint64(k)
+    k = np.int64(float(r) * _INV_MICRO_DEN)
+    s = r - k * _I_MICRO_DEN
+    k = k - np.int64(s < 0) + np.int64(s >= _I_MICRO_DEN)
+    s = r - k * _I_MICRO_DEN
     twice = 2 * s
-    milli += np.uint64((twice > _I_MILLI_DEN) | ((twice == _I_MILLI_DEN) & ((milli & _U_ONE) == _U_ONE)))
-    return np.int64(milli)
+    k += np.int64((twice > _I_MICRO_DEN) | ((twice == _I_MICRO_DEN) & ((k & _ONE) == _ONE)))
+    milli = (np.uint64(k) * _U_THOUSANDTH) >> _U_32
+    return np.int64(q * _U_THOUSAND + milli), np.int16(k - np.int64(milli) * _I_THOUSAND)
 
 
 # The exact form: numbers as five 32-bit limbs (least significant first), each in a uint64, so that a
@@ -267,25 +280,25 @@ def _round_line_millifen(base, m):
 _U_LIMB_BITS = np.uint64(32)
 _U_LIMB_MASK = np.uint64(0xFFFFFFFF)
 _U_QUANTITY_DEN = np.uint64(_QUANTITY_DEN)
-_U_MILLI_BP2 = np.uint64(_BP2 // 1000)  # _QUANTITY_DEN · _U_MILLI_BP2 is a milli-fen's share of a line's denominator
+_U_MICRO_BP2 = np.uint64(_BP2 // 1_000_000)  # _QUANTITY_DEN · _U_MICRO_BP2 is a micro-fen's share of a line's denominator
 _U_ZERO = np.uint64(0)
 
 
 @njit(cache=True, nogil=True)
 def _exact_line_millifen(cpu_ms, memory_mb_s, gpu_ms, cpu_fen, memory_fen, gpu_fen, m):
     """(cpu_ms·cpu_fen·128 + gpu_ms·gpu_fen·128 + memory_mb_s·memory_fen·125) · m / (_QUANTITY_DEN · _BP2)
-    in milli-fen, rounded half to even, for any uint64 quantities and prices and multiplier below 2^32:
-    long multiplication and division by factors below 2^32, the remainder kept exact."""
+    rounded half to even to the micro-fen, as (milli-fen, micro-fen below them), for any uint64 quantities and
+    prices and multiplier below 2^32: long multiplication and division by factors below 2^32, the remainder kept exact."""
     n = _limbs_add(_limbs_add(_limbs_term(cpu_ms, cpu_fen, _U_CPU_GPU_SCALE), _limbs_term(gpu_ms, gpu_fen, _U_CPU_GPU_SCALE)),
                    _limbs_term(memory_mb_s, memory_fen, _U_MEMORY_SCALE))
     q1, r1 = _limbs_divmod(_limbs_times(n, m), _U_QUANTITY_DEN)
-    q2, r2 = _limbs_divmod(q1, _U_MILLI_BP2)
-    millifen = q2[0] | (q2[1] << _U_LIMB_BITS)
-    r = r2 * _U_QUANTITY_DEN + r1  # < _QUANTITY_DEN · _U_MILLI_BP2 < 2^46
-    den = _U_QUANTITY_DEN * _U_MILLI_BP2
+    q2, r2 = _limbs_divmod(q1, _U_MICRO_BP2)  # q2: whole micro-fen (up to 2^72: three limbs)
+    r = r2 * _U_QUANTITY_DEN + r1  # < _QUANTITY_DEN · _U_MICRO_BP2 < 2^36
+    den = _U_QUANTITY_DEN * _U_MICRO_BP2
     twice = r + r
-    millifen += np.uint64((twice > den) | ((twice == den) & ((millifen & _U_ONE) == _U_ONE)))
-    return np.int64(millifen)
+    up = np.uint64((twice > den) | ((twice == den) & ((q2[0] & _U_ONE) == _U_ONE)))
+    millifen, rest = _limbs_divmod(_limbs_add(q2, (up, _U_ZERO, _U_ZERO, _U_ZERO, _U_ZERO)), _U_THOUSAND)
+    return np.int64(millifen[0] | (millifen[1] << _U_LIMB_BITS)), np.int16(rest)
 
 
 @njit(cache=True, nogil=True, inline="always")

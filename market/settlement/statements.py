@@ -1,12 +1,14 @@
 """Statement lines of a period, per account: each batch's rated lines re-split with the plans it was posted with.
 
 Pure. Every use is a line, free ones included with the rule that made them free (`free_rule`). Lines
-keep their exact milli-fen (`amount_millifen`, `line_millifen`); `amount_fen` is each line's share of
-what was posted, whole fen: the ledger posts each (payer, payee) pair of a period the whole fen of its
-milli-fen and rounds the rest once at close, half up (docs/billing.md, "Amounts below a fen" and
+keep their exact amount: milli-fen (`amount_millifen`, `line_millifen`) and, for compute lines, the micro-fen
+below them (`amount_rest_microfen`, `line_rest_microfen`); `amount_fen` is each line's share of what was
+posted, whole fen: the ledger posts each (payer, payee) pair of a period the whole fen of its exact amount
+and rounds the rest once at close, half up (docs/billing.md, "Amounts below a fen" and
 "Statements"), and a pair's fen are given to its lines by largest remainder (ties to the earlier line
 id). `statement_lines` checks every pair's milli-fen, so rounded, against its postings in the period
-and every account's lines against its postings, and refuses statements that do not add up.
+and every account's lines against its postings, and refuses statements that do not add up. A line's parts
+are its milli-fen and its micro-fen rest each split by largest remainder, as the biller splits them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from shuniu.market.ledger.transfers import TRANSFER_KINDS, transfer_lines
 from shuniu.market import split as revenue_split  # its kernel (Numba) loads on the first split
 from shuniu.protos.v1 import ledger_pb2
 
-__all__ = ["STATEMENT_SCHEMA", "StatementMismatch", "apportioned", "rounded_fen", "statement_lines"]
+__all__ = ["STATEMENT_SCHEMA", "StatementMismatch", "apportioned", "apportioned_rest", "rounded_fen", "statement_lines"]
 
 STATEMENT_SCHEMA = pa.schema([
     ("line_id", pa.string()), ("account_id", pa.string()), ("kind", pa.int32()), ("amount_fen", pa.int64()),
@@ -36,17 +38,21 @@ STATEMENT_SCHEMA = pa.schema([
     ("amount_millifen", pa.int64()),  # the line's exact amount (signed as amount_fen)
     ("line_millifen", pa.int64()),  # the rated line's exact amount, what the buyer's line is for
     ("free_rule", pa.string()),  # why the line costs nothing (ledger.lines.FREE_RULES), "" otherwise
+    ("amount_rest_microfen", pa.int64()),  # the micro-fen below amount_millifen (0..999, signed as amount_fen)
+    ("line_rest_microfen", pa.int64()),  # the micro-fen below line_millifen (compute lines are rated to the micro-fen)
 ])  # fmt: skip
 _MILLIFEN_PER_FEN = 1000
+_MICROFEN_PER_FEN = 1_000_000
 
 
 class StatementMismatch(AssertionError):
     """Statement lines that do not add up to the ledger's postings: the ledger or the lines are broken."""
 
 
-def rounded_fen(millifen: np.ndarray | int):
-    """A closed period's rule for a pair's milli-fen: its whole fen, and one more for 500..999 (四舍五入, half up)."""
-    return millifen // _MILLIFEN_PER_FEN + (millifen % _MILLIFEN_PER_FEN >= _MILLIFEN_PER_FEN // 2)
+def rounded_fen(amount: np.ndarray | int, per_fen: int = _MILLIFEN_PER_FEN):
+    """A closed period's rule for a pair's amount (milli-fen, or any unit `per_fen` to a fen): its whole fen, and
+    one more for half a fen or more (四舍五入, half up)."""
+    return amount // per_fen + (amount % per_fen >= per_fen // 2)
 
 
 def statement_lines(period: str, batches: Iterable[tuple[str, list[LedgerPosting], dict, bytes]]) -> pa.Table:
@@ -89,12 +95,15 @@ def _batch_lines(batch_id: str, plan_specs: dict, lines: pa.Table) -> list[pa.Ta
     out = []
     for kind, amount_col, plan_of in (("c", "compute_millifen", plans.compute_plan_index),
                                       ("d", "data_millifen", plans.data_plan_index)):
-        shown = pc.or_(pc.greater(lines.column(amount_col), 0), pc.invert(has_product)) if kind == "c" else has_product
+        rest_col = lines.column("compute_rest_microfen") if kind == "c" else pa.array(np.zeros(lines.num_rows, np.int64))
+        charged = pc.or_(pc.greater(lines.column(amount_col), 0), pc.greater(rest_col, 0))
+        shown = pc.or_(charged, pc.invert(has_product)) if kind == "c" else has_product
         rows = lines.filter(shown)
         if not rows.num_rows:
             continue
         amount = rows.column(amount_col).to_numpy()
-        rule = pc.if_else(pc.greater(rows.column(amount_col), 0), "",
+        rest = rest_col.filter(shown).to_numpy()
+        rule = pc.if_else(charged.filter(shown), "",
                           pc.fill_null(free_rule.filter(shown), "zero_price") if kind == "d" else "zero_price")
         line_ids = pc.binary_join_element_wise(batch_id, rows.column("record_id"), kind, ":")
         original = pc.if_else(pc.equal(rows.column("usage_period"), rows.column("billed_period")), "", rows.column("usage_period"))
@@ -104,31 +113,32 @@ def _batch_lines(batch_id: str, plan_specs: dict, lines: pa.Table) -> list[pa.Ta
         common = {"record_id": rows.column("record_id"), "job_id": rows.column("job_id"), "grant_id": rows.column("grant_id"),
                   "product_id": rows.column("product_id"), "price_version": rows.column("price_version"),
                   "category": rows.column("category"), "quantity": quantity, "line_millifen": rows.column(amount_col),
-                  "original_period": original}
+                  "line_rest_microfen": pa.array(rest, pa.int64()), "original_period": original}
         if kind == "c":  # a compute line names no product, even when its record also read one
             blank = pa.array([""] * rows.num_rows, pa.string())
             common.update(product_id=blank, category=blank, price_version=pa.array(np.zeros(rows.num_rows, np.int64)))
         buyer_kind = ledger_pb2.POSTING_KIND_COMPUTE if kind == "c" else ledger_pb2.POSTING_KIND_DATA
-        out.append(_table(line_ids, buyers, np.full(rows.num_rows, buyer_kind), -amount, _counterparty_of_buyer(rows, kind),
+        out.append(_table(line_ids, buyers, np.full(rows.num_rows, buyer_kind), -amount, -rest, _counterparty_of_buyer(rows, kind),
                           {**common, "free_rule": rule}, cap, batch_id))
-        paying = np.flatnonzero(amount > 0)
+        paying = np.flatnonzero((amount > 0) | (rest > 0))
         if not paying.size:
             continue
         take_paying = pa.array(paying)
         plan = plan_of(rows.column("compute_center" if kind == "c" else "product_id").take(take_paying).combine_chunks())
         split = revenue_split.split_lines(plans, plan, amount[paying])
+        rest_parts = revenue_split.split_lines(plans, plan, rest[paying]).part_fen  # same plans: same slots per line
         # One row per part: repeat each paying line's columns for its plan's slots.
         counts = np.diff(split.line_offsets)
         line_of_part = np.repeat(np.arange(paying.size), counts)
         slot = plans.plan_offsets[plan][line_of_part] + (np.arange(len(split.part_fen)) - split.line_offsets[line_of_part])
         party = [plans.parties[k] for k in plans.slot_party[slot].tolist()]
-        keep = np.flatnonzero(split.part_fen > 0)
+        keep = np.flatnonzero((split.part_fen > 0) | (rest_parts > 0))
         take = pa.array(paying[line_of_part[keep]])
         accounts = pa.array([account_id(*party[k]) for k in keep.tolist()], pa.string())
         kinds = np.array([POSTING_KIND_OF_PARTY[party[k][0]] for k in keep.tolist()], dtype=np.int32)
         blank_rule = pa.array([""] * len(keep), pa.string())
         out.append(_table(pc.binary_join_element_wise(line_ids.take(take), accounts, "@"), accounts, kinds,
-                          split.part_fen[keep], buyers.take(take), {**{k: v.take(take) for k, v in common.items()}, "free_rule": blank_rule},
+                          split.part_fen[keep], rest_parts[keep], buyers.take(take), {**{k: v.take(take) for k, v in common.items()}, "free_rule": blank_rule},
                           pa.array(np.zeros(len(keep), np.int64)), batch_id))
     return out
 
@@ -141,21 +151,23 @@ def _with_posted_fen(usage: pa.Table, pairs: dict[tuple[str, str, int], int]) ->
     payer = usage.column("counterparty").to_pylist()
     kind = usage.column("kind").to_numpy()
     millifen = usage.column("amount_millifen").to_numpy()
+    rest = usage.column("amount_rest_microfen").to_numpy()
     is_part = np.array([not a.startswith("buyer:") for a in account], dtype=bool)
     part = np.flatnonzero(is_part)
     keys = [(account[i], payer[i], int(kind[i])) for i in part.tolist()]
     names = sorted(set(keys))
     where = {name: k for k, name in enumerate(names)}
     code = np.array([where[k] for k in keys], dtype=np.int64)
-    total = np.zeros(len(names), dtype=np.int64)
-    np.add.at(total, code, millifen[part])
-    due = rounded_fen(total)
-    for (payee, buyer, k), fen in zip(names, due.tolist()):
+    # Each pair's exact micro-fen, in Python integers (a period's lines may add up past int64 micro-fen).
+    total = [m * _MILLIFEN_PER_FEN + r for m, r in zip(_sums_by(code, millifen[part], len(names)), _sums_by(code, rest[part], len(names)))]
+    due = [rounded_fen(t, _MICROFEN_PER_FEN) for t in total]
+    for (payee, buyer, k), t, fen in zip(names, total, due):
         if pairs.get((payee, buyer, k), 0) != fen:
-            raise StatementMismatch(f"{buyer} to {payee} (kind {k}): lines of the period add to {int(total[where[(payee, buyer, k)]])} "
-                                    f"milli-fen, {fen} fen by the close rule; postings to {pairs.get((payee, buyer, k), 0)} fen")
+            raise StatementMismatch(f"{buyer} to {payee} (kind {k}): lines of the period add to {t} micro-fen, {fen} fen "
+                                    f"by the close rule; postings to {pairs.get((payee, buyer, k), 0)} fen")
     fen = np.zeros(usage.num_rows, dtype=np.int64)
-    fen[part] = apportioned(millifen[part], code, due)
+    whole, below = np.divmod(millifen[part], _MILLIFEN_PER_FEN)
+    fen[part] = apportioned_rest(whole, below * _MILLIFEN_PER_FEN + rest[part], code, np.array(due, dtype=np.int64))
     # A buyer's line is what its parts were given; its id is the parts' id before "@".
     given: dict[str, int] = defaultdict(int)
     for line_id, f in zip(pc.take(usage.column("line_id"), pa.array(part)).to_pylist(), fen[part].tolist()):
@@ -167,10 +179,23 @@ def _with_posted_fen(usage: pa.Table, pairs: dict[tuple[str, str, int], int]) ->
     return usage.set_column(STATEMENT_SCHEMA.get_field_index("line_fen"), "line_fen", pa.array(line_fen, pa.int64()))
 
 
+def _sums_by(code: np.ndarray, values: np.ndarray, n: int) -> list[int]:
+    """Σ of non-negative int64 values per code as Python ints, exact: 31-bit halves summed apart."""
+    high, low = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    np.add.at(high, code, values >> 31)
+    np.add.at(low, code, values & (2**31 - 1))
+    return [h * 2**31 + lo for h, lo in zip(high.tolist(), low.tolist())]
+
+
 def apportioned(millifen: np.ndarray, code: np.ndarray, due: np.ndarray) -> np.ndarray:
     """Each line's whole fen, and one more to the lines of each pair with the largest rest below a fen (earlier
     line first) until the pair's lines add up to its `due` fen."""
     whole, rest = np.divmod(millifen, _MILLIFEN_PER_FEN)
+    return apportioned_rest(whole, rest, code, due)
+
+
+def apportioned_rest(whole: np.ndarray, rest: np.ndarray, code: np.ndarray, due: np.ndarray) -> np.ndarray:
+    """`apportioned` of lines given as whole fen and a rest below a fen in any finer unit (milli- or micro-fen)."""
     floor_sum = np.zeros(len(due), dtype=np.int64)
     np.add.at(floor_sum, code, whole)
     extra = due - floor_sum
@@ -188,11 +213,12 @@ def _counterparty_of_buyer(rows: pa.Table, kind: str) -> pa.Array:
     return pc.binary_join_element_wise("compute_center" if kind == "c" else "product", key, ":")
 
 
-def _table(line_ids, accounts, kinds, amounts_millifen, counterparty, common, cap, batch_id) -> pa.Table:
+def _table(line_ids, accounts, kinds, amounts_millifen, rests_microfen, counterparty, common, cap, batch_id) -> pa.Table:
     n = len(amounts_millifen)
     zeros = pa.array(np.zeros(n, np.int64))  # amount_fen and line_fen: given once the period's pairs are known
     columns = {"line_id": line_ids, "account_id": accounts, "kind": pa.array(kinds, pa.int32()),
                "amount_fen": zeros, "amount_millifen": pa.array(amounts_millifen, pa.int64()), "line_fen": zeros,
+               "amount_rest_microfen": pa.array(rests_microfen, pa.int64()),
                "counterparty": counterparty, **common,
                "guided_cap_reduction_fen": cap, "batch_id": pa.array([batch_id] * n, pa.string())}
     return pa.table([pa.array(columns[f.name], f.type) if not isinstance(columns[f.name], (pa.Array, pa.ChunkedArray))

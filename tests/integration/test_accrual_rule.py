@@ -1,11 +1,11 @@
 """The accrual rule of amounts below a fen, held against a real Redis by an independent reference.
 
-Any sequence of batches of exact milli-fen lines between buyers and payees is posted by the real
+Any sequence of batches of exact micro-fen lines between buyers and payees is posted by the real
 posting script and closed by the real closing script; a reference written here in Python integers
 (sharing no code with the ledger) says what each account must hold: while a period is open, each
-(payer, payee) pair the whole fen of its milli-fen; once closed, its total rounded once, half up.
+(payer, payee) pair the whole fen of its micro-fen; once closed, its total rounded once, half up.
 After every posting, debits equal credits, each pair's posted fen and its counter add up to exactly
-its milli-fen, and the ledger's own check passes (docs/billing.md, "Amounts below a fen").
+its micro-fen, and the ledger's own check passes (docs/billing.md, "Amounts below a fen").
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ PAYEES = (("compute_center:cc-1", ledger_pb2.POSTING_KIND_COMPUTE), ("exchange:e
           ("holder:h-bus", ledger_pb2.POSTING_KIND_DATA))
 PERIODS = ("2026-11", "2026-12")
 
-# A line: (buyer, payee, period, milli-fen) drawn across sub-fen amounts and large ones alike.
+# A line: (buyer, payee, period, micro-fen) drawn across sub-milli-fen, sub-fen and large amounts alike (up to the
+# largest a rated line can be: 2^62 milli-fen).
 _line = st.tuples(st.integers(0, len(BUYERS) - 1), st.integers(0, len(PAYEES) - 1), st.integers(0, len(PERIODS) - 1),
-                  st.one_of(st.integers(1, 999), st.integers(1, 10**6), st.integers(1, 10**15)))
+                  st.one_of(st.integers(1, 999), st.integers(1, 999_999), st.integers(1, 10**9), st.integers(1, 2**62 * 1000)))
 _batches = st.lists(st.lists(_line, min_size=1, max_size=12), min_size=1, max_size=8)
 
 
@@ -40,19 +41,27 @@ def client(redis_url):
 
 
 def _batch(batch_id: str, lines: list[tuple[int, int, int, int]]) -> BatchPosting:
-    """One posting per (buyer, payee, period) of the lines: their milli-fen as whole fen and the rest, as the biller sends them."""
+    """One posting per (buyer, payee, period) of the lines: their micro-fen as whole fen and the rest, as the biller sends them
+    (a posting of 2^53 fen or more in pieces below it, the rest on the first)."""
     sums: dict[tuple[int, int, int], int] = defaultdict(int)
     for buyer, payee, period, millifen in lines:
         sums[(buyer, payee, period)] += millifen
     keys = sorted(sums)
     accounts = (*BUYERS, *(name for name, _ in PAYEES))
     column = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
+    pieces = []  # (key, fen, micro-fen)
+    for k in keys:
+        fen, micro = divmod(sums[k], 10**6)
+        while fen >= 2**53:
+            pieces.append((k, 2**52, micro))
+            fen, micro = fen - 2**52, 0
+        pieces.append((k, fen, micro))
     postings = PostingColumns(
-        accounts=accounts, periods=PERIODS, kind=column([PAYEES[p][1] for _, p, _ in keys]), debit=column([b for b, _, _ in keys]),
-        credit=column([len(BUYERS) + p for _, p, _ in keys]), amount_fen=column([sums[k] // 1000 for k in keys]),
-        period=column([t for _, _, t in keys]), original_period=column([0] * len(keys)),
-        sub_millifen=column([sums[k] % 1000 for k in keys]))
-    return BatchPosting(batch_id, postings, charged_fen=sum(sums[k] // 1000 for k in keys), record_count=len(lines))
+        accounts=accounts, periods=PERIODS, kind=column([PAYEES[p][1] for (_, p, _), _, _ in pieces]),
+        debit=column([b for (b, _, _), _, _ in pieces]), credit=column([len(BUYERS) + p for (_, p, _), _, _ in pieces]),
+        amount_fen=column([f for _, f, _ in pieces]), period=column([t for (_, _, t), _, _ in pieces]),
+        original_period=column([0] * len(pieces)), sub_microfen=column([m for _, _, m in pieces]))
+    return BatchPosting(batch_id, postings, charged_fen=sum(sums[k] // 10**6 for k in keys), record_count=len(lines))
 
 
 def _posted_per_pair(ledger: LedgerStore) -> dict[tuple[str, str, str], int]:
@@ -75,26 +84,26 @@ def _balances(pair_fen: dict[tuple[str, str, str], int]) -> dict[str, int]:
 def test_accrued_amounts_post_the_whole_fen_crossed_and_round_once_at_close(client, batches):
     client.flushall()
     ledger = LedgerStore(client)
-    exact: dict[tuple[str, str, str], int] = defaultdict(int)  # the reference: each pair's milli-fen
+    exact: dict[tuple[str, str, str], int] = defaultdict(int)  # the reference: each pair's micro-fen
     for n, lines in enumerate(batches):
         assert ledger.post(_batch(f"b{n}", lines)).status == "posted"
-        for buyer, payee, period, millifen in lines:
-            exact[(BUYERS[buyer], PAYEES[payee][0], PERIODS[period])] += millifen
+        for buyer, payee, period, microfen in lines:
+            exact[(BUYERS[buyer], PAYEES[payee][0], PERIODS[period])] += microfen
         totals = {k.decode(): int(v) for k, v in client.hgetall("shuniu:ledger:totals").items()}
         assert totals["debits_fen"] == totals["credits_fen"]
         posted = _posted_per_pair(ledger)
-        for (payer, payee, period), millifen in exact.items():
+        for (payer, payee, period), microfen in exact.items():
             kind = dict(PAYEES)[payee]
             counter = int(client.hget(f"shuniu:ledger:accrual:{period}", f"{kind}|{payer}|{payee}") or 0)
-            # Nothing lost, nothing made: the fen posted and the counter are the pair's milli-fen exactly.
-            assert (posted.get((payer, payee, period), 0), counter) == (millifen // 1000, millifen % 1000)
+            # Nothing lost, nothing made: the fen posted and the counter are the pair's micro-fen exactly.
+            assert (posted.get((payer, payee, period), 0), counter) == divmod(microfen, 10**6)
         assert {a.account_id: a.balance_fen for a in ledger.accounts() if a.balance_fen} == _balances(
-            {pair: m // 1000 for pair, m in exact.items()})
+            {pair: m // 10**6 for pair, m in exact.items()})
         assert ledger.check().ok
 
     for k, period in enumerate(PERIODS):
         ledger.close_period(period)
-        due = {pair: (m + 500) // 1000 if pair[2] in PERIODS[:k + 1] else m // 1000 for pair, m in exact.items()}
+        due = {pair: (m + 500_000) // 10**6 if pair[2] in PERIODS[:k + 1] else m // 10**6 for pair, m in exact.items()}
         assert _posted_per_pair(ledger) == {pair: f for pair, f in due.items() if f}
         assert {a.account_id: a.balance_fen for a in ledger.accounts() if a.balance_fen} == _balances(due)
         assert not client.exists(f"shuniu:ledger:accrual:{period}")

@@ -1,8 +1,9 @@
 """Amounts below a fen, end to end: short jobs at a low price through the real biller into a real Redis.
 
-Each one-second job costs a fraction of a fen. Rounded per line it was charged nothing; kept in
-milli-fen and accrued per (payer, payee) pair it is paid what it costs, and closing the period
-rounds each pair's rest once (docs/billing.md, "Amounts below a fen"). The expected amounts are
+Each one-second job costs a fraction of a fen. Rounded per line it was charged nothing; rounded per line to the
+milli-fen 10,000 jobs at 12 fen a core-hour were charged 30 fen for 33.33. Kept to the micro-fen and accrued
+per (payer, payee) pair it is paid what it costs, and closing the period rounds each pair's rest once
+(docs/billing.md, "Amounts below a fen"). The expected amounts are
 worked out here in Python integers from the price card and the split rule, sharing no code with
 the rater, the split kernel or the ledger.
 """
@@ -55,15 +56,23 @@ def _one_second_jobs(market: Market, node: str, records: int, seed: int) -> pa.R
     return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
 
-def _expected_millifen(cpu_core_hour_fen: int) -> tuple[int, int]:
-    """(center's, exchange's) milli-fen for one job: the exact charge to the milli-fen (half to even), split by
-    largest remainder with ties to the party id that sorts first."""
-    line = round(Fraction(1000 * cpu_core_hour_fen * 1000, 3_600_000))
-    exchange, center = Fraction(line * FEE_BP, 10_000), Fraction(line * (10_000 - FEE_BP), 10_000)
-    parts = {"exchange": int(exchange), "cc": int(center)}
-    if sum(parts.values()) < line:  # one milli-fen left: to the larger remainder ("cc-0" sorts before "exchange")
-        parts["cc" if center - int(center) >= exchange - int(exchange) else "exchange"] += 1
-    return parts["cc"], parts["exchange"]
+def _largest_remainder(amount: int, shares: dict[str, Fraction]) -> dict[str, int]:
+    """`amount` split by `shares` (adding up to 1): floors, then one each to the largest remainders, ties to the party
+    that sorts first ("cc-0" before "exchange")."""
+    exact = {name: amount * share for name, share in shares.items()}
+    parts = {name: int(x) for name, x in exact.items()}
+    for name in sorted(exact, key=lambda n: (-(exact[n] - int(exact[n])), n))[:amount - sum(parts.values())]:
+        parts[name] += 1
+    return parts
+
+
+def _expected_microfen(cpu_core_hour_fen: int) -> tuple[int, int]:
+    """(center's, exchange's) micro-fen for one job: the exact charge to the micro-fen (half to even); its milli-fen and
+    the micro-fen below them each split by largest remainder."""
+    line = round(Fraction(1000 * cpu_core_hour_fen * 10**6, 3_600_000))
+    shares = {"cc": Fraction(10_000 - FEE_BP, 10_000), "exchange": Fraction(FEE_BP, 10_000)}
+    milli, rest = _largest_remainder(line // 1000, shares), _largest_remainder(line % 1000, shares)
+    return milli["cc"] * 1000 + rest["cc"], milli["exchange"] * 1000 + rest["exchange"]
 
 
 @pytest.mark.parametrize("cpu_core_hour_fen", [36, 12], ids=["36_fen_a_core_hour", "12_fen_a_core_hour"])
@@ -84,13 +93,13 @@ def test_a_center_running_ten_thousand_one_second_jobs_is_paid_what_they_cost(cl
         pass
     assert biller.outcomes == {"posted": BATCHES}
 
-    center_millifen, exchange_millifen = (JOBS * m for m in _expected_millifen(cpu_core_hour_fen))
+    center_microfen, exchange_microfen = (JOBS * m for m in _expected_microfen(cpu_core_hour_fen))
     ledger = LedgerStore(client)
     balances = {a.account_id: a.balance_fen for a in ledger.accounts()}
-    # While the period is open, each pair has been posted the whole fen its milli-fen crossed.
-    assert balances[f"compute_center:{center}"] == center_millifen // 1000 > 0
-    assert balances.get("exchange:exchange", 0) == exchange_millifen // 1000
-    assert balances[f"buyer:{buyer}"] == -(center_millifen // 1000 + exchange_millifen // 1000)
+    # While the period is open, each pair has been posted the whole fen its micro-fen crossed.
+    assert balances[f"compute_center:{center}"] == center_microfen // 10**6 > 0
+    assert balances.get("exchange:exchange", 0) == exchange_microfen // 10**6
+    assert balances[f"buyer:{buyer}"] == -(center_microfen // 10**6 + exchange_microfen // 10**6)
     assert {a: f for a, f in balances.items() if f} == reference_balances([(b, made[b]) for b in ledger.batch_order()],
                                                                           PriceSource(client))
     assert ledger.check().ok
@@ -98,10 +107,13 @@ def test_a_center_running_ten_thousand_one_second_jobs_is_paid_what_they_cost(cl
     # Closing rounds each pair's rest once, half up: the center is paid its exact total rounded once.
     ledger.close_period("2026-11")
     balances = {a.account_id: a.balance_fen for a in ledger.accounts()}
-    half_up = lambda millifen: (millifen + 500) // 1000  # noqa: E731
-    assert balances[f"compute_center:{center}"] == half_up(center_millifen)
-    assert balances.get("exchange:exchange", 0) == half_up(exchange_millifen)
-    assert balances[f"buyer:{buyer}"] == -(half_up(center_millifen) + half_up(exchange_millifen))
+    half_up = lambda microfen: (microfen + 500_000) // 10**6  # noqa: E731
+    assert balances[f"compute_center:{center}"] == half_up(center_microfen)
+    assert balances.get("exchange:exchange", 0) == half_up(exchange_microfen)
+    assert balances[f"buyer:{buyer}"] == -(half_up(center_microfen) + half_up(exchange_microfen))
+    # The jobs' exact cost, rounded once: 10,000 seconds at 12 fen a core-hour are 33.33 fen, paid 33 (at 36, 100).
+    exact_fen = Fraction(JOBS * 1000 * cpu_core_hour_fen, 3_600_000)
+    assert -balances[f"buyer:{buyer}"] == round(exact_fen) == {12: 33, 36: 100}[cpu_core_hour_fen]
     check = ledger.check()
     assert check.ok and check.total_debits_fen == check.total_credits_fen
     assert ledger.close_period("2026-11") and {a.account_id: a.balance_fen for a in ledger.accounts()} == balances

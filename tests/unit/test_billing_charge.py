@@ -70,13 +70,13 @@ def test_worked_batch_posts_compute_and_data_with_fee_and_feedback():
     # compute: 36 fen/core-hour at midnight (off-peak) = 36; fee 2% = 0.72, center 35.28.
     # data: 600 rows × 50 milli-fen = 30 fen; fee 3% = 0.9, 反哺 10% = 3, holders 26.1 -> 13.05 + 13.05.
     # Each (buyer, party) pair moves its whole fen and accrues the rest (docs/billing.md): the exchange
-    # 1.62 -> 1 fen and 620 milli-fen, the center 35 and 280, each holder 13 and 50.
+    # 1.62 -> 1 fen and 620,000 micro-fen, the center 35 and 280,000, each holder 13 and 50,000.
     assert _balances(posting) == {"buyer:acme": -65, "compute_center:cc-1": 35, "exchange:exchange": 1,
                                   "feedback_fund:dept-transport": 3, "holder:h-bus": 13, "holder:h-city": 13}
     columns = posting.postings
-    accrued = {columns.accounts[c]: int(m) for c, m in zip(columns.credit.tolist(), columns.sub_millifen.tolist())}
-    assert accrued == {"compute_center:cc-1": 280, "exchange:exchange": 620, "feedback_fund:dept-transport": 0,
-                       "holder:h-bus": 50, "holder:h-city": 50}
+    accrued = {columns.accounts[c]: int(m) for c, m in zip(columns.credit.tolist(), columns.sub_microfen.tolist())}
+    assert accrued == {"compute_center:cc-1": 280_000, "exchange:exchange": 620_000, "feedback_fund:dept-transport": 0,
+                       "holder:h-bus": 50_000, "holder:h-city": 50_000}
     assert posting.volume == {"traffic|acme|2026-11": (0, 600)}
     kinds = {p.credit_account_id: p.kind for p in posting.postings}
     assert kinds["feedback_fund:dept-transport"] == ledger_pb2.POSTING_KIND_FEEDBACK
@@ -141,24 +141,26 @@ def test_postings_equal_the_plain_python_reference_to_the_fen(records, closed):
     before = list(range(0, 700 * len(prepared.volume_fields), 700))
     posting = charge_batch(prepared, BOOK, before, closed)
     rated = rate_inputs_twin(prepared.inputs, BOOK.tables, np.array(before, dtype=np.int64), prepared.volume_slot)
-    # Lines in milli-fen, split per line and summed per (buyer, party, billed period) pair: what the posting
-    # script accrues (a pair of two usage periods crosses a fen there, not here).
+    # Lines to the micro-fen (milli-fen and the micro-fen below them, each split by largest remainder), summed per
+    # (buyer, party, billed period) pair: what the posting script accrues (a pair of two usage periods crosses a fen
+    # there, not here).
     pairs: dict[tuple[str, str, str], int] = defaultdict(int)
     plans = BOOK.plans
     for i, row in enumerate(rows):
         billed = billed_period(period_of_ms(row["end_unix_ms"]), closed)
-        for key, amount in ((("compute", row["compute_center"]), int(rated.compute_millifen[i])),
-                            (("data", row["product_id"]), int(rated.data_millifen[i]))):
-            if amount:
+        for key, amount, rest in ((("compute", row["compute_center"]), int(rated.compute_millifen[i]), int(rated.compute_rest_microfen[i])),
+                                  (("data", row["product_id"]), int(rated.data_millifen[i]), 0)):
+            if amount or rest:
                 plan = plans.plan_keys.index(key)
                 parties = [plans.parties[k] for k in plans.slot_party[plans.plan_offsets[plan]:plans.plan_offsets[plan + 1]]]
-                for party, part in zip(parties, split_twin(plans, [plan], [amount])[0]):
-                    pairs[(account_id("buyer", row["buyer_id"]), account_id(*party), billed)] += part
+                milli, micro = split_twin(plans, [plan, plan], [amount, rest])
+                for party, part, below in zip(parties, milli, micro):
+                    pairs[(account_id("buyer", row["buyer_id"]), account_id(*party), billed)] += part * 1000 + below
     got: dict[tuple[str, str, str], int] = defaultdict(int)
     c = posting.postings
-    columns = (c.debit, c.credit, c.period, c.amount_fen, c.sub_millifen) if isinstance(c, PostingColumns) else ()
+    columns = (c.debit, c.credit, c.period, c.amount_fen, c.sub_microfen) if isinstance(c, PostingColumns) else ()
     for debit, credit, period, fen, sub in zip(*(x.tolist() for x in columns)):
-        got[(c.accounts[debit], c.accounts[credit], c.periods[period])] += fen * 1000 + sub
+        got[(c.accounts[debit], c.accounts[credit], c.periods[period])] += fen * 10**6 + sub
     assert got == {k: v for k, v in pairs.items() if v}
     assert posting.charged_fen == (int(c.amount_fen.sum()) if columns else 0)
 

@@ -14,7 +14,7 @@ _PLAIN = pa.table({
     "category": ["traffic", "", "health"], "usage_period": ["2026-11", "2026-11", "2026-10"],
     "billed_period": ["2026-11", "2026-11", "2026-11"], "units": [10, 0, 7], "cpu_ms": [1, 2, 3], "memory_mb_s": [4, 5, 6],
     "gpu_ms": [0, 0, 9], "compute_millifen": [11_000, 12_400, 13], "data_millifen": [5_000, 0, 0], "cap_reduction_millifen": [1_000, 0, 0],
-    "free": [False, False, True], "free_rule": ["", "", "public_interest"],
+    "free": [False, False, True], "free_rule": ["", "", "public_interest"], "compute_rest_microfen": [0, 400, 7],
 }, schema=LINES_SCHEMA)  # fmt: skip
 
 
@@ -56,7 +56,7 @@ def test_dictionary_encoding_takes_fewer_bytes_for_repeated_strings():
 
 
 @pytest.mark.parametrize("columns, message", [
-    (lambda: _columns(set())[:-1], "need the 20 columns"),
+    (lambda: _columns(set())[:-1], "need the 21 columns"),
     (lambda: [pa.array([1, 2, 3]) if i == 0 else c for i, c in enumerate(_columns(set()))], "'record_id' holds int64; expected string"),
     (lambda: [c.cast(pa.int16()) if n == "units" else c for n, c in zip(LINES_SCHEMA.names, _columns(set()))], "'units' holds int16"),
 ], ids=["a_column_missing", "a_column_of_the_wrong_type", "an_integer_narrower_than_int32"])
@@ -74,7 +74,7 @@ def test_lines_written_before_a_column_existed_still_read():
 
 
 def test_lines_billed_in_whole_fen_read_in_milli_fen_and_milli_fen_lines_read_per_line_in_fen():
-    whole = _PLAIN.drop_columns(["compute_millifen", "data_millifen", "cap_reduction_millifen", "free_rule"])
+    whole = _PLAIN.drop_columns(["compute_millifen", "data_millifen", "cap_reduction_millifen", "free_rule", "compute_rest_microfen"])
     whole = whole.append_column("compute_fen", pa.array([11, 12, 13], pa.int64()))
     whole = whole.append_column("data_fen", pa.array([5, 0, 8], pa.int64()))
     whole = whole.append_column("cap_reduction_fen", pa.array([1, 0, 0], pa.int64()))
@@ -84,5 +84,6 @@ def test_lines_billed_in_whole_fen_read_in_milli_fen_and_milli_fen_lines_read_pe
     read = read_lines(sink.getvalue().to_pybytes())
     assert read.column("compute_millifen").to_pylist() == [11_000, 12_000, 13_000]
     assert read.column("data_millifen").to_pylist() == [5_000, 0, 8_000]
+    assert read.column("compute_rest_microfen").to_pylist() == [0, 0, 0]  # lines rated before the micro-fen
     # 12,400 milli-fen is 12 fen alone; 13 milli-fen is 0 fen (the ledger accrues them, not the line).
     assert read_lines(lines_ipc(_columns(set()))).column("compute_fen").to_pylist() == [11, 12, 0]

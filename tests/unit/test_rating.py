@@ -15,7 +15,7 @@ from shuniu.market.rating import RatingInputError, RatingInputs, build_rate_tabl
 from shuniu.market.rating.arrow_compute import rate_inputs_arrow
 from shuniu.market.rating.batch import RATED_QUANTITIES
 from shuniu.market.rating.bench import as_sent, run_rating_bench, synthetic_batch, synthetic_inputs, synthetic_tables
-from shuniu.market.rating.kernel import MAX_ROUNDED_MILLIFEN, _round_line, round_half_even_millifen
+from shuniu.market.rating.kernel import _U_THOUSANDTH, MAX_ROUNDED_MILLIFEN, _round_line, _round_line_microfen, round_half_even_millifen
 from shuniu.market.rating.tables import index_type
 from shuniu.protos.usage_schema import USAGE_SCHEMA, UsageSchemaError, to_wire, validate_usage_batch
 
@@ -48,29 +48,33 @@ def _inputs(records: list[dict]) -> RatingInputs:
     return RatingInputs(**{k: np.array([r[k] for r in rows], dtype=dtypes.get(k, np.int64)) for k in default})
 
 
-COMPUTE_CASES = [
-    ("one_core_hour_flat", {"cpu_ms": HOUR_MS}, 12_000),
+COMPUTE_CASES = [  # expected micro-fen: a compute line is rounded once, half to even, to the micro-fen
+    ("one_core_hour_flat", {"cpu_ms": HOUR_MS}, 12_000_000),
     ("zero_usage_costs_nothing", {}, 0),
-    ("one_gb_hour_is_1024_mb_for_3600_s", {"memory_mb_s": 1024 * 3600}, 5_000),
-    ("tier_t4_factor_12000bp", {"cpu_ms": HOUR_MS, "tier": 4}, 14_400),  # 14.4
-    ("tier_t2_factor_10500bp", {"cpu_ms": 5 * HOUR_MS, "tier": 2}, 63_000),  # 60 x 1.05
-    ("half_fen_is_kept_as_500_millifen", {"cpu_ms": HOUR_MS // 24}, 500),  # 0.5 fen, kept
-    ("three_halves_fen_is_kept", {"cpu_ms": HOUR_MS // 8}, 1_500),  # 1.5 fen, kept
-    ("just_over_half_fen_rounds_to_the_millifen", {"cpu_ms": HOUR_MS // 24 + 1}, 500),  # 0.500003 fen: half to even at the milli-fen
-    ("gpu_hour_in_valley_band", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 7 * HOUR_MS}, 450_000),
-    ("last_ms_before_peak_is_valley", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS - 1}, 450_000),
-    ("exact_peak_start_is_peak", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS}, 1_350_000),
-    ("hour_without_band_is_flat", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 22 * HOUR_MS}, 900_000),
-    ("band_and_tier_multiply_before_rounding", {"card_index": LY_CARD, "cpu_ms": HOUR_MS, "tier": 2, "start_ms": CST_MIDNIGHT_MS + 9 * HOUR_MS}, 15_750),  # 15.75
-    ("utc_midnight_is_cst_eight", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": 0}, 1_350_000),
+    ("one_gb_hour_is_1024_mb_for_3600_s", {"memory_mb_s": 1024 * 3600}, 5_000_000),
+    ("tier_t4_factor_12000bp", {"cpu_ms": HOUR_MS, "tier": 4}, 14_400_000),  # 14.4
+    ("tier_t2_factor_10500bp", {"cpu_ms": 5 * HOUR_MS, "tier": 2}, 63_000_000),  # 60 x 1.05
+    ("half_fen_is_kept_as_500_millifen", {"cpu_ms": HOUR_MS // 24}, 500_000),  # 0.5 fen, kept
+    ("three_halves_fen_is_kept", {"cpu_ms": HOUR_MS // 8}, 1_500_000),  # 1.5 fen, kept
+    ("just_over_half_fen_is_kept_to_the_micro_fen", {"cpu_ms": HOUR_MS // 24 + 1}, 500_003),  # 0.50000333 fen
+    ("one_second_at_12_fen_a_core_hour_is_3333_micro_fen", {"cpu_ms": 1000}, 3_333),  # 0.0033333 fen: was 3 milli-fen
+    ("one_ms_at_12_fen_a_core_hour_is_3_micro_fen", {"cpu_ms": 1}, 3),  # 3.33 micro-fen
+    ("half_a_micro_fen_rounds_to_even", {"cpu_ms": 3, "memory_mb_s": 0, "tier": 2}, 10),  # 3 ms x 1.05 = 10.5 micro-fen
+    ("gpu_hour_in_valley_band", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 7 * HOUR_MS}, 450_000_000),
+    ("last_ms_before_peak_is_valley", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS - 1}, 450_000_000),
+    ("exact_peak_start_is_peak", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 8 * HOUR_MS}, 1_350_000_000),
+    ("hour_without_band_is_flat", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": CST_MIDNIGHT_MS + 22 * HOUR_MS}, 900_000_000),
+    ("band_and_tier_multiply_before_rounding", {"card_index": LY_CARD, "cpu_ms": HOUR_MS, "tier": 2, "start_ms": CST_MIDNIGHT_MS + 9 * HOUR_MS}, 15_750_000),  # 15.75
+    ("utc_midnight_is_cst_eight", {"card_index": LY_CARD, "gpu_ms": HOUR_MS, "start_ms": 0}, 1_350_000_000),
 ]
 
 
-@pytest.mark.parametrize(("record", "expected_millifen"), [c[1:] for c in COMPUTE_CASES], ids=[c[0] for c in COMPUTE_CASES])
-def test_compute_charge_worked_examples(record, expected_millifen):
+@pytest.mark.parametrize(("record", "expected_microfen"), [c[1:] for c in COMPUTE_CASES], ids=[c[0] for c in COMPUTE_CASES])
+def test_compute_charge_worked_examples(record, expected_microfen):
     inputs = _inputs([record])
-    assert rate_inputs(inputs, TABLES).compute_millifen.tolist() == [expected_millifen]
-    assert rate_inputs_twin(inputs, TABLES).compute_millifen.tolist() == [expected_millifen]
+    for rate in (rate_inputs, rate_inputs_twin, rate_inputs_arrow):
+        rated = rate(inputs, TABLES)
+        assert (rated.compute_millifen.tolist(), rated.compute_rest_microfen.tolist()) == ([expected_microfen // 1000], [expected_microfen % 1000])
 
 
 DATA_CASES = [
@@ -145,14 +149,14 @@ def test_a_batch_in_its_wire_form_is_rated_from_its_own_buffers_in_one_width(mem
     assert inputs.start_base_ms == CST_MIDNIGHT_MS and inputs.start_unix_ms().tolist() == wide.column("start_unix_ms").to_pylist()
     assert wire.schema.field("price_version").type == pa.int32()  # widened for the product lookup
     assert inputs.product_index.tolist() == prepare_batch(wide, TABLES).product_index.tolist() == [TRAFFIC, TRAFFIC, -1]
-    for name in ("compute_millifen", "data_millifen", "cap_reduction_millifen", "units_after"):
+    for name in ("compute_millifen", "compute_rest_microfen", "data_millifen", "cap_reduction_millifen", "units_after"):
         assert getattr(rate_batch(wire, TABLES), name).tolist() == getattr(rate_batch(wide, TABLES), name).tolist(), name
 
 
 def test_inputs_with_quantities_of_mixed_widths_are_rated_as_int64():
     inputs = synthetic_inputs(500, TABLES_FOR_MIX, seed=4)
     mixed = dataclasses.replace(inputs, cpu_ms=inputs.cpu_ms.astype(np.int32), rows=inputs.rows.astype(np.uint32))
-    for name in ("compute_millifen", "data_millifen", "cap_reduction_millifen", "units_after"):
+    for name in ("compute_millifen", "compute_rest_microfen", "data_millifen", "cap_reduction_millifen", "units_after"):
         assert getattr(rate_inputs(mixed, TABLES_FOR_MIX), name).tolist() == getattr(rate_inputs(inputs, TABLES_FOR_MIX), name).tolist()
 
 
@@ -269,7 +273,7 @@ def tables_and_inputs(draw):
 
 
 _PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-_FIELDS = ("compute_millifen", "data_millifen", "cap_reduction_millifen", "units_after")
+_FIELDS = ("compute_millifen", "compute_rest_microfen", "data_millifen", "cap_reduction_millifen", "units_after")
 
 
 @_PROPERTY
@@ -390,6 +394,24 @@ def test_compute_line_rounding_is_exact_half_even_at_any_magnitude(base, m, wher
         target = (base * m // _LINE_DEN) * _LINE_DEN + (_LINE_DEN // 2 if where == "near_half" else 0) + nudge * m
         base = max(0, min(2**61, -(-target // m)))  # the base whose product lands next to the target
     assert _round_line(np.uint64(base), np.uint64(m)) == round(Fraction(base * m, _LINE_DEN))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(0, 2**61), st.integers(0, 900_000_000), st.sampled_from(["anywhere", "near_half", "near_whole"]), st.integers(-2, 2))
+def test_compute_line_is_exact_half_even_to_the_micro_fen_at_any_magnitude(base, m, where, nudge):
+    # As above, one micro-fen (a millionth of the line's denominator) being the unit: next to half a micro-fen and
+    # next to a whole one, and next to a whole milli-fen and fen, where the rest carries.
+    den = _LINE_DEN // 10**6
+    if where != "anywhere" and m:
+        target = (base * m // den) * den + (den // 2 if where == "near_half" else 0) + nudge * m
+        base = max(0, min(2**61, -(-target // m)))
+    microfen = round(Fraction(base * m, den))
+    assert _round_line_microfen(np.uint64(base), np.uint64(m)) == (microfen // 1000, microfen % 1000)
+
+
+def test_the_micro_fen_of_a_fen_part_into_milli_fen_by_a_multiply_and_a_shift():
+    k = np.arange(10**6 + 1, dtype=np.uint64)  # every micro-fen count of a fen, rounded up to a whole fen included
+    assert np.array_equal((k * _U_THOUSANDTH) >> np.uint64(32), k // np.uint64(1000))
 
 
 @settings(max_examples=500, deadline=None)

@@ -40,9 +40,9 @@ def _half_even(num: int, den: int) -> int:
     return q + (2 * r > den or (2 * r == den and q % 2 == 1))
 
 
-def reference_compute_millifen(record: dict, card: dict, tier_bp: dict) -> int:
+def reference_compute_microfen(record: dict, card: dict, tier_bp: dict) -> int:
     """Fen per core-hour and GPU-hour (3,600,000 ms), per GB-hour (1024 MB for 3600 s), times the band of
-    the start hour in UTC+8 and the tier factor, in milli-fen rounded half to even."""
+    the start hour in UTC+8 and the tier factor, in micro-fen rounded half to even."""
     hour = (record["start_ms"] // HOUR_MS + 8) % 24
     band = 10_000
     for b in card["bands"]:
@@ -51,7 +51,7 @@ def reference_compute_millifen(record: dict, card: dict, tier_bp: dict) -> int:
     # Over 3,686,400,000 = 3,600,000 · 1024: ms·fen/3,600,000 = ms·fen·1024/den; MB·s·fen/3,686,400 = MB·s·fen·1000/den.
     per_hour = (record["cpu_ms"] * card["cpu_core_hour_fen"] * 1024 + record["gpu_ms"] * card["gpu_hour_fen"] * 1024
                 + record["memory_mb_s"] * card["memory_gb_hour_fen"] * 1000)
-    return _half_even(per_hour * band * tier_bp[record["tier"]] * 1000, 3_686_400_000 * 10_000 * 10_000)
+    return _half_even(per_hour * band * tier_bp[record["tier"]] * 1_000_000, 3_686_400_000 * 10_000 * 10_000)
 
 
 def reference_data_millifen(records: list[dict], products: list[dict], before: list[int]) -> tuple[list[int], list[int], list[int]]:
@@ -145,14 +145,15 @@ _PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Hea
 @given(full_range_cases())
 def test_kernel_twin_arrow_and_an_independent_reference_agree_across_the_accepted_ranges(case):
     tables, inputs, before, (cards, products, tier_bp, records, before_list) = case
-    compute = [reference_compute_millifen(r, cards[r["card"]], tier_bp) for r in records]
+    compute = [reference_compute_microfen(r, cards[r["card"]], tier_bp) for r in records]
     charge, reduction, after = reference_data_millifen(records, products, before_list)
-    expected = {"compute_millifen": compute, "data_millifen": charge, "cap_reduction_millifen": reduction, "units_after": after}
+    expected = {"compute_millifen": [c // 1000 for c in compute], "compute_rest_microfen": [c % 1000 for c in compute],
+                "data_millifen": charge, "cap_reduction_millifen": reduction, "units_after": after}
     for rate in (rate_inputs, rate_inputs_twin, rate_inputs_arrow):
         rated = rate(inputs, tables, before)
         for name, values in expected.items():
             assert getattr(rated, name).tolist() == values, (rate.__name__, name)
-    assert all(0 <= v < 2**62 for values in (compute, charge, reduction) for v in values)  # every line inside int64
+    assert all(0 <= v < 2**62 for values in (expected["compute_millifen"], charge, reduction) for v in values)  # inside int64
 
 
 def test_the_largest_lines_the_limits_allow_are_rated_exactly():
@@ -169,7 +170,8 @@ def test_the_largest_lines_the_limits_allow_are_rated_exactly():
         ("free", "free", np.bool_), ("rows", "rows", np.int64), ("calls", "calls", np.int64), ("queries", "queries", np.int64))})
     for rate in (rate_inputs, rate_inputs_twin, rate_inputs_arrow):
         rated = rate(inputs, tables)
-        assert rated.compute_millifen.tolist() == [reference_compute_millifen(record, card, tier_bp)], rate.__name__
+        exact = reference_compute_microfen(record, card, tier_bp)
+        assert (rated.compute_millifen.tolist(), rated.compute_rest_microfen.tolist()) == ([exact // 1000], [exact % 1000]), rate.__name__
         assert rated.data_millifen.tolist() == [MAX_DATA_UNITS * MAX_DATA_PRICE_MILLIFEN], rate.__name__
 
 
@@ -226,7 +228,8 @@ def test_a_valid_batch_at_any_quantity_on_the_dearest_listable_product_is_rated(
     tables = build_rate_tables(1, [card], dict.fromkeys((1, 2, 3, 4), MAX_MULTIPLIER_BP), {product.product_id: data_rate_spec(product, pricing)}, [])
     rated = rate_batch(_usage(queries=queries, cpu_ms=cpu_ms, tier=4), tables)
     assert rated.data_millifen.tolist() == [queries * MAX_DATA_PRICE_MILLIFEN]
-    assert rated.compute_millifen.tolist() == [_half_even(cpu_ms * MAX_COMPUTE_PRICE_FEN * MAX_MULTIPLIER_BP * 1000, HOUR_MS * 10**4)]
+    exact = _half_even(cpu_ms * MAX_COMPUTE_PRICE_FEN * MAX_MULTIPLIER_BP * 10**6, HOUR_MS * 10**4)
+    assert (rated.compute_millifen.tolist(), rated.compute_rest_microfen.tolist()) == ([exact // 1000], [exact % 1000])
 
 
 def _pricing(**fields) -> catalog_pb2.Pricing:
@@ -312,10 +315,10 @@ def test_a_run_past_one_records_limits_is_reported_in_records_that_cost_what_it_
     assert [sum(p[name] for p in parts) for name in ("rows", "cpu_ms", "calls")] == [rows, cpu_ms, calls]
     assert parts[0]["record_id"] == "r0" and len({p["record_id"] for p in parts}) == len(parts)
     assert int(rated.data_millifen.sum()) == reference_data_millifen([{"product": 0, "free": False, "rows": rows}], [product], [0])[0][0]
-    # A compute line is rounded to the milli-fen: the parts are within half a milli-fen each of the whole.
-    exact = reference_compute_millifen({"start_ms": whole["start_unix_ms"], "tier": 1, "cpu_ms": cpu_ms, "gpu_ms": 0, "memory_mb_s": 0},
+    # A compute line is rounded to the micro-fen: the parts are within half a micro-fen each of the whole.
+    exact = reference_compute_microfen({"start_ms": whole["start_unix_ms"], "tier": 1, "cpu_ms": cpu_ms, "gpu_ms": 0, "memory_mb_s": 0},
                                        {**card, "memory_gb_hour_fen": 0, "gpu_hour_fen": 0}, dict.fromkeys((1, 2, 3, 4), 10_500))
-    assert abs(int(rated.compute_millifen.sum()) - exact) <= len(parts)
+    assert abs(int(rated.compute_millifen.sum()) * 1000 + int(rated.compute_rest_microfen.sum()) - exact) <= len(parts)
 
 
 @pytest.mark.parametrize("lines", [[], [5, 7], [2**62 - 1] * 4, [2**62 - 1, 3] * 1000], ids=["none", "small", "past_int64", "many_past_int64"])
@@ -323,5 +326,7 @@ def test_a_batch_total_is_exact_past_int64(lines):
     from shuniu.market.rating import RatedBatch
 
     column = np.array(lines, dtype=np.int64)
-    rated = RatedBatch(column, column, np.zeros_like(column), np.zeros(0, np.int64))
+    rest = np.full(len(lines), 999, np.int16)
+    rated = RatedBatch(column, column, np.zeros_like(column), np.zeros(0, np.int64), rest)
     assert rated.total_millifen == 2 * sum(lines)
+    assert rated.total_microfen == 2 * sum(lines) * 1000 + 999 * len(lines)
