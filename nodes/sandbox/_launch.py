@@ -100,7 +100,6 @@ def _bwrap_argv(runtime: Runtime, limits: SandboxLimits, seccomp_fd: int | None,
         "--die-with-parent", "--new-session", "--hostname", "sandbox",
         "--clearenv",
         "--setenv", "PATH", "/usr/bin", "--setenv", "LANG", "C.UTF-8", "--setenv", "HOME", "/tmp",
-        "--setenv", "LD_LIBRARY_PATH", _runtime.LIBRARY_DIR,  # no ld.so.cache: the host's library list stays out
         "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "OMP_NUM_THREADS", "1",
         # The staged runtime is the whole filesystem: no host /usr, prefix or environment.
         "--ro-bind", runtime.root, "/",
@@ -172,9 +171,10 @@ def _probe() -> str:
     except SandboxUnavailableError as exc:
         return str(exc)
     identity, become = _identity_argv(next_sandbox_uid())
-    argv = [runtime.bwrap, *identity, "--die-with-parent", "--new-session"]
-    argv += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib"]
-    argv += ["--symlink", "usr/lib64", "/lib64", *become, "/usr/bin/true"]
+    # The staged runtime's interpreter, started as a job's would be: a runtime that cannot start is refused here.
+    argv = [runtime.bwrap, *identity, "--die-with-parent", "--new-session", "--clearenv"]
+    argv += ["--ro-bind", runtime.root, "/", "--proc", "/proc", "--dev", "/dev"]
+    argv += [*become, runtime.python_executable, "-I", "-S", "-c", "pass"]
     try:
         done = subprocess.run(argv, env={}, cwd="/", capture_output=True, timeout=_PROBE_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

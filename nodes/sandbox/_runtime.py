@@ -7,7 +7,7 @@ read-only as the sandbox's `/`:
     /opt/python/bin/python3.X            the interpreter
     /opt/python/lib/python3.X/...        the stdlib modules the child program and `CUSTOM_MODULES` import
     /opt/sandbox/site/{pyarrow,numpy,…}  the packages (whole: their submodules load lazily)
-    /usr/lib/<soname>                    the shared libraries all of them load (ldd), on LD_LIBRARY_PATH
+    /usr/lib/<soname>                    the shared libraries all of them load (ldd); /usr/lib64 links to it
     /lib64/ld-linux-x86-64.so.2          the dynamic loader; /usr/bin/setpriv when the runner is root
 
 Which stdlib modules: those a probe interpreter imports when it runs every built-in job kind
@@ -50,7 +50,7 @@ SITE_DIR = "/opt/sandbox/site"
 LIBRARY_DIR = "/usr/lib"
 SETPRIV = "/usr/bin/setpriv"
 _SKIPPED_DIRS = {"tests", "include"}  # test suites and C headers: never imported by a job
-_FORMAT = 1  # bump when the layout changes
+_FORMAT = 2  # bump when the layout changes
 _COMPLETE = "complete"
 _UNUSED_S = 24 * 3600
 _LDD_LINE = re.compile(r"^\s*(\S+)\s+=>\s+(/\S+)\s+\(0x[0-9a-f]+\)$")
@@ -251,6 +251,9 @@ def _build(tree: pathlib.Path, executable: pathlib.Path, stdlib: pathlib.Path, p
     _copy(loader.resolve(), tree / loader.relative_to("/"))
     if setpriv:
         _copy(pathlib.Path(setpriv).resolve(), tree / SETPRIV.lstrip("/"))
+    # No ld.so.cache (it would list the host's libraries): the loader's default directories find
+    # them, /usr/lib where it searches that (Debian's), /usr/lib64 where it searches that instead.
+    (tree / "usr" / "lib64").symlink_to("lib")
     for mount_point in ("proc", "dev", "tmp"):
         (tree / mount_point).mkdir(exist_ok=True)
 
