@@ -191,7 +191,8 @@ def _aggregate(prepared: PreparedBatch, book: PriceBook, record, plan, amount, r
         return ()
     millifen, microfen = millifen[groups], microfen[groups]
     millifen = millifen + microfen // MILLIFEN_PER_FEN  # a key's micro-fen parts are < 1000 a line: no overflow
-    whole_fen, below = divmod(millifen, MILLIFEN_PER_FEN)  # object arrays (Python ints) past int64 stay exact
+    whole_fen = millifen // MILLIFEN_PER_FEN  # object arrays (Python ints) past int64 stay exact (they have no divmod)
+    below = millifen - whole_fen * MILLIFEN_PER_FEN
     sub_microfen = np.asarray(below * MILLIFEN_PER_FEN + microfen % MILLIFEN_PER_FEN, dtype=np.int64)
     key, party = np.divmod(groups, len(plans.parties))
     whole_fen, pieces = _in_pieces(whole_fen)

@@ -107,35 +107,50 @@ if n_record_periods > 0 then
 end
 
 
--- Refuse a posting set that does not balance: every amount a positive integer below 10^18, debits and credits
+-- Refuse a posting set that does not balance: every amount a whole number of fen in 1..2^63-1, debits and credits
 -- each adding up to exactly the batch's charged total. Lua numbers are doubles (exact below 2^53) and a batch's
 -- total may pass 2^53 fen: each amount is summed as its digits above and below 10^9 apart, both exact.
+local INT64_MAX, BILLION = '9223372036854775807', 1000000000
 local function digits(text)
-  if not text or not string.match(text, '^[1-9]%d*$') or #text > 18 then return nil end
+  if not text or not string.match(text, '^[1-9]%d*$') or #text > 19 or (#text == 19 and text > INT64_MAX) then return nil end
   return #text > 9 and tonumber(string.sub(text, 1, -10)) or 0, tonumber(string.sub(text, -9))
 end
+local function normal(high, low) return high + math.floor(low / BILLION), low % BILLION end
 local function total(from, n, side)
   local high, low = 0, 0
   for i = 0, n - 1 do
     local h, l = digits(ARGV[from + 2 * i + 1])
     if not h then
       return nil, 'ERR unbalanced posting set: ' .. side .. ' amount ' .. tostring(ARGV[from + 2 * i + 1]) .. ' of ' .. ARGV[from + 2 * i]
-        .. '; expected a whole number of fen in 1..10^18-1'
+        .. '; expected a whole number of fen in 1..' .. INT64_MAX
     end
     high, low = high + h, low + l
   end
-  high, low = high + math.floor(low / 1000000000), low % 1000000000
-  return string.format('%d|%09d', high, low)
+  return string.format('%d|%09d', normal(high, low))
 end
 local charged_high, charged_low = digits(ARGV[3])
-local charged = charged_high and string.format('%d|%09d', charged_high, charged_low) or (ARGV[3] == '0' and '0|000000000')
+if ARGV[3] == '0' then charged_high, charged_low = 0, 0 end
+local charged = charged_high and string.format('%d|%09d', charged_high, charged_low)
 local debited, err = total(debits_at, n_debits, 'debit')
 if not debited then return redis.error_reply(err) end
 local credited, err2 = total(credits_at, n_credits, 'credit')
 if not credited then return redis.error_reply(err2) end
 if not charged or debited ~= charged or credited ~= charged then
   return redis.error_reply('ERR unbalanced posting set: debits ' .. debited .. ', credits ' .. credited .. ', charged ' .. ARGV[3]
-    .. ' (fen as high|low 9 digits; the charged total must be 0..10^18-1 fen)')
+    .. ' (fen as digits above|below 10^9; the charged total must be 0..' .. INT64_MAX .. ')')
+end
+-- Redis counters are int64 and a script is not rolled back when a command fails: refuse, before writing anything,
+-- a batch that would take the ledger's totals (which bound every account's debits and credits) past 2^63-1 fen,
+-- counting a fen for each accrual that may carry.
+for _, side in ipairs({'debits_fen', 'credits_fen'}) do
+  local stored = redis.call('HGET', KEYS[6], side) or '0'
+  local h, l = digits(stored)
+  if stored == '0' then h, l = 0, 0 end
+  if h then h, l = normal(h + charged_high, l + charged_low + n_accruals) end
+  if not h or h > 9223372036 or (h == 9223372036 and l > 854775807) then
+    return redis.error_reply('ERR ledger full: ' .. side .. ' ' .. stored .. ' plus this batch\'s ' .. ARGV[3]
+      .. ' fen would pass 2^63-1 fen, the most a Redis counter holds')
+  end
 end
 
 -- Amounts below a fen (docs/billing.md): each pair's micro-fen accrue in its period's hash; a posting whose

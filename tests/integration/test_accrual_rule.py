@@ -109,3 +109,19 @@ def test_accrued_amounts_post_the_whole_fen_crossed_and_round_once_at_close(clie
         assert not client.exists(f"shuniu:ledger:accrual:{period}")
         check = ledger.check()
         assert check.ok and check.total_debits_fen == check.total_credits_fen
+
+
+def test_a_batch_that_would_take_the_ledger_past_int64_fen_is_refused_and_changes_nothing(client):
+    """Redis counters hold at most 2^63-1 and a script is not rolled back when a command fails: the posting script
+    refuses such a batch before writing anything (the totals bound every account's debits and credits)."""
+    client.flushall()
+    ledger = LedgerStore(client)
+    assert ledger.post(_batch("b0", [(0, 0, 0, 2**62 * 10**6 + 999_999)])).status == "posted"  # 2^62 fen: 1,024 pieces
+    before = {k: client.hgetall(k) for k in (b"shuniu:ledger:totals", b"shuniu:ledger:debits", b"shuniu:ledger:credits",
+                                             b"shuniu:ledger:batches", b"shuniu:ledger:accrual:2026-11")}
+    with pytest.raises(redis.ResponseError, match=r"ledger full: debits_fen 4611686018427387904 plus this batch's 4611686018427387904"):
+        ledger.post(_batch("b1", [(1, 1, 0, 2**62 * 10**6)]))
+    assert {k: client.hgetall(k) for k in before} == before and ledger.check().ok
+    assert ledger.post(_batch("b2", [(1, 1, 0, (2**62 - 2) * 10**6)])).status == "posted"  # up to 2^63 - 1 fen, with the carry
+    check = ledger.check()
+    assert check.ok and check.total_debits_fen == check.total_credits_fen == 2**63 - 2

@@ -18,10 +18,14 @@ import pytest
 import redis
 
 from shuniu.bench.billing import Market, seed_market, signed_sender, synthetic_usage
-from shuniu.market.billing import Biller, BillerConfig, PriceSource, reference_balances
+from shuniu.market.billing import Biller, BillerConfig, PriceSource, dead_letter_counts, reference_balances
+from shuniu.market.catalog import PRODUCTS_KEY, prices_key, product_key
 from shuniu.market.ledger import LedgerStore
+from shuniu.market.rating.tables import MAX_COMPUTE_PRICE_FEN, MAX_DATA_PRICE_MILLIFEN
 from shuniu.nodes.usage import UsageSpool
-from shuniu.protos.v1 import nodes_pb2
+from shuniu.protos.usage_schema import MAX_COMPUTE_QUANTITY, MAX_DATA_UNITS
+from shuniu.protos.v1 import catalog_pb2, nodes_pb2
+from shuniu.stack.seed import waybill_spec, waybill_table
 
 JOBS = 10_000
 BATCHES = 10  # the accrual runs across batches, as a center's day of short jobs arrives
@@ -117,3 +121,49 @@ def test_a_center_running_ten_thousand_one_second_jobs_is_paid_what_they_cost(cl
     check = ledger.check()
     assert check.ok and check.total_debits_fen == check.total_credits_fen
     assert ledger.close_period("2026-11") and {a.account_id: a.balance_fen for a in ledger.accounts()} == balances
+
+
+def _dearest_waybill(client: redis.Redis) -> str:
+    """The seeded waybill product listed at the dearest price a listing accepts (1,000,000 yuan a query)."""
+    product_id = "logistics-waybills-2025"
+    spec = waybill_spec(waybill_table(np.random.default_rng(0), rows=10).schema)
+    spec.pricing.unit_price_fen, spec.pricing.price_version = MAX_DATA_PRICE_MILLIFEN // 1000, 1
+    product = catalog_pb2.Product(product_id=product_id, spec=spec, state=catalog_pb2.PRODUCT_STATE_LISTED)
+    client.set(product_key(product_id), product.SerializeToString())
+    client.hset(prices_key(product_id), "1", spec.pricing.SerializeToString())
+    client.sadd(PRODUCTS_KEY, product_id)
+    return product_id
+
+
+def test_a_batch_worth_more_than_int64_milli_fen_at_the_listing_limits_is_billed_exactly(client, tmp_path):
+    """2,700 records each of 2^25 queries at 1,000,000 yuan and 2^40 ms of a core at 1,000,000 yuan an hour: the
+    batch is worth about 9.2e18 fen (past 2^53 fen, and past int64 in milli-fen), just inside what a Redis counter
+    holds. It is posted, not dead-lettered, and the ledger equals the reference rater to the fen."""
+    market = seed_market(client)
+    node = market.nodes[0]
+    product_id = _dearest_waybill(client)
+    _priced(client, market, node, MAX_COMPUTE_PRICE_FEN)
+    records = 2_700
+    batch = synthetic_usage(market, node, records, seed=7, prefix="dear-")
+    fixed = {"product_id": pa.array([product_id] * records, pa.string()), "queries": pa.array(np.full(records, MAX_DATA_UNITS, np.int64)),
+             "cpu_ms": pa.array(np.full(records, MAX_COMPUTE_QUANTITY, np.int64)), "tier": pa.array(np.ones(records, np.int8)),
+             "purpose": pa.array(["marketing"] * records, pa.string()), "purpose_category": pa.array(np.full(records, 3, np.int8)),
+             "price_version": pa.array(np.ones(records, np.int64))}
+    batch = pa.RecordBatch.from_arrays([fixed.get(f.name, batch.column(i)).cast(f.type) for i, f in enumerate(batch.schema)],
+                                       schema=batch.schema)
+    spool = UsageSpool(tmp_path / "spool", node)
+    batch_id = spool.append(batch)
+    assert signed_sender(market, spool, client).send_pending() == 1
+    biller = Biller(client, BillerConfig(block_ms=0))
+    biller.ensure_group()
+    while biller.step(block_ms=0):
+        pass
+    assert biller.outcomes == {"posted": 1} and not dead_letter_counts(client)
+    ledger = LedgerStore(client)
+    balances = {a.account_id: a.balance_fen for a in ledger.accounts() if a.balance_fen}
+    assert balances == reference_balances([(batch_id, batch)], PriceSource(client))
+    data_fen = records * MAX_DATA_UNITS * MAX_DATA_PRICE_MILLIFEN // 1000
+    charged = ledger.batch_summary(batch_id)["charged_fen"]
+    assert 2**63 > charged > data_fen > 2**53 and -sum(f for a, f in balances.items() if a.startswith("buyer:")) == charged
+    check = ledger.check()
+    assert check.ok and check.total_debits_fen == check.total_credits_fen == charged
