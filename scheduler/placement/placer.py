@@ -141,7 +141,9 @@ class Placer:
                 reason = f"no {request.gang_size} feasible nodes pairwise within T{ctx.effective_tier}"
                 return self._unplaced(ctx, (*rejections, Rejection(GANG, len(slots), reason)), None)
             at = np.searchsorted(slots, chosen)
-            # Summed in Python integers and capped: out-of-range cards must not wrap int64 around.
+            # Summed in Python integers and capped at OUT_OF_RANGE_FEN: within a price cap the sum is at most
+            # the cap (≤ 2^62); without one, a big gang of nodes at the card limit (each up to MAX_COST_FEN,
+            # 2^55) or an out-of-range card would pass int64, and the estimate saturates instead.
             tier, cost = int(ctx.tier_of(slots)[at].max()), min(OUT_OF_RANGE_FEN, sum(ctx.cost_fen(slots)[at].tolist()))
             scores = tuple([(sc.name, int(p[at].sum())) for sc, p in zip(SCORERS, points)])
         t = self.table
