@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from fractions import Fraction
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -74,16 +73,20 @@ def reference_nodes(fleet: Fleet) -> list[RefNode]:
 
 def reference_cost_fen(prices: tuple[int, int, int], peak_bp: int, tier_factor_bp: int, cpu_milli: int,
                        memory_mb: int, gpu: int, max_runtime_s: int) -> int:
-    """The estimate on one node in exact fractions, each of its three steps rounded up; shares no code with cost.py.
+    """The estimate on one node in exact integers, each of its three steps rounded up; shares no code with cost.py.
 
     Cards beyond what node registration accepts cost OUT_OF_RANGE_FEN, which no cap admits."""
     if max(prices) > MAX_COMPUTE_PRICE_FEN or min(prices) < 0 or not 0 <= peak_bp <= MAX_BAND_MULTIPLIER_BP:
         return OUT_OF_RANGE_FEN
     cpu_fen, memory_gb_fen, gpu_fen = prices
-    millifen_an_hour = (Fraction(cpu_milli * cpu_fen) + math.ceil(Fraction(memory_mb, 1024) * memory_gb_fen * 1000)
-                        + gpu * gpu_fen * 1000)
-    at_peak = math.ceil(millifen_an_hour * Fraction(peak_bp, 10_000) * Fraction(tier_factor_bp, 10_000))
-    return math.ceil(Fraction(at_peak, 1000) * Fraction(max_runtime_s, 3600))
+    millifen_an_hour = cpu_milli * cpu_fen + _rounded_up(memory_mb * memory_gb_fen * 1000, 1024) + gpu * gpu_fen * 1000
+    at_peak = _rounded_up(millifen_an_hour * peak_bp * tier_factor_bp, 10_000 * 10_000)
+    return _rounded_up(at_peak * max_runtime_s, 1000 * 3600)  # milli-fen to fen, seconds to hours
+
+
+def _rounded_up(numerator: int, denominator: int) -> int:
+    whole, rest = divmod(numerator, denominator)
+    return whole + (1 if rest else 0)
 
 
 def _cost_fen(node: RefNode, r: PlacementRequest, tier: int, config: PlacementConfig) -> int:
