@@ -23,7 +23,7 @@ from shuniu.scheduler.placement import (
 )
 from shuniu.scheduler.placement.filters import PriceFilter
 from shuniu.scheduler.placement.reference import reference_cost_fen
-from shuniu.scheduler.placement.request import MAX_CPU_MILLI, MAX_GPU, MAX_MEMORY_MB, MAX_RUNTIME_S
+from shuniu.scheduler.placement.request import MAX_CPU_MILLI, MAX_GANG_SIZE, MAX_GPU, MAX_MEMORY_MB, MAX_RUNTIME_S
 from shuniu.scheduler.placement.scorers import CostScorer, cost_points
 
 SITES = ("zhengzhou", "kaifeng", "gansu")
@@ -65,7 +65,8 @@ def exact_points(costs: list[int]) -> list[int]:
                 min_size=1, max_size=6),
        st.fixed_dictionaries({t: st.integers(0, MAX_MULTIPLIER_BP) for t in (1, 2, 3, 4)}),
        st.integers(0, MAX_CPU_MILLI), st.integers(0, MAX_MEMORY_MB), st.integers(0, MAX_GPU),
-       st.integers(1, MAX_RUNTIME_S), st.integers(0, 2**62), st.integers(0, 2**20), st.sampled_from([1, 2, 3]))
+       st.integers(1, MAX_RUNTIME_S), st.integers(0, 2**62), st.one_of(st.integers(0, 2**20), st.integers(0, 2**62)),
+       st.one_of(st.sampled_from([1, 2, 3]), st.integers(1, MAX_GANG_SIZE)))
 def test_vectorised_cost_filter_and_score_equal_plain_integers_across_every_accepted_price(
         nodes, factors, cpu_milli, memory_mb, gpu, runtime_s, cap_fen, data_fen, gang):
     fleet = fleet_of([(site, card(c, m, g, b)) for site, c, m, g, b in nodes], (MAX_CPU_MILLI, MAX_MEMORY_MB, MAX_GPU))
