@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pathlib
 
+import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -80,17 +81,22 @@ def test_every_record_billed_in_the_period_is_a_line_on_its_buyers_statement(cli
             assert (free.column("amount_millifen").to_numpy() == 0).all() and (free.column("amount_fen").to_numpy() == 0).all()
 
 
-def test_statement_lines_keep_their_milli_fen_and_add_up_to_the_ledger_in_fen(client, tmp_path):
+def test_statement_lines_keep_their_exact_amounts_and_add_up_to_the_ledger_in_fen(client, tmp_path):
     settlement, _ = _billed_and_closed(client, tmp_path)
     balances = {a.account_id: a.balance_fen for a in LedgerStore(client).accounts()}
+    rests = 0
     for s in settlement.statements("2026-11"):
         table = pq.read_table(s.parquet_path)
         assert s.closing_balance_fen == balances.get(s.account_id, 0)
         assert int(pc.sum(table.column("amount_fen")).as_py() or 0) == balances.get(s.account_id, 0)
-        millifen = int(pc.sum(table.column("amount_millifen")).as_py() or 0)
-        # An account is several pairs, each rounded once: it lies within half a fen per pair of its milli-fen.
+        rest = table.column("amount_rest_microfen").to_numpy()
+        assert (abs(rest) < 1000).all() and ((rest == 0) | (np.sign(rest) == np.sign(table.column("amount_millifen").to_numpy()))).all()
+        rests += int((rest != 0).sum())
+        microfen = int(pc.sum(table.column("amount_millifen")).as_py() or 0) * 1000 + int(rest.sum())
+        # An account is several pairs, each rounded once: it lies within half a fen per pair of its exact micro-fen.
         pairs = len(set(zip(table.column("counterparty").to_pylist(), table.column("kind").to_pylist())))
-        assert abs(millifen - 1000 * s.closing_balance_fen) <= 500 * pairs
+        assert abs(microfen - 10**6 * s.closing_balance_fen) <= 500_000 * pairs
+    assert rests, "compute lines keep micro-fen below their milli-fen on the statements"
     first = {p.name: p.read_bytes() for p in (tmp_path / "state" / "settlement" / "2026-11").iterdir()}
     settlement.close("2026-11")  # a re-run rebuilds the same files byte for byte
     assert {p.name: p.read_bytes() for p in (tmp_path / "state" / "settlement" / "2026-11").iterdir()} == first
