@@ -93,17 +93,19 @@ def read_lines(data: bytes | PendingLines) -> pa.Table:
             table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
         elif field.type == pa.int32() and (field.name in _INT64_COLUMNS or field.name.endswith("_fen")):
             table = table.set_column(i, field.name, table.column(i).cast(pa.int64()))
+    if "compute_rest_microfen" not in table.column_names:  # lines rated to the milli-fen
+        table = table.append_column("compute_rest_microfen", pa.array(np.zeros(table.num_rows, np.int64)))
     for amount in _AMOUNTS:
         fen, millifen = f"{amount}_fen", f"{amount}_millifen"
         if millifen in table.column_names and fen not in table.column_names:
-            table = table.append_column(fen, pa.array(_half_even_fen(table.column(millifen).to_numpy()), pa.int64()))
+            rest = table.column("compute_rest_microfen").to_numpy() if amount == "compute" else 0
+            table = table.append_column(fen, pa.array(_half_even_fen(table.column(millifen).to_numpy(), rest), pa.int64()))
         elif fen in table.column_names and millifen not in table.column_names:  # lines billed in whole fen
             table = table.append_column(millifen, pc.multiply(table.column(fen), 1000))
-    if "compute_rest_microfen" not in table.column_names:  # lines rated to the milli-fen
-        table = table.append_column("compute_rest_microfen", pa.array(np.zeros(table.num_rows, np.int64)))
     return table
 
 
-def _half_even_fen(millifen: np.ndarray) -> np.ndarray:
+def _half_even_fen(millifen: np.ndarray, rest_microfen: np.ndarray | int = 0) -> np.ndarray:
+    """Lines of milli-fen (and micro-fen below them) rounded half to even to the fen, each alone."""
     q, r = np.divmod(millifen, 1000)
-    return q + ((r > 500) | ((r == 500) & (q % 2 == 1)))
+    return q + ((r > 500) | ((r == 500) & ((np.asarray(rest_microfen) > 0) | (q % 2 == 1))))

@@ -149,12 +149,14 @@ def _exact_sum(lines: np.ndarray) -> int:
 
 
 def _fen_of(rated: RatedBatch, name: str) -> np.ndarray:
-    """A milli-fen column rounded half to even per line (computed once)."""
+    """A milli-fen column rounded half to even per line (computed once); a compute line with its micro-fen rest
+    (exactly half a fen and a rest above it is more than half)."""
     found = rated.__dict__.get("_" + name)
     if found is None:
         millifen = getattr(rated, name)
         q, r = np.divmod(millifen, 1000)
-        found = q + ((r > 500) | ((r == 500) & (q % 2 == 1)))
+        over = rated.compute_rest_microfen > 0 if name == "compute_millifen" else False
+        found = q + ((r > 500) | ((r == 500) & (over | (q % 2 == 1))))
         object.__setattr__(rated, "_" + name, found)
     return found
 

@@ -75,6 +75,7 @@ def test_compute_charge_worked_examples(record, expected_microfen):
     for rate in (rate_inputs, rate_inputs_twin, rate_inputs_arrow):
         rated = rate(inputs, TABLES)
         assert (rated.compute_millifen.tolist(), rated.compute_rest_microfen.tolist()) == ([expected_microfen // 1000], [expected_microfen % 1000])
+        assert rated.compute_fen.tolist() == [round(Fraction(expected_microfen, 10**6))]  # the line alone, half to even
 
 
 DATA_CASES = [
