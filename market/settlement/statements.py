@@ -35,8 +35,8 @@ STATEMENT_SCHEMA = pa.schema([
     ("product_id", pa.string()), ("price_version", pa.int64()), ("category", pa.string()), ("quantity", pa.int64()),
     ("line_fen", pa.int64()), ("guided_cap_reduction_fen", pa.int64()), ("original_period", pa.string()),
     ("batch_id", pa.string()),
-    ("amount_millifen", pa.int64()),  # the line's exact amount (signed as amount_fen)
-    ("line_millifen", pa.int64()),  # the rated line's exact amount, what the buyer's line is for
+    ("amount_millifen", pa.int64()),  # the line's milli-fen (signed as amount_fen; exact with amount_rest_microfen)
+    ("line_millifen", pa.int64()),  # the rated line's milli-fen, what the buyer's line is for (with line_rest_microfen)
     ("free_rule", pa.string()),  # why the line costs nothing (ledger.lines.FREE_RULES), "" otherwise
     ("amount_rest_microfen", pa.int64()),  # the micro-fen below amount_millifen (0..999, signed as amount_fen)
     ("line_rest_microfen", pa.int64()),  # the micro-fen below line_millifen (compute lines are rated to the micro-fen)
