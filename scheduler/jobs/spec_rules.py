@@ -8,6 +8,7 @@ from shuniu.nodes import topology
 from shuniu.protos.v1 import common_pb2, jobs_pb2
 from shuniu.scheduler.control_plane.errors import invalid
 from shuniu.scheduler.jobs.queue_policy import MAX_PRIORITY
+from shuniu.scheduler.placement import request as placement_request
 
 MAX_RUNTIME_S = 24 * 3600
 MAX_GANG_SIZE = 64
@@ -16,10 +17,11 @@ MAX_CLAIMS = 100_000
 MAX_SOURCE_BYTES = 1 << 20
 MAX_MODEL_ITERATIONS = 10_000
 MAX_RELAX_AFTER_S = 7 * 24 * 3600
-# A job asks for at most one large node's worth per node (see control_plane/validate.py).
-MAX_CPU_MILLI = 100_000_000
-MAX_MEMORY_MB = 1 << 32
-MAX_GPU = 4096
+# A job asks for at most one large node's worth per node: placement's own bounds, so that a spec
+# admitted here never fails to become a PlacementRequest.
+MAX_CPU_MILLI = placement_request.MAX_CPU_MILLI
+MAX_MEMORY_MB = placement_request.MAX_MEMORY_MB
+MAX_GPU = placement_request.MAX_GPU
 MAX_PRICE_CAP_FEN = 10**12
 
 TIERS = {common_pb2.TIER_T1: "T1", common_pb2.TIER_T2: "T2", common_pb2.TIER_T3: "T3", common_pb2.TIER_T4: "T4"}
