@@ -81,13 +81,17 @@ def _prlimit_argv(runtime: Runtime, limits: SandboxLimits, job_rlimits: bool) ->
     # The child runs as pid 1 of its namespace, which ignores SIGXCPU: soft = hard means SIGKILL.
     # Niced, a workload yields the CPU to the node's own processes (agent, runner, metering).
     # A warm child (job_rlimits False) gets the job's limits when it is handed the job (pool.py).
+    # It still starts under the pool's address-space limit as its soft limit: allocators size their
+    # reservations by it, and unlimited, the imports reserved ~1.4 GiB instead of ~0.55 GiB, so
+    # every job of 1 GiB handed to a warm child failed at its first allocation. The hard limit
+    # stays open so that a job may be given more; the child sets both before it reads the job.
     rlimits = [
         f"--cpu={limits.cpu_s}:{limits.cpu_s}",
         f"--as={limits.memory_bytes}",
         f"--nproc={limits.nproc}",
         f"--nofile={limits.nofile}",
         f"--fsize={limits.fsize_bytes}",
-    ] if job_rlimits else []
+    ] if job_rlimits else [f"--as={limits.memory_bytes}:unlimited"]
     return [runtime.nice, "-n", str(limits.nice), runtime.prlimit, *rlimits, "--core=0", "--"]
 
 

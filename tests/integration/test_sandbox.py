@@ -393,6 +393,26 @@ def test_a_warm_child_runs_each_job_under_that_jobs_limits():
                                                                      limits.nproc, limits.fsize_bytes))
 
 
+_ALLOCATE = """
+import pyarrow as pa
+def run(table):
+    block = bytearray(256 << 20)  # a job's own working memory, well inside its 1 GiB
+    return pa.table({"allocated_mib": [len(block) >> 20]})
+"""
+
+
+def test_warm_children_leave_a_one_gib_job_its_memory():
+    """A warm child imports under the pool's address-space limit, as a cold one does: started unlimited,
+    its allocators reserved ~1.4 GiB, and every 1 GiB job handed to it failed at its first allocation."""
+    limits = dataclasses.replace(FAST, memory_bytes=1 << 30)
+    with SandboxPool(1, limits) as pool:
+        for _ in range(3):
+            assert pool.wait_full(60.0)
+            outcome = _custom(SandboxRunner(pool=pool), _ALLOCATE)
+            assert outcome.ok, outcome.reason
+            assert outcome.table.column("allocated_mib").to_pylist() == [256]
+
+
 def _power_request(path: str, runtime_s: int) -> runs_pb2.NodeRunRequest:
     spec = jobs_pb2.JobSpec(kind=common_pb2.JOB_KIND_AGGREGATE, max_runtime_s=runtime_s,
                             aggregate=jobs_pb2.AggregateArgs(group_by=["city"], aggregations=[
