@@ -135,8 +135,8 @@ SETTLEMENT_RUNS = Counter("shuniu_settlement_runs_total", "Settlement runs, by o
 admission_reason = LabelGuard(64)  # reasons are a fixed vocabulary; the guard holds it to that
 # Per grant, the count is on the grant's record (GrantUsage.claims_refused); here only the rule.
 VERIFY_CLAIMS_REFUSED = Counter("shuniu_verify_claims_refused_total",
-                                "Verification claims refused by their product's verification policy, by rule.",
-                                ["rule"], registry=CONTROL_PLANE)
+                                "Verification claims refused by their product's verification policy, by the rule that refused them.",
+                                ["reason"], registry=CONTROL_PLANE)
 # Children bound once: on the placement loop, labels() costs more than the update itself
 # (about 1 µs of a 50 µs decision; `shuniu bench metrics`).
 PLACEMENT_OUTCOMES = {True: PLACEMENT_DECISIONS.labels("placed"), False: PLACEMENT_DECISIONS.labels("blocked")}
