@@ -7,7 +7,8 @@ the stream, and times the whole path; the baseline is the same records billed wi
 plain-Python reference rater, measured on a sample in the same run. Prices are drawn across the
 whole range the rating accepts (market/rating/tables.py), and one record in a thousand is sent
 again in a later batch of its node: after the run, the ledger's rated lines show how many of
-those repeats were charged, and the dead-letter stream how many valid batches were refused.
+those repeats were charged. The run stops at the first batch the biller dead-letters, with its
+reason, so the dead-letter count a finished run reports is read after it and is 0.
 """
 
 from __future__ import annotations
@@ -198,7 +199,8 @@ def run_billing_bench(records: int, batch_records: int = 20_000, sample_records:
     Returns records/s end to end (first spool write to last ledger commit), of the node side
     alone (spool + send), of the reference rater on a sample, and the ledger check; prices span the
     rating's whole range, and one record in REPEAT_EVERY repeats one of an earlier batch: the repeats
-    the ledger charged and the valid batches it dead-lettered are counted."""
+    the ledger charged are counted. Raises RuntimeError at the first batch dead-lettered (its reason
+    and message), so a finished run's dead-letter count, read after it, confirms none was."""
     if records < 1 or batch_records < 1:
         raise ValueError(f"records and batch_records must be >= 1, got {records} and {batch_records}")
     with tempfile.TemporaryDirectory(prefix="shuniu-bench-billing-") as tmp:
@@ -329,15 +331,23 @@ def _send_all(senders: list[UsageSender], spooled: _Spooled, timeout_s: float = 
 
 
 def _wait_posted(client: redis.Redis, biller: ManagedProcess, batches: int, timeout_s: float = 600.0) -> None:
-    """Wait until `batches` batches are posted or dead-lettered (counted after the run); fail if the biller exits."""
+    """Wait until `batches` batches are posted; fail at once if the biller exits or dead-letters a batch.
+
+    A refused batch is a bug of the run, not a figure to carry on past: its records would count in records/s
+    unbilled, a repeat it carried could not be charged twice, and its reason is what finding the bug needs."""
     deadline = time.monotonic() + timeout_s
     while True:
         pipe = client.pipeline(transaction=False)
-        posted, dead = pipe.llen("shuniu:ledger:order").xlen(DEAD_LETTER_STREAM).execute()
-        if posted + dead >= batches:
+        posted, dead = pipe.llen("shuniu:ledger:order").xrevrange(DEAD_LETTER_STREAM, count=1).execute()
+        if posted >= batches:
             return
         if not biller.running:
             raise RuntimeError(f"the biller exited:\n{biller.log_tail()}")
+        if dead:
+            fields = {k.decode(): v for k, v in dead[0][1].items() if k != b"arrow_ipc"}
+            raise RuntimeError(f"the biller dead-lettered batch {fields['batch_id'].decode()} "
+                               f"({client.xlen(DEAD_LETTER_STREAM)} in all): {fields['reason'].decode()}: "
+                               f"{fields['message'].decode(errors='replace')}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the biller posted {posted} and dead-lettered {dead} of {batches} batches in {timeout_s} s")
+            raise TimeoutError(f"the biller posted {posted} of {batches} batches in {timeout_s} s")
         time.sleep(0.003)
