@@ -77,3 +77,13 @@ def test_the_check_catches_a_forbidden_import(tmp_path, monkeypatch):
     monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
     assert _violations("market") == ["market/bad.py:1 imports shuniu.scheduler",
                                       "market/bad.py:1 imports shuniu.scheduler.control_plane"]
+
+
+def test_every_test_module_has_a_basename_of_its_own():
+    """pytest imports test modules by basename (rootdir-relative, no packages): two files of one name
+    in tests/unit and tests/integration stop the whole collection."""
+    tests = pathlib.Path(__file__).resolve().parents[1]
+    seen: dict[str, list[str]] = {}
+    for path in tests.rglob("test_*.py"):
+        seen.setdefault(path.name, []).append(str(path.relative_to(tests)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
