@@ -253,6 +253,6 @@ def _true_up_lines(period: str, memo: list[tuple[str, OperatorMonthRecord]]) -> 
         "grant_id": blank, "product_id": blank, "price_version": [0] * n, "category": blank, "quantity": [0] * n,
         "line_fen": [r.true_up_fen for _, r in memo], "guided_cap_reduction_fen": [0] * n, "original_period": blank,
         "batch_id": blank, "amount_millifen": [0] * n, "line_millifen": [r.true_up_fen * 1000 for _, r in memo],
-        "free_rule": blank,
+        "free_rule": blank, "amount_rest_microfen": [0] * n, "line_rest_microfen": [0] * n,
     }  # fmt: skip
     return pa.table({f.name: pa.array(columns[f.name], f.type) for f in STATEMENT_SCHEMA}, schema=STATEMENT_SCHEMA)

@@ -77,6 +77,13 @@ for model in ("linear", "logistic"):
     child["_model"](pa, pc, table, {"model": model, "features": ["v"], "target": "y", "max_iterations": 5, "l2": 0.1})
 for name in sys.argv[4:]:
     __import__(name)
+# Codecs are looked up by name at run time (str.encode("gbk"), getaddrinfo's "idna"): stage them all.
+import encodings, pkgutil
+for codec in pkgutil.iter_modules(encodings.__path__):
+    try:
+        __import__("encodings." + codec.name)
+    except (ImportError, LookupError):
+        pass  # a platform's own codec (mbcs, oem): not on this one
 files = sorted({m.__file__ for m in list(sys.modules.values()) if isinstance(getattr(m, "__file__", None), str)})
 with open(sys.argv[2], "w") as out:
     json.dump(files, out)

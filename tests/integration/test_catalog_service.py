@@ -335,7 +335,8 @@ def test_stack_seed_products_reach_their_states_through_the_simulated_fleets_ver
     try:
         with control_plane.client() as client:
             lines = seed_stack(client, tmp_path, plan.specs(), wait_s=20)
-            assert lines[0] == "negative list: 3 default entries added" and len(lines) == 4, lines
+            assert lines[0] == "negative list: 3 default entries added" and len(lines) == 5, lines
+            assert lines[-1].startswith("analysis 'claims by city and age band': approved as an-"), lines
 
             def verified() -> dict[str, int] | None:
                 products = client.catalog.ListProducts(catalog_pb2.ListProductsRequest(), timeout=5).products
@@ -344,7 +345,9 @@ def test_stack_seed_products_reach_their_states_through_the_simulated_fleets_ver
 
             states = eventually(verified, timeout_s=20, what="seed products verified")
             # A second `shuniu up` registers nothing again.
-            assert all("already in the catalog as prd-" in line for line in seed_stack(client, tmp_path, plan.specs()))
+            again = seed_stack(client, tmp_path, plan.specs())
+            assert all("already in the catalog as prd-" in line for line in again[1:-1]), again
+            assert again[-1].startswith("analysis 'claims by city and age band': already approved as an-"), again
     finally:
         holder["loop"].call_soon_threadsafe(holder["stop"].set)
         thread.join(15)

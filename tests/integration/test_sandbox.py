@@ -393,6 +393,21 @@ def test_a_warm_child_runs_each_job_under_that_jobs_limits():
                                                                      limits.nproc, limits.fsize_bytes))
 
 
+def test_custom_code_finds_every_codec_by_name(runner):
+    """Codecs are looked up by name when used: Chinese text in GBK or GB18030, and the "idna" that
+    resolving "127.0.0.1" for a socket asks for, must be in the staged runtime."""
+    outcome = _custom(runner, """
+        import pyarrow as pa
+        def run(table):
+            names = ["gbk", "gb18030", "big5", "latin-1", "utf-16", "cp1252", "shift_jis"]
+            encoded = ["数纽".encode(n, errors="replace").hex() for n in names]
+            return pa.table({"encoded": encoded + ["127.0.0.1".encode("idna").decode()]})
+    """)
+    assert outcome.ok, outcome.reason
+    encoded = outcome.table.column("encoded").to_pylist()
+    assert encoded[0] == "数纽".encode("gbk").hex() and encoded[-1] == "127.0.0.1"
+
+
 _ALLOCATE = """
 import pyarrow as pa
 def run(table):
