@@ -189,6 +189,16 @@ def _copy(source: pathlib.Path, target: pathlib.Path) -> None:
     shutil.copy2(source, target)  # keeps mtimes, so the copied bytecode caches stay valid
 
 
+def _beside_source(source: pathlib.Path) -> pathlib.Path:
+    """The bytecode cache the child reads: beside the source, whatever PYTHONPYCACHEPREFIX this process has
+    (the child runs isolated, -I, so it never looks under a prefix; ./dev sets one for Shuniu's own processes)."""
+    prefix, sys.pycache_prefix = sys.pycache_prefix, None
+    try:
+        return pathlib.Path(importlib.util.cache_from_source(str(source)))
+    finally:
+        sys.pycache_prefix = prefix
+
+
 def _stdlib_files(modules: list[str], stdlib: pathlib.Path) -> list[pathlib.Path]:
     """The stdlib sources the probe imported, with their bytecode caches (a child never writes them)."""
     files = {stdlib / "os.py"}  # the landmark by which the interpreter finds its prefix
@@ -198,7 +208,7 @@ def _stdlib_files(modules: list[str], stdlib: pathlib.Path) -> list[pathlib.Path
             files.add(path)
     for path in list(files):
         if path.suffix == ".py":
-            cached = pathlib.Path(importlib.util.cache_from_source(str(path)))
+            cached = _beside_source(path)
             if cached.exists():
                 files.add(cached)
     return sorted(files)
