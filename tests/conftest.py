@@ -213,3 +213,25 @@ def ray_cluster(redis_server: LocalRedis, tmp_path_factory: pytest.TempPathFacto
     yield cluster
     ray.shutdown()
     cluster.shutdown()
+
+
+def bill_synthetic_usage(client: redis.Redis, market, spool_dir: pathlib.Path, rows: int, prefix: str,
+                         batches: int = 3, node: str | None = None):
+    """Spools `batches` synthetic usage batches of one node, sends them signed and bills them all with a real
+    Biller; returns ({batch id: batch}, the biller) for the test to check against a reference."""
+    from shuniu.bench.billing import signed_sender, synthetic_usage
+    from shuniu.market.billing import Biller, BillerConfig
+    from shuniu.nodes.usage import UsageSpool
+
+    node = node or market.nodes[0]
+    spool = UsageSpool(spool_dir, node)
+    made = {}
+    for seed in range(batches):
+        batch = synthetic_usage(market, node, rows, seed=seed, prefix=f"{prefix}{seed}-")
+        made[spool.append(batch)] = batch
+    assert signed_sender(market, spool, client).send_pending() == batches
+    biller = Biller(client, BillerConfig(block_ms=0))
+    biller.ensure_group()
+    while biller.step(block_ms=0):
+        pass
+    return made, biller

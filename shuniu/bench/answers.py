@@ -15,7 +15,6 @@ latency says beyond the answer itself: the timing channel's bandwidth for a buil
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import pathlib
 import tempfile
 import time
@@ -125,8 +124,6 @@ def answer(client: Client, spec: jobs_pb2.JobSpec, request_id: str) -> tuple[flo
         if job.state in _TERMINAL:
             break
     if job.state != jobs_pb2.JOB_STATE_SUCCEEDED:
-        if os.environ.get("SHUNIU_BENCH_DEBUG"):
-            print(jobs_pb2.JobState.Name(job.state), job.state_reason, job.state_message, list(job.failures))
         return time.perf_counter() - started, None
     raw = client.jobs.GetJobResult(jobs_pb2.GetJobResultRequest(job_id=job.job_id), timeout=30).arrow_ipc
     return time.perf_counter() - started, ipc.open_stream(raw).read_all()

@@ -10,14 +10,13 @@ import grpc
 import numpy as np
 import pytest
 import redis
-from conftest import stored_state
+from conftest import bill_synthetic_usage, stored_state
 
-from shuniu.bench.billing import seed_market, signed_sender, synthetic_usage
-from shuniu.market.billing import Biller, BillerConfig, PriceSource, dead_letter_counts, reference_balances
+from shuniu.bench.billing import seed_market
+from shuniu.market.billing import PriceSource, dead_letter_counts, reference_balances
 from shuniu.market.catalog import PRODUCTS_KEY, prices_key, product_key
 from shuniu.market.ledger import LedgerStore
 from shuniu.market.rating.tables import MAX_COMPUTE_PRICE_FEN, MAX_DATA_PRICE_MILLIFEN
-from shuniu.nodes.usage import UsageSpool
 from shuniu.protos.v1 import catalog_pb2, common_pb2, nodes_pb2
 from shuniu.stack.seed import waybill_spec, waybill_table
 
@@ -47,17 +46,7 @@ def test_usage_of_the_waybill_product_is_posted_and_equals_the_reference(client,
     market = seed_market(client)
     _list_waybill(client, unit_price_fen)
     waybill_market = dataclasses.replace(market, products=(WAYBILL,))
-    node = market.nodes[0]
-    spool = UsageSpool(tmp_path / "spool", node)
-    made = {}
-    for seed in range(3):
-        batch = synthetic_usage(waybill_market, node, 300, seed=seed, prefix=f"{node}-")
-        made[spool.append(batch)] = batch
-    assert signed_sender(market, spool, client).send_pending() == 3
-    biller = Biller(client, BillerConfig(block_ms=0))
-    biller.ensure_group()
-    while biller.step(block_ms=0):
-        pass
+    made, biller = bill_synthetic_usage(client, waybill_market, tmp_path / "spool", 300, prefix=f"{market.nodes[0]}-")
     assert biller.outcomes == {"posted": 3}
     assert dead_letter_counts(client) == {}
     ledger = LedgerStore(client)

@@ -14,13 +14,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import redis
+from conftest import bill_synthetic_usage
 
-from shuniu.bench.billing import seed_market, signed_sender, synthetic_usage
-from shuniu.market.billing import Biller, BillerConfig
+from shuniu.bench.billing import seed_market
 from shuniu.market.ledger import LedgerStore
 from shuniu.market.ledger.lines import read_lines
 from shuniu.market.settlement.close import SettlementStore
-from shuniu.nodes.usage import UsageSpool
 
 
 @pytest.fixture
@@ -32,17 +31,7 @@ def client(redis_url):
 
 def _billed_and_closed(client: redis.Redis, tmp_path: pathlib.Path) -> tuple[SettlementStore, dict]:
     market = seed_market(client)
-    node = market.nodes[0]
-    spool = UsageSpool(tmp_path / "spool", node)
-    made = {}
-    for seed in range(3):
-        batch = synthetic_usage(market, node, 400, seed=seed, prefix=f"s{seed}-")
-        made[spool.append(batch)] = batch
-    assert signed_sender(market, spool, client).send_pending() == 3
-    biller = Biller(client, BillerConfig(block_ms=0))
-    biller.ensure_group()
-    while biller.step(block_ms=0):
-        pass
+    made, _ = bill_synthetic_usage(client, market, tmp_path / "spool", 400, prefix="s")
     settlement = SettlementStore(client, tmp_path / "state")
     settlement.close("2026-11")
     return settlement, made
